@@ -1,0 +1,56 @@
+extension Vault {
+    /// Stage 2 (`SEMANTICS.md` section 3): what admits the request's network source.
+    func admit(_ request: CheckRequest, source: IPAddress?, claims: TokenClaims) -> Result<Admission, StageFailure> {
+        guard let operation = request.operation, !operation.isControlPlane else {
+            return .success(Admission(kind: .notApplicable))
+        }
+        if !request.privateEndpointId.isEmpty,
+            privateEndpoints[CaseInsensitiveKey(request.privateEndpointId)] == .approved
+        {
+            return .success(Admission(kind: .privateEndpoint, rule: request.privateEndpointId))
+        }
+        let bypassAzureServices = firewall?.bypassAzureServices ?? true
+        switch publicNetworkAccess {
+        case .disabled:
+            if bypassAzureServices, let trusted = trustedService(claims, operation: operation) {
+                return .success(trusted)
+            }
+            return .failure(StageFailure(
+                innerCode: .forbiddenByConnection,
+                message: "Public network access is disabled and request is not from a trusted service nor via an approved private link. Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
+            ))
+        case .securedByPerimeter:
+            return .failure(StageFailure(
+                innerCode: .forbiddenByPerimeter,
+                message: "The request was forbidden by the network security perimeter. Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
+            ))
+        case .enabled:
+            guard let firewall, firewall.defaultActionDeny else {
+                return .success(Admission(kind: .defaultAllow))
+            }
+            if let source, let index = firewall.ipRuleTable.lookup(source) {
+                return .success(Admission(kind: .ipRule, index: Int(index), rule: firewall.ipRules[Int(index)].description))
+            }
+            if !request.subnetId.isEmpty, let index = firewall.virtualNetworkRuleBySubnet[CaseInsensitiveKey(request.subnetId)] {
+                return .success(Admission(kind: .virtualNetworkRule, index: index, rule: firewall.virtualNetworkRules[index]))
+            }
+            if let source, let index = firewall.virtualNetworkRuleByPrefix.lookup(source) {
+                return .success(Admission(kind: .virtualNetworkRule, index: Int(index), rule: firewall.virtualNetworkRules[Int(index)]))
+            }
+            if bypassAzureServices, let trusted = trustedService(claims, operation: operation) {
+                return .success(trusted)
+            }
+            var address = request.sourceAddress.isEmpty ? "unknown" : request.sourceAddress
+            if !request.subnetId.isEmpty { address += " from subnet \(request.subnetId)" }
+            return .failure(StageFailure(
+                innerCode: .forbiddenByFirewall,
+                message: "Client address is not authorized and caller is not a trusted service. Client address: \(address) Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
+            ))
+        }
+    }
+
+    /// The trusted-service bypass (`SEMANTICS.md` section 4): no caller is trusted yet.
+    func trustedService(_ claims: TokenClaims, operation: Operation) -> Admission? {
+        nil
+    }
+}

@@ -1,0 +1,150 @@
+/// A complete, validated, immutable rule set compiled for lookup speed: what checks are answered
+/// from. Built once per accepted document, off the request path; shared by reference.
+///
+/// ```swift
+/// let snapshot = try Snapshot(json: bytes, revision: Revision(sequence: 1, hash: hash))
+/// let decision = snapshot.evaluate(request, verifier: verifier, context: EvaluationContext(now: now))
+/// ```
+public final class Snapshot: Sendable {
+    public let revision: Revision
+    let vaults: [CaseInsensitiveKey: Vault]
+    /// Vault names in document order.
+    public let vaultNames: [String]
+    /// Each tenant's signing keys, for a `TokenVerifier`.
+    public let tenants: [TenantKeys]
+    public let authentication: AuthenticationSettings
+    public let extensions: DocumentExtensions
+    /// Sizes of the rule set, for status reports.
+    public let counts: Counts
+
+    public struct Counts: Sendable, Hashable {
+        public var vaults = 0
+        public var ipRules = 0
+        public var virtualNetworkRules = 0
+        public var accessPolicies = 0
+        public var roleAssignments = 0
+    }
+
+    /// Validates and compiles a rule document (`SEMANTICS.md` section 8). Throws every problem
+    /// found, each with its JSON path; nothing partial is ever built.
+    public convenience init(json bytes: some Collection<UInt8>, revision: Revision) throws(DocumentError) {
+        let document: JSONValue
+        do {
+            document = try JSONValue(parsing: bytes)
+        } catch {
+            throw DocumentError(errors: [ValidationError(path: "$", message: "not JSON: \(error)")])
+        }
+        try self.init(document: document, revision: revision)
+    }
+
+    public init(document: JSONValue, revision: Revision) throws(DocumentError) {
+        var reader = DocumentReader()
+        let root = JSONPath.root
+        guard case .object(let members) = document else {
+            throw DocumentError(errors: [ValidationError(path: "$", message: "expected an object, found \(document.typeName)")])
+        }
+        reader.checkKeys(
+            members,
+            root,
+            known: ["vaults", "tenants", "subnets", "authentication", "extensions"],
+            strict: false
+        )
+        let authentication = reader.authenticationSettings(members[member: "authentication"], root.appending("authentication"))
+        let extensions = reader.documentExtensions(members[member: "extensions"], root.appending("extensions"))
+
+        // Tenants.
+        var tenants: [TenantKeys] = []
+        var tenantPaths: [String: JSONPath] = [:]
+        let tenantsPath = root.appending("tenants")
+        for (index, value) in (reader.array(members[member: "tenants"], tenantsPath) ?? []).enumerated() {
+            let path = tenantsPath.appending(index)
+            guard let tenant = reader.object(value, path) else {
+                if value == .null { reader.fail(path, "expected an object, found null") }
+                continue
+            }
+            guard let id = reader.guid(tenant[member: "id"], path.appending("id")) else { continue }
+            if let first = tenantPaths[id] {
+                reader.fail(path.appending("id"), "duplicate tenant '\(id)' (also \(first))")
+                continue
+            }
+            tenantPaths[id] = path
+            let keysPath = path.appending("jwks").appending("keys")
+            let jwks = reader.object(tenant[member: "jwks"], path.appending("jwks"))
+            if jwks == nil && (tenant[member: "jwks"] ?? .null) == .null {
+                reader.fail(path.appending("jwks"), "missing required value: the tenant's signing keys")
+            }
+            var keys: [JSONWebKey] = []
+            for (keyIndex, key) in (reader.array(jwks?[member: "keys"], keysPath) ?? []).enumerated() {
+                guard let key = reader.jsonWebKey(key, keysPath.appending(keyIndex)) else { continue }
+                if let first = keys.first(where: { $0.id == key.id }) {
+                    reader.fail(keysPath.appending(keyIndex).appending("kid"), "duplicate kid '\(key.id)' (also \(first.path))")
+                    continue
+                }
+                keys.append(key)
+            }
+            tenants.append(TenantKeys(tenantId: id, keys: keys))
+        }
+
+        let subnets = reader.declaredSubnets(members[member: "subnets"], root.appending("subnets"))
+
+        // Vaults.
+        var vaults: [CaseInsensitiveKey: Vault] = [:]
+        var vaultNames: [String] = []
+        var counts = Counts()
+        let vaultsPath = root.appending("vaults")
+        let context = VaultCompilationContext(
+            tenants: Set(tenantPaths.keys),
+            subnets: subnets,
+            authentication: authentication,
+            extensions: extensions
+        )
+        for (index, value) in (reader.array(members[member: "vaults"], vaultsPath) ?? []).enumerated() {
+            let path = vaultsPath.appending(index)
+            guard let vault = reader.vault(value, path, context: context) else { continue }
+            let key = CaseInsensitiveKey(vault.name)
+            if let first = vaults[key] {
+                reader.fail(path.appending("name"), "duplicate vault name '\(vault.name)' (also \(vaultsPath.appending(first.index)))")
+                continue
+            }
+            vaults[key] = vault
+            vaultNames.append(vault.name)
+            counts.vaults += 1
+            counts.ipRules += vault.firewall?.ipRules.count ?? 0
+            counts.virtualNetworkRules += vault.firewall?.virtualNetworkRules.count ?? 0
+            counts.accessPolicies += vault.accessPolicies.count
+        }
+
+        guard !reader.hasErrors else { throw DocumentError(errors: reader.errors(orderedBy: document)) }
+        self.revision = revision
+        self.vaults = vaults
+        self.vaultNames = vaultNames
+        self.tenants = tenants
+        self.authentication = authentication
+        self.extensions = extensions
+        self.counts = counts
+    }
+
+    /// The same rules under another revision (a rollback re-accepts an earlier document).
+    public func withRevision(_ revision: Revision) -> Snapshot {
+        Snapshot(copying: self, revision: revision)
+    }
+
+    private init(copying other: Snapshot, revision: Revision) {
+        self.revision = revision
+        self.vaults = other.vaults
+        self.vaultNames = other.vaultNames
+        self.tenants = other.tenants
+        self.authentication = other.authentication
+        self.extensions = other.extensions
+        self.counts = other.counts
+    }
+}
+
+/// What compiling a vault needs from the rest of the document.
+struct VaultCompilationContext {
+    /// Lower-case ids of the tenants the document declares.
+    var tenants: Set<String>
+    var subnets: [CaseInsensitiveKey: DeclaredSubnet]
+    var authentication: AuthenticationSettings
+    var extensions: DocumentExtensions
+}
