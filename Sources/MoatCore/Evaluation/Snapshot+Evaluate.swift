@@ -25,9 +25,6 @@ extension Snapshot {
         if !request.token.isEmpty && request.assertedIdentity != nil {
             return badParameter("The request carries both a token and an asserted identity.")
         }
-        if operation.isControlPlane {
-            return badParameter("Control-plane operations such as \(operation.name) are not supported.")
-        }
 
         // Stage 0: the vault.
         guard let vault = vaults[CaseInsensitiveKey(request.vault)] else {
@@ -75,7 +72,7 @@ extension Snapshot {
         }
 
         // Stage 3: authorization.
-        switch vault.authorize(operation, claims: claims) {
+        switch vault.authorize(operation, objectName: request.objectName, claims: claims) {
         case .success(let grant):
             return Decision(
                 outcome: .allow,

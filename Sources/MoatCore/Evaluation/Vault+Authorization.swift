@@ -5,17 +5,56 @@ struct Authorization {
 }
 
 extension Vault {
-    /// Stage 3 (`SEMANTICS.md` section 6).
-    func authorize(_ operation: Operation, claims: TokenClaims) -> Result<Authorization, StageFailure> {
+    /// Stage 3 (`SEMANTICS.md` section 6): role assignments for RBAC vaults and for every
+    /// control-plane operation, access policies otherwise.
+    func authorize(_ operation: Operation, objectName: String, claims: TokenClaims) -> Result<Authorization, StageFailure> {
         let requirement = operation.requirement
-        if enableRbacAuthorization {
-            return .failure(StageFailure(
-                innerCode: .forbiddenByRbac,
-                message: "Caller is not authorized to perform action on resource. Caller: \(Caller(claims).azureDescription) Action: '\(requirement.action)' Vault: \(displayName)",
+        if enableRbacAuthorization || operation.isControlPlane {
+            return authorizeByRoleAssignment(operation, objectName: objectName, claims: claims)
+        }
+        return authorizeByAccessPolicy(requirement, claims: claims)
+    }
+
+    /// Role assignments whose role grants the action, at the vault, above it, or at the request's
+    /// object; the narrowest granting scope is reported, lowest index among equals.
+    private func authorizeByRoleAssignment(_ operation: Operation, objectName: String, claims: TokenClaims) -> Result<Authorization, StageFailure> {
+        let requirement = operation.requirement
+        let category = requirement.permission?.category
+        var best: RoleGrant?
+        func consider(_ principalId: String) {
+            guard !principalId.isEmpty, let grants = roleGrants.grantsByPrincipal[CaseInsensitiveKey(principalId)] else { return }
+            for grant in grants where grant.actions.contains(requirement.actionBit) {
+                if let object = grant.object {
+                    guard object.category == category, !objectName.isEmpty, object.name.equalsIgnoringCase(objectName) else { continue }
+                }
+                if let current = best, current.depth > grant.depth || (current.depth == grant.depth && current.index < grant.index) {
+                    continue
+                }
+                best = grant
+            }
+        }
+        consider(claims.objectId)
+        if !claims.hasGroupOverage {
+            for group in claims.groups { consider(group) }
+        }
+        if let best {
+            return .success(Authorization(
+                grant: Grant(kind: .roleAssignment, index: best.index, id: best.id, role: best.roleName, roleDefinitionId: best.roleId),
                 required: requirement.action
             ))
         }
-        return authorizeByAccessPolicy(requirement, claims: claims)
+        var resource = resourceId
+        if let category, !objectName.isEmpty, category != .storage {
+            resource += "/\(category.name)/\(objectName)"
+        }
+        let overage = claims.hasGroupOverage
+            ? " The token reports group overage (more than 200 groups), so group-based role assignments were not evaluated."
+            : ""
+        return .failure(StageFailure(
+            innerCode: .forbiddenByRbac,
+            message: "Caller is not authorized to perform action on resource. If role assignments, deny assignments or role definitions were changed recently, please observe propagation time. Caller: \(Caller(claims).azureDescription) Action: '\(requirement.action)' Resource: '\(resource)' Assignment: (not found) DenyAssignmentId: null DecisionReason: 'DeniedWithNoValidRBAC' Vault: \(displayName)\(overage)",
+            required: requirement.action
+        ))
     }
 
     /// Access-policy vaults: entries match by the caller's `oid` or groups (no `applicationId`), or

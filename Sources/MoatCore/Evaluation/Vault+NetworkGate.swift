@@ -20,9 +20,18 @@ extension Vault {
                 message: "Public network access is disabled and request is not from a trusted service nor via an approved private link. Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
             ))
         case .securedByPerimeter:
+            // The perimeter alone admits public traffic: no IP or virtual network rules, no bypass.
+            if let source, let index = perimeter.addressTable.lookup(source) {
+                return .success(Admission(kind: .perimeter, rule: perimeter.addressPrefixes[Int(index)].description))
+            }
+            if let subscription = ResourceID(claims.managedIdentityResourceId)?.subscriptionId,
+                let written = perimeter.subscriptions[subscription.lowercased()]
+            {
+                return .success(Admission(kind: .perimeter, rule: written))
+            }
             return .failure(StageFailure(
                 innerCode: .forbiddenByPerimeter,
-                message: "The request was forbidden by the network security perimeter. Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
+                message: "The request was forbidden by the network security perimeter: no inbound access rule admits it. Client address: \(request.sourceAddress.isEmpty ? "unknown" : request.sourceAddress) Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
             ))
         case .enabled:
             guard let firewall, firewall.defaultActionDeny else {
@@ -49,8 +58,15 @@ extension Vault {
         }
     }
 
-    /// The trusted-service bypass (`SEMANTICS.md` section 4): no caller is trusted yet.
+    /// The trusted-service bypass (`SEMANTICS.md` section 4): catalog entries in document order,
+    /// modes in the order managedIdentity, subscription, federated; the first match admits.
     func trustedService(_ claims: TokenClaims, operation: Operation) -> Admission? {
-        nil
+        for service in trustedServices {
+            for mode in service.modes
+            where service.recognises(claims, operation: operation, mode: mode, vaultSubscription: subscriptionId) {
+                return Admission(kind: .trustedService, service: service.name, mode: mode)
+            }
+        }
+        return nil
     }
 }

@@ -9,6 +9,8 @@ public struct OperationRequirement: Sendable, Hashable {
     /// The full RBAC data action (`Microsoft.KeyVault/vaults/secrets/getSecret/action`), or the ARM
     /// action for a control-plane operation (`Microsoft.KeyVault/vaults/read`).
     public let action: String
+    /// `action` as a bit of an `ActionSet`.
+    let actionBit: ActionSet
 }
 
 extension Operation {
@@ -17,10 +19,22 @@ extension Operation {
         Operation.requirements[Int(rawValue)]!
     }
 
+    /// Every distinct action of the operation table; an action's position is its `ActionSet` bit.
+    static let actions: [String] = {
+        var actions: [String] = []
+        for operation in allCases where !actions.contains(operation.action) { actions.append(operation.action) }
+        precondition(actions.count <= 64, "ActionSet holds 64 actions")
+        return actions
+    }()
+
+    private var action: String {
+        (isControlPlane ? "Microsoft.KeyVault/vaults" : "Microsoft.KeyVault/vaults/") + definition.2
+    }
+
     private static let requirements: [OperationRequirement?] = {
         var table = [OperationRequirement?](repeating: nil, count: 1000)
         for operation in allCases {
-            let (category, permissionName, action) = operation.definition
+            let (category, permissionName, _) = operation.definition
             var permission: Permission?
             var granting = PermissionSet()
             if let category {
@@ -30,11 +44,11 @@ extension Operation {
                     granting.insert(category.permission(named: "manageissuers")!.set)
                 }
             }
-            let prefix = operation.isControlPlane ? "Microsoft.KeyVault/vaults" : "Microsoft.KeyVault/vaults/"
             table[Int(operation.rawValue)] = OperationRequirement(
                 permission: permission,
                 grantingPermissions: granting,
-                action: prefix + action
+                action: operation.action,
+                actionBit: ActionSet(rawValue: 1 << UInt64(actions.firstIndex(of: operation.action)!))
             )
         }
         return table

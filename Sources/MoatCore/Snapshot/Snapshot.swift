@@ -46,7 +46,10 @@ public final class Snapshot: Sendable {
         reader.checkKeys(
             members,
             root,
-            known: ["vaults", "tenants", "subnets", "authentication", "extensions"],
+            known: [
+                "vaults", "tenants", "subnets", "authentication", "extensions", "trustedServices", "roleDefinitions",
+                "roleAssignments", "managementGroups",
+            ],
             strict: false
         )
         let authentication = reader.authenticationSettings(members[member: "authentication"], root.appending("authentication"))
@@ -86,17 +89,31 @@ public final class Snapshot: Sendable {
         }
 
         let subnets = reader.declaredSubnets(members[member: "subnets"], root.appending("subnets"))
+        let trustedServices =
+            reader.trustedServices(members[member: "trustedServices"], root.appending("trustedServices"))
+            ?? TrustedService.defaultCatalog
+        let roles = reader.roleDefinitions(members[member: "roleDefinitions"], root.appending("roleDefinitions"))
+        let roleAssignments = reader.roleAssignmentIndex(
+            assignments: members[member: "roleAssignments"],
+            root.appending("roleAssignments"),
+            managementGroups: members[member: "managementGroups"],
+            root.appending("managementGroups"),
+            roles: roles
+        )
 
         // Vaults.
         var vaults: [CaseInsensitiveKey: Vault] = [:]
         var vaultNames: [String] = []
         var counts = Counts()
+        counts.roleAssignments = roleAssignments.count
         let vaultsPath = root.appending("vaults")
         let context = VaultCompilationContext(
             tenants: Set(tenantPaths.keys),
             subnets: subnets,
             authentication: authentication,
-            extensions: extensions
+            extensions: extensions,
+            roleAssignments: roleAssignments,
+            trustedServices: trustedServices
         )
         for (index, value) in (reader.array(members[member: "vaults"], vaultsPath) ?? []).enumerated() {
             let path = vaultsPath.appending(index)
@@ -147,4 +164,6 @@ struct VaultCompilationContext {
     var subnets: [CaseInsensitiveKey: DeclaredSubnet]
     var authentication: AuthenticationSettings
     var extensions: DocumentExtensions
+    var roleAssignments: RoleAssignmentIndex
+    var trustedServices: [TrustedService]
 }

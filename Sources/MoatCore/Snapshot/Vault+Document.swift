@@ -50,7 +50,7 @@ extension DocumentReader {
             propertiesPath,
             known: [
                 "tenantId", "publicNetworkAccess", "networkAcls", "enableRbacAuthorization", "accessPolicies",
-                "privateEndpointConnections",
+                "privateEndpointConnections", "networkSecurityPerimeter",
             ],
             strict: false
         )
@@ -76,6 +76,8 @@ extension DocumentReader {
             limit: context.extensions.maxAccessPolicies
         )
 
+        let perimeter = self.perimeter(properties[member: "networkSecurityPerimeter"], propertiesPath.appending("networkSecurityPerimeter"))
+
         guard problemCount == errorsBefore, let name, let tenantId else { return nil }
         return Vault(
             name: name,
@@ -90,7 +92,45 @@ extension DocumentReader {
             firewall: firewall,
             privateEndpoints: privateEndpoints,
             enableRbacAuthorization: rbac,
-            accessPolicies: accessPolicies
+            accessPolicies: accessPolicies,
+            roleGrants: context.roleAssignments.grants(subscriptionId: subscriptionId, resourceGroup: resourceGroup, vaultName: name),
+            perimeter: perimeter,
+            trustedServices: context.trustedServices
+        )
+    }
+
+    /// Reads `networkSecurityPerimeter: {inboundAddressPrefixes, inboundSubscriptions}`.
+    private mutating func perimeter(_ value: JSONValue?, _ path: JSONPath) -> Perimeter {
+        guard let members = object(value, path) else { return .empty }
+        checkKeys(members, path, known: ["inboundAddressPrefixes", "inboundSubscriptions"], strict: true)
+        var prefixes: [IPNetwork] = []
+        let prefixesPath = path.appending("inboundAddressPrefixes")
+        for (i, item) in (array(members[member: "inboundAddressPrefixes"], prefixesPath) ?? []).enumerated() {
+            guard let text = string(item, prefixesPath.appending(i)) else { continue }
+            do {
+                prefixes.append(try IPNetwork(parsing: text))
+            } catch .hostBitsSet(let network) {
+                fail(prefixesPath.appending(i), "'\(text)' has host bits set; the network is \(network)")
+            } catch {
+                fail(prefixesPath.appending(i), "'\(text)' is not an IPv4 or IPv6 address or prefix")
+            }
+        }
+        var subscriptions: [String: String] = [:]
+        let subscriptionsPath = path.appending("inboundSubscriptions")
+        for (i, item) in (array(members[member: "inboundSubscriptions"], subscriptionsPath) ?? []).enumerated() {
+            guard let text = string(item, subscriptionsPath.appending(i)) else { continue }
+            // A bare GUID or `/subscriptions/<GUID>`.
+            let guid = text.hasPrefix("/") ? ResourceID(text).flatMap { $0.type == nil && $0.resourceGroup == nil ? $0.subscriptionId : nil } : text
+            guard let guid, GUID.isValid(guid) else {
+                fail(subscriptionsPath.appending(i), "'\(text)' is not a subscription id")
+                continue
+            }
+            subscriptions[guid.lowercased()] = subscriptions[guid.lowercased()] ?? text
+        }
+        return Perimeter(
+            addressPrefixes: prefixes,
+            addressTable: IPPrefixTable(prefixes.enumerated().map { ($1, Int32($0)) }),
+            subscriptions: subscriptions
         )
     }
 

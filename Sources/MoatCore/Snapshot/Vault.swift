@@ -20,6 +20,12 @@ final class Vault: Sendable {
     let privateEndpoints: [CaseInsensitiveKey: PrivateEndpointStatus]
     let enableRbacAuthorization: Bool
     let accessPolicies: AccessPolicyTable
+    /// Role assignments covering the vault or its objects (RBAC data plane, and the control plane).
+    let roleGrants: RoleGrantTable
+    /// `properties.networkSecurityPerimeter`, consulted under `SecuredByPerimeter`.
+    let perimeter: Perimeter
+    /// The document's trusted-services catalog (or the default one).
+    let trustedServices: [TrustedService]
 
     init(
         name: String,
@@ -34,7 +40,10 @@ final class Vault: Sendable {
         firewall: Firewall?,
         privateEndpoints: [CaseInsensitiveKey: PrivateEndpointStatus],
         enableRbacAuthorization: Bool,
-        accessPolicies: AccessPolicyTable
+        accessPolicies: AccessPolicyTable,
+        roleGrants: RoleGrantTable,
+        perimeter: Perimeter,
+        trustedServices: [TrustedService]
     ) {
         self.name = name
         self.index = index
@@ -49,10 +58,20 @@ final class Vault: Sendable {
         self.privateEndpoints = privateEndpoints
         self.enableRbacAuthorization = enableRbacAuthorization
         self.accessPolicies = accessPolicies
+        self.roleGrants = roleGrants
+        self.perimeter = perimeter
+        self.trustedServices = trustedServices
     }
 
     /// How Azure names a vault in denial messages: `name;location=westeurope`.
     var displayName: String { location.map { "\(name);location=\($0)" } ?? name }
+
+    /// The vault's ARM id as Azure's RBAC messages write it (lower case up to the name).
+    var resourceId: String {
+        let subscription = subscriptionId ?? "<unknown subscription>"
+        let group = resourceGroup?.lowercased() ?? "<unknown resource group>"
+        return "/subscriptions/\(subscription)/resourcegroups/\(group)/providers/microsoft.keyvault/vaults/\(name.lowercased())"
+    }
 }
 
 enum PublicNetworkAccess: String, Sendable, CaseIterable {
@@ -83,6 +102,17 @@ struct Firewall: Sendable {
     /// Prefixes of declared subnets (with the Key Vault service endpoint) that virtual network
     /// rules name → that rule's index: a source address inside them arrived through the subnet.
     let virtualNetworkRuleByPrefix: IPPrefixTable
+}
+
+/// A vault's network security perimeter rules (`SEMANTICS.md` section 3, item 4).
+struct Perimeter: Sendable {
+    /// `inboundAddressPrefixes` as written and compiled.
+    let addressPrefixes: [IPNetwork]
+    let addressTable: IPPrefixTable
+    /// `inboundSubscriptions`: lower-case subscription GUIDs, and how the document wrote each.
+    let subscriptions: [String: String]
+
+    static let empty = Perimeter(addressPrefixes: [], addressTable: IPPrefixTable([]), subscriptions: [:])
 }
 
 /// A vault's access policies, indexed by object id.

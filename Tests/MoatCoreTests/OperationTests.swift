@@ -1,0 +1,105 @@
+@testable import MoatCore
+import Testing
+
+@Suite("Operation table")
+struct OperationTests {
+    @Test("names are unique and looked up case-insensitively", arguments: Operation.allCases)
+    func names(operation: Operation) {
+        #expect(Operation(name: operation.name) == operation)
+        #expect(Operation(name: operation.name.lowercased()) == operation)
+        #expect(Operation(name: operation.name.uppercased()) == operation)
+        #expect(operation.name.first!.isUppercase)
+    }
+
+    @Test("every data-plane operation needs one access-policy permission and one data action", arguments: Operation.allCases)
+    func requirements(operation: Operation) {
+        let requirement = operation.requirement
+        if operation.isControlPlane {
+            #expect(requirement.permission == nil)
+            #expect(requirement.action.hasPrefix("Microsoft.KeyVault/vaults/"))
+        } else {
+            #expect(requirement.permission != nil)
+            #expect(requirement.grantingPermissions.contains(requirement.permission!.set))
+            #expect(requirement.action.hasPrefix("Microsoft.KeyVault/vaults/"))
+            #expect(requirement.action.split(separator: "/").count >= 4)
+        }
+        #expect(requirement.actionBit.rawValue.nonzeroBitCount == 1)
+    }
+
+    /// Rows of SEMANTICS.md section 7 and INTERFACES.md section 5, as written there.
+    @Test(
+        "the published rows",
+        arguments: [
+            ("GetSecret", "secrets/get", "Microsoft.KeyVault/vaults/secrets/getSecret/action"),
+            ("SetSecret", "secrets/set", "Microsoft.KeyVault/vaults/secrets/setSecret/action"),
+            ("UpdateSecret", "secrets/set", "Microsoft.KeyVault/vaults/secrets/update/action"),
+            ("GetSecrets", "secrets/list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"),
+            ("GetSecretVersions", "secrets/list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"),
+            ("GetDeletedSecret", "secrets/get", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"),
+            ("GetDeletedSecrets", "secrets/list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"),
+            ("DeleteSecret", "secrets/delete", "Microsoft.KeyVault/vaults/secrets/delete"),
+            ("PurgeDeletedSecret", "secrets/purge", "Microsoft.KeyVault/vaults/secrets/purge/action"),
+            ("GetKey", "keys/get", "Microsoft.KeyVault/vaults/keys/read"),
+            ("GetKeys", "keys/list", "Microsoft.KeyVault/vaults/keys/read"),
+            ("CreateKey", "keys/create", "Microsoft.KeyVault/vaults/keys/create/action"),
+            ("DeleteKey", "keys/delete", "Microsoft.KeyVault/vaults/keys/delete"),
+            ("WrapKey", "keys/wrapkey", "Microsoft.KeyVault/vaults/keys/wrap/action"),
+            ("UnwrapKey", "keys/unwrapkey", "Microsoft.KeyVault/vaults/keys/unwrap/action"),
+            ("Release", "keys/release", "Microsoft.KeyVault/vaults/keys/release/action"),
+            ("RotateKey", "keys/rotate", "Microsoft.KeyVault/vaults/keys/rotate/action"),
+            ("GetKeyRotationPolicy", "keys/getrotationpolicy", "Microsoft.KeyVault/vaults/keyrotationpolicies/read"),
+            ("UpdateKeyRotationPolicy", "keys/setrotationpolicy", "Microsoft.KeyVault/vaults/keyrotationpolicies/write"),
+            ("GetCertificate", "certificates/get", "Microsoft.KeyVault/vaults/certificates/read"),
+            ("GetCertificates", "certificates/list", "Microsoft.KeyVault/vaults/certificates/read"),
+            ("DeleteCertificate", "certificates/delete", "Microsoft.KeyVault/vaults/certificates/delete"),
+            ("SetCertificateContacts", "certificates/managecontacts", "Microsoft.KeyVault/vaults/certificatecontacts/write"),
+            ("GetCertificateIssuers", "certificates/listissuers", "Microsoft.KeyVault/vaults/certificatecas/read"),
+            ("DeleteCertificateIssuer", "certificates/deleteissuers", "Microsoft.KeyVault/vaults/certificatecas/delete"),
+            ("GetStorageAccount", "storage/get", "Microsoft.KeyVault/vaults/storageaccounts/read"),
+            ("SetSasDefinition", "storage/setsas", "Microsoft.KeyVault/vaults/storageaccounts/sas/set/action"),
+            ("VaultsRead", nil, "Microsoft.KeyVault/vaults/read"),
+            ("VaultsAccessPoliciesWrite", nil, "Microsoft.KeyVault/vaults/accessPolicies/write"),
+        ] as [(String, String?, String)]
+    )
+    func publishedRows(name: String, permission: String?, action: String) throws {
+        let operation = try #require(Operation(name: name))
+        #expect(operation.requirement.permission?.description == permission)
+        #expect(operation.requirement.action == action)
+    }
+
+    @Test("manageissuers grants every certificate-issuer operation and nothing else")
+    func manageIssuers() throws {
+        let manage = try #require(PermissionCategory.certificates.permission(named: "manageissuers")).set
+        let granted = Operation.allCases.filter { $0.requirement.grantingPermissions.contains(manage) }
+        #expect(Set(granted) == [.getCertificateIssuer, .getCertificateIssuers, .setCertificateIssuer, .updateCertificateIssuer, .deleteCertificateIssuer])
+    }
+
+    @Test("permission names are case-insensitive and `all` covers a category")
+    func permissions() throws {
+        #expect(PermissionCategory.keys.permission(named: "WRAPKEY")?.name == "wrapKey")
+        #expect(PermissionCategory.secrets.permission(named: "wrapKey") == nil)
+        #expect(PermissionCategory.secrets.all.permissions.count == 8)
+        #expect(PermissionCategory.keys.all.isDisjoint(with: PermissionCategory.secrets.all))
+        let total = PermissionCategory.allCases.reduce(0) { $0 + $1.permissionNames.count }
+        let union = PermissionCategory.allCases.reduce(PermissionSet()) { $0.union($1.all) }
+        #expect(union.rawValue.nonzeroBitCount == total)
+    }
+
+    @Test(
+        "action patterns: `*` spans slashes, case is ignored",
+        arguments: [
+            ("Microsoft.KeyVault/vaults/*", "Microsoft.KeyVault/vaults/secrets/getSecret/action", true),
+            ("Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/vaults/storageaccounts/sas/read", true),
+            ("Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/vaults/secrets/readMetadata/action", false),
+            ("microsoft.keyvault/VAULTS/secrets/*", "Microsoft.KeyVault/vaults/secrets/delete", true),
+            ("*", "anything", true),
+            ("*/read", "Microsoft.KeyVault/vaults/read", true),
+            ("Microsoft.KeyVault/vaults/secrets/*", "Microsoft.KeyVault/vaults/keys/read", false),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbYd", false),
+        ]
+    )
+    func glob(pattern: String, action: String, matches: Bool) {
+        #expect(ActionSet.glob(pattern, matches: action) == matches)
+    }
+}
