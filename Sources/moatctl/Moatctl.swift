@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+
+/// The operator's command-line tool. Exit codes follow INTERFACES.md section 3.
+@main
+struct Moatctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "moatctl",
+        abstract: "Validate rules, evaluate requests and mint demo tokens for Moat.",
+        subcommands: [ValidateCommand.self, EvalCommand.self, TokenCommand.self, OperationsCommand.self]
+    )
+
+    /// Runs the command; argument errors exit 2 (not ArgumentParser's 64), as INTERFACES.md fixes.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure || error is UsageError {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+/// Bad input that is the caller's to fix: printed on stderr, exit 2.
+struct UsageError: Error, CustomStringConvertible {
+    var description: String
+}
+
+extension String {
+    func write(toStandardError: Void = ()) {
+        FileHandle.standardError.write(Data((self + "\n").utf8))
+    }
+}

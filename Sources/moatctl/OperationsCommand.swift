@@ -1,0 +1,28 @@
+import ArgumentParser
+import MoatCore
+
+struct OperationsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "operations",
+        abstract: "List every operation with the access-policy permission and RBAC action it needs."
+    )
+
+    @Flag(name: .long, help: "Print a Markdown table (docs/operations.md is this output).")
+    var markdown = false
+
+    func run() {
+        if markdown {
+            print("| operation | wire number | access policy | RBAC action |")
+            print("|---|---|---|---|")
+        }
+        for operation in Operation.allCases {
+            let requirement = operation.requirement
+            let permission = requirement.permission?.description ?? "(control plane: role assignments only)"
+            if markdown {
+                print("| `\(operation.name)` | \(operation.rawValue) | `\(permission)` | `\(requirement.action)` |")
+            } else {
+                print("\(operation.name)\t\(permission)\t\(requirement.action)")
+            }
+        }
+    }
+}
