@@ -14,12 +14,18 @@ let package = Package(
         .library(name: "MoatCore", targets: ["MoatCore"]),
         .library(name: "MoatIdentity", targets: ["MoatIdentity"]),
         .library(name: "MoatWire", targets: ["MoatWire"]),
+        .library(name: "MoatServer", targets: ["MoatServer"]),
+        .executable(name: "moatd", targets: ["moatd"]),
         .executable(name: "moatctl", targets: ["moatctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -48,6 +54,29 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        .target(
+            name: "MoatServer",
+            dependencies: [
+                "MoatCore",
+                "MoatIdentity",
+                "MoatWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(
+            name: "moatd",
+            dependencies: [
+                "MoatServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "moatctl",
             dependencies: [
@@ -58,6 +87,17 @@ let package = Package(
         ),
         .testTarget(name: "MoatCoreTests", dependencies: ["MoatCore", "MoatIdentity"]),
         .testTarget(name: "MoatIdentityTests", dependencies: ["MoatIdentity", "MoatCore"]),
+        .testTarget(
+            name: "MoatServerTests",
+            dependencies: [
+                "MoatServer",
+                "MoatCore",
+                "MoatIdentity",
+                "MoatWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "MoatWireTests",
             dependencies: [

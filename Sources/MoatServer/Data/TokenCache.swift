@@ -1,0 +1,64 @@
+import MoatCore
+import NIOCore
+
+/// Verified tokens of one event loop, for the snapshot they were verified against
+/// (DESIGN.md: "cached per snapshot until exp").
+///
+/// One cache per event loop, touched only on that loop, so the request path takes no lock. Keys
+/// are the token's signature segment; a hit also compares the whole token. The cache is bounded:
+/// when full it starts over (verification is tens of microseconds, a refill is cheap).
+final class TokenCache: @unchecked Sendable {
+    private struct Entry {
+        var token: Substring
+        var verification: TokenVerification
+        var expiresAt: Int64
+    }
+
+    private let eventLoop: any EventLoop
+    private let capacity: Int
+    private var entries: [Substring: Entry] = [:]
+    /// The serving state the entries were verified against.
+    private var owner: ObjectIdentifier?
+    private let metrics: ServerMetrics
+
+    init(eventLoop: any EventLoop, capacity: Int, metrics: ServerMetrics) {
+        self.eventLoop = eventLoop
+        self.capacity = capacity
+        self.metrics = metrics
+    }
+
+    /// The verification of `token` under `state`, from the cache or verified now.
+    func verify(_ token: Substring, state: ServingState, now: Int64) -> TokenVerification {
+        eventLoop.preconditionInEventLoop()
+        if owner != ObjectIdentifier(state) {
+            entries.removeAll(keepingCapacity: true)
+            owner = ObjectIdentifier(state)
+        }
+        let key = token.lastIndex(of: ".").map { token[token.index(after: $0)...] } ?? token
+        if let entry = entries[key], entry.token == token {
+            if now < entry.expiresAt {
+                metrics.tokenCacheHits.increment()
+                return entry.verification
+            }
+            entries[key] = nil
+        }
+        metrics.tokenCacheMisses.increment()
+        let verification = state.rules.verifier.verify(token)
+        if case .parsed(let claims, _) = verification, let expiresAt = claims.expiresAt {
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = Entry(token: token, verification: verification, expiresAt: expiresAt)
+        }
+        return verification
+    }
+}
+
+/// The engine's view of a `TokenCache`: a verifier bound to one serving state and time.
+struct CachedTokenVerifier: TokenVerifier {
+    let cache: TokenCache
+    let state: ServingState
+    let now: Int64
+
+    func verify(_ token: Substring) -> TokenVerification {
+        cache.verify(token, state: state, now: now)
+    }
+}

@@ -1,0 +1,264 @@
+public import Logging
+public import MoatCore
+import MoatIdentity
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Every change to the serving rules goes through here, one at a time: reloads of the rules file,
+/// pushes and changes from the control socket, rollbacks.
+///
+/// A new document is validated and compiled here, off the request path; when it comes from the
+/// control socket it is written back to the rules file (atomically) before it takes effect, so a
+/// restart always finds what was last accepted. Then one atomic store publishes it.
+public actor RuleUpdater {
+    /// What a successful change call reports.
+    public struct ChangeResult: Sendable, Hashable {
+        /// False when the document was already as asked (no new revision).
+        public var changed: Bool
+        public var revision: Revision
+        public var summary: String
+    }
+
+    /// What `Status` reports.
+    public struct Status: Sendable {
+        public var ready: Bool
+        public var notReadyReason: String?
+        public var serving: ServingState?
+        public var rulesFile: String
+        public var uptimeSeconds: UInt64
+        /// Kept revisions other than the current one, newest first.
+        public var history: [Revision]
+        public var reloadFailures: UInt64
+        public var lastReloadError: String?
+    }
+
+    /// A document kept for rollback.
+    private struct Kept {
+        var document: [UInt8]
+        var revision: Revision
+    }
+
+    /// Revisions kept before the current one (DESIGN.md: five).
+    public static let keptRevisions = 5
+
+    public let file: RulesFile
+    private let store: RuleStore
+    private let metrics: ServerMetrics
+    private let logger: Logger
+    private let startedAt = RuleUpdater.nowMillis()
+    private var history: [Kept] = []
+    /// Position of the serving document in `history`; rollbacks move it back.
+    private var cursor = -1
+    private var sequence: UInt64 = 0
+    private var fingerprint: RulesFile.Fingerprint?
+    private var reloadFailures: UInt64 = 0
+    private var lastReloadError: String?
+
+    public init(file: RulesFile, store: RuleStore, metrics: ServerMetrics, logger: Logger) {
+        self.file = file
+        self.store = store
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    // MARK: - The rules file
+
+    /// Re-reads the rules file when it changed since the last look (or always, when `force`).
+    /// An invalid or missing file keeps the serving revision; the problem is logged and counted.
+    @discardableResult
+    public func reloadFromFile(reason: String, force: Bool = false) -> Result<ChangeResult, ControlError> {
+        let current = file.fingerprint()
+        if !force && current != nil && current == fingerprint { return .success(unchanged()) }
+        fingerprint = current
+        let bytes: [UInt8]
+        do {
+            bytes = try file.read()
+        } catch {
+            return .failure(refuseReload(error.message, details: []))
+        }
+        do {
+            return .success(try accept(bytes, summary: "reloaded '\(file.path)' (\(reason))", writeBack: false, dryRun: false))
+        } catch {
+            return .failure(refuseReload("rules file '\(file.path)' is invalid: \(error.message)", details: error.details))
+        }
+    }
+
+    private func refuseReload(_ message: String, details: [ValidationError]) -> ControlError {
+        reloadFailures += 1
+        lastReloadError = details.first.map { "\(message.prefix { $0 != ":" }): \($0)" } ?? message
+        metrics.reloadFailures.increment()
+        let keeping = store.serving.map { "keeping revision \($0.revision)" } ?? "not ready: checks are refused until the file is valid"
+        logger.error("\(message); \(keeping)", metadata: ["errors": "\(details.count)"])
+        for detail in details.prefix(100) {
+            logger.error("invalid rules", metadata: ["path": "\(detail.path)", "error": "\(detail.message)"])
+        }
+        return ControlError(.invalidArgument, message, details: details)
+    }
+
+    // MARK: - Control calls
+
+    /// Replaces the whole document (PutDocument).
+    public func put(_ bytes: [UInt8], expectedRevision: String?, dryRun: Bool) throws(ControlError) -> ChangeResult {
+        try checkExpected(expectedRevision)
+        return try accept(bytes, summary: "document replaced", writeBack: true, dryRun: dryRun)
+    }
+
+    /// Applies one change to the current document (ApplyChange).
+    public func apply(_ change: DocumentChange, expectedRevision: String?, dryRun: Bool) throws(ControlError) -> ChangeResult {
+        try checkExpected(expectedRevision)
+        let base: JSONValue
+        if let serving = store.serving {
+            base = (try? JSONValue(parsing: serving.document)) ?? .object([])
+        } else if file.fingerprint() == nil {
+            base = .object([])
+        } else {
+            throw ControlError(.failedPrecondition, "no valid rules are loaded (\(lastReloadError ?? "the rules file is invalid")); fix the file or push a whole document")
+        }
+        var editor = RuleDocumentEditor(document: base)
+        let changed: Bool
+        do {
+            changed = try editor.apply(change)
+        } catch {
+            throw ControlError(error.kind == .notFound ? .notFound : .invalidArgument, error.message)
+        }
+        guard changed else { return unchanged(summary: "no change: \(Self.describe(change)) was already in effect") }
+        let bytes = Array((editor.document.serialized(.document) + "\n").utf8)
+        return try accept(bytes, summary: Self.describe(change), writeBack: true, dryRun: dryRun)
+    }
+
+    /// Returns to a kept revision: the one before the current (`hash` nil) or the one named.
+    public func rollback(to hash: String?) throws(ControlError) -> ChangeResult {
+        let target: Int
+        if let hash {
+            guard let index = history.indices.last(where: { history[$0].revision.hash == hash.lowercased() && $0 != cursor }) else {
+                throw ControlError(.notFound, "revision '\(hash)' is not kept; kept: \(keptRevisions().map(\.hash).joined(separator: ", "))")
+            }
+            target = index
+        } else {
+            guard cursor > 0 else { throw ControlError(.notFound, "no earlier revision is kept") }
+            target = cursor - 1
+        }
+        let kept = history[target]
+        let result = try accept(kept.document, summary: "rolled back to \(kept.revision.hash)", writeBack: true, dryRun: false, recordInHistory: false)
+        cursor = target
+        return result
+    }
+
+    /// The document, or one vault of it, as JSON bytes (GetDocument).
+    public func document(vault: String?) throws(ControlError) -> ([UInt8], Revision) {
+        guard let serving = store.serving else { throw ControlError(.failedPrecondition, "no valid rules are loaded") }
+        guard let vault else { return (serving.document, serving.revision) }
+        guard let document = try? JSONValue(parsing: serving.document),
+            let entry = RuleDocumentEditor(document: document).vault(named: vault)
+        else { throw ControlError(.notFound, "no vault '\(vault)'") }
+        return (Array((entry.serialized(.document) + "\n").utf8), serving.revision)
+    }
+
+    public func status() -> Status {
+        let serving = store.serving
+        return Status(
+            ready: serving != nil,
+            notReadyReason: serving == nil ? (lastReloadError ?? "no rules loaded") : nil,
+            serving: serving,
+            rulesFile: file.path,
+            uptimeSeconds: UInt64(max(0, Self.nowMillis() - startedAt) / 1000),
+            history: keptRevisions(),
+            reloadFailures: reloadFailures,
+            lastReloadError: lastReloadError
+        )
+    }
+
+    // MARK: - Accepting a document
+
+    private func keptRevisions() -> [Revision] {
+        history.indices.reversed().filter { $0 != cursor }.map { history[$0].revision }
+    }
+
+    private func checkExpected(_ expected: String?) throws(ControlError) {
+        guard let expected, !expected.isEmpty else { return }
+        let current = store.serving?.revision.hash ?? ""
+        guard expected.lowercased() == current else {
+            throw ControlError(.aborted, "expected revision \(expected), but the current revision is \(current.isEmpty ? "none" : current)")
+        }
+    }
+
+    private func unchanged(summary: String = "no change") -> ChangeResult {
+        ChangeResult(changed: false, revision: store.serving?.revision ?? Revision(sequence: 0, hash: ""), summary: summary)
+    }
+
+    /// Validates, writes back (for control changes), publishes. An unchanged hash is not a new revision.
+    private func accept(
+        _ bytes: [UInt8],
+        summary: String,
+        writeBack: Bool,
+        dryRun: Bool,
+        recordInHistory: Bool = true
+    ) throws(ControlError) -> ChangeResult {
+        let hash = RevisionHash.of(bytes)
+        if let serving = store.serving, serving.revision.hash == hash {
+            return unchanged(summary: "no change: the document is revision \(serving.revision.hash)")
+        }
+        let rules: LoadedRules
+        do {
+            rules = try LoadedRules(json: bytes, sequence: sequence + 1)
+        } catch {
+            throw ControlError(.invalidArgument, "the document is invalid (\(error.errors.count) error\(error.errors.count == 1 ? "" : "s"))", details: error.errors)
+        }
+        if dryRun {
+            return ChangeResult(changed: true, revision: rules.snapshot.revision, summary: "dry run: valid; \(summary) would make revision \(hash)")
+        }
+        if writeBack {
+            do {
+                try file.replace(with: bytes)
+            } catch {
+                throw ControlError(.failedPrecondition, error.message)
+            }
+            fingerprint = file.fingerprint()
+        }
+        sequence += 1
+        let state = ServingState(rules: rules, document: bytes, loadedAtMillis: Self.nowMillis())
+        store.publish(state)
+        if recordInHistory {
+            if cursor >= 0 { history.removeSubrange((cursor + 1)...) }
+            history.append(Kept(document: bytes, revision: state.revision))
+            if history.count > Self.keptRevisions + 1 { history.removeFirst(history.count - Self.keptRevisions - 1) }
+            cursor = history.count - 1
+        }
+        lastReloadError = nil
+        metrics.reloadSuccesses.increment()
+        metrics.snapshotSequence.set(Double(state.revision.sequence))
+        metrics.snapshotLoadedAt.set(Double(state.loadedAtMillis) / 1000)
+        let counts = rules.snapshot.counts
+        logger.info(
+            "\(summary): serving revision \(state.revision)",
+            metadata: ["vaults": "\(counts.vaults)", "ipRules": "\(counts.ipRules)", "accessPolicies": "\(counts.accessPolicies)"]
+        )
+        return ChangeResult(changed: true, revision: state.revision, summary: summary)
+    }
+
+    static func nowMillis() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    static func describe(_ change: DocumentChange) -> String {
+        switch change {
+        case .addIpRule(let vault, let value): "added IP rule \(value) to \(vault)"
+        case .removeIpRule(let vault, let value): "removed IP rule \(value) from \(vault)"
+        case .addVirtualNetworkRule(let vault, let id, _): "added virtual network rule \(id) to \(vault)"
+        case .removeVirtualNetworkRule(let vault, let id): "removed virtual network rule \(id) from \(vault)"
+        case .updateNetwork(let vault, let action, let bypass, let access):
+            "updated \(vault): " + [action.map { "defaultAction=\($0)" }, bypass.map { "bypass=\($0)" }, access.map { "publicNetworkAccess=\($0)" }].compactMap { $0 }.joined(separator: " ")
+        case .setAccessPolicy(let vault, let objectId, let applicationId, _):
+            "set access policy for \(objectId)\(applicationId.map { "/\($0)" } ?? "") on \(vault)"
+        case .deleteAccessPolicy(let vault, let objectId, let applicationId):
+            "deleted access policy for \(objectId)\(applicationId.map { "/\($0)" } ?? "") on \(vault)"
+        case .upsertVaults(let value, _):
+            "imported \(value.arrayValue?.count ?? 1) vault\(value.arrayValue?.count ?? 1 == 1 ? "" : "s")"
+        case .deleteVault(let name): "removed vault \(name)"
+        }
+    }
+}

@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Checks and clears a Unix socket path before binding, so that a live daemon's socket is never
+/// taken over and a stale one (left by a crash) is replaced.
+///
+/// NIO's `cleanupExistingSocketFile` unlinks blindly; this probes with a connect first.
+enum UnixSocketPath {
+    /// The longest path `sockaddr_un` holds (108 bytes with the terminating NUL).
+    static let maximumLength = 107
+
+    static func prepare(_ path: String) throws(SocketSetupError) {
+        guard path.utf8.count <= maximumLength else {
+            throw SocketSetupError("socket path '\(path)' is \(path.utf8.count) bytes; Unix socket paths are limited to \(maximumLength) bytes")
+        }
+        let directory = RulesFile.directory(of: path)
+        var info = stat()
+        guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw SocketSetupError("cannot create socket '\(path)': directory '\(directory)' does not exist")
+        }
+        guard lstat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw SocketSetupError("'\(path)' exists and is not a socket; refusing to replace it")
+        }
+        switch probe(path) {
+        case .live:
+            throw SocketSetupError("socket '\(path)' is in use by a running process (another moatd?); refusing to take it over")
+        case .stale:
+            guard unlink(path) == 0 || errno == ENOENT else {
+                throw SocketSetupError("cannot remove stale socket '\(path)': \(RulesFile.describe(errno))")
+            }
+        case .failed(let code):
+            throw SocketSetupError("cannot probe socket '\(path)': \(RulesFile.describe(code))")
+        }
+    }
+
+    private enum Probe {
+        case live
+        case stale
+        case failed(Int32)
+    }
+
+    private static func probe(_ path: String) -> Probe {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return .failed(errno) }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (i, byte) in path.utf8.enumerated() { buffer[i] = byte }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if result == 0 { return .live }
+        switch errno {
+        case ECONNREFUSED, ENOENT: return .stale
+        case let code: return .failed(code)
+        }
+    }
+
+    /// Applies the configured mode and group to a bound socket.
+    static func applyPermissions(_ path: String, mode: UInt32, group: UInt32?) throws(SocketSetupError) {
+        guard chmod(path, mode_t(mode)) == 0 else {
+            throw SocketSetupError("cannot set mode \(String(mode, radix: 8)) on '\(path)': \(RulesFile.describe(errno))")
+        }
+        if let group, chown(path, uid_t.max, gid_t(group)) != 0 {
+            throw SocketSetupError("cannot set group \(group) on '\(path)': \(RulesFile.describe(errno))")
+        }
+    }
+}
+
+/// A listening socket could not be set up; moatd exits 1 with this one line.
+public struct SocketSetupError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
