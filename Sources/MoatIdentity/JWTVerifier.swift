@@ -1,0 +1,83 @@
+internal import Crypto
+public import MoatCore
+
+/// Verifies Entra ID bearer tokens (RS256, and ES256) against the tenant keys of one snapshot.
+///
+/// Keys are imported into swift-crypto once, when a document is loaded, so a refused key is a
+/// validation error of the document rather than a surprise on the request path, and checking a
+/// token costs one JSON parse and one signature verification. `verify(_:)` is synchronous, never
+/// throws and never traps, whatever bytes it is given.
+///
+/// ```swift
+/// let verifier = try JWTVerifier(snapshot: snapshot)
+/// switch verifier.verify(token[...]) {
+/// case .malformed(let reason): print("InvalidToken:", reason)
+/// case .parsed(let claims, let failure): print(claims.objectId, failure ?? "signature verified")
+/// }
+/// ```
+public struct JWTVerifier: TokenVerifier {
+    /// Tenant id (lower case) → `kid` → imported key.
+    private let keys: [String: [String: VerificationKey]]
+
+    /// Imports every tenant key; throws every key swift-crypto refuses, each at its JSON path.
+    public init(tenants: [TenantKeys]) throws(DocumentError) {
+        var keys: [String: [String: VerificationKey]] = [:]
+        var errors: [ValidationError] = []
+        for tenant in tenants {
+            var tenantKeys: [String: VerificationKey] = [:]
+            for key in tenant.keys {
+                do {
+                    tenantKeys[key.id] = try VerificationKey(key)
+                } catch {
+                    errors.append(error)
+                }
+            }
+            keys[tenant.tenantId.lowercased(), default: [:]].merge(tenantKeys) { first, _ in first }
+        }
+        guard errors.isEmpty else { throw DocumentError(errors: errors) }
+        self.keys = keys
+    }
+
+    /// Imports the keys of a compiled snapshot's `tenants`.
+    public init(snapshot: Snapshot) throws(DocumentError) {
+        try self.init(tenants: snapshot.tenants)
+    }
+
+    /// Parses `token` and checks its signature with the key its `tid` and `kid` select.
+    ///
+    /// Depends only on the token and the keys (not on the vault or the clock), so the answer can be
+    /// cached per snapshot until the token expires.
+    public func verify(_ token: Substring) -> TokenVerification {
+        let parsed: ParsedToken
+        do {
+            parsed = try ParsedToken(token)
+        } catch {
+            return .malformed(reason: error.reason)
+        }
+        return .parsed(parsed.claims, signatureFailure: signatureFailure(parsed))
+    }
+
+    private func signatureFailure(_ token: ParsedToken) -> String? {
+        guard let keyID = token.keyID, let key = keys[token.claims.tenantId.lowercased()]?[keyID] else {
+            return "AKV10046: Unable to resolve the key used for signature validation. "
+                + "EncodedJwtHeader: '\(token.headerSegment)'."
+        }
+        guard key.algorithm == token.algorithm else {
+            return "[InvalidSignature] Error validating token: the token's alg is \(token.algorithm.rawValue) but key "
+                + "'\(keyID)' is an \(key.algorithm.keyType) key, which verifies \(key.algorithm.rawValue) only."
+        }
+        return key.failure(verifying: token.signature, for: Self.digest(token.signingInput), keyID: keyID)
+    }
+
+    /// SHA-256 of the signing input's bytes as sent, hashed in place when the string is contiguous.
+    private static func digest(_ signingInput: Substring) -> SHA256Digest {
+        var hasher = SHA256()
+        let hashed: Void? = signingInput.utf8.withContiguousStorageIfAvailable { buffer in
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(buffer))
+        }
+        if hashed == nil {
+            Array(signingInput.utf8).withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        }
+        return hasher.finalize()
+    }
+}

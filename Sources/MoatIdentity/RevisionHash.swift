@@ -1,0 +1,31 @@
+internal import Crypto
+
+/// Names a rule document by its content (`INTERFACES.md` section 3, `revision.hash`).
+///
+/// The hash covers the bytes as read or pushed, not a re-serialisation, so `moatctl eval` on a file and
+/// `moatctl check` against a daemon that loaded the same file report the same revision, and an
+/// expected-revision check can be written by hand from `sha256sum FILE | cut -c1-16`.
+///
+/// ```swift
+/// RevisionHash.of(Array("abc".utf8))  // "ba7816bf8f01cfea"
+/// ```
+public enum RevisionHash {
+    /// The first 16 lower-case hex digits of SHA-256 over `bytes`.
+    public static func of(_ bytes: some Collection<UInt8>) -> String {
+        var hasher = SHA256()
+        let hashed: Void? = bytes.withContiguousStorageIfAvailable { buffer in
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(buffer))
+        }
+        if hashed == nil {
+            Array(bytes).withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        }
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(16)
+        for byte in hasher.finalize().prefix(8) {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
