@@ -86,7 +86,15 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MoatCoreTests", dependencies: ["MoatCore", "MoatIdentity"]),
-        .testTarget(name: "MoatIdentityTests", dependencies: ["MoatIdentity", "MoatCore"]),
+        .testTarget(
+            name: "MoatIdentityTests",
+            dependencies: [
+                "MoatIdentity",
+                "MoatCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(
             name: "MoatServerTests",
             dependencies: [

@@ -26,25 +26,31 @@ package enum Base64URL {
 
     /// Decodes base64url text; `nil` for characters outside the alphabet or an impossible length.
     package static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        var utf8 = Substring(text).utf8[...]
-        while utf8.last == UInt8(ascii: "=") { utf8 = utf8.dropLast() }
-        guard utf8.count % 4 != 1 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(utf8.count * 3 / 4)
-        var buffer: UInt32 = 0
-        var bits = 0
-        for byte in utf8 {
-            let value = values[Int(byte)]
-            guard value != 0xff else { return nil }
-            buffer = buffer << 6 | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
+        text.utf8.withContiguousStorageIfAvailable(decode) ?? Array(text.utf8).withUnsafeBufferPointer(decode)
+    }
+
+    private static func decode(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var count = input.count
+        while count > 0 && input[count - 1] == UInt8(ascii: "=") { count -= 1 }
+        guard count % 4 != 1 else { return nil }
+        return values.withUnsafeBufferPointer { table -> [UInt8]? in
+            var out = [UInt8]()
+            out.reserveCapacity(count * 3 / 4)
+            var buffer: UInt32 = 0
+            var bits: UInt32 = 0
+            for i in 0..<count {
+                let value = table[Int(input[i])]
+                guard value != 0xff else { return nil }
+                buffer = buffer << 6 | UInt32(value)
+                bits += 6
+                if bits >= 8 {
+                    bits -= 8
+                    out.append(UInt8(truncatingIfNeeded: buffer >> bits))
+                }
             }
+            // Leftover bits must be zero (canonical encoding).
+            guard buffer & ((1 << bits) - 1) == 0 else { return nil }
+            return out
         }
-        // Leftover bits must be zero (canonical encoding).
-        guard buffer & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
-        return out
     }
 }
