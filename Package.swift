@@ -85,7 +85,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "MoatCoreTests", dependencies: ["MoatCore", "MoatIdentity"]),
+        .target(name: "ConformanceSupport", dependencies: ["MoatCore"], path: "Tests/ConformanceSupport"),
+        .testTarget(name: "MoatCoreTests", dependencies: ["MoatCore", "MoatIdentity", "ConformanceSupport"]),
         .testTarget(
             name: "MoatIdentityTests",
             dependencies: [

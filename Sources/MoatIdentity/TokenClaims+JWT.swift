@@ -3,6 +3,9 @@ internal import MoatCore
 extension TokenClaims {
     /// Reads the claims Key Vault's decision uses from a JWT payload (`SEMANTICS.md` section 5).
     ///
+    /// A `null` claim counts as absent. A missing `iss` or `tid` is not malformed: the engine refuses
+    /// it as `InvalidIssuer`, the check that owns those claims.
+    ///
     /// Strict about types: a claim present with the wrong JSON type makes the token malformed,
     /// naming the claim, rather than being read as absent (an `oid` that is a number must not turn
     /// into "no object id" and match nothing silently). Unknown claims are ignored, as Entra sends
@@ -11,7 +14,7 @@ extension TokenClaims {
         guard case .object(let members) = payload else {
             throw MalformedToken("the payload is \(payload.typeName), not a JSON object of claims")
         }
-        var issuer: String?
+        var issuer = ""
         var tenantId = ""
         var objectId = ""
         var appId: String?
@@ -25,6 +28,7 @@ extension TokenClaims {
         var azureResourceId = ""
 
         for (name, value) in members {
+            if case .null = value { continue }
             switch name {
             case "iss": issuer = try Self.string(value, claim: name)
             case "tid": tenantId = try Self.string(value, claim: name)
@@ -59,7 +63,6 @@ extension TokenClaims {
             default: continue
             }
         }
-        guard let issuer else { throw MalformedToken("missing required claim 'iss'") }
         guard let expiresAt else { throw MalformedToken("missing required claim 'exp'") }
         self.init(
             issuer: issuer,

@@ -57,24 +57,34 @@ extension DocumentReader {
         switch kty {
         case "RSA":
             if let alg, alg != "RS256" { fail(path.appending("alg"), "'\(alg)': RSA keys verify RS256 tokens only") }
-            let modulus = bytes("n", count: 256...1024)
+            let modulus = bytes("n").map { Array($0.drop { $0 == 0 }) }
             let exponent = bytes("e", count: 1...8)
+            if let modulus {
+                let bits = modulus.isEmpty ? 0 : modulus.count * 8 - modulus[0].leadingZeroBitCount
+                guard (2048...8192).contains(bits) else {
+                    fail(path, "RSA key of \(bits) bits: keys of 2048 to 8192 bits are accepted")
+                    return nil
+                }
+            }
             material = modulus.flatMap { n in exponent.map { .rsa(modulus: n, exponent: $0) } }
         case "EC":
-            if let alg, alg != "ES256" { fail(path.appending("alg"), "'\(alg)': EC keys verify ES256 tokens only") }
-            if let crv = string(members[member: "crv"], path.appending("crv")), crv != "P-256" {
-                fail(path.appending("crv"), "'\(crv)': only P-256 is supported")
-            } else if members[member: "crv"] == nil {
-                fail(path.appending("crv"), "missing required value")
+            guard let crv = string(members[member: "crv"], path.appending("crv")) else {
+                if (members[member: "crv"] ?? .null) == .null { fail(path.appending("crv"), "missing required value") }
+                return nil
             }
+            guard crv == "P-256" else {
+                fail(path, "EC key on curve '\(crv)': only P-256 keys (ES256) are accepted")
+                return nil
+            }
+            if let alg, alg != "ES256" { fail(path.appending("alg"), "'\(alg)': P-256 keys verify ES256 tokens only") }
             let x = bytes("x", count: 32...32)
             let y = bytes("y", count: 32...32)
             material = x.flatMap { x in y.map { .p256(x: x, y: $0) } }
         case nil:
-            fail(path.appending("kty"), "missing required value")
+            if (members[member: "kty"] ?? .null) == .null { fail(path.appending("kty"), "missing required value") }
             material = nil
         case let other?:
-            fail(path.appending("kty"), "'\(other)': only RSA and EC public keys verify tokens (symmetric keys are refused)")
+            fail(path, "'\(other)' key: only RSA (RS256) and EC P-256 (ES256) public keys verify tokens")
             material = nil
         }
         guard let material, let kid, !kid.isEmpty else { return nil }

@@ -242,7 +242,7 @@ extension DocumentReader {
             fail(path, "'\(text)' is not an IPv4 address or CIDR range")
             return nil
         }
-        if !network.address.isIPv4 && !extensions.allowIpv6Rules {
+        if (!network.address.isIPv4 || text.contains(":")) && !extensions.allowIpv6Rules {
             fail(path, "'\(text)' is an IPv6 rule; Azure Key Vault accepts IPv4 rules only (extensions.allowIpv6Rules allows them)")
             return nil
         }

@@ -1,5 +1,7 @@
 import MoatCore
+import MoatIdentity
 import NIOCore
+import Prometheus
 
 /// Verified tokens of one event loop, for the snapshot they were verified against
 /// (DESIGN.md: "cached per snapshot until exp").

@@ -4,7 +4,7 @@ import Prometheus
 /// The daemon's metrics, in Prometheus text form through `Metrics` on the control socket and the
 /// optional HTTP listener. Every instrument is created up front: the request path only increments.
 public final class ServerMetrics: Sendable {
-    public let registry: PrometheusCollectorRegistry
+    private let registry: PrometheusCollectorRegistry
 
     /// Checks decided, by decision and inner code (index: `Decision.InnerCode` position + 1, 0 = none).
     private let allowed: Counter
@@ -37,7 +37,8 @@ public final class ServerMetrics: Sendable {
         case partialFrameTimeout = "partial_frame_timeout"
     }
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    public init() {
+        let registry = PrometheusCollectorRegistry()
         self.registry = registry
         let checks = "moat_checks_total"
         let checksHelp = "Checks decided, by decision and inner code."

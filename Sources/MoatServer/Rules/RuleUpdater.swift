@@ -1,6 +1,7 @@
 public import Logging
 public import MoatCore
 import MoatIdentity
+import Prometheus
 
 #if canImport(Glibc)
 import Glibc

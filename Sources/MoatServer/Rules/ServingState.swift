@@ -1,6 +1,6 @@
-import Atomics
-import MoatCore
-import MoatIdentity
+public import Atomics
+public import MoatCore
+public import MoatIdentity
 
 /// What checks are answered from: an accepted document, compiled, with its verifier. Immutable;
 /// replaced as a whole by one atomic store (`RuleStore`).

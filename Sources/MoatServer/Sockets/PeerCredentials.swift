@@ -14,12 +14,19 @@ public struct PeerCredentials: Sendable, Hashable {
         guard let provider = channel as? any SocketOptionProvider else {
             return channel.eventLoop.makeSucceededFuture(nil)
         }
-        let credentials: EventLoopFuture<ucred> = provider.unsafeGetSocketOption(
+        let credentials: EventLoopFuture<UCred> = provider.unsafeGetSocketOption(
             level: SocketOptionLevel(SOL_SOCKET),
             name: SocketOptionName(SO_PEERCRED)
         )
         return credentials.map { PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }.recover { _ in nil }
     }
+}
+
+/// `struct ucred` of <sys/socket.h> (not imported: it needs _GNU_SOURCE).
+private struct UCred: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
 }
 
 /// Which local peers a socket admits: uids and gids allowed (empty lists admit everyone).

@@ -1,0 +1,43 @@
+import ConformanceSupport
+import Foundation
+import MoatCore
+import MoatIdentity
+import Testing
+
+/// Runs the conformance table (Tests/Conformance) against the engine, as `moatctl eval` does.
+@Suite("Conformance table: the engine")
+struct ConformanceTests {
+    /// Each decision file's rules, loaded once.
+    static let rules: [String: LoadedRules] = Dictionary(
+        uniqueKeysWithValues: ConformanceTable.decisionFiles.map { file in
+            do {
+                return (file.name, try LoadedRules(json: file.rules, sequence: 1))
+            } catch {
+                fatalError("\(file.name): rules are invalid: \(error)")
+            }
+        }
+    )
+
+    @Test("decisions", arguments: ConformanceTable.decisionCases)
+    func decision(_ testCase: DecisionCase) throws {
+        let rules = try #require(Self.rules[testCase.file])
+        let request = try CheckRequest(json: testCase.request)
+        let now = testCase.evaluateAt ?? Int64(Date().timeIntervalSince1970)
+        let context = EvaluationContext(now: now, trustsAssertedIdentity: testCase.trustedAsserter)
+        let decision = rules.snapshot.evaluate(request, verifier: rules.verifier, context: context)
+        let problems = testCase.mismatches(decision.json)
+        #expect(problems.isEmpty, "\(testCase): \(problems.joined(separator: "; "))")
+    }
+
+    @Test("validation", arguments: ConformanceTable.validationCases)
+    func validation(_ testCase: ValidationCase) {
+        var reported: [ValidationError] = []
+        do {
+            _ = try LoadedRules(json: testCase.document, sequence: 1)
+        } catch {
+            reported = error.errors
+        }
+        let problems = testCase.mismatches(reported)
+        #expect(problems.isEmpty, "\(testCase): \(problems.joined(separator: "; "))")
+    }
+}
