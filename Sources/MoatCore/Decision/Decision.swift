@@ -89,6 +89,8 @@ public struct Decision: Sendable, Hashable {
     public var revision: Revision
     /// Who asked, as far as the engine learned it (for the decision log).
     public var caller: Caller?
+    /// The vault's `enableRbacAuthorization`, once the vault was found (for the decision log).
+    public var enableRbacAuthorization: Bool?
 
     public var httpStatus: Int { code.httpStatus }
 

@@ -8,6 +8,18 @@ extension Snapshot {
         verifier: some TokenVerifier,
         context: EvaluationContext
     ) -> Decision {
+        var decision = decide(request, verifier: verifier, context: context)
+        if decision.stage != .request && decision.stage != .vault {
+            decision.enableRbacAuthorization = vaults[CaseInsensitiveKey(request.vault)]?.enableRbacAuthorization
+        }
+        return decision
+    }
+
+    private func decide(
+        _ request: CheckRequest,
+        verifier: some TokenVerifier,
+        context: EvaluationContext
+    ) -> Decision {
         // Stage 0: the request itself.
         if request.vault.isEmpty {
             return badParameter("The request names no vault.")

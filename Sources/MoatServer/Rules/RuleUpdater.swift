@@ -3,10 +3,6 @@ public import MoatCore
 import MoatIdentity
 import Prometheus
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Every change to the serving rules goes through here, one at a time: reloads of the rules file,
 /// pushes and changes from the control socket, rollbacks.
 ///
@@ -48,7 +44,7 @@ public actor RuleUpdater {
     private let store: RuleStore
     private let metrics: ServerMetrics
     private let logger: Logger
-    private let startedAt = RuleUpdater.nowMillis()
+    private let startedAt = WallClock.millis()
     private var history: [Kept] = []
     /// Position of the serving document in `history`; rollbacks move it back.
     private var cursor = -1
@@ -164,7 +160,7 @@ public actor RuleUpdater {
             notReadyReason: serving == nil ? (lastReloadError ?? "no rules loaded") : nil,
             serving: serving,
             rulesFile: file.path,
-            uptimeSeconds: UInt64(max(0, Self.nowMillis() - startedAt) / 1000),
+            uptimeSeconds: UInt64(max(0, WallClock.millis() - startedAt) / 1000),
             history: keptRevisions(),
             reloadFailures: reloadFailures,
             lastReloadError: lastReloadError
@@ -219,7 +215,7 @@ public actor RuleUpdater {
             fingerprint = file.fingerprint()
         }
         sequence += 1
-        let state = ServingState(rules: rules, document: bytes, loadedAtMillis: Self.nowMillis())
+        let state = ServingState(rules: rules, document: bytes, loadedAtMillis: WallClock.millis())
         store.publish(state)
         if recordInHistory {
             if cursor >= 0 { history.removeSubrange((cursor + 1)...) }
@@ -237,12 +233,6 @@ public actor RuleUpdater {
             metadata: ["vaults": "\(counts.vaults)", "ipRules": "\(counts.ipRules)", "accessPolicies": "\(counts.accessPolicies)"]
         )
         return ChangeResult(changed: true, revision: state.revision, summary: summary)
-    }
-
-    static func nowMillis() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     static func describe(_ change: DocumentChange) -> String {

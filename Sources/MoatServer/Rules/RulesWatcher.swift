@@ -1,0 +1,138 @@
+public import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reloads the rules file when it changes: inotify on the file's directory (so an editor's atomic
+/// rename and a Kubernetes ConfigMap `..data` symlink swap are seen), a periodic look as a
+/// fallback (file systems without inotify, missed events), and SIGHUP.
+///
+/// The blocking wait for events runs on its own thread; each wake-up asks `RuleUpdater` to look
+/// at the file, which skips unchanged content.
+public struct RulesWatcher: Service {
+    let updater: RuleUpdater
+    let pollIntervalSeconds: Int64
+    let logger: Logger
+
+    public init(updater: RuleUpdater, pollIntervalSeconds: Int64, logger: Logger) {
+        self.updater = updater
+        self.pollIntervalSeconds = pollIntervalSeconds
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let (wakeups, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+        let watcher = DirectoryWatcher(directory: RulesFile.directory(of: updater.file.resolvedPath()), path: updater.file.path)
+        if watcher == nil {
+            logger.warning("cannot watch the rules file's directory with inotify; looking every \(pollIntervalSeconds) s")
+        }
+        let thread = WatcherThread(watcher: watcher, pollIntervalSeconds: pollIntervalSeconds, continuation: continuation)
+        thread.start()
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                        continuation.yield("SIGHUP")
+                    }
+                }
+                for await reason in wakeups {
+                    await updater.reloadFromFile(reason: reason, force: reason == "SIGHUP")
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            thread.stop()
+            continuation.finish()
+        }
+    }
+}
+
+/// inotify on one directory, reporting events for any entry (the rules file, its symlink, `..data`).
+private final class DirectoryWatcher: Sendable {
+    let fd: Int32
+
+    init?(directory: String, path: String) {
+        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else { return nil }
+        let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB)
+        var watched = inotify_add_watch(fd, directory, mask) >= 0
+        // A rules file reached through a symlink in another directory: watch that one too.
+        let linkDirectory = RulesFile.directory(of: path)
+        if linkDirectory != directory { watched = inotify_add_watch(fd, linkDirectory, mask) >= 0 || watched }
+        guard watched else {
+            close(fd)
+            return nil
+        }
+        self.fd = fd
+    }
+
+    deinit {
+        close(fd)
+    }
+
+    /// Reads and discards queued events; returns whether there were any.
+    func drain() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var any = false
+        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 { any = true }
+        return any
+    }
+}
+
+/// The thread that waits for inotify events or the poll interval, and for a stop request.
+private final class WatcherThread: @unchecked Sendable {
+    private let watcher: DirectoryWatcher?
+    private let pollIntervalSeconds: Int64
+    private let continuation: AsyncStream<String>.Continuation
+    /// A pipe whose write end stops the thread.
+    private var stopPipe: [Int32] = [-1, -1]
+
+    init(watcher: DirectoryWatcher?, pollIntervalSeconds: Int64, continuation: AsyncStream<String>.Continuation) {
+        self.watcher = watcher
+        self.pollIntervalSeconds = pollIntervalSeconds
+        self.continuation = continuation
+        _ = stopPipe.withUnsafeMutableBufferPointer { pipe2($0.baseAddress, Int32(O_CLOEXEC)) }
+    }
+
+    func start() {
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&thread, nil, { raw in
+            let watcher = Unmanaged<WatcherThread>.fromOpaque(raw!).takeRetainedValue()
+            watcher.loop()
+            return nil
+        }, context)
+        pthread_detach(thread)
+    }
+
+    func stop() {
+        var byte: UInt8 = 1
+        _ = write(stopPipe[1], &byte, 1)
+    }
+
+    private func loop() {
+        defer {
+            close(stopPipe[0])
+            close(stopPipe[1])
+        }
+        var descriptors = [pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]
+        if let watcher { descriptors.append(pollfd(fd: watcher.fd, events: Int16(POLLIN), revents: 0)) }
+        let timeout = Int32(clamping: max(pollIntervalSeconds, 1) * 1000)
+        while true {
+            for i in descriptors.indices { descriptors[i].revents = 0 }
+            let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
+            if ready < 0 && errno != EINTR { return }
+            if descriptors[0].revents != 0 { return }
+            if descriptors.count > 1 && descriptors[1].revents != 0 {
+                // Editors and kubelet make several changes in a row; let them settle.
+                usleep(50_000)
+                _ = watcher?.drain()
+                continuation.yield("file changed")
+            } else if ready == 0 {
+                continuation.yield("periodic check")
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import NIOCore
+
+/// Everything `moatd` can be told, with the defaults of INTERFACES.md section 4. Built from flags
+/// in one place (the `moatd` executable); every other part only reads it.
+///
+/// ```swift
+/// let configuration = ServerConfiguration.defaults { $0.rulesFile = "/etc/moat/rules.json" }
+/// ```
+public struct ServerConfiguration: Sendable {
+    /// The rules file, the one source of truth.
+    public var rulesFile = "/etc/moat/rules.json"
+
+    public var data = SocketConfiguration(path: "/run/moat/moat.sock", mode: 0o660, maximumFrameLength: 64 * 1024)
+    public var control = SocketConfiguration(path: "/run/moat/control.sock", mode: 0o600, maximumFrameLength: 64 * 1024 * 1024)
+
+    /// Unix uids whose checks may carry `assertedIdentity` instead of a token.
+    public var trustedAsserterUIDs: Set<UInt32> = []
+
+    /// Connections open at once on the data socket; more are answered UNAVAILABLE and closed.
+    public var maximumConnections = 4096
+    /// Frames of one connection read before the answers written so far are flushed and the socket
+    /// is writable again (read back-pressure).
+    public var maximumInFlightPerConnection = 1024
+    /// A connection with no traffic for this long is closed (0: never).
+    public var idleTimeoutSeconds: Int64 = 600
+    /// A frame begun but not completed within this long closes the connection.
+    public var partialFrameTimeoutSeconds: Int64 = 10
+    /// Verified tokens cached per event loop.
+    public var tokenCacheCapacity = 16_384
+    /// How often the rules file is examined when no file-system event arrives.
+    public var pollIntervalSeconds: Int64 = 5
+    /// How long SIGTERM waits for connections to finish before closing them.
+    public var drainSeconds: Int64 = 5
+    /// Event loop threads (default: one per core).
+    public var eventLoopThreads = System.coreCount
+
+    public var decisionLog = DecisionLog.Configuration()
+
+    /// `host:port` of a loopback HTTP listener serving `/metrics`, `/healthz`, `/readyz`; nil for none.
+    public var metricsAddress: String?
+
+    public init() {}
+
+    public static func defaults(_ adjust: (inout ServerConfiguration) -> Void = { _ in }) -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        adjust(&configuration)
+        return configuration
+    }
+}
+
+/// One listening Unix socket.
+public struct SocketConfiguration: Sendable {
+    public var path: String
+    /// File mode of the socket (`0o660` data, `0o600` control).
+    public var mode: UInt32
+    /// Group owning the socket file; nil leaves the daemon's group.
+    public var group: UInt32?
+    /// Peers admitted (by SO_PEERCRED uid or gid); empty lists admit anyone the file mode lets in.
+    public var peers = PeerPolicy.anyone
+    /// Frames longer than this (the length field, N) are refused before their payload is read.
+    public var maximumFrameLength: Int
+
+    public init(path: String, mode: UInt32, group: UInt32? = nil, maximumFrameLength: Int) {
+        self.path = path
+        self.mode = mode
+        self.group = group
+        self.maximumFrameLength = maximumFrameLength
+    }
+}
