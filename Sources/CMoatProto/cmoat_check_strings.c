@@ -1,6 +1,8 @@
 #include "CMoatProto.h"
 
 #include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
 
 enum { max_depth = 16 };
 
@@ -19,8 +21,19 @@ static bool read_varint(const uint8_t **cursor, const uint8_t *end, uint64_t *va
 
 /// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF; NUL refused.
 static bool is_clean_utf8(const uint8_t *s, size_t length) {
+    const uint64_t high_bits = 0x8080808080808080ULL;
+    const uint64_t low_bits = 0x0101010101010101ULL;
     size_t i = 0;
     while (i < length) {
+        // Fast path for ASCII (tokens, ids): eight bytes at a time, none with the high bit, none 0.
+        while (length - i >= 8) {
+            uint64_t word;
+            memcpy(&word, s + i, sizeof word);
+            if ((word & high_bits) != 0) break;
+            if (((word - low_bits) & ~word & high_bits) != 0) return false;
+            i += 8;
+        }
+        if (i >= length) break;
         uint8_t c = s[i];
         if (c == 0) return false;
         if (c < 0x80) { i += 1; continue; }
@@ -43,17 +56,54 @@ static bool is_clean_utf8(const uint8_t *s, size_t length) {
     return true;
 }
 
+/// One step of the way to a refused string: the field, and which of its occurrences (in the
+/// enclosing message's encoding, counting from 0) holds it.
+typedef struct {
+    const ProtobufCFieldDescriptor *field;
+    size_t occurrence;
+} trail_step;
+
+/// How many times field `number` occurs in `data` before `upto` (already walked, so well-formed).
+static size_t occurrences_before(const uint8_t *data, const uint8_t *upto, uint64_t number) {
+    size_t count = 0;
+    const uint8_t *cursor = data;
+    while (cursor < upto) {
+        uint64_t tag;
+        uint64_t skip = 0;
+        if (!read_varint(&cursor, upto, &tag)) break;
+        switch (tag & 7) {
+        case 0:
+            if (!read_varint(&cursor, upto, &skip)) return count;
+            skip = 0;
+            break;
+        case 1: skip = 8; break;
+        case 5: skip = 4; break;
+        case 2:
+            if (!read_varint(&cursor, upto, &skip)) return count;
+            break;
+        default:
+            return count;
+        }
+        if ((tag >> 3) == number) count += 1;
+        if (skip > (uint64_t)(upto - cursor)) break;
+        cursor += skip;
+    }
+    return count;
+}
+
 static cmoat_strings_result check(
     const ProtobufCMessageDescriptor *descriptor,
     const uint8_t *data,
     size_t length,
-    const ProtobufCFieldDescriptor **field,
+    trail_step *trail,
+    unsigned *trail_length,
     unsigned depth
 ) {
     if (depth > max_depth) return CMOAT_STRINGS_MALFORMED;
     const uint8_t *cursor = data;
     const uint8_t *end = data + length;
     while (cursor < end) {
+        const uint8_t *start = cursor;
         uint64_t tag;
         if (!read_varint(&cursor, end, &tag)) return CMOAT_STRINGS_MALFORMED;
         uint64_t skip;
@@ -74,11 +124,18 @@ static cmoat_strings_result check(
             const ProtobufCFieldDescriptor *f =
                 number <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(descriptor, (unsigned)number) : NULL;
             if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING && !is_clean_utf8(cursor, (size_t)skip)) {
-                *field = f;
+                trail[depth].field = f;
+                trail[depth].occurrence = occurrences_before(data, start, number);
+                *trail_length = depth + 1;
                 return CMOAT_STRINGS_INVALID;
             }
             if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-                cmoat_strings_result inner = check(f->descriptor, cursor, (size_t)skip, field, depth + 1);
+                cmoat_strings_result inner =
+                    check(f->descriptor, cursor, (size_t)skip, trail, trail_length, depth + 1);
+                if (inner == CMOAT_STRINGS_INVALID) {
+                    trail[depth].field = f;
+                    trail[depth].occurrence = occurrences_before(data, start, number);
+                }
                 if (inner != CMOAT_STRINGS_VALID) return inner;
             }
             break;
@@ -98,6 +155,34 @@ cmoat_strings_result cmoat_check_strings(
     size_t length,
     const ProtobufCFieldDescriptor **field
 ) {
+    trail_step trail[max_depth + 1];
+    unsigned trail_length = 0;
     *field = NULL;
-    return check(descriptor, data, length, field, 0);
+    cmoat_strings_result result = check(descriptor, data, length, trail, &trail_length, 0);
+    if (result == CMOAT_STRINGS_INVALID && trail_length > 0) *field = trail[trail_length - 1].field;
+    return result;
+}
+
+cmoat_strings_result cmoat_check_strings_path(
+    const ProtobufCMessageDescriptor *descriptor,
+    const uint8_t *data,
+    size_t length,
+    char *path,
+    size_t capacity
+) {
+    trail_step trail[max_depth + 1];
+    unsigned trail_length = 0;
+    if (capacity > 0) path[0] = '\0';
+    cmoat_strings_result result = check(descriptor, data, length, trail, &trail_length, 0);
+    if (result != CMOAT_STRINGS_INVALID || capacity == 0) return result;
+    size_t used = 0;
+    for (unsigned i = 0; i < trail_length && used < capacity; i++) {
+        const ProtobufCFieldDescriptor *f = trail[i].field;
+        int written = f->label == PROTOBUF_C_LABEL_REPEATED
+            ? snprintf(path + used, capacity - used, "%s%s[%zu]", i == 0 ? "" : ".", f->name, trail[i].occurrence)
+            : snprintf(path + used, capacity - used, "%s%s", i == 0 ? "" : ".", f->name);
+        if (written < 0) break;
+        used += (size_t)written;
+    }
+    return result;
 }

@@ -8,6 +8,48 @@
 #include "moat/v1/authz.pb-c.h"
 #include "moat/v1/control.pb-c.h"
 
+/// The address of a message's descriptor. Swift imports an `extern const` struct as a value, whose
+/// address is not the C object's; protobuf-c keeps the descriptor pointer it is given (in
+/// `base.descriptor`), so Swift must pass the real one.
+#define CMOAT_MESSAGE_DESCRIPTOR(name) \
+    static inline const ProtobufCMessageDescriptor *cmoat_##name##_descriptor(void) { \
+        return &moat__v1__##name##__descriptor; \
+    }
+
+CMOAT_MESSAGE_DESCRIPTOR(asserted_identity)
+CMOAT_MESSAGE_DESCRIPTOR(check_request)
+CMOAT_MESSAGE_DESCRIPTOR(admission)
+CMOAT_MESSAGE_DESCRIPTOR(grant)
+CMOAT_MESSAGE_DESCRIPTOR(revision)
+CMOAT_MESSAGE_DESCRIPTOR(check_response)
+CMOAT_MESSAGE_DESCRIPTOR(check_batch_request)
+CMOAT_MESSAGE_DESCRIPTOR(check_batch_response)
+CMOAT_MESSAGE_DESCRIPTOR(ping)
+CMOAT_MESSAGE_DESCRIPTOR(pong)
+CMOAT_MESSAGE_DESCRIPTOR(error)
+CMOAT_MESSAGE_DESCRIPTOR(error_detail)
+CMOAT_MESSAGE_DESCRIPTOR(put_document_request)
+CMOAT_MESSAGE_DESCRIPTOR(change_response)
+CMOAT_MESSAGE_DESCRIPTOR(apply_change_request)
+CMOAT_MESSAGE_DESCRIPTOR(ip_rule)
+CMOAT_MESSAGE_DESCRIPTOR(virtual_network_rule)
+CMOAT_MESSAGE_DESCRIPTOR(network_settings)
+CMOAT_MESSAGE_DESCRIPTOR(permission_list)
+CMOAT_MESSAGE_DESCRIPTOR(access_policy_key)
+CMOAT_MESSAGE_DESCRIPTOR(access_policy_update)
+CMOAT_MESSAGE_DESCRIPTOR(vault_upsert)
+CMOAT_MESSAGE_DESCRIPTOR(vault_removal)
+CMOAT_MESSAGE_DESCRIPTOR(get_document_request)
+CMOAT_MESSAGE_DESCRIPTOR(get_document_response)
+CMOAT_MESSAGE_DESCRIPTOR(status_request)
+CMOAT_MESSAGE_DESCRIPTOR(status_response)
+CMOAT_MESSAGE_DESCRIPTOR(rollback_request)
+CMOAT_MESSAGE_DESCRIPTOR(reload_request)
+CMOAT_MESSAGE_DESCRIPTOR(metrics_request)
+CMOAT_MESSAGE_DESCRIPTOR(metrics_response)
+
+#undef CMOAT_MESSAGE_DESCRIPTOR
+
 /// Outcome of `cmoat_check_strings`.
 typedef enum {
     CMOAT_STRINGS_VALID = 0,
@@ -27,6 +69,18 @@ cmoat_strings_result cmoat_check_strings(
     const uint8_t *data,
     size_t length,
     const ProtobufCFieldDescriptor **field
+);
+
+/// Like `cmoat_check_strings`, and on `CMOAT_STRINGS_INVALID` also writes the refused string's
+/// path into `path` (NUL-terminated, cut to `capacity`): field names from the outermost message,
+/// with the 0-based occurrence of repeated fields, e.g. `requests[2].asserted_identity.groups[0]`.
+/// `path` is the empty string for any other result.
+cmoat_strings_result cmoat_check_strings_path(
+    const ProtobufCMessageDescriptor *descriptor,
+    const uint8_t *data,
+    size_t length,
+    char *path,
+    size_t capacity
 );
 
 #endif

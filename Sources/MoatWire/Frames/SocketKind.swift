@@ -1,0 +1,24 @@
+/// Moat's two sockets. Each answers only its own methods (`MethodID.socket`); a method sent to the
+/// other one gets UNIMPLEMENTED.
+public enum SocketKind: Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    /// Checks and pings (`/run/moat/moat.sock`).
+    case data
+    /// Rule updates and operator queries (`/run/moat/control.sock`).
+    case control
+
+    /// The default limit on a frame's length field N: 64 KiB on the data socket, 64 MiB on the
+    /// control socket (whole rule documents travel there).
+    public var defaultMaximumFrameLength: Int {
+        switch self {
+        case .data: 64 * 1024
+        case .control: 64 * 1024 * 1024
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .data: "data"
+        case .control: "control"
+        }
+    }
+}

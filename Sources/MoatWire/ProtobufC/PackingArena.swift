@@ -1,0 +1,135 @@
+internal import CMoatProto
+
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+
+/// Scratch memory for packing one message: the C structs of the message tree and NUL-terminated
+/// copies of its strings. Everything is released together when `withPackingArena` returns, so the
+/// encoders never free anything one by one and cannot leak.
+///
+/// The first block lives on the stack (`withUnsafeTemporaryAllocation`) and holds a typical answer
+/// whole; a bigger message (a request with a long token, a batch) continues in heap blocks, each at
+/// least twice the previous one, freed in the same `defer`.
+struct PackingArena {
+    /// Stack bytes: room for a `CheckResponse` tree with its strings.
+    static let firstBlockSize = 1024
+    /// The smallest heap block.
+    private static let minimumHeapBlockSize = 4096
+
+    private var cursor: UnsafeMutableRawPointer
+    private var end: UnsafeMutableRawPointer
+    private var heapBlocks: [UnsafeMutableRawPointer] = []
+    private var lastBlockSize: Int
+
+    private init(_ block: UnsafeMutableRawBufferPointer) {
+        // A zero-sized temporary allocation may have no address; the first request then overflows.
+        let base = block.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 16)!
+        self.cursor = base
+        self.end = base + block.count
+        self.lastBlockSize = block.count
+    }
+
+    /// Runs `body` with a new arena; frees all of it after.
+    static func with<Result, Failure: Error>(
+        _ body: (inout PackingArena) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let outcome: Swift.Result<Result, Failure> = withUnsafeTemporaryAllocation(
+            byteCount: firstBlockSize,
+            alignment: 16
+        ) { block in
+            var arena = PackingArena(block)
+            defer { arena.releaseHeapBlocks() }
+            do throws(Failure) {
+                return .success(try body(&arena))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+
+    private func releaseHeapBlocks() {
+        for block in heapBlocks {
+            block.deallocate()
+        }
+    }
+
+    private mutating func allocate(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer {
+        let aligned = cursor.alignedUp(toMultipleOf: alignment)
+        if aligned <= end, byteCount <= end - aligned {
+            cursor = aligned + byteCount
+            return aligned
+        }
+        let blockSize = max(byteCount, 2 * lastBlockSize, Self.minimumHeapBlockSize)
+        let block = UnsafeMutableRawPointer.allocate(byteCount: blockSize, alignment: max(alignment, 16))
+        heapBlocks.append(block)
+        lastBlockSize = blockSize
+        cursor = block + byteCount
+        end = block + blockSize
+        return block
+    }
+
+    /// A message struct initialised with its defaults (`protobuf_c_message_init`).
+    mutating func message<Message: CMessage>(_: Message.Type) -> UnsafeMutablePointer<Message> {
+        let raw = allocate(byteCount: MemoryLayout<Message>.stride, alignment: MemoryLayout<Message>.alignment)
+        protobuf_c_message_init(Message.descriptor, raw)
+        return raw.assumingMemoryBound(to: Message.self)
+    }
+
+    /// An array of `count` pointers, for a repeated field (`char **`, `Message **`), all NULL.
+    mutating func pointers<Pointee>(
+        to _: Pointee.Type,
+        count: Int
+    ) -> UnsafeMutablePointer<UnsafeMutablePointer<Pointee>?> {
+        let raw = allocate(
+            byteCount: MemoryLayout<UnsafeMutablePointer<Pointee>?>.stride * count,
+            alignment: MemoryLayout<UnsafeMutablePointer<Pointee>?>.alignment
+        )
+        return raw.initializeMemory(as: UnsafeMutablePointer<Pointee>?.self, repeating: nil, count: count)
+    }
+
+    /// A NUL-terminated copy of `string`. A string holding a NUL byte cannot travel through
+    /// protobuf-c (it would be cut there), so it is refused, naming `field`.
+    mutating func cString(
+        _ string: String,
+        field: @autoclosure () -> String
+    ) throws(MessageCodingError) -> UnsafeMutablePointer<CChar> {
+        var string = string
+        let copy: UnsafeMutablePointer<CChar>? = string.withUTF8 { utf8 in
+            let target = allocate(byteCount: utf8.count + 1, alignment: 1)
+            if let source = utf8.baseAddress, utf8.count > 0 {
+                if memchr(source, 0, utf8.count) != nil { return nil }
+                target.copyMemory(from: source, byteCount: utf8.count)
+            }
+            target.storeBytes(of: 0, toByteOffset: utf8.count, as: UInt8.self)
+            return target.assumingMemoryBound(to: CChar.self)
+        }
+        guard let copy else { throw .nulByteInString(field: field()) }
+        return copy
+    }
+
+    /// Sets a proto3 string field; an empty string keeps protobuf-c's default (absent).
+    mutating func set(
+        _ target: inout UnsafeMutablePointer<CChar>?,
+        _ string: String,
+        field: @autoclosure () -> String
+    ) throws(MessageCodingError) {
+        guard !string.isEmpty else { return }
+        target = try cString(string, field: field())
+    }
+
+    /// Sets an optional Swift string; `nil` and empty are both "absent" on the wire.
+    mutating func set(
+        _ target: inout UnsafeMutablePointer<CChar>?,
+        _ string: String?,
+        field: @autoclosure () -> String
+    ) throws(MessageCodingError) {
+        guard let string else { return }
+        try set(&target, string, field: field())
+    }
+}

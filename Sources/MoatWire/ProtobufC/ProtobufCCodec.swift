@@ -1,0 +1,109 @@
+internal import CMoatProto
+internal import NIOCore
+
+/// The one place that hands bytes to protobuf-c and takes them back: every message codec goes
+/// through `decode` and `encode`, so the memory rules live here once.
+///
+/// Decoding: refuse strings with a NUL byte or invalid UTF-8 (`cmoat_check_strings_path`, because
+/// protobuf-c's `char *` strings would silently stop at a NUL), unpack, convert to Swift values,
+/// `free_unpacked` in `defer`. Encoding: fill C structs in a `PackingArena`, then pack straight
+/// into the `ByteBuffer`.
+enum ProtobufCCodec {
+    /// Room for the path of a refused string; longer paths are cut.
+    private static let pathCapacity = 256
+
+    static func decode<Message: CMessage, Value>(
+        _: Message.Type,
+        from payload: ByteBuffer,
+        _ convert: (borrowing Message) throws(MessageCodingError) -> Value
+    ) throws(MessageCodingError) -> Value {
+        let outcome: Result<Value, MessageCodingError> = payload.withUnsafeReadableBytes { bytes in
+            do throws(MessageCodingError) {
+                return .success(try decode(Message.self, from: bytes, convert))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+
+    static func decode<Message: CMessage, Value>(
+        _: Message.Type,
+        from bytes: UnsafeRawBufferPointer,
+        _ convert: (borrowing Message) throws(MessageCodingError) -> Value
+    ) throws(MessageCodingError) -> Value {
+        let descriptor = Message.descriptor
+        // protobuf-c and the string check read nothing when the length is 0, but want an address.
+        let empty: UInt8 = 0
+        return try withUnsafePointer(to: empty) { emptyAddress throws(MessageCodingError) -> Value in
+            let data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyAddress
+            try checkStrings(descriptor, data, bytes.count)
+            guard let unpacked = protobuf_c_message_unpack(descriptor, nil, bytes.count, data) else {
+                throw .malformed(Message.fullName)
+            }
+            defer { protobuf_c_message_free_unpacked(unpacked, nil) }
+            let message = UnsafeRawPointer(unpacked).assumingMemoryBound(to: Message.self)
+            return try convert(message.pointee)
+        }
+    }
+
+    private static func checkStrings(
+        _ descriptor: UnsafePointer<ProtobufCMessageDescriptor>,
+        _ data: UnsafePointer<UInt8>,
+        _ count: Int
+    ) throws(MessageCodingError) {
+        let failure: MessageCodingError? = withUnsafeTemporaryAllocation(of: CChar.self, capacity: pathCapacity) {
+            path in
+            let result = cmoat_check_strings_path(descriptor, data, count, path.baseAddress!, pathCapacity)
+            switch result {
+            case CMOAT_STRINGS_VALID:
+                return nil
+            case CMOAT_STRINGS_INVALID:
+                return .invalidString(field: String(cString: path.baseAddress!))
+            default:
+                return .malformed(String(cString: descriptor.pointee.name))
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Fills a `Message` with `fill` and appends its encoding to `buffer`.
+    static func encode<Message: CMessage>(
+        _: Message.Type,
+        into buffer: inout ByteBuffer,
+        _ fill: (UnsafeMutablePointer<Message>, inout PackingArena) throws(MessageCodingError) -> Void
+    ) throws(MessageCodingError) {
+        try PackingArena.with { arena throws(MessageCodingError) in
+            let message = arena.message(Message.self)
+            try fill(message, &arena)
+            let base = UnsafeRawPointer(message).assumingMemoryBound(to: ProtobufCMessage.self)
+            let size = protobuf_c_message_get_packed_size(base)
+            guard size > 0 else { return }
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                protobuf_c_message_pack(base, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+    }
+}
+
+/// Conversions between protobuf-c's strings and Swift's, shared by the message codecs.
+enum CString {
+    /// The string a field holds; protobuf-c gives "" for absent ones, `nil` is read as "" too.
+    /// Strings were checked for NUL and UTF-8 before unpacking.
+    static func string(_ pointer: UnsafePointer<CChar>?) -> String {
+        guard let pointer, pointer.pointee != 0 else { return "" }
+        return String(cString: pointer)
+    }
+
+    /// The string a field holds, `nil` when empty (proto3: zero means absent).
+    static func optional(_ pointer: UnsafePointer<CChar>?) -> String? {
+        guard let pointer, pointer.pointee != 0 else { return nil }
+        return String(cString: pointer)
+    }
+
+    /// A repeated string field.
+    static func strings(_ pointers: UnsafePointer<UnsafeMutablePointer<CChar>?>?, count: Int) -> [String] {
+        guard let pointers, count > 0 else { return [] }
+        return (0..<count).map { string(pointers[$0]) }
+    }
+}
