@@ -47,7 +47,13 @@ struct DocumentReader {
     mutating func string(_ value: JSONValue?, _ path: JSONPath) -> String? {
         switch value {
         case nil, .null: return nil
-        case .string(let text): return text
+        case .string(let text):
+            // protobuf-c carries strings NUL-terminated: a NUL could never reach a client intact.
+            guard !text.utf8.contains(0) else {
+                fail(path, "string contains a NUL character")
+                return nil
+            }
+            return text
         case let other?:
             fail(path, "expected a string, found \(other.typeName)")
             return nil

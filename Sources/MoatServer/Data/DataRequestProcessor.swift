@@ -3,6 +3,8 @@ public import MoatCore
 import MoatIdentity
 public import MoatWire
 public import NIOCore
+import Prometheus
+import Prometheus
 
 /// Answers the frames of one data-socket connection: Check, CheckBatch and Ping. Pure apart from
 /// the clock and the serving state it reads, so it is tested without a socket.
@@ -30,7 +32,7 @@ struct DataRequestProcessor {
     /// The answer to one request frame, which arrived at `arrival`.
     mutating func answer(_ frame: Frame, arrival: NIODeadline, allocator: ByteBufferAllocator) -> Reply {
         if let violation = frame.requestFlagViolation {
-            return Reply(frame: error(frame, violation.status, violation.description, allocator), closesConnection: violation.closesConnection)
+            return Reply(frame: failure(frame, violation.status, violation.description, allocator), closesConnection: violation.closesConnection)
         }
         switch frame.method {
         case .check:
@@ -39,14 +41,14 @@ struct DataRequestProcessor {
                 request = try CheckRequest(wirePayload: frame.payload)
             } catch {
                 metrics.countRefusal(.undecodablePayload)
-                return Reply(frame: error(frame, .invalidArgument, error.message, allocator))
+                return Reply(frame: failure(frame, .invalidArgument, error.message, allocator))
             }
             let decided = decide([request], arrival: arrival)
             switch decided {
             case .success(let decisions):
-                return Reply(frame: respond(frame, allocator) { try decisions[0].encode(into: &$0) })
-            case .failure(let failure):
-                return Reply(frame: error(frame, failure.code, failure.message, allocator))
+                return Reply(frame: respond(frame, allocator) { (payload: inout ByteBuffer) throws(MessageCodingError) in try decisions[0].encode(into: &payload) })
+            case .failure(let refusal):
+                return Reply(frame: failure(frame, refusal.code, refusal.message, allocator))
             }
         case .checkBatch:
             let batch: CheckBatchRequest
@@ -54,27 +56,27 @@ struct DataRequestProcessor {
                 batch = try CheckBatchRequest(wirePayload: frame.payload)
             } catch {
                 metrics.countRefusal(.undecodablePayload)
-                return Reply(frame: error(frame, .invalidArgument, error.message, allocator))
+                return Reply(frame: failure(frame, .invalidArgument, error.message, allocator))
             }
             guard batch.requests.count <= CheckBatchRequest.maximumCount else {
                 metrics.countRefusal(.batchTooLarge)
-                return Reply(frame: error(frame, .resourceExhausted, "a CheckBatch holds at most \(CheckBatchRequest.maximumCount) requests; this one has \(batch.requests.count)", allocator))
+                return Reply(frame: failure(frame, .resourceExhausted, "a CheckBatch holds at most \(CheckBatchRequest.maximumCount) requests; this one has \(batch.requests.count)", allocator))
             }
             switch decide(batch.requests, arrival: arrival) {
             case .success(let decisions):
-                return Reply(frame: respond(frame, allocator) { try CheckBatchResponse(decisions: decisions).encode(into: &$0) })
-            case .failure(let failure):
-                return Reply(frame: error(frame, failure.code, failure.message, allocator))
+                return Reply(frame: respond(frame, allocator) { (payload: inout ByteBuffer) throws(MessageCodingError) in try CheckBatchResponse(decisions: decisions).encode(into: &payload) })
+            case .failure(let refusal):
+                return Reply(frame: failure(frame, refusal.code, refusal.message, allocator))
             }
         case .ping:
             let serving = store.serving
-            return Reply(frame: respond(frame, allocator) { try Pong(ready: serving != nil, revision: serving?.revision).encode(into: &$0) })
+            return Reply(frame: respond(frame, allocator) { (payload: inout ByteBuffer) throws(MessageCodingError) in try Pong(ready: serving != nil, revision: serving?.revision).encode(into: &payload) })
         default:
             metrics.countRefusal(.unknownMethod)
             let message = frame.method.socket == .control
                 ? "\(frame.method) is served on the control socket, not the data socket"
                 : "unknown method id \(frame.method.rawValue)"
-            return Reply(frame: error(frame, .unimplemented, message, allocator))
+            return Reply(frame: failure(frame, .unimplemented, message, allocator))
         }
     }
 
@@ -133,12 +135,12 @@ struct DataRequestProcessor {
         do {
             try encode(&payload)
         } catch {
-            return self.error(request, .internalError, "could not encode the answer: \(error.message)", allocator)
+            return failure(request, .internalError, "could not encode the answer: \(error.message)", allocator)
         }
         return Frame(respondingTo: request, status: .ok, payload: payload)
     }
 
-    private func error(_ request: Frame, _ code: StatusCode, _ message: String, _ allocator: ByteBufferAllocator) -> Frame {
+    private func failure(_ request: Frame, _ code: StatusCode, _ message: String, _ allocator: ByteBufferAllocator) -> Frame {
         Frame(respondingTo: request, status: code, payload: StatusError(code: code, message: message).payload(allocator))
     }
 }

@@ -1,5 +1,6 @@
 public import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -93,7 +94,8 @@ private final class WatcherThread: @unchecked Sendable {
         self.watcher = watcher
         self.pollIntervalSeconds = pollIntervalSeconds
         self.continuation = continuation
-        _ = stopPipe.withUnsafeMutableBufferPointer { pipe2($0.baseAddress, Int32(O_CLOEXEC)) }
+        _ = stopPipe.withUnsafeMutableBufferPointer { pipe($0.baseAddress) }
+        for fd in stopPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
     }
 
     func start() {
