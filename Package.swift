@@ -15,11 +15,13 @@ let package = Package(
         .library(name: "MoatIdentity", targets: ["MoatIdentity"]),
         .library(name: "MoatWire", targets: ["MoatWire"]),
         .library(name: "MoatServer", targets: ["MoatServer"]),
+        .library(name: "MoatClient", targets: ["MoatClient"]),
         .executable(name: "moatd", targets: ["moatd"]),
         .executable(name: "moatctl", targets: ["moatctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -62,11 +64,22 @@ let package = Package(
                 "MoatWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .target(
+            name: "MoatClient",
+            dependencies: [
+                "MoatCore",
+                "MoatWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
         .executableTarget(
@@ -83,6 +96,8 @@ let package = Package(
             dependencies: [
                 "MoatCore",
                 "MoatIdentity",
+                "MoatClient",
+                "MoatWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -7,7 +7,10 @@ struct Moatctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moatctl",
         abstract: "Validate rules, evaluate requests and mint demo tokens for Moat.",
-        subcommands: [ValidateCommand.self, EvalCommand.self, TokenCommand.self, OperationsCommand.self]
+        subcommands: [
+            ValidateCommand.self, EvalCommand.self, CheckCommand.self, TokenCommand.self, PushCommand.self, GetCommand.self,
+            StatusCommand.self, RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, OperationsCommand.self,
+        ]
     )
 
     /// Runs the command; argument errors exit 2 (not ArgumentParser's 64), as INTERFACES.md fixes.

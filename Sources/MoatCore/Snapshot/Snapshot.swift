@@ -23,6 +23,8 @@ public final class Snapshot: Sendable {
         public var virtualNetworkRules = 0
         public var accessPolicies = 0
         public var roleAssignments = 0
+
+        public init() {}
     }
 
     /// Validates and compiles a rule document (`SEMANTICS.md` section 8). Throws every problem

@@ -1,0 +1,50 @@
+# Moat: build, run and test. `make run` serves the bundled example rules; `make test` runs
+# everything CI runs (it installs the Debian packages it needs when they are missing).
+
+SWIFT ?= swift
+BIN := .build/debug
+RUN_DIR := $(CURDIR)/run
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
+
+.PHONY: all build deps run test check-generated format-check conformance clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+# Starts moatd on deploy/examples/rules.json with its sockets in ./run/, and prints ready-made
+# moatctl lines for an allowed and a denied request.
+run: build
+	@mkdir -p $(RUN_DIR)
+	@test -f $(RUN_DIR)/rules.json || cp deploy/examples/rules.json $(RUN_DIR)/rules.json
+	@scripts/quick-start-hints $(BIN) $(RUN_DIR)
+	$(BIN)/moatd --rules $(RUN_DIR)/rules.json --socket $(RUN_DIR)/moat.sock \
+		--control-socket $(RUN_DIR)/control.sock --decision-log $(RUN_DIR)/decisions.log --log-allow-rate 1
+
+# Fails when the committed protoc-c output differs from what scripts/generate-proto produces.
+check-generated: deps
+	@scripts/generate-proto
+	@git diff --exit-code --stat -- Sources/CMoatProto || { echo "generated code is stale: run scripts/generate-proto and commit"; exit 1; }
+
+format-check:
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests
+
+test: deps check-generated
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --parallel
+
+# Re-mints the conformance table's tokens (needs Python's `cryptography`).
+conformance:
+	scripts/generate-conformance
+
+clean:
+	rm -rf .build $(RUN_DIR)

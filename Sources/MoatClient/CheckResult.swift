@@ -1,0 +1,52 @@
+public import MoatCore
+
+/// The answer to a check, as a caller uses it: allowed or not, and why.
+///
+/// A decision (allow or deny) came from the daemon. "Could not decide" means no decision came
+/// (daemon unreachable, deadline passed, daemon not ready); the client's failure policy then says
+/// whether `isAllowed` is false (closed, the default) or true (open, flagged by `failedOpen`).
+public struct CheckResult: Sendable, Hashable {
+    public enum Outcome: Sendable, Hashable {
+        case decided(Decision)
+        case couldNotDecide(MoatClientError)
+    }
+
+    public let outcome: Outcome
+    public let policy: MoatClient.FailurePolicy
+
+    init(decision: Decision, policy: MoatClient.FailurePolicy) {
+        self.outcome = .decided(decision)
+        self.policy = policy
+    }
+
+    init(error: MoatClientError, policy: MoatClient.FailurePolicy) {
+        self.outcome = .couldNotDecide(error)
+        self.policy = policy
+    }
+
+    /// Whether the caller may proceed.
+    public var isAllowed: Bool {
+        switch outcome {
+        case .decided(let decision): decision.outcome == .allow
+        case .couldNotDecide: policy == .open
+        }
+    }
+
+    /// The daemon's decision, when there was one.
+    public var decision: Decision? {
+        if case .decided(let decision) = outcome { return decision }
+        return nil
+    }
+
+    /// Why no decision came, when none did.
+    public var error: MoatClientError? {
+        if case .couldNotDecide(let error) = outcome { return error }
+        return nil
+    }
+
+    /// True when the request is allowed only because the failure policy is open.
+    public var failedOpen: Bool {
+        if case .couldNotDecide = outcome { return policy == .open }
+        return false
+    }
+}

@@ -1,0 +1,30 @@
+extension MoatClient {
+    /// How a `MoatClient` talks to the daemon and what it does when it cannot get an answer.
+    public struct Configuration: Sendable {
+        /// Connections kept to the daemon; calls are spread over them and pipelined on each.
+        public var connections = 2
+        /// How long a call may take, from the caller's point of view; sent to the daemon as the
+        /// request's timeout.
+        public var deadline: Duration = .milliseconds(200)
+        /// What "could not decide" means to the caller.
+        public var failurePolicy = FailurePolicy.closed
+        /// The first wait before reconnecting after the daemon could not be reached; doubled (with
+        /// jitter) after each failed attempt, up to `maximumReconnectBackoff`.
+        public var initialReconnectBackoff: Duration = .milliseconds(10)
+        public var maximumReconnectBackoff: Duration = .seconds(2)
+        /// The largest answer frame accepted (a full batch answer exceeds the daemon's 64 KiB
+        /// request limit).
+        public var maximumAnswerFrameLength = 16 * 1024 * 1024
+
+        public init() {}
+    }
+
+    /// What a check that could not be decided (daemon unreachable, deadline passed, daemon not
+    /// ready) means to the caller.
+    public enum FailurePolicy: Sendable, Hashable {
+        /// Treat it as a deny (the default).
+        case closed
+        /// Treat it as an allow. The result says it failed open.
+        case open
+    }
+}

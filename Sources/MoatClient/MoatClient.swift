@@ -1,0 +1,131 @@
+public import MoatCore
+public import MoatWire
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The client services embed to ask Moat "may this caller do this?".
+///
+/// A small pool of pipelined connections to the daemon's data socket; every check has a deadline
+/// (sent to the daemon too); a daemon that cannot be reached or does not answer in time gives
+/// "could not decide", which the configured `FailurePolicy` turns into deny (the default) or allow.
+///
+/// ```swift
+/// try await withMoatClient(socketPath: "/run/moat/moat.sock") { moat in
+///     let result = await moat.check(CheckRequest(vault: "contoso-prod", operation: .getSecret, token: jwt))
+///     guard result.isAllowed else { return deny(result) }
+///     …
+/// }
+/// ```
+public final class MoatClient: Sendable {
+    public let socketPath: String
+    public let configuration: Configuration
+    private let group: any EventLoopGroup
+    private let slots: [ConnectionSlot]
+    private let next = Atomic<Int>(0)
+
+    init(socketPath: String, configuration: Configuration, group: any EventLoopGroup) {
+        self.socketPath = socketPath
+        self.configuration = configuration
+        self.group = group
+        self.slots = (0..<max(1, configuration.connections)).map { _ in ConnectionSlot() }
+    }
+
+    /// Decides one request. Never throws: a transport failure is a `CheckResult` that could not
+    /// decide, resolved by the failure policy.
+    public func check(_ request: CheckRequest) async -> CheckResult {
+        var request = request
+        if request.timeoutMicros == 0 { request.timeoutMicros = configuration.deadline.microseconds }
+        do {
+            let payload = try await call(.check, request)
+            do {
+                return CheckResult(decision: try Decision(wirePayload: payload), policy: configuration.failurePolicy)
+            } catch {
+                return CheckResult(error: MoatClientError(code: .protocolViolation, message: "unreadable answer: \(error.message)", status: .internalError), policy: configuration.failurePolicy)
+            }
+        } catch {
+            return CheckResult(error: error, policy: configuration.failurePolicy)
+        }
+    }
+
+    /// Decides many requests in one frame (at most `CheckBatchRequest.maximumCount`); the results
+    /// are in the order of the requests.
+    public func checkBatch(_ requests: [CheckRequest]) async -> [CheckResult] {
+        let batch = CheckBatchRequest(requests: requests.map { request in
+            var request = request
+            if request.timeoutMicros == 0 { request.timeoutMicros = configuration.deadline.microseconds }
+            return request
+        })
+        let failure: MoatClientError
+        do {
+            let payload = try await call(.checkBatch, batch)
+            let answer = try CheckBatchResponse(wirePayload: payload)
+            guard answer.decisions.count == requests.count else {
+                failure = MoatClientError(code: .protocolViolation, message: "the daemon answered \(answer.decisions.count) of \(requests.count) requests", status: .internalError)
+                return requests.map { _ in CheckResult(error: failure, policy: configuration.failurePolicy) }
+            }
+            return answer.decisions.map { CheckResult(decision: $0, policy: configuration.failurePolicy) }
+        } catch let error as MoatClientError {
+            failure = error
+        } catch let error as MessageCodingError {
+            failure = MoatClientError(code: .protocolViolation, message: "unreadable answer: \(error.message)", status: .internalError)
+        } catch {
+            failure = MoatClientError(code: .protocolViolation, message: "\(error)", status: .internalError)
+        }
+        return requests.map { _ in CheckResult(error: failure, policy: configuration.failurePolicy) }
+    }
+
+    /// Whether the daemon is up and has rules, and which revision it serves.
+    public func ping() async throws(MoatClientError) -> Pong {
+        let payload = try await call(.ping, Ping())
+        do {
+            return try Pong(wirePayload: payload)
+        } catch {
+            throw MoatClientError(code: .protocolViolation, message: "unreadable answer: \(error.message)", status: .internalError)
+        }
+    }
+
+    private func call(_ method: MethodID, _ message: some WireMessage) async throws(MoatClientError) -> ByteBuffer {
+        let deadline = NIODeadline.now() + TimeAmount(configuration.deadline)
+        let slot = slots[next.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
+        let connection = try await slot.connection(
+            socketPath: socketPath,
+            group: group,
+            configuration: configuration
+        )
+        return try await connection.call(method, message, deadline: deadline)
+    }
+
+    /// Closes every connection.
+    func shutdown() async {
+        for slot in slots { await slot.close() }
+    }
+}
+
+/// Runs `body` with a client for the daemon at `socketPath`, and closes the client's connections
+/// when `body` returns. Connections are made on first use and remade (with backoff) when the
+/// daemon restarts.
+public func withMoatClient<Result>(
+    socketPath: String,
+    configuration: MoatClient.Configuration = .init(),
+    _ body: (MoatClient) async throws -> Result
+) async rethrows -> Result {
+    let client = MoatClient(socketPath: socketPath, configuration: configuration, group: MultiThreadedEventLoopGroup.singleton)
+    do {
+        let result = try await body(client)
+        await client.shutdown()
+        return result
+    } catch {
+        await client.shutdown()
+        throw error
+    }
+}
+
+extension Duration {
+    /// Whole microseconds, at least 1 for a positive duration.
+    var microseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        return micros <= 0 ? 0 : UInt64(micros)
+    }
+}

@@ -1,0 +1,79 @@
+public import MoatCore
+public import MoatWire
+import NIOCore
+import NIOPosix
+
+/// The control socket's client: rule updates and operator queries (what `moatctl` uses).
+///
+/// ```swift
+/// let status = try await MoatControlClient.withConnection(socketPath: "/run/moat/control.sock") { try await $0.status() }
+/// ```
+public struct MoatControlClient: Sendable {
+    private let connection: MoatConnection
+    private let timeout: TimeAmount
+
+    /// Connects, runs `body`, closes. Each call waits at most `timeout` for its answer.
+    public static func withConnection<Result>(
+        socketPath: String,
+        timeout: Duration = .seconds(60),
+        _ body: (MoatControlClient) async throws -> Result
+    ) async throws -> Result {
+        let connection = try await MoatConnection.connect(
+            socketPath: socketPath,
+            group: MultiThreadedEventLoopGroup.singleton,
+            maximumFrameLength: SocketKind.control.defaultMaximumFrameLength
+        )
+        let client = MoatControlClient(connection: connection, timeout: TimeAmount(timeout))
+        do {
+            let result = try await body(client)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    private func call<Answer: WireMessage>(_ method: MethodID, _ request: some WireMessage, _: Answer.Type) async throws(MoatClientError) -> Answer {
+        let payload = try await connection.call(method, request, deadline: .now() + timeout)
+        do {
+            return try Answer(wirePayload: payload)
+        } catch {
+            throw MoatClientError(code: .protocolViolation, message: "unreadable answer: \(error.message)", status: .internalError)
+        }
+    }
+
+    /// Replaces the whole document.
+    public func putDocument(_ document: [UInt8], expectedRevision: String? = nil, dryRun: Bool = false) async throws(MoatClientError) -> ChangeResponse {
+        try await call(.putDocument, PutDocumentRequest(document: document, expectedRevision: expectedRevision, dryRun: dryRun), ChangeResponse.self)
+    }
+
+    /// Applies one change to the current document.
+    public func apply(_ change: DocumentChange, expectedRevision: String? = nil, dryRun: Bool = false) async throws(MoatClientError) -> ChangeResponse {
+        try await call(.applyChange, ApplyChangeRequest(change: change, expectedRevision: expectedRevision, dryRun: dryRun), ChangeResponse.self)
+    }
+
+    /// The whole document, or one vault's JSON.
+    public func document(vault: String? = nil) async throws(MoatClientError) -> GetDocumentResponse {
+        try await call(.getDocument, GetDocumentRequest(vault: vault), GetDocumentResponse.self)
+    }
+
+    public func status() async throws(MoatClientError) -> StatusResponse {
+        try await call(.status, StatusRequest(), StatusResponse.self)
+    }
+
+    /// Returns to the revision before the current one, or to the kept revision with `hash`.
+    public func rollback(to hash: String? = nil) async throws(MoatClientError) -> ChangeResponse {
+        try await call(.rollback, RollbackRequest(revisionHash: hash), ChangeResponse.self)
+    }
+
+    /// Re-reads the rules file now.
+    public func reload() async throws(MoatClientError) -> ChangeResponse {
+        try await call(.reload, ReloadRequest(), ChangeResponse.self)
+    }
+
+    /// Prometheus text.
+    public func metrics() async throws(MoatClientError) -> String {
+        try await call(.metrics, MetricsRequest(), MetricsResponse.self).text
+    }
+}

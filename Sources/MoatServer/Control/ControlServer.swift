@@ -1,0 +1,95 @@
+import Logging
+import MoatWire
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The control socket: rule updates and operator queries, one connection at a time per client,
+/// handled with structured concurrency (DESIGN.md: async/await is for lifecycle and control).
+final class ControlServer: Service {
+    typealias Connection = NIOAsyncChannel<Frame, ByteBuffer>
+
+    private let server: NIOAsyncChannel<Connection, Never>
+    private let listener: Listener
+    private let processor: ControlRequestProcessor
+    private let logger: Logger
+
+    private init(server: NIOAsyncChannel<Connection, Never>, listener: Listener, processor: ControlRequestProcessor, logger: Logger) {
+        self.server = server
+        self.listener = listener
+        self.processor = processor
+        self.logger = logger
+    }
+
+    static func bind(
+        _ listener: Listener,
+        group: MultiThreadedEventLoopGroup,
+        configuration: ServerConfiguration,
+        processor: ControlRequestProcessor,
+        metrics: ServerMetrics,
+        logger: Logger
+    ) async throws -> ControlServer {
+        let socket = configuration.control
+        let bootstrap = ServerBootstrap(group: group).serverChannelOption(.backlog, value: 64)
+        let initialize: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
+            metrics.connectionsControl.increment()
+            channel.closeFuture.whenComplete { _ in metrics.connectionsControl.decrement() }
+            return PeerCredentials.of(channel).flatMapThrowing { peer in
+                if !socket.peers.admits(peer) {
+                    metrics.countRefusal(.peerNotAllowed)
+                    let refusal = StatusFrame.make(status: .permissionDenied, message: "uid \(peer.map { String($0.uid) } ?? "unknown") is not allowed on the control socket", allocator: channel.allocator)
+                    channel.writeAndFlush(refusal).whenComplete { _ in channel.close(promise: nil) }
+                }
+                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: socket.maximumFrameLength)))
+                return try Connection(wrappingChannelSynchronously: channel)
+            }
+        }
+        let server = try await listener.bind(
+            path: { path in
+                try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false, childChannelInitializer: initialize)
+            },
+            descriptor: { fd in
+                try await bootstrap.bind(fd, cleanupExistingSocketFile: false, childChannelInitializer: initialize)
+            }
+        )
+        logger.info("control socket listening", metadata: ["socket": "\(listener.description)"])
+        return ControlServer(server: server, listener: listener, processor: processor, logger: logger)
+    }
+
+    func run() async throws {
+        let channel = server.channel
+        try await withGracefulShutdownHandler {
+            try await server.executeThenClose { connections in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in connections {
+                        group.addTask { await self.serve(connection) }
+                    }
+                    group.cancelAll()
+                }
+            }
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        listener.removeSocketFile()
+    }
+
+    private func serve(_ connection: Connection) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                do {
+                    for try await frame in inbound {
+                        let (reply, closes) = await processor.answer(frame, allocator: connection.channel.allocator)
+                        var out = connection.channel.allocator.buffer(capacity: Frame.headerSize + reply.payload.readableBytes)
+                        out.writeFrame(reply)
+                        try await outbound.write(out)
+                        if closes { return }
+                    }
+                } catch let error as FrameError {
+                    try await outbound.write(StatusFrame.make(status: error.status, message: error.message, allocator: connection.channel.allocator))
+                }
+            }
+        } catch {
+            logger.debug("control connection ended: \(error)")
+        }
+    }
+}

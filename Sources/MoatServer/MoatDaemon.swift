@@ -1,0 +1,84 @@
+import Atomics
+public import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The daemon as a library: loads the rules, binds the data and control sockets, and runs every
+/// part as a service until SIGTERM or SIGINT, then drains and exits.
+///
+/// ```swift
+/// try await MoatDaemon(configuration: .defaults { $0.rulesFile = path }, logger: logger).run()
+/// ```
+public struct MoatDaemon: Sendable {
+    public let configuration: ServerConfiguration
+    private let logger: Logger
+
+    public init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs until shut down. Throws `SocketSetupError` when a socket cannot be set up (before
+    /// anything is served).
+    public func run() async throws {
+        let metrics = ServerMetrics()
+        let store = RuleStore()
+        let rulesFile = RulesFile(path: configuration.rulesFile)
+        rulesFile.removeStaleTemporaryFiles()
+        let updater = RuleUpdater(file: rulesFile, store: store, metrics: metrics, logger: logger)
+        await updater.reloadFromFile(reason: "startup", force: true)
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+        defer { try? group.syncShutdownGracefully() }
+        var caches: [ObjectIdentifier: TokenCache] = [:]
+        for loop in group.makeIterator() {
+            caches[ObjectIdentifier(loop)] = TokenCache(eventLoop: loop, capacity: configuration.tokenCacheCapacity, metrics: metrics)
+        }
+        let decisionLog = DecisionLog(configuration: configuration.decisionLog, metrics: metrics)
+        let context = DataContext(
+            store: store,
+            tokenCaches: caches,
+            metrics: metrics,
+            decisionLog: decisionLog,
+            draining: ManagedAtomic(false)
+        )
+
+        let inherited = SystemdSockets.fromEnvironment()
+        let dataListener = inherited.descriptors[SystemdSockets.dataName].map(Listener.inherited) ?? .path(configuration.data)
+        let controlListener = inherited.descriptors[SystemdSockets.controlName].map(Listener.inherited) ?? .path(configuration.control)
+        let data = try await DataServer.bind(dataListener, group: group, configuration: configuration, context: context, logger: logger)
+        let control: ControlServer
+        do {
+            control = try await ControlServer.bind(
+                controlListener,
+                group: group,
+                configuration: configuration,
+                processor: ControlRequestProcessor(updater: updater, metrics: metrics),
+                metrics: metrics,
+                logger: logger
+            )
+        } catch {
+            dataListener.removeSocketFile()
+            throw error
+        }
+
+        // Shut down in reverse order: the data socket drains first, the decision log last.
+        let services: [any Service] = [
+            DecisionLogWriter(log: decisionLog, logger: logger),
+            RulesWatcher(updater: updater, pollIntervalSeconds: configuration.pollIntervalSeconds, logger: logger),
+            control,
+            data,
+        ]
+        let serviceGroup = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        logger.info("moatd started", metadata: ["rules": "\(configuration.rulesFile)", "ready": "\(store.serving != nil)"])
+        try await serviceGroup.run()
+        logger.info("moatd stopped")
+    }
+}

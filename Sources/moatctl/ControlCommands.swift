@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import MoatClient
+import MoatCore
+import MoatWire
+
+struct PushCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Replace the daemon's whole rule document (written back to its rules file)."
+    )
+
+    @OptionGroup var sockets: SocketOptions
+
+    @Argument(help: "The rule document (JSON); - reads standard input.")
+    var file: String
+
+    @Option(name: .customLong("expected-revision"), help: "Refuse unless this is the current revision's hash.")
+    var expectedRevision: String?
+
+    @Flag(name: .customLong("dry-run"), help: "Validate only; change nothing.")
+    var dryRun = false
+
+    func run() async throws {
+        let bytes = try InputFile.read(file, what: "rules file")
+        let change = try await withControlClient(sockets) {
+            try await $0.putDocument(bytes, expectedRevision: expectedRevision, dryRun: dryRun)
+        }
+        report(change)
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the daemon's revision, rules file, counts and readiness.")
+
+    @OptionGroup var sockets: SocketOptions
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let status = try await withControlClient(sockets) { try await $0.status() }
+        let revision = status.revision.map { "\($0.sequence) (\($0.hash))" } ?? "none"
+        let loaded = status.loadedAtUnixMillis > 0 ? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(status.loadedAtUnixMillis) / 1000)) : "never"
+        if json {
+            let value = JSONValue.object([
+                ("ready", .bool(status.ready)),
+                ("notReadyReason", status.notReadyReason.map { .string($0) } ?? .null),
+                ("revision", status.revision.map { .object([("sequence", .number(String($0.sequence))), ("hash", .string($0.hash))]) } ?? .null),
+                ("loadedAt", status.loadedAtUnixMillis > 0 ? .string(loaded) : .null),
+                ("rulesFile", .string(status.rulesFile)),
+                ("uptimeSeconds", .number(String(status.uptimeSeconds))),
+                ("vaults", .number(String(status.vaults))),
+                ("ipRules", .number(String(status.ipRules))),
+                ("virtualNetworkRules", .number(String(status.virtualNetworkRules))),
+                ("accessPolicies", .number(String(status.accessPolicies))),
+                ("roleAssignments", .number(String(status.roleAssignments))),
+                ("history", .array(status.history.map { .object([("sequence", .number(String($0.sequence))), ("hash", .string($0.hash))]) })),
+                ("reloadFailures", .number(String(status.reloadFailures))),
+                ("lastReloadError", status.lastReloadError.map { .string($0) } ?? .null),
+            ])
+            print(value.serialized(.pretty))
+            return
+        }
+        print("ready:           \(status.ready ? "yes" : "no\(status.notReadyReason.map { " (\($0))" } ?? "")")")
+        print("revision:        \(revision)")
+        print("loaded at:       \(loaded)")
+        print("rules file:      \(status.rulesFile)")
+        print("uptime:          \(status.uptimeSeconds) s")
+        print("vaults:          \(status.vaults)")
+        print("ip rules:        \(status.ipRules)")
+        print("vnet rules:      \(status.virtualNetworkRules)")
+        print("access policies: \(status.accessPolicies)")
+        print("role assignments: \(status.roleAssignments)")
+        print("kept revisions:  \(status.history.isEmpty ? "none" : status.history.map { "\($0.sequence) (\($0.hash))" }.joined(separator: ", "))")
+        print("reload failures: \(status.reloadFailures)\(status.lastReloadError.map { " (last: \($0))" } ?? "")")
+    }
+}
+
+struct RollbackCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollback",
+        abstract: "Return to the previous revision (again: one further back), or to a kept revision by hash."
+    )
+
+    @OptionGroup var sockets: SocketOptions
+
+    @Argument(help: "Hash of a kept revision (default: the one before the current).")
+    var revision: String?
+
+    func run() async throws {
+        report(try await withControlClient(sockets) { try await $0.rollback(to: revision) })
+    }
+}
+
+struct ReloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "reload", abstract: "Make the daemon re-read its rules file now.")
+
+    @OptionGroup var sockets: SocketOptions
+
+    func run() async throws {
+        report(try await withControlClient(sockets) { try await $0.reload() })
+    }
+}
+
+struct GetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Print the daemon's rule document, or one vault of it.")
+
+    @OptionGroup var sockets: SocketOptions
+
+    @Option(name: [.long, .customLong("name"), .customShort("n")], help: "Print only this vault.")
+    var vault: String?
+
+    func run() async throws {
+        let answer = try await withControlClient(sockets) { try await $0.document(vault: vault) }
+        FileHandle.standardOutput.write(Data(answer.document))
+    }
+}
+
+struct MetricsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "metrics", abstract: "Print the daemon's metrics (Prometheus text).")
+
+    @OptionGroup var sockets: SocketOptions
+
+    func run() async throws {
+        print(try await withControlClient(sockets) { try await $0.metrics() }, terminator: "")
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MoatServer
+
+/// The Moat daemon: answers authorization checks on a Unix socket from a hot-reloaded rules file.
+@main
+struct Moatd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "moatd",
+        abstract: "Answer Key Vault authorization checks over a Unix socket, from a watched rules file."
+    )
+
+    @Option(help: "The rules file, the one source of truth (watched; control-socket changes are written back).")
+    var rules = "/etc/moat/rules.json"
+
+    @Option(help: "Data socket path (env MOAT_SOCKET).")
+    var socket = ProcessInfo.processInfo.environment["MOAT_SOCKET"] ?? "/run/moat/moat.sock"
+
+    @Option(name: .customLong("control-socket"), help: "Control socket path (env MOAT_CONTROL_SOCKET).")
+    var controlSocket = ProcessInfo.processInfo.environment["MOAT_CONTROL_SOCKET"] ?? "/run/moat/control.sock"
+
+    @Option(name: .customLong("socket-mode"), help: "Data socket file mode, octal.")
+    var socketMode = "0660"
+
+    @Option(name: .customLong("control-socket-mode"), help: "Control socket file mode, octal.")
+    var controlSocketMode = "0600"
+
+    @Option(name: .customLong("socket-group"), help: "Group (name or gid) owning both socket files.")
+    var socketGroup: String?
+
+    @Option(name: .customLong("allow-uid"), help: "Uid allowed on the data socket (repeatable; default: anyone the file mode admits).")
+    var allowUIDs: [UInt32] = []
+
+    @Option(name: .customLong("allow-gid"), help: "Gid allowed on the data socket (repeatable).")
+    var allowGIDs: [UInt32] = []
+
+    @Option(name: .customLong("control-allow-uid"), help: "Uid allowed on the control socket (repeatable; default: root and moatd's own uid).")
+    var controlAllowUIDs: [UInt32] = []
+
+    @Option(name: .customLong("trusted-asserter-uid"), help: "Uid whose checks may carry assertedIdentity instead of a token (repeatable).")
+    var trustedAsserterUIDs: [UInt32] = []
+
+    @Option(name: .customLong("max-frame-bytes"), help: "Largest frame accepted on the data socket.")
+    var maxFrameBytes = 64 * 1024
+
+    @Option(name: .customLong("max-control-frame-bytes"), help: "Largest frame accepted on the control socket.")
+    var maxControlFrameBytes = 64 * 1024 * 1024
+
+    @Option(name: .customLong("max-connections"), help: "Data connections open at once.")
+    var maxConnections = 4096
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds before an idle data connection is closed (0: never).")
+    var idleTimeout: Int64 = 600
+
+    @Option(name: .customLong("partial-frame-timeout"), help: "Seconds a frame may take to arrive in full.")
+    var partialFrameTimeout: Int64 = 10
+
+    @Option(name: .customLong("poll-interval"), help: "Seconds between looks at the rules file when no change event arrives.")
+    var pollInterval: Int64 = 5
+
+    @Option(name: .customLong("drain-timeout"), help: "Seconds SIGTERM waits for connections to finish.")
+    var drainTimeout: Int64 = 5
+
+    @Option(name: .customLong("threads"), help: "Event loop threads (default: one per core).")
+    var threads: Int?
+
+    @Option(name: .customLong("decision-log"), help: "Decision log destination: a file, or - for standard error.")
+    var decisionLog = "-"
+
+    @Option(name: .customLong("log-allow-rate"), help: "Share of allow decisions written to the decision log, 0 to 1 (denies: all).")
+    var logAllowRate = 0.01
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+        guard UInt32(socketMode, radix: 8) != nil, UInt32(controlSocketMode, radix: 8) != nil else {
+            throw ValidationError("socket modes are octal, e.g. 0660")
+        }
+        guard (0...1).contains(logAllowRate) else { throw ValidationError("--log-allow-rate must be between 0 and 1") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "moatd")
+        let group = try socketGroup.map(Self.groupID)
+        let configuration = ServerConfiguration.defaults {
+            $0.rulesFile = rules
+            $0.data.path = socket
+            $0.data.mode = UInt32(socketMode, radix: 8)!
+            $0.data.group = group
+            $0.data.maximumFrameLength = maxFrameBytes
+            $0.data.peers = PeerPolicy(allowedUIDs: Set(allowUIDs), allowedGIDs: Set(allowGIDs))
+            $0.control.path = controlSocket
+            $0.control.mode = UInt32(controlSocketMode, radix: 8)!
+            $0.control.group = group
+            $0.control.maximumFrameLength = maxControlFrameBytes
+            $0.control.peers = PeerPolicy(allowedUIDs: controlAllowUIDs.isEmpty ? [0, getuid()] : Set(controlAllowUIDs))
+            $0.trustedAsserterUIDs = Set(trustedAsserterUIDs)
+            $0.maximumConnections = maxConnections
+            $0.idleTimeoutSeconds = idleTimeout
+            $0.partialFrameTimeoutSeconds = partialFrameTimeout
+            $0.pollIntervalSeconds = pollInterval
+            $0.drainSeconds = drainTimeout
+            if let threads { $0.eventLoopThreads = threads }
+            $0.decisionLog = .init(destination: decisionLog, allowSampleRate: logAllowRate)
+        }
+        do {
+            try await MoatDaemon(configuration: configuration, logger: logger).run()
+        } catch let error as SocketSetupError {
+            FileHandle.standardError.write(Data("moatd: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    private static func groupID(_ name: String) throws -> UInt32 {
+        if let gid = UInt32(name) { return gid }
+        guard let entry = getgrnam(name) else { throw ValidationError("--socket-group: no group '\(name)'") }
+        return entry.pointee.gr_gid
+    }
+}
