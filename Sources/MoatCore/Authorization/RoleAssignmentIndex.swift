@@ -113,7 +113,9 @@ private enum RoleScope {
             let name = String(text.dropFirst(managementGroupPrefix.count))
             return name.contains("/") ? nil : .managementGroup(name.lowercased())
         }
-        guard let id = ResourceID(text), let subscription = id.subscriptionId?.lowercased() else { return nil }
+        guard let id = ResourceID(text), let subscription = id.subscriptionId?.lowercased(), GUID.isValid(subscription) else {
+            return nil
+        }
         guard let group = id.resourceGroup?.lowercased() else { return .subscription(subscription) }
         guard let type = id.type else { return .resourceGroup(subscription, group) }
         let vault = id.names[0].lowercased()
@@ -223,12 +225,16 @@ extension DocumentReader {
             var broken = false
             while let parent = parents[current] ?? nil {
                 guard paths[parent] != nil else {
-                    fail(groupPath.appending("parent"), "unknown management group '\(parent)'")
+                    // Reported at the group naming it; groups below it are not at fault.
+                    if current == group { fail(groupPath.appending("parent"), "unknown management group '\(parent)'") }
                     broken = true
                     break
                 }
-                guard !chain.contains(parent) else {
-                    fail(groupPath.appending("parent"), "management groups form a cycle through '\(parent)'")
+                if let start = chain.firstIndex(of: parent) {
+                    // Report the cycle at its members only; a group hanging below it is not at fault.
+                    if start == 0 {
+                        fail(groupPath.appending("parent"), "management groups form a cycle: \((chain + [parent]).joined(separator: " → "))")
+                    }
                     broken = true
                     break
                 }

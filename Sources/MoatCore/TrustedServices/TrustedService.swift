@@ -60,9 +60,8 @@ extension DocumentReader {
                 fail(entryPath.appending("name"), "duplicate trusted service '\(name)' (also trustedServices[\(first)])")
             }
             let idsPath = entryPath.appending("applicationIds")
-            let applicationIds = (array(members[member: "applicationIds"], idsPath) ?? []).enumerated().compactMap {
-                guid($1, idsPath.appending($0))
-            }
+            let listedIds = array(members[member: "applicationIds"], idsPath) ?? []
+            let applicationIds = listedIds.enumerated().compactMap { guid($1, idsPath.appending($0)) }
             let modesPath = entryPath.appending("modes")
             var modes = Set<Admission.TrustedServiceMode>()
             for (i, item) in (array(members[member: "modes"], modesPath) ?? []).enumerated() {
@@ -101,7 +100,7 @@ extension DocumentReader {
             if modes.contains(.managedIdentity) && provider == nil && identities.isEmpty {
                 fail(entryPath.appending("resourceProvider"), "managedIdentity mode needs resourceProvider or managedIdentityResourceIds")
             }
-            if (modes.contains(.subscription) || modes.contains(.federated)) && applicationIds.isEmpty {
+            if (modes.contains(.subscription) || modes.contains(.federated)) && listedIds.isEmpty {
                 fail(idsPath, "subscription and federated modes need applicationIds")
             }
             guard let name else { continue }
