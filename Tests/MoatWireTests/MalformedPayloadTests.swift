@@ -5,7 +5,7 @@ import Testing
 
 /// Bytes that are not protobuf, or not the expected message, are refused without crashing.
 @Suite struct MalformedPayloadTests {
-    /// Decodes `payload` as each data-socket message; returns what each did.
+    /// Decodes `payload` as each message of both sockets; returns what each did.
     static let decoders: [(name: String, decode: @Sendable (ByteBuffer) throws -> Void)] = [
         ("moat.v1.CheckRequest", { _ = try CheckRequest(wirePayload: $0) }),
         ("moat.v1.CheckResponse", { _ = try Decision(wirePayload: $0) }),
@@ -14,6 +14,17 @@ import Testing
         ("moat.v1.Ping", { _ = try Ping(wirePayload: $0) }),
         ("moat.v1.Pong", { _ = try Pong(wirePayload: $0) }),
         ("moat.v1.Error", { _ = try StatusError(wirePayload: $0) }),
+        ("moat.v1.PutDocumentRequest", { _ = try PutDocumentRequest(wirePayload: $0) }),
+        ("moat.v1.ChangeResponse", { _ = try ChangeResponse(wirePayload: $0) }),
+        ("moat.v1.ApplyChangeRequest", { _ = try ApplyChangeRequest(wirePayload: $0) }),
+        ("moat.v1.GetDocumentRequest", { _ = try GetDocumentRequest(wirePayload: $0) }),
+        ("moat.v1.GetDocumentResponse", { _ = try GetDocumentResponse(wirePayload: $0) }),
+        ("moat.v1.StatusRequest", { _ = try StatusRequest(wirePayload: $0) }),
+        ("moat.v1.StatusResponse", { _ = try StatusResponse(wirePayload: $0) }),
+        ("moat.v1.RollbackRequest", { _ = try RollbackRequest(wirePayload: $0) }),
+        ("moat.v1.ReloadRequest", { _ = try ReloadRequest(wirePayload: $0) }),
+        ("moat.v1.MetricsRequest", { _ = try MetricsRequest(wirePayload: $0) }),
+        ("moat.v1.MetricsResponse", { _ = try MetricsResponse(wirePayload: $0) }),
     ]
 
     @Test(
@@ -89,6 +100,59 @@ import Testing
             if let error = try? StatusError(wirePayload: buffer) {
                 #expect(try StatusError(wirePayload: try error.payload()) == error)
             }
+        }
+        #expect(decoded > 0, "the mutations should leave some messages decodable")
+    }
+}
+
+extension MalformedPayloadTests {
+    /// Decodes `buffer` as `Message`; when that works, the value must survive another round trip.
+    /// Returns whether it decoded.
+    static func roundTripIfDecodable<Message: WireMessage & Equatable>(
+        _: Message.Type,
+        _ buffer: ByteBuffer
+    ) throws -> Bool {
+        guard let message = try? Message(wirePayload: buffer) else { return false }
+        #expect(try Message(wirePayload: try message.payload()) == message, "\(Message.self)")
+        return true
+    }
+
+    /// The same for the control messages, seeded with every `DocumentChange` case and a full status.
+    @Test func randomControlBytesNeverCrash() throws {
+        var random = SplitMix64(seed: 0x6374_726c)
+        var seeds: [[UInt8]] = []
+        for change in Fixtures.changes {
+            seeds.append(
+                Array(
+                    try ApplyChangeRequest(change: change, expectedRevision: "r", dryRun: true).payload()
+                        .readableBytesView
+                )
+            )
+        }
+        seeds.append(Array(try Fixtures.statusResponses[2].payload().readableBytesView))
+        seeds.append(
+            Array(try PutDocumentRequest(document: Array("{}".utf8), expectedRevision: "r").payload().readableBytesView)
+        )
+        var decoded = 0
+        for round in 0..<4000 {
+            var bytes: [UInt8]
+            if round % 2 == 0 {
+                bytes = (0..<Int(random.next() % 48)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            } else {
+                bytes = seeds[Int(random.next() % UInt64(seeds.count))]
+                for _ in 0...(random.next() % 3) {
+                    bytes[Int(random.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: random.next())
+                }
+            }
+            let buffer = ByteBuffer(bytes: bytes)
+            if try Self.roundTripIfDecodable(ApplyChangeRequest.self, buffer) { decoded += 1 }
+            if try Self.roundTripIfDecodable(StatusResponse.self, buffer) { decoded += 1 }
+            _ = try Self.roundTripIfDecodable(PutDocumentRequest.self, buffer)
+            _ = try Self.roundTripIfDecodable(ChangeResponse.self, buffer)
+            _ = try Self.roundTripIfDecodable(GetDocumentResponse.self, buffer)
+            _ = try Self.roundTripIfDecodable(GetDocumentRequest.self, buffer)
+            _ = try Self.roundTripIfDecodable(RollbackRequest.self, buffer)
+            _ = try Self.roundTripIfDecodable(MetricsResponse.self, buffer)
         }
         #expect(decoded > 0, "the mutations should leave some messages decodable")
     }

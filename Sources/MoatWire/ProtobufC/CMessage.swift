@@ -4,7 +4,6 @@ internal import CMoatProto
 ///
 /// The conformances below are the only per-message C knowledge the generic helpers
 /// (`ProtobufCCodec`, `PackingArena`) need: the descriptor tells protobuf-c everything else.
-/// Control messages are added the same way, one line each.
 protocol CMessage {
     /// The real address of the generated descriptor (see `CMOAT_MESSAGE_DESCRIPTOR`).
     static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { get }
@@ -61,4 +60,82 @@ extension Moat__V1__Error: CMessage {
 
 extension Moat__V1__ErrorDetail: CMessage {
     static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_error_detail_descriptor() }
+}
+
+// MARK: - Control socket (control.proto)
+
+extension Moat__V1__PutDocumentRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_put_document_request_descriptor() }
+}
+
+extension Moat__V1__ChangeResponse: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_change_response_descriptor() }
+}
+
+extension Moat__V1__ApplyChangeRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_apply_change_request_descriptor() }
+}
+
+extension Moat__V1__IpRule: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_ip_rule_descriptor() }
+}
+
+extension Moat__V1__VirtualNetworkRule: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_virtual_network_rule_descriptor() }
+}
+
+extension Moat__V1__NetworkSettings: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_network_settings_descriptor() }
+}
+
+extension Moat__V1__PermissionList: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_permission_list_descriptor() }
+}
+
+extension Moat__V1__AccessPolicyKey: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_access_policy_key_descriptor() }
+}
+
+extension Moat__V1__AccessPolicyUpdate: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_access_policy_update_descriptor() }
+}
+
+extension Moat__V1__VaultUpsert: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_vault_upsert_descriptor() }
+}
+
+extension Moat__V1__VaultRemoval: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_vault_removal_descriptor() }
+}
+
+extension Moat__V1__GetDocumentRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_get_document_request_descriptor() }
+}
+
+extension Moat__V1__GetDocumentResponse: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_get_document_response_descriptor() }
+}
+
+extension Moat__V1__StatusRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_status_request_descriptor() }
+}
+
+extension Moat__V1__StatusResponse: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_status_response_descriptor() }
+}
+
+extension Moat__V1__RollbackRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_rollback_request_descriptor() }
+}
+
+extension Moat__V1__ReloadRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_reload_request_descriptor() }
+}
+
+extension Moat__V1__MetricsRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_metrics_request_descriptor() }
+}
+
+extension Moat__V1__MetricsResponse: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_metrics_response_descriptor() }
 }

@@ -8,9 +8,9 @@ internal import Musl
 internal import Darwin
 #endif
 
-/// Scratch memory for packing one message: the C structs of the message tree and NUL-terminated
-/// copies of its strings. Everything is released together when `withPackingArena` returns, so the
-/// encoders never free anything one by one and cannot leak.
+/// Scratch memory for packing one message: the C structs of the message tree, NUL-terminated
+/// copies of its strings and copies of its `bytes` fields. Everything is released together when
+/// `withPackingArena` returns, so the encoders never free anything one by one and cannot leak.
 ///
 /// The first block lives on the stack (`withUnsafeTemporaryAllocation`) and holds a typical answer
 /// whole; a bigger message (a request with a long token, a batch) continues in heap blocks, each at
@@ -121,6 +121,16 @@ struct PackingArena {
     ) throws(MessageCodingError) {
         guard !string.isEmpty else { return }
         target = try cString(string, field: field())
+    }
+
+    /// Sets a proto3 `bytes` field to a copy of `bytes`; empty keeps protobuf-c's default (absent).
+    /// Bytes carry no NUL restriction: protobuf-c packs `len` bytes, not a C string.
+    mutating func set(_ target: inout ProtobufCBinaryData, _ bytes: some Collection<UInt8>) {
+        let count = bytes.count
+        guard count > 0 else { return }
+        let copy = UnsafeMutableRawBufferPointer(start: allocate(byteCount: count, alignment: 1), count: count)
+        copy.copyBytes(from: bytes)
+        target = ProtobufCBinaryData(len: count, data: copy.baseAddress!.assumingMemoryBound(to: UInt8.self))
     }
 
     /// Sets an optional Swift string; `nil` and empty are both "absent" on the wire.

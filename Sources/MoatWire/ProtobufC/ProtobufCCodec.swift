@@ -107,3 +107,12 @@ enum CString {
         return (0..<count).map { string(pointers[$0]) }
     }
 }
+
+/// Conversions from protobuf-c's `bytes` fields, shared by the message codecs.
+enum CBytes {
+    /// A copy of the bytes a field holds (protobuf-c frees them with the message); absent is empty.
+    static func array(_ data: ProtobufCBinaryData) -> [UInt8] {
+        guard data.len > 0, let base = data.data else { return [] }
+        return Array(UnsafeBufferPointer(start: base, count: data.len))
+    }
+}

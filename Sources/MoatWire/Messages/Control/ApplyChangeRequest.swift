@@ -1,0 +1,48 @@
+internal import CMoatProto
+public import MoatCore
+public import NIOCore
+
+/// `moat.v1.ApplyChangeRequest` (ApplyChange, method 17): one edit of the current rule document,
+/// as moatctl's Azure-style verbs express it; answered by a `ChangeResponse`.
+///
+/// The change is MoatCore's `DocumentChange`, so the daemon applies exactly what was decoded
+/// (see `DocumentChange+Wire.swift` for the mapping and what decoding refuses).
+///
+/// ```swift
+/// let request = ApplyChangeRequest(change: .addIpRule(vault: "contoso-prod", value: "203.0.113.0/24"))
+/// ```
+public struct ApplyChangeRequest: WireMessage, Hashable {
+    public var change: DocumentChange
+    /// When set, the daemon refuses the change (ABORTED) unless this is the current revision's
+    /// hash. Empty is sent as absent.
+    public var expectedRevision: String?
+    /// Validate and report, change nothing.
+    public var dryRun: Bool
+
+    public init(change: DocumentChange, expectedRevision: String? = nil, dryRun: Bool = false) {
+        self.change = change
+        self.expectedRevision = expectedRevision
+        self.dryRun = dryRun
+    }
+
+    public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
+        self = try ProtobufCCodec.decode(Moat__V1__ApplyChangeRequest.self, from: payload) {
+            message throws(MessageCodingError) in
+            ApplyChangeRequest(
+                change: try DocumentChange(cMessage: message),
+                expectedRevision: CString.optional(message.expected_revision),
+                dryRun: message.dry_run != 0
+            )
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) throws(MessageCodingError) {
+        try ProtobufCCodec.encode(Moat__V1__ApplyChangeRequest.self, into: &buffer) {
+            message,
+            arena throws(MessageCodingError) in
+            try change.fill(message, &arena)
+            try arena.set(&message.pointee.expected_revision, expectedRevision, field: "expected_revision")
+            message.pointee.dry_run = dryRun ? 1 : 0
+        }
+    }
+}
