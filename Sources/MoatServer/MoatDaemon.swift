@@ -3,6 +3,7 @@ public import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 
 /// The daemon as a library: loads the rules, binds the data and control sockets, and runs every
 /// part as a service until SIGTERM or SIGINT, then drains and exits.
@@ -30,7 +31,16 @@ public struct MoatDaemon: Sendable {
         await updater.reloadFromFile(reason: "startup", force: true)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
-        defer { try? group.syncShutdownGracefully() }
+        do {
+            try await serve(group: group, metrics: metrics, store: store, updater: updater)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+    }
+
+    private func serve(group: MultiThreadedEventLoopGroup, metrics: ServerMetrics, store: RuleStore, updater: RuleUpdater) async throws {
         var caches: [ObjectIdentifier: TokenCache] = [:]
         for loop in group.makeIterator() {
             caches[ObjectIdentifier(loop)] = TokenCache(eventLoop: loop, capacity: configuration.tokenCacheCapacity, metrics: metrics)

@@ -2,6 +2,7 @@ import Logging
 import MoatWire
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 
 /// The control socket: rule updates and operator queries, one connection at a time per client,
