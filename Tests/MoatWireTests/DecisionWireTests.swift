@@ -45,13 +45,19 @@ import Testing
         #expect(try decision.payload() == bytes.buffer)
     }
 
-    @Test func callerIsNotOnTheWire() throws {
+    @Test func callerTravelsButTheAuditFlagDoesNot() throws {
         var decision = Fixtures.decisions[0]
         decision.caller = Caller(objectId: "o", applicationId: "a", tenantId: "t", issuer: "i")
-        let decoded = try Decision(wirePayload: try decision.payload())
-        #expect(decoded.caller == nil)
-        decision.caller = nil
-        #expect(decoded == decision)
+        decision.enableRbacAuthorization = true
+        let payload = try decision.payload()
+        let decoded = try Decision(wirePayload: payload)
+        #expect(decoded.caller == decision.caller)
+        #expect(decoded.enableRbacAuthorization == nil)
+        // Field 12 is packed last, after the fields of the decision without a caller.
+        var expected = try Fixtures.decisions[0].payload()
+        var caller = ProtobufBytes().message(12, ProtobufBytes().string(1, "o").string(2, "a").string(3, "t").string(4, "i")).buffer
+        expected.writeBuffer(&caller)
+        #expect(payload == expected)
     }
 
     /// An index travels only where it means something; zero is a real position.

@@ -11,7 +11,8 @@ public import NIOCore
 ///
 /// Empty strings decode to `nil` for the optional fields (proto3: zero means absent); an admission
 /// or grant whose kind is UNSPECIFIED is absent. `Admission.index` travels only for IP and
-/// virtual network rules, `Grant.index` for both grant kinds. `caller` is not on the wire.
+/// virtual network rules, `Grant.index` for both grant kinds. `enableRbacAuthorization` (an
+/// audit field of the daemon's log) is not on the wire.
 extension Decision: WireMessage {
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
         self = try ProtobufCCodec.decode(Moat__V1__CheckResponse.self, from: payload) {
@@ -98,7 +99,8 @@ extension Decision: WireMessage {
             grantedBy: grantedBy,
             required: CString.optional(message.required),
             wwwAuthenticate: CString.optional(message.www_authenticate),
-            revision: message.revision.map { Revision(cMessage: $0.pointee) } ?? Revision(sequence: 0, hash: "")
+            revision: message.revision.map { Revision(cMessage: $0.pointee) } ?? Revision(sequence: 0, hash: ""),
+            caller: message.caller.map { Caller(cMessage: $0.pointee) }
         )
     }
 
@@ -143,8 +145,34 @@ extension Decision: WireMessage {
             throw error.nested(in: "revision")
         }
         message.pointee.revision = revision
+        if let caller {
+            let cCaller = arena.message(Moat__V1__Caller.self)
+            do throws(MessageCodingError) {
+                try caller.fill(cCaller, &arena)
+            } catch {
+                throw error.nested(in: "caller")
+            }
+            message.pointee.caller = cCaller
+        }
+    }
+}
+
+extension Caller {
+    init(cMessage message: borrowing Moat__V1__Caller) {
+        self.init(
+            objectId: CString.string(message.object_id),
+            applicationId: CString.string(message.application_id),
+            tenantId: CString.string(message.tenant_id),
+            issuer: CString.string(message.issuer)
+        )
     }
 
+    func fill(_ message: UnsafeMutablePointer<Moat__V1__Caller>, _ arena: inout PackingArena) throws(MessageCodingError) {
+        try arena.set(&message.pointee.object_id, objectId, field: "object_id")
+        try arena.set(&message.pointee.application_id, applicationId, field: "application_id")
+        try arena.set(&message.pointee.tenant_id, tenantId, field: "tenant_id")
+        try arena.set(&message.pointee.issuer, issuer, field: "issuer")
+    }
 }
 
 extension Admission {

@@ -38,6 +38,10 @@ extension Moat__V1__Revision: CMessage {
     static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_revision_descriptor() }
 }
 
+extension Moat__V1__Caller: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_caller_descriptor() }
+}
+
 extension Moat__V1__CheckResponse: CMessage {
     static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_check_response_descriptor() }
 }

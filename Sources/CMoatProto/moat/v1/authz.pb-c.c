@@ -232,6 +232,51 @@ void   moat__v1__revision__free_unpacked
   assert(message->base.descriptor == &moat__v1__revision__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   moat__v1__caller__init
+                     (Moat__V1__Caller         *message)
+{
+  static const Moat__V1__Caller init_value = MOAT__V1__CALLER__INIT;
+  *message = init_value;
+}
+size_t moat__v1__caller__get_packed_size
+                     (const Moat__V1__Caller *message)
+{
+  assert(message->base.descriptor == &moat__v1__caller__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__caller__pack
+                     (const Moat__V1__Caller *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__caller__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__caller__pack_to_buffer
+                     (const Moat__V1__Caller *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__caller__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__Caller *
+       moat__v1__caller__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__Caller *)
+     protobuf_c_message_unpack (&moat__v1__caller__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__caller__free_unpacked
+                     (Moat__V1__Caller *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__caller__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   moat__v1__check_response__init
                      (Moat__V1__CheckResponse         *message)
 {
@@ -1049,7 +1094,84 @@ const ProtobufCMessageDescriptor moat__v1__revision__descriptor =
   (ProtobufCMessageInit) moat__v1__revision__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__check_response__field_descriptors[11] =
+static const ProtobufCFieldDescriptor moat__v1__caller__field_descriptors[4] =
+{
+  {
+    "object_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__Caller, object_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "application_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__Caller, application_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tenant_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__Caller, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "issuer",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__Caller, issuer),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__caller__field_indices_by_name[] = {
+  1,   /* field[1] = application_id */
+  3,   /* field[3] = issuer */
+  0,   /* field[0] = object_id */
+  2,   /* field[2] = tenant_id */
+};
+static const ProtobufCIntRange moat__v1__caller__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor moat__v1__caller__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.Caller",
+  "Caller",
+  "Moat__V1__Caller",
+  "moat.v1",
+  sizeof(Moat__V1__Caller),
+  4,
+  moat__v1__caller__field_descriptors,
+  moat__v1__caller__field_indices_by_name,
+  1,  moat__v1__caller__number_ranges,
+  (ProtobufCMessageInit) moat__v1__caller__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__check_response__field_descriptors[12] =
 {
   {
     "decision",
@@ -1183,9 +1305,22 @@ static const ProtobufCFieldDescriptor moat__v1__check_response__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "caller",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__CheckResponse, caller),
+    &moat__v1__caller__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned moat__v1__check_response__field_indices_by_name[] = {
   6,   /* field[6] = admitted_by */
+  11,   /* field[11] = caller */
   2,   /* field[2] = code */
   0,   /* field[0] = decision */
   7,   /* field[7] = granted_by */
@@ -1200,7 +1335,7 @@ static const unsigned moat__v1__check_response__field_indices_by_name[] = {
 static const ProtobufCIntRange moat__v1__check_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor moat__v1__check_response__descriptor =
 {
@@ -1210,7 +1345,7 @@ const ProtobufCMessageDescriptor moat__v1__check_response__descriptor =
   "Moat__V1__CheckResponse",
   "moat.v1",
   sizeof(Moat__V1__CheckResponse),
-  11,
+  12,
   moat__v1__check_response__field_descriptors,
   moat__v1__check_response__field_indices_by_name,
   1,  moat__v1__check_response__number_ranges,

@@ -20,6 +20,7 @@ typedef struct Moat__V1__CheckRequest Moat__V1__CheckRequest;
 typedef struct Moat__V1__Admission Moat__V1__Admission;
 typedef struct Moat__V1__Grant Moat__V1__Grant;
 typedef struct Moat__V1__Revision Moat__V1__Revision;
+typedef struct Moat__V1__Caller Moat__V1__Caller;
 typedef struct Moat__V1__CheckResponse Moat__V1__CheckResponse;
 typedef struct Moat__V1__CheckBatchRequest Moat__V1__CheckBatchRequest;
 typedef struct Moat__V1__CheckBatchResponse Moat__V1__CheckBatchResponse;
@@ -371,6 +372,35 @@ struct  Moat__V1__Revision
     , 0, (char *)protobuf_c_empty_string }
 
 
+/*
+ * Who asked, as the daemon established it: from the verified token, or asserted by a trusted
+ * peer. Services can use it instead of parsing the token themselves.
+ */
+struct  Moat__V1__Caller
+{
+  ProtobufCMessage base;
+  /*
+   * oid
+   */
+  char *object_id;
+  /*
+   * appid or azp
+   */
+  char *application_id;
+  /*
+   * tid
+   */
+  char *tenant_id;
+  /*
+   * iss
+   */
+  char *issuer;
+};
+#define MOAT__V1__CALLER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__caller__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
 struct  Moat__V1__CheckResponse
 {
   ProtobufCMessage base;
@@ -398,10 +428,14 @@ struct  Moat__V1__CheckResponse
    */
   char *www_authenticate;
   Moat__V1__Revision *revision;
+  /*
+   * Absent when the request was refused before its token was read (400, 404, malformed token).
+   */
+  Moat__V1__Caller *caller;
 };
 #define MOAT__V1__CHECK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__check_response__descriptor) \
-    , MOAT__V1__DECISION__DECISION_UNSPECIFIED, 0, MOAT__V1__RESULT_CODE__RESULT_CODE_UNSPECIFIED, MOAT__V1__INNER_CODE__INNER_CODE_UNSPECIFIED, (char *)protobuf_c_empty_string, MOAT__V1__STAGE__STAGE_UNSPECIFIED, NULL, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
+    , MOAT__V1__DECISION__DECISION_UNSPECIFIED, 0, MOAT__V1__RESULT_CODE__RESULT_CODE_UNSPECIFIED, MOAT__V1__INNER_CODE__INNER_CODE_UNSPECIFIED, (char *)protobuf_c_empty_string, MOAT__V1__STAGE__STAGE_UNSPECIFIED, NULL, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL }
 
 
 struct  Moat__V1__CheckBatchRequest
@@ -581,6 +615,25 @@ Moat__V1__Revision *
 void   moat__v1__revision__free_unpacked
                      (Moat__V1__Revision *message,
                       ProtobufCAllocator *allocator);
+/* Moat__V1__Caller methods */
+void   moat__v1__caller__init
+                     (Moat__V1__Caller         *message);
+size_t moat__v1__caller__get_packed_size
+                     (const Moat__V1__Caller   *message);
+size_t moat__v1__caller__pack
+                     (const Moat__V1__Caller   *message,
+                      uint8_t             *out);
+size_t moat__v1__caller__pack_to_buffer
+                     (const Moat__V1__Caller   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__Caller *
+       moat__v1__caller__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__caller__free_unpacked
+                     (Moat__V1__Caller *message,
+                      ProtobufCAllocator *allocator);
 /* Moat__V1__CheckResponse methods */
 void   moat__v1__check_response__init
                      (Moat__V1__CheckResponse         *message);
@@ -731,6 +784,9 @@ typedef void (*Moat__V1__Grant_Closure)
 typedef void (*Moat__V1__Revision_Closure)
                  (const Moat__V1__Revision *message,
                   void *closure_data);
+typedef void (*Moat__V1__Caller_Closure)
+                 (const Moat__V1__Caller *message,
+                  void *closure_data);
 typedef void (*Moat__V1__CheckResponse_Closure)
                  (const Moat__V1__CheckResponse *message,
                   void *closure_data);
@@ -810,6 +866,7 @@ extern const ProtobufCMessageDescriptor moat__v1__check_request__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__admission__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__grant__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__revision__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__caller__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__check_response__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__check_batch_request__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__check_batch_response__descriptor;
