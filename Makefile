@@ -39,6 +39,7 @@ format-check:
 	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests
 
 test: deps check-generated
+	$(SWIFT) build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
 

@@ -113,6 +113,17 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "MoatIntegrationTests",
+            dependencies: [
+                "MoatClient",
+                "MoatCore",
+                "MoatIdentity",
+                "MoatWire",
+                "ConformanceSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "MoatServerTests",
             dependencies: [
                 "MoatServer",
