@@ -6,10 +6,12 @@ import Foundation
 struct Moatctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moatctl",
-        abstract: "Validate rules, evaluate requests and mint demo tokens for Moat.",
+        abstract: "Moat's operator tool: validate and evaluate rules offline, check and change a running moatd.",
         subcommands: [
             ValidateCommand.self, EvalCommand.self, CheckCommand.self, TokenCommand.self, PushCommand.self, GetCommand.self,
-            StatusCommand.self, RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, OperationsCommand.self,
+            StatusCommand.self, RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, NetworkRuleCommand.self,
+            UpdateCommand.self, SetPolicyCommand.self, DeletePolicyCommand.self, VaultCommand.self, ImportCommand.self,
+            OperationsCommand.self,
         ]
     )
 

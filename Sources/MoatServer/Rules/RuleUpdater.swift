@@ -120,7 +120,7 @@ public actor RuleUpdater {
         } catch {
             throw ControlError(error.kind == .notFound ? .notFound : .invalidArgument, error.message)
         }
-        guard changed else { return unchanged(summary: "no change: \(Self.describe(change)) was already in effect") }
+        guard changed else { return unchanged(summary: "no change: the document already says so") }
         let bytes = Array((editor.document.serialized(.document) + "\n").utf8)
         return try accept(bytes, summary: Self.describe(change), writeBack: true, dryRun: dryRun)
     }
@@ -247,8 +247,10 @@ public actor RuleUpdater {
             "set access policy for \(objectId)\(applicationId.map { "/\($0)" } ?? "") on \(vault)"
         case .deleteAccessPolicy(let vault, let objectId, let applicationId):
             "deleted access policy for \(objectId)\(applicationId.map { "/\($0)" } ?? "") on \(vault)"
-        case .upsertVaults(let value, _):
-            "imported \(value.arrayValue?.count ?? 1) vault\(value.arrayValue?.count ?? 1 == 1 ? "" : "s")"
+        case .upsertVaults(let value, let createOnly):
+            createOnly && value.arrayValue == nil
+                ? "added vault \(value["name"]?.stringValue ?? "")"
+                : "imported \(value.arrayValue?.count ?? 1) vault\(value.arrayValue?.count ?? 1 == 1 ? "" : "s")"
         case .deleteVault(let name): "removed vault \(name)"
         }
     }
