@@ -13,15 +13,19 @@ public struct CheckResult: Sendable, Hashable {
 
     public let outcome: Outcome
     public let policy: MoatClient.FailurePolicy
+    /// True when the decision came from the client's decision cache, not from the daemon.
+    public let isCached: Bool
 
-    init(decision: Decision, policy: MoatClient.FailurePolicy) {
+    init(decision: Decision, policy: MoatClient.FailurePolicy, cached: Bool = false) {
         self.outcome = .decided(decision)
         self.policy = policy
+        self.isCached = cached
     }
 
     init(error: MoatClientError, policy: MoatClient.FailurePolicy) {
         self.outcome = .couldNotDecide(error)
         self.policy = policy
+        self.isCached = false
     }
 
     /// Whether the caller may proceed.

@@ -15,6 +15,8 @@ extension MoatClient {
         /// The largest answer frame accepted (a full batch answer exceeds the daemon's 64 KiB
         /// request limit).
         public var maximumAnswerFrameLength = 16 * 1024 * 1024
+        /// Reuse recent decisions for identical requests (off by default); see `DecisionCacheConfiguration`.
+        public var decisionCache: DecisionCacheConfiguration?
 
         public init() {}
     }

@@ -23,23 +23,30 @@ public final class MoatClient: Sendable {
     private let group: any EventLoopGroup
     private let slots: [ConnectionSlot]
     private let next = Atomic<Int>(0)
+    private let cache: DecisionCache?
 
     init(socketPath: String, configuration: Configuration, group: any EventLoopGroup) {
         self.socketPath = socketPath
         self.configuration = configuration
         self.group = group
         self.slots = (0..<max(1, configuration.connections)).map { _ in ConnectionSlot() }
+        self.cache = configuration.decisionCache.map(DecisionCache.init)
     }
 
     /// Decides one request. Never throws: a transport failure is a `CheckResult` that could not
     /// decide, resolved by the failure policy.
     public func check(_ request: CheckRequest) async -> CheckResult {
+        if let cached = cache?.decision(for: request) {
+            return CheckResult(decision: cached, policy: configuration.failurePolicy, cached: true)
+        }
         var request = request
         if request.timeoutMicros == 0 { request.timeoutMicros = configuration.deadline.microseconds }
         do {
             let payload = try await call(.check, request)
             do {
-                return CheckResult(decision: try Decision(wirePayload: payload), policy: configuration.failurePolicy)
+                let decision = try Decision(wirePayload: payload)
+                cache?.store(decision, for: request)
+                return CheckResult(decision: decision, policy: configuration.failurePolicy)
             } catch {
                 return CheckResult(error: MoatClientError(code: .protocolViolation, message: "unreadable answer: \(error.message)", status: .internalError), policy: configuration.failurePolicy)
             }
@@ -64,6 +71,7 @@ public final class MoatClient: Sendable {
                 failure = MoatClientError(code: .protocolViolation, message: "the daemon answered \(answer.decisions.count) of \(requests.count) requests", status: .internalError)
                 return requests.map { _ in CheckResult(error: failure, policy: configuration.failurePolicy) }
             }
+            if let revision = answer.decisions.first?.revision { cache?.observe(revision) }
             return answer.decisions.map { CheckResult(decision: $0, policy: configuration.failurePolicy) }
         } catch let error as MoatClientError {
             failure = error
@@ -79,7 +87,9 @@ public final class MoatClient: Sendable {
     public func ping() async throws(MoatClientError) -> Pong {
         let payload = try await call(.ping, Ping())
         do {
-            return try Pong(wirePayload: payload)
+            let pong = try Pong(wirePayload: payload)
+            if let revision = pong.revision { cache?.observe(revision) }
+            return pong
         } catch {
             throw MoatClientError(code: .protocolViolation, message: "unreadable answer: \(error.message)", status: .internalError)
         }

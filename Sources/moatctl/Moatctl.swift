@@ -11,7 +11,7 @@ struct Moatctl: AsyncParsableCommand {
             ValidateCommand.self, EvalCommand.self, CheckCommand.self, TokenCommand.self, PushCommand.self, GetCommand.self,
             StatusCommand.self, RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, NetworkRuleCommand.self,
             UpdateCommand.self, SetPolicyCommand.self, DeletePolicyCommand.self, VaultCommand.self, ImportCommand.self,
-            OperationsCommand.self,
+            BenchCommand.self, OperationsCommand.self,
         ]
     )
 

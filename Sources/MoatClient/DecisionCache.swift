@@ -1,0 +1,103 @@
+import MoatCore
+import NIOCore
+import Synchronization
+
+/// Recent decisions, so that a service asking the same question many times a second asks the
+/// daemon once. Keyed by every field that decides (vault, operation, object, source, subnet,
+/// private endpoint, token, asserted identity); entries live at most `timeToLive` (default 1 s);
+/// the whole cache is dropped as soon as an answer shows a new revision, so a revoked grant is not
+/// served for longer than that. "Could not decide" is never cached.
+final class DecisionCache: Sendable {
+    private struct Key: Hashable {
+        var vault: String
+        var operation: Operation?
+        var objectName: String
+        var sourceAddress: String
+        var subnetId: String
+        var privateEndpointId: String
+        var token: String
+        var assertedIdentity: AssertedIdentity?
+
+        init(_ request: CheckRequest) {
+            vault = request.vault.lowercased()
+            operation = request.operation
+            objectName = request.objectName
+            sourceAddress = request.sourceAddress
+            subnetId = request.subnetId
+            privateEndpointId = request.privateEndpointId
+            token = request.token
+            assertedIdentity = request.assertedIdentity
+        }
+    }
+
+    private struct State {
+        var entries: [Key: (decision: Decision, expires: NIODeadline)] = [:]
+        var revision: Revision?
+    }
+
+    private let state = Mutex(State())
+    private let configuration: MoatClient.DecisionCacheConfiguration
+
+    init(configuration: MoatClient.DecisionCacheConfiguration) {
+        self.configuration = configuration
+    }
+
+    func decision(for request: CheckRequest) -> Decision? {
+        let now = NIODeadline.now()
+        return state.withLock { state in
+            guard let entry = state.entries[Key(request)] else { return nil }
+            guard now < entry.expires else {
+                state.entries[Key(request)] = nil
+                return nil
+            }
+            return entry.decision
+        }
+    }
+
+    /// Remembers a decision the daemon just made.
+    func store(_ decision: Decision, for request: CheckRequest) {
+        let expires = NIODeadline.now() + TimeAmount(configuration.effectiveTimeToLive)
+        state.withLock { state in
+            noteRevision(decision.revision, in: &state)
+            if state.entries.count >= configuration.maximumEntries {
+                let now = NIODeadline.now()
+                state.entries = state.entries.filter { $0.value.expires > now }
+                if state.entries.count >= configuration.maximumEntries { state.entries.removeAll(keepingCapacity: true) }
+            }
+            state.entries[Key(request)] = (decision, expires)
+        }
+    }
+
+    /// Drops everything when `revision` is not the one the cache was filled on.
+    func observe(_ revision: Revision) {
+        state.withLock { noteRevision(revision, in: &$0) }
+    }
+
+    private func noteRevision(_ revision: Revision, in state: inout State) {
+        if let current = state.revision, current != revision { state.entries.removeAll(keepingCapacity: true) }
+        state.revision = revision
+    }
+
+    var count: Int { state.withLock { $0.entries.count } }
+}
+
+extension MoatClient {
+    /// The optional decision cache: off unless `MoatClient.Configuration.decisionCache` is set.
+    public struct DecisionCacheConfiguration: Sendable, Hashable {
+        /// Entries kept at most.
+        public var maximumEntries: Int
+        /// How long a decision is reused; capped at `maximumTimeToLive`.
+        public var timeToLive: Duration
+
+        /// The longest a cached decision may live, whatever is configured: a revoked grant must
+        /// not be served for long.
+        public static let maximumTimeToLive: Duration = .seconds(10)
+
+        public init(maximumEntries: Int = 10_000, timeToLive: Duration = .seconds(1)) {
+            self.maximumEntries = max(1, maximumEntries)
+            self.timeToLive = timeToLive
+        }
+
+        var effectiveTimeToLive: Duration { min(max(timeToLive, .zero), Self.maximumTimeToLive) }
+    }
+}
