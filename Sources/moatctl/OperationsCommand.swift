@@ -17,11 +17,11 @@ struct OperationsCommand: ParsableCommand {
         }
         for operation in Operation.allCases {
             let requirement = operation.requirement
-            let permission = requirement.permission?.description ?? "(control plane: role assignments only)"
             if markdown {
-                print("| `\(operation.name)` | \(operation.rawValue) | `\(permission)` | `\(requirement.action)` |")
+                let permission = requirement.permission.map { "`\($0)`" } ?? "(control plane: role assignments)"
+                print("| `\(operation.name)` | \(operation.rawValue) | \(permission) | `\(requirement.action)` |")
             } else {
-                print("\(operation.name)\t\(permission)\t\(requirement.action)")
+                print("\(operation.name)\t\(requirement.permission?.description ?? "-")\t\(requirement.action)")
             }
         }
     }

@@ -1,5 +1,8 @@
+import Foundation
 @testable import MoatCore
 import Testing
+
+typealias Operation = MoatCore.Operation
 
 @Suite("Operation table")
 struct OperationTests {
@@ -101,5 +104,29 @@ struct OperationTests {
     )
     func glob(pattern: String, action: String, matches: Bool) {
         #expect(ActionSet.glob(pattern, matches: action) == matches)
+    }
+}
+
+@Suite("docs/operations.md")
+struct OperationsDocumentTests {
+    /// The table rows of docs/operations.md: name, number, permission, action.
+    static let rows: [[String]] = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/operations.md")
+        let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").filter { $0.hasPrefix("| `") }.map { line in
+            line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "`", with: "") }
+        }
+    }()
+
+    @Test("lists every operation once, with the engine's number, permission and action")
+    func matchesTheEngine() throws {
+        #expect(Self.rows.map { $0[0] } == Operation.allCases.map(\.name))
+        for row in Self.rows {
+            let operation = try #require(Operation(name: row[0]))
+            #expect(row[1] == String(operation.rawValue), "\(row[0])")
+            #expect(row[2] == (operation.requirement.permission?.description ?? "(control plane: role assignments)"), "\(row[0])")
+            #expect(row[3] == operation.requirement.action, "\(row[0])")
+        }
     }
 }
