@@ -62,7 +62,9 @@ public struct RulesFile: Sendable {
     /// (`..data` link), a read-only file or file system, or a directory the daemon may not write.
     public func writeRefusal() -> RulesFileError? {
         let target = resolvedPath()
-        if target.contains("/..data/") || path.contains("/..data/") {
+        // kubelet mounts `rules.json -> ..data/rules.json`, `..data -> ..<timestamp>`.
+        let viaData = { (text: String) in text.hasPrefix("..data/") || text.contains("/..data/") }
+        if viaData(path) || Self.linkTarget(path).map(viaData) == true {
             return RulesFileError(code: .notWritable, message: "the rules file '\(path)' is managed elsewhere (a Kubernetes ConfigMap mount): change the ConfigMap instead")
         }
         let directory = Self.directory(of: target)
@@ -143,6 +145,14 @@ public struct RulesFile: Sendable {
         let code = errno
         let kind: RulesFileError.Code = [EACCES, EPERM, EROFS].contains(code) ? .notWritable : .writeFailed
         return RulesFileError(code: kind, message: "cannot \(step) '\(file)': \(Self.describe(code))")
+    }
+
+    /// The text of the symbolic link at `path`, or `nil` when it is not one.
+    static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The path with symbolic links resolved (the file itself when it cannot be resolved).
