@@ -1,0 +1,135 @@
+import Atomics
+import MoatCore
+import MoatIdentity
+@testable import MoatServer
+import MoatWire
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@Suite("Answering data-socket frames")
+struct DataRequestProcessorTests {
+    static let loop = EmbeddedEventLoop()
+    static let metrics = ServerMetrics()
+
+    static func processor(serving: Bool = true, draining: Bool = false, trustsAssertedIdentity: Bool = false) throws -> DataRequestProcessor {
+        let store = RuleStore()
+        if serving {
+            let rules = try LoadedRules(json: Fixture.document(), sequence: 4)
+            store.publish(ServingState(rules: rules, document: Fixture.document(), loadedAtMillis: 0))
+        }
+        return DataRequestProcessor(
+            store: store,
+            tokenCache: TokenCache(eventLoop: loop, capacity: 16, metrics: metrics),
+            metrics: metrics,
+            decisionLog: nil,
+            draining: ManagedAtomic(draining),
+            peer: nil,
+            trustsAssertedIdentity: trustsAssertedIdentity,
+            sampling: 1
+        )
+    }
+
+    static func frame(_ method: MethodID, _ message: some WireMessage, streamID: UInt32 = 9, flags: Frame.Flags = []) throws -> Frame {
+        var payload = ByteBuffer()
+        try message.encode(into: &payload)
+        return Frame(streamID: streamID, method: method, flags: flags, status: .ok, payload: payload)
+    }
+
+    static let request = CheckRequest(vault: "contoso-prod", operation: .getSecret, sourceAddress: "203.0.113.9")
+
+    static func answer(_ processor: inout DataRequestProcessor, _ frame: Frame, arrival: NIODeadline = .now()) -> DataRequestProcessor.Reply {
+        loop.run()
+        return processor.answer(frame, arrival: arrival, allocator: ByteBufferAllocator())
+    }
+
+    @Test("a check is decided on the serving snapshot and answered on its stream")
+    func check() throws {
+        var processor = try Self.processor()
+        let reply = Self.answer(&processor, try Self.frame(.check, Self.request))
+        #expect(reply.frame.streamID == 9 && reply.frame.isResponse && reply.frame.status == .ok && !reply.closesConnection)
+        let decision = try Decision(wirePayload: reply.frame.payload)
+        #expect(decision.innerCode == .missingToken)
+        #expect(decision.revision.sequence == 4)
+    }
+
+    @Test("without rules, or while draining, checks are UNAVAILABLE but Ping answers")
+    func notReady() throws {
+        for var processor in [try Self.processor(serving: false), try Self.processor(draining: true)] {
+            let check = Self.answer(&processor, try Self.frame(.check, Self.request))
+            #expect(check.frame.status == .unavailable)
+            #expect(try StatusError(wirePayload: check.frame.payload).code == .unavailable)
+        }
+        var processor = try Self.processor(serving: false)
+        let pong = try Pong(wirePayload: Self.answer(&processor, try Self.frame(.ping, Ping())).frame.payload)
+        #expect(pong == Pong(ready: false, revision: nil))
+        var ready = try Self.processor()
+        #expect(try Pong(wirePayload: Self.answer(&ready, try Self.frame(.ping, Ping())).frame.payload).revision?.sequence == 4)
+    }
+
+    @Test("flags: the response bit closes the connection, other reserved bits do not")
+    func flags() throws {
+        var processor = try Self.processor()
+        let response = Self.answer(&processor, try Self.frame(.ping, Ping(), flags: .response))
+        #expect(response.frame.status == .invalidArgument && response.closesConnection)
+        let reserved = Self.answer(&processor, try Self.frame(.ping, Ping(), flags: Frame.Flags(rawValue: 0x04)))
+        #expect(reserved.frame.status == .invalidArgument && !reserved.closesConnection)
+    }
+
+    @Test("methods of the control socket and unknown methods are UNIMPLEMENTED")
+    func methods() throws {
+        var processor = try Self.processor()
+        let control = Self.answer(&processor, try Self.frame(.status, StatusRequest()))
+        #expect(control.frame.status == .unimplemented)
+        #expect(try StatusError(wirePayload: control.frame.payload).message.contains("control socket"))
+        #expect(Self.answer(&processor, try Self.frame(MethodID(rawValue: 99), Ping())).frame.status == .unimplemented)
+    }
+
+    @Test("a payload that does not decode, or holds a NUL, is INVALID_ARGUMENT and the connection stays")
+    func badPayload() throws {
+        var processor = try Self.processor()
+        let garbage = Frame(streamID: 1, method: .check, flags: [], status: .ok, payload: ByteBuffer(bytes: [0xff, 0xff, 0xff]))
+        let reply = Self.answer(&processor, garbage)
+        #expect(reply.frame.status == .invalidArgument && !reply.closesConnection)
+        // Field 1 (vault), length 3, "a\0b".
+        let nul = Frame(streamID: 2, method: .check, flags: [], status: .ok, payload: ByteBuffer(bytes: [0x0a, 0x03, 0x61, 0x00, 0x62]))
+        let refused = Self.answer(&processor, nul)
+        #expect(refused.frame.status == .invalidArgument)
+        #expect(try StatusError(wirePayload: refused.frame.payload).message.contains("vault"))
+    }
+
+    @Test("a batch is answered in order; more than 1024 requests is RESOURCE_EXHAUSTED")
+    func batch() throws {
+        var processor = try Self.processor()
+        var denied = Self.request
+        denied.vault = "no-such-vault"
+        let reply = Self.answer(&processor, try Self.frame(.checkBatch, CheckBatchRequest(requests: [Self.request, denied])))
+        let decisions = try CheckBatchResponse(wirePayload: reply.frame.payload).decisions
+        #expect(decisions.map(\.code) == [.unauthorized, .vaultNotFound])
+        let tooMany = CheckBatchRequest(requests: Array(repeating: Self.request, count: CheckBatchRequest.maximumCount + 1))
+        #expect(Self.answer(&processor, try Self.frame(.checkBatch, tooMany)).frame.status == .resourceExhausted)
+    }
+
+    @Test("a request whose deadline passed before evaluation is DEADLINE_EXCEEDED")
+    func deadline() throws {
+        var processor = try Self.processor()
+        var request = Self.request
+        request.timeoutMicros = 1000
+        let late = Self.answer(&processor, try Self.frame(.check, request), arrival: .now() - .milliseconds(5))
+        #expect(late.frame.status == .deadlineExceeded)
+        let inTime = Self.answer(&processor, try Self.frame(.check, request))
+        #expect(inTime.frame.status == .ok)
+    }
+
+    @Test("asserted identities count only from trusted asserter peers")
+    func assertedIdentity() throws {
+        var request = Self.request
+        request.assertedIdentity = AssertedIdentity(oid: "a11ce000-0000-4000-8000-000000000001", tid: Fixture.tenant)
+        var untrusted = try Self.processor()
+        #expect(try Decision(wirePayload: Self.answer(&untrusted, try Self.frame(.check, request)).frame.payload).innerCode == .invalidToken)
+        var trusted = try Self.processor(trustsAssertedIdentity: true)
+        let decision = try Decision(wirePayload: Self.answer(&trusted, try Self.frame(.check, request)).frame.payload)
+        #expect(decision.stage == .authorization)
+        #expect(decision.caller?.objectId == "a11ce000-0000-4000-8000-000000000001")
+    }
+}
