@@ -106,6 +106,19 @@ let package = Package(
             ]
         ),
         .target(name: "ConformanceSupport", dependencies: ["MoatCore"], path: "Tests/ConformanceSupport"),
+        .executableTarget(
+            name: "moat-example-secret-store",
+            dependencies: [
+                "MoatClient",
+                "MoatCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/SecretStore",
+            exclude: ["README.md"]
+        ),
         .testTarget(name: "MoatCoreTests", dependencies: ["MoatCore", "MoatIdentity", "ConformanceSupport"]),
         .testTarget(
             name: "MoatIdentityTests",

@@ -16,8 +16,11 @@ extension Vault {
         }
 
         var token = Substring(request.token)
-        if token.utf8.count > 7, token.utf8.prefix(7).elementsEqual("bearer ".utf8, by: { CaseInsensitiveKey.fold($0) == $1 }) {
+        if token.utf8.count >= 7, token.utf8.prefix(7).elementsEqual("bearer ".utf8, by: { CaseInsensitiveKey.fold($0) == $1 }) {
             token = token.dropFirst(7)
+        }
+        if token.allSatisfy({ $0 == " " }) && request.assertedIdentity == nil {
+            return .failure(StageFailure(innerCode: .missingToken, message: "AKV10000: Request is missing a Bearer or PoP token."))
         }
         let claims: TokenClaims
         let signatureFailure: String?
