@@ -10,7 +10,7 @@ extension Vault {
     ) -> Result<TokenClaims, StageFailure> {
         if request.token.isEmpty {
             guard let asserted = request.assertedIdentity else {
-                return .failure(StageFailure(innerCode: .missingToken, message: "AKV10000: Request is missing a Bearer or PoP token."))
+                return .failure(Self.missingToken)
             }
             return authenticate(asserted, trusted: context.trustsAssertedIdentity)
         }
@@ -19,8 +19,8 @@ extension Vault {
         if token.utf8.count >= 7, token.utf8.prefix(7).elementsEqual("bearer ".utf8, by: { CaseInsensitiveKey.fold($0) == $1 }) {
             token = token.dropFirst(7)
         }
-        if token.allSatisfy({ $0 == " " }) && request.assertedIdentity == nil {
-            return .failure(StageFailure(innerCode: .missingToken, message: "AKV10000: Request is missing a Bearer or PoP token."))
+        if token.allSatisfy({ $0 == " " }) {
+            return .failure(Self.missingToken)
         }
         let claims: TokenClaims
         let signatureFailure: String?
@@ -70,6 +70,8 @@ extension Vault {
         }
         return .success(claims)
     }
+
+    private static let missingToken = StageFailure(innerCode: .missingToken, message: "AKV10000: Request is missing a Bearer or PoP token.")
 
     /// Claims a local peer asserts instead of a token: accepted only from trusted asserters, and
     /// only for the vault's tenant.
