@@ -19,7 +19,7 @@ extension Vault {
         if token.utf8.count >= 7, token.utf8.prefix(7).elementsEqual("bearer ".utf8, by: { CaseInsensitiveKey.fold($0) == $1 }) {
             token = token.dropFirst(7)
         }
-        if token.allSatisfy({ $0 == " " }) {
+        if token.utf8.allSatisfy({ $0 == UInt8(ascii: " ") }) {
             return .failure(Self.missingToken)
         }
         let claims: TokenClaims

@@ -16,9 +16,24 @@ final class TokenCache: @unchecked Sendable {
         var expiresAt: Int64
     }
 
+    /// Text compared and hashed as bytes: tokens are ASCII, and Swift's Unicode-aware comparison
+    /// of 1 KB strings would cost more than the rest of a check.
+    private struct Key: Hashable {
+        let text: Substring
+
+        static func == (lhs: Key, rhs: Key) -> Bool {
+            lhs.text.utf8.elementsEqual(rhs.text.utf8)
+        }
+
+        func hash(into hasher: inout Hasher) {
+            let hashed: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            if hashed == nil { for byte in text.utf8 { hasher.combine(byte) } }
+        }
+    }
+
     private let eventLoop: any EventLoop
     private let capacity: Int
-    private var entries: [Substring: Entry] = [:]
+    private var entries: [Key: Entry] = [:]
     /// The serving state the entries were verified against.
     private var owner: ObjectIdentifier?
     private let metrics: ServerMetrics
@@ -36,8 +51,9 @@ final class TokenCache: @unchecked Sendable {
             entries.removeAll(keepingCapacity: true)
             owner = ObjectIdentifier(state)
         }
-        let key = token.lastIndex(of: ".").map { token[token.index(after: $0)...] } ?? token
-        if let entry = entries[key], entry.token == token {
+        let signature = token.utf8.lastIndex(of: UInt8(ascii: ".")).map { token[token.utf8.index(after: $0)...] } ?? token
+        let key = Key(text: signature)
+        if let entry = entries[key], entry.token.utf8.elementsEqual(token.utf8) {
             if now < entry.expiresAt {
                 metrics.tokenCacheHits.increment()
                 return entry.verification
