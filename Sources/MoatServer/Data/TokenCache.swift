@@ -3,6 +3,10 @@ import MoatIdentity
 import NIOCore
 import Prometheus
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Verified tokens of one event loop, for the snapshot they were verified against
 /// (DESIGN.md: "cached per snapshot until exp").
 ///
@@ -22,7 +26,7 @@ final class TokenCache: @unchecked Sendable {
         let text: Substring
 
         static func == (lhs: Key, rhs: Key) -> Bool {
-            lhs.text.utf8.elementsEqual(rhs.text.utf8)
+            sameBytes(lhs.text, rhs.text)
         }
 
         func hash(into hasher: inout Hasher) {
@@ -53,7 +57,7 @@ final class TokenCache: @unchecked Sendable {
         }
         let signature = token.utf8.lastIndex(of: UInt8(ascii: ".")).map { token[token.utf8.index(after: $0)...] } ?? token
         let key = Key(text: signature)
-        if let entry = entries[key], entry.token.utf8.elementsEqual(token.utf8) {
+        if let entry = entries[key], Self.sameBytes(entry.token, token) {
             if now < entry.expiresAt {
                 metrics.tokenCacheHits.increment()
                 return entry.verification
@@ -67,6 +71,17 @@ final class TokenCache: @unchecked Sendable {
             entries[key] = Entry(token: token, verification: verification, expiresAt: expiresAt)
         }
         return verification
+    }
+}
+
+extension TokenCache {
+    /// Byte equality with `memcmp` (generic `elementsEqual` walks a substring byte by byte).
+    fileprivate static func sameBytes(_ a: Substring, _ b: Substring) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        let compared = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+        }
+        return (compared ?? nil) ?? a.utf8.elementsEqual(b.utf8)
     }
 }
 
