@@ -10,7 +10,11 @@ let package = Package(
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
-        .package(url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(
+            url: "https://github.com/ordo-one/package-benchmark.git",
+            from: "1.38.1",
+            traits: ["MallocInterposer"]
+        ),
     ],
     targets: [
         .executableTarget(

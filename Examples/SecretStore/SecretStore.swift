@@ -42,7 +42,9 @@ struct SecretStoreService: AsyncParsableCommand {
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
+                        wrappingChannelSynchronously: channel
+                    )
                 }
             }
         print("secret store for vault '\(vault)' on http://\(host):\(port), asking Moat at \(moatSocket)")
@@ -57,7 +59,11 @@ struct SecretStoreService: AsyncParsableCommand {
         }
     }
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, moat: MoatClient, store: Secrets) async {
+    private func serve(
+        _ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>,
+        moat: MoatClient,
+        store: Secrets
+    ) async {
         let peer = connection.channel.remoteAddress?.ipAddress ?? ""
         try? await connection.executeThenClose { inbound, outbound in
             var head: HTTPRequestHead?
@@ -72,9 +78,13 @@ struct SecretStoreService: AsyncParsableCommand {
                 case .end:
                     guard let head else { continue }
                     let reply = await handle(head, body: body, peer: peer, moat: moat, store: store)
-                    var headers = HTTPHeaders([("content-type", "application/json"), ("content-length", String(reply.body.utf8.count))])
+                    var headers = HTTPHeaders([
+                        ("content-type", "application/json"), ("content-length", String(reply.body.utf8.count)),
+                    ])
                     if let challenge = reply.challenge { headers.add(name: "www-authenticate", value: challenge) }
-                    try await outbound.write(.head(HTTPResponseHead(version: head.version, status: reply.status, headers: headers)))
+                    try await outbound.write(
+                        .head(HTTPResponseHead(version: head.version, status: reply.status, headers: headers))
+                    )
                     try await outbound.write(.body(.byteBuffer(ByteBuffer(string: reply.body))))
                     try await outbound.write(.end(nil))
                 }
@@ -88,9 +98,17 @@ struct SecretStoreService: AsyncParsableCommand {
         var challenge: String?
     }
 
-    private func handle(_ head: HTTPRequestHead, body: ByteBuffer, peer: String, moat: MoatClient, store: Secrets) async -> Reply {
+    private func handle(
+        _ head: HTTPRequestHead,
+        body: ByteBuffer,
+        peer: String,
+        moat: MoatClient,
+        store: Secrets
+    ) async -> Reply {
         let path = head.uri.split(separator: "?", maxSplits: 1)[0].split(separator: "/").map(String.init)
-        guard path.first == "secrets", path.count <= 2 else { return Reply(status: .notFound, body: #"{"error":{"code":"NotFound"}}"#) }
+        guard path.first == "secrets", path.count <= 2 else {
+            return Reply(status: .notFound, body: #"{"error":{"code":"NotFound"}}"#)
+        }
         let name = path.count == 2 ? path[1] : ""
         let operation: Operation
         switch (head.method, name.isEmpty) {
@@ -100,7 +118,9 @@ struct SecretStoreService: AsyncParsableCommand {
         case (.DELETE, false): operation = .deleteSecret
         default: return Reply(status: .methodNotAllowed, body: #"{"error":{"code":"BadParameter"}}"#)
         }
-        let forwarded = head.headers["x-forwarded-for"].first?.split(separator: ",").first.map { String($0.filter { $0 != " " }) }
+        let forwarded = head.headers["x-forwarded-for"].first?.split(separator: ",").first.map {
+            String($0.filter { $0 != " " })
+        }
         let result = await moat.check(
             CheckRequest(
                 vault: vault,
@@ -112,7 +132,10 @@ struct SecretStoreService: AsyncParsableCommand {
         )
         guard result.isAllowed else {
             guard let decision = result.decision else {
-                return Reply(status: .serviceUnavailable, body: Self.error("ServiceUnavailable", nil, result.error?.message ?? "authorization unavailable"))
+                return Reply(
+                    status: .serviceUnavailable,
+                    body: Self.error("ServiceUnavailable", nil, result.error?.message ?? "authorization unavailable")
+                )
             }
             return Reply(
                 status: HTTPResponseStatus(statusCode: decision.httpStatus),
@@ -125,8 +148,13 @@ struct SecretStoreService: AsyncParsableCommand {
             let names = await store.names().map { JSONValue.string($0) }
             return Reply(status: .ok, body: JSONValue.object([("value", .array(names))]).serialized())
         case .getSecret:
-            guard let value = await store.value(name) else { return Reply(status: .notFound, body: Self.error("SecretNotFound", nil, "no secret '\(name)'")) }
-            return Reply(status: .ok, body: JSONValue.object([("name", .string(name)), ("value", .string(value))]).serialized())
+            guard let value = await store.value(name) else {
+                return Reply(status: .notFound, body: Self.error("SecretNotFound", nil, "no secret '\(name)'"))
+            }
+            return Reply(
+                status: .ok,
+                body: JSONValue.object([("name", .string(name)), ("value", .string(value))]).serialized()
+            )
         case .setSecret:
             await store.set(name, String(buffer: body))
             return Reply(status: .ok, body: JSONValue.object([("name", .string(name))]).serialized())

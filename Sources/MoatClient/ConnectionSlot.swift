@@ -14,7 +14,11 @@ final class ConnectionSlot: Sendable {
 
     private let state = Mutex(State())
 
-    func connection(socketPath: String, group: any EventLoopGroup, configuration: MoatClient.Configuration) async throws(MoatClientError) -> MoatConnection {
+    func connection(
+        socketPath: String,
+        group: any EventLoopGroup,
+        configuration: MoatClient.Configuration
+    ) async throws(MoatClientError) -> MoatConnection {
         let now = NIODeadline.now()
         let current = state.withLock { state -> Result<MoatConnection, MoatClientError>? in
             if let connection = state.connection, connection.isActive { return .success(connection) }
@@ -28,7 +32,11 @@ final class ConnectionSlot: Sendable {
         case nil: break
         }
         do {
-            let connection = try await MoatConnection.connect(socketPath: socketPath, group: group, maximumFrameLength: configuration.maximumAnswerFrameLength)
+            let connection = try await MoatConnection.connect(
+                socketPath: socketPath,
+                group: group,
+                maximumFrameLength: configuration.maximumAnswerFrameLength
+            )
             let winner = state.withLock { state -> MoatConnection in
                 // Another caller may have connected meanwhile: keep one connection per slot.
                 if let existing = state.connection, existing.isActive { return existing }

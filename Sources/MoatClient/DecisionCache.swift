@@ -62,7 +62,9 @@ final class DecisionCache: Sendable {
             if state.entries.count >= configuration.maximumEntries {
                 let now = NIODeadline.now()
                 state.entries = state.entries.filter { $0.value.expires > now }
-                if state.entries.count >= configuration.maximumEntries { state.entries.removeAll(keepingCapacity: true) }
+                if state.entries.count >= configuration.maximumEntries {
+                    state.entries.removeAll(keepingCapacity: true)
+                }
             }
             state.entries[Key(request)] = (decision, expires)
         }

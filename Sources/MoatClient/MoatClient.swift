@@ -48,7 +48,14 @@ public final class MoatClient: Sendable {
                 cache?.store(decision, for: request)
                 return CheckResult(decision: decision, policy: configuration.failurePolicy)
             } catch {
-                return CheckResult(error: MoatClientError(code: .protocolViolation, message: "unreadable answer: \(error.message)", status: .internalError), policy: configuration.failurePolicy)
+                return CheckResult(
+                    error: MoatClientError(
+                        code: .protocolViolation,
+                        message: "unreadable answer: \(error.message)",
+                        status: .internalError
+                    ),
+                    policy: configuration.failurePolicy
+                )
             }
         } catch {
             return CheckResult(error: error, policy: configuration.failurePolicy)
@@ -58,17 +65,23 @@ public final class MoatClient: Sendable {
     /// Decides many requests in one frame (at most `CheckBatchRequest.maximumCount`); the results
     /// are in the order of the requests.
     public func checkBatch(_ requests: [CheckRequest]) async -> [CheckResult] {
-        let batch = CheckBatchRequest(requests: requests.map { request in
-            var request = request
-            if request.timeoutMicros == 0 { request.timeoutMicros = configuration.deadline.microseconds }
-            return request
-        })
+        let batch = CheckBatchRequest(
+            requests: requests.map { request in
+                var request = request
+                if request.timeoutMicros == 0 { request.timeoutMicros = configuration.deadline.microseconds }
+                return request
+            }
+        )
         let failure: MoatClientError
         do {
             let payload = try await call(.checkBatch, batch)
             let answer = try CheckBatchResponse(wirePayload: payload)
             guard answer.decisions.count == requests.count else {
-                failure = MoatClientError(code: .protocolViolation, message: "the daemon answered \(answer.decisions.count) of \(requests.count) requests", status: .internalError)
+                failure = MoatClientError(
+                    code: .protocolViolation,
+                    message: "the daemon answered \(answer.decisions.count) of \(requests.count) requests",
+                    status: .internalError
+                )
                 return requests.map { _ in CheckResult(error: failure, policy: configuration.failurePolicy) }
             }
             if let revision = answer.decisions.first?.revision { cache?.observe(revision) }
@@ -76,7 +89,11 @@ public final class MoatClient: Sendable {
         } catch let error as MoatClientError {
             failure = error
         } catch let error as MessageCodingError {
-            failure = MoatClientError(code: .protocolViolation, message: "unreadable answer: \(error.message)", status: .internalError)
+            failure = MoatClientError(
+                code: .protocolViolation,
+                message: "unreadable answer: \(error.message)",
+                status: .internalError
+            )
         } catch {
             failure = MoatClientError(code: .protocolViolation, message: "\(error)", status: .internalError)
         }
@@ -91,7 +108,11 @@ public final class MoatClient: Sendable {
             if let revision = pong.revision { cache?.observe(revision) }
             return pong
         } catch {
-            throw MoatClientError(code: .protocolViolation, message: "unreadable answer: \(error.message)", status: .internalError)
+            throw MoatClientError(
+                code: .protocolViolation,
+                message: "unreadable answer: \(error.message)",
+                status: .internalError
+            )
         }
     }
 
@@ -120,7 +141,11 @@ public func withMoatClient<Result>(
     configuration: MoatClient.Configuration = .init(),
     _ body: (MoatClient) async throws -> Result
 ) async rethrows -> Result {
-    let client = MoatClient(socketPath: socketPath, configuration: configuration, group: MultiThreadedEventLoopGroup.singleton)
+    let client = MoatClient(
+        socketPath: socketPath,
+        configuration: configuration,
+        group: MultiThreadedEventLoopGroup.singleton
+    )
     do {
         let result = try await body(client)
         await client.shutdown()

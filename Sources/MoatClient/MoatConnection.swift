@@ -31,19 +31,31 @@ final class MoatConnection: Sendable {
                 .get()
             return MoatConnection(channel: channel)
         } catch {
-            throw MoatClientError(code: .unreachable, message: "cannot connect to '\(socketPath)': \(error)", status: .unavailable)
+            throw MoatClientError(
+                code: .unreachable,
+                message: "cannot connect to '\(socketPath)': \(error)",
+                status: .unavailable
+            )
         }
     }
 
     var isActive: Bool { channel.isActive }
 
     /// Sends one request and waits for its answer's payload (a non-zero status throws).
-    func call(_ method: MethodID, _ request: some WireMessage, deadline: NIODeadline?) async throws(MoatClientError) -> ByteBuffer {
+    func call(
+        _ method: MethodID,
+        _ request: some WireMessage,
+        deadline: NIODeadline?
+    ) async throws(MoatClientError) -> ByteBuffer {
         var payload = channel.allocator.buffer(capacity: 256)
         do {
             try request.encode(into: &payload)
         } catch {
-            throw MoatClientError(code: .protocolViolation, message: "cannot encode the request: \(error.message)", status: .invalidArgument)
+            throw MoatClientError(
+                code: .protocolViolation,
+                message: "cannot encode the request: \(error.message)",
+                status: .invalidArgument
+            )
         }
         let promise = channel.eventLoop.makePromise(of: Frame.self)
         let outgoing = Outgoing(method: method, payload: payload, promise: promise, deadline: deadline)
@@ -54,10 +66,16 @@ final class MoatConnection: Sendable {
         } catch let error as MoatClientError {
             throw error
         } catch {
-            throw MoatClientError(code: .connectionClosed, message: "the connection failed: \(error)", status: .unavailable)
+            throw MoatClientError(
+                code: .connectionClosed,
+                message: "the connection failed: \(error)",
+                status: .unavailable
+            )
         }
         guard frame.status == .ok else {
-            let error = (try? StatusError(wirePayload: frame.payload)) ?? StatusError(code: frame.status, message: "the daemon answered \(frame.status)")
+            let error =
+                (try? StatusError(wirePayload: frame.payload))
+                ?? StatusError(code: frame.status, message: "the daemon answered \(frame.status)")
             throw MoatClientError(error)
         }
         return frame.payload
@@ -92,7 +110,9 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
             return
         }
         guard !closed else {
-            outgoing.promise.fail(MoatClientError(code: .connectionClosed, message: "the connection is closed", status: .unavailable))
+            outgoing.promise.fail(
+                MoatClientError(code: .connectionClosed, message: "the connection is closed", status: .unavailable)
+            )
             return
         }
         let streamID = nextStreamID
@@ -102,7 +122,11 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             timeout = context.eventLoop.scheduleTask(deadline: deadline) {
                 loopBound.value.waiting.removeValue(forKey: streamID)?.promise.fail(
-                    MoatClientError(code: .deadlineExceeded, message: "no answer within the deadline", status: .deadlineExceeded)
+                    MoatClientError(
+                        code: .deadlineExceeded,
+                        message: "no answer within the deadline",
+                        status: .deadlineExceeded
+                    )
                 )
             }
         }
@@ -117,7 +141,9 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
         let frame = unwrapInboundIn(data)
         if frame.streamID == 0 && frame.status != .ok {
             // A connection-level refusal (peer not allowed, connection limit, a framing error).
-            let error = (try? StatusError(wirePayload: frame.payload)) ?? StatusError(code: frame.status, message: "refused: \(frame.status)")
+            let error =
+                (try? StatusError(wirePayload: frame.payload))
+                ?? StatusError(code: frame.status, message: "refused: \(frame.status)")
             failAll(MoatClientError(error))
             return
         }
@@ -127,13 +153,17 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(MoatClientError(code: .connectionClosed, message: "the daemon closed the connection", status: .unavailable))
+        failAll(
+            MoatClientError(code: .connectionClosed, message: "the daemon closed the connection", status: .unavailable)
+        )
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let message = (error as? FrameError)?.message ?? "\(error)"
-        failAll(MoatClientError(code: .protocolViolation, message: "unreadable answer: \(message)", status: .internalError))
+        failAll(
+            MoatClientError(code: .protocolViolation, message: "unreadable answer: \(message)", status: .internalError)
+        )
         context.close(promise: nil)
     }
 

@@ -34,23 +34,47 @@ public struct MoatControlClient: Sendable {
         }
     }
 
-    private func call<Answer: WireMessage>(_ method: MethodID, _ request: some WireMessage, _: Answer.Type) async throws(MoatClientError) -> Answer {
+    private func call<Answer: WireMessage>(
+        _ method: MethodID,
+        _ request: some WireMessage,
+        _: Answer.Type
+    ) async throws(MoatClientError) -> Answer {
         let payload = try await connection.call(method, request, deadline: .now() + timeout)
         do {
             return try Answer(wirePayload: payload)
         } catch {
-            throw MoatClientError(code: .protocolViolation, message: "unreadable answer: \(error.message)", status: .internalError)
+            throw MoatClientError(
+                code: .protocolViolation,
+                message: "unreadable answer: \(error.message)",
+                status: .internalError
+            )
         }
     }
 
     /// Replaces the whole document.
-    public func putDocument(_ document: [UInt8], expectedRevision: String? = nil, dryRun: Bool = false) async throws(MoatClientError) -> ChangeResponse {
-        try await call(.putDocument, PutDocumentRequest(document: document, expectedRevision: expectedRevision, dryRun: dryRun), ChangeResponse.self)
+    public func putDocument(
+        _ document: [UInt8],
+        expectedRevision: String? = nil,
+        dryRun: Bool = false
+    ) async throws(MoatClientError) -> ChangeResponse {
+        try await call(
+            .putDocument,
+            PutDocumentRequest(document: document, expectedRevision: expectedRevision, dryRun: dryRun),
+            ChangeResponse.self
+        )
     }
 
     /// Applies one change to the current document.
-    public func apply(_ change: DocumentChange, expectedRevision: String? = nil, dryRun: Bool = false) async throws(MoatClientError) -> ChangeResponse {
-        try await call(.applyChange, ApplyChangeRequest(change: change, expectedRevision: expectedRevision, dryRun: dryRun), ChangeResponse.self)
+    public func apply(
+        _ change: DocumentChange,
+        expectedRevision: String? = nil,
+        dryRun: Bool = false
+    ) async throws(MoatClientError) -> ChangeResponse {
+        try await call(
+            .applyChange,
+            ApplyChangeRequest(change: change, expectedRevision: expectedRevision, dryRun: dryRun),
+            ChangeResponse.self
+        )
     }
 
     /// The whole document, or one vault's JSON.

@@ -40,10 +40,19 @@ public struct MoatDaemon: Sendable {
         try await group.shutdownGracefully()
     }
 
-    private func serve(group: MultiThreadedEventLoopGroup, metrics: ServerMetrics, store: RuleStore, updater: RuleUpdater) async throws {
+    private func serve(
+        group: MultiThreadedEventLoopGroup,
+        metrics: ServerMetrics,
+        store: RuleStore,
+        updater: RuleUpdater
+    ) async throws {
         var caches: [ObjectIdentifier: TokenCache] = [:]
         for loop in group.makeIterator() {
-            caches[ObjectIdentifier(loop)] = TokenCache(eventLoop: loop, capacity: configuration.tokenCacheCapacity, metrics: metrics)
+            caches[ObjectIdentifier(loop)] = TokenCache(
+                eventLoop: loop,
+                capacity: configuration.tokenCacheCapacity,
+                metrics: metrics
+            )
         }
         let decisionLog = DecisionLog(configuration: configuration.decisionLog, metrics: metrics)
         let context = DataContext(
@@ -55,9 +64,17 @@ public struct MoatDaemon: Sendable {
         )
 
         let inherited = SystemdSockets.fromEnvironment()
-        let dataListener = inherited.descriptors[SystemdSockets.dataName].map(Listener.inherited) ?? .path(configuration.data)
-        let controlListener = inherited.descriptors[SystemdSockets.controlName].map(Listener.inherited) ?? .path(configuration.control)
-        let data = try await DataServer.bind(dataListener, group: group, configuration: configuration, context: context, logger: logger)
+        let dataListener =
+            inherited.descriptors[SystemdSockets.dataName].map(Listener.inherited) ?? .path(configuration.data)
+        let controlListener =
+            inherited.descriptors[SystemdSockets.controlName].map(Listener.inherited) ?? .path(configuration.control)
+        let data = try await DataServer.bind(
+            dataListener,
+            group: group,
+            configuration: configuration,
+            context: context,
+            logger: logger
+        )
         let control: ControlServer
         do {
             control = try await ControlServer.bind(
@@ -87,7 +104,10 @@ public struct MoatDaemon: Sendable {
                 logger: logger
             )
         )
-        logger.info("moatd started", metadata: ["rules": "\(configuration.rulesFile)", "ready": "\(store.serving != nil)"])
+        logger.info(
+            "moatd started",
+            metadata: ["rules": "\(configuration.rulesFile)", "ready": "\(store.serving != nil)"]
+        )
         try await serviceGroup.run()
         logger.info("moatd stopped")
     }

@@ -11,7 +11,11 @@ public struct ServerConfiguration: Sendable {
     public var rulesFile = "/etc/moat/rules.json"
 
     public var data = SocketConfiguration(path: "/run/moat/moat.sock", mode: 0o660, maximumFrameLength: 64 * 1024)
-    public var control = SocketConfiguration(path: "/run/moat/control.sock", mode: 0o600, maximumFrameLength: 64 * 1024 * 1024)
+    public var control = SocketConfiguration(
+        path: "/run/moat/control.sock",
+        mode: 0o600,
+        maximumFrameLength: 64 * 1024 * 1024
+    )
 
     /// Unix uids whose checks may carry `assertedIdentity` instead of a token.
     public var trustedAsserterUIDs: Set<UInt32> = []

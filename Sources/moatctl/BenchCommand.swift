@@ -56,7 +56,14 @@ struct BenchCommand: AsyncParsableCommand {
         var results: [BenchConnection.Result] = []
         do {
             let handlers = try await (0..<connections).asyncMap { index in
-                let handler = BenchConnection(method: method, payloads: payloads, offset: index, depth: depth, measureFrom: measureFrom, end: end)
+                let handler = BenchConnection(
+                    method: method,
+                    payloads: payloads,
+                    offset: index,
+                    depth: depth,
+                    measureFrom: measureFrom,
+                    end: end
+                )
                 _ = try await ClientBootstrap(group: group)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
@@ -72,10 +79,18 @@ struct BenchCommand: AsyncParsableCommand {
             }
             for handler in handlers { results.append(try await handler.finished.get()) }
         } catch let error as ChannelError {
-            printCouldNotDecide(.init(code: .unreachable, message: "cannot run the benchmark: \(error)", status: .unavailable))
+            printCouldNotDecide(
+                .init(code: .unreachable, message: "cannot run the benchmark: \(error)", status: .unavailable)
+            )
             throw ExitCode(3)
         } catch {
-            printCouldNotDecide(.init(code: .unreachable, message: "cannot connect to '\(sockets.dataPath)': \(error)", status: .unavailable))
+            printCouldNotDecide(
+                .init(
+                    code: .unreachable,
+                    message: "cannot connect to '\(sockets.dataPath)': \(error)",
+                    status: .unavailable
+                )
+            )
             throw ExitCode(3)
         }
         report(results, method: method, mixCount: payloads.count)
@@ -91,7 +106,9 @@ struct BenchCommand: AsyncParsableCommand {
                 values = array
             } else {
                 values = try text.split(separator: "\n").filter { !$0.allSatisfy(\.isWhitespace) }.map { line in
-                    do { return try JSONValue(parsing: String(line)) } catch { throw UsageError(description: "--mix: not JSON: \(error)") }
+                    do { return try JSONValue(parsing: String(line)) } catch {
+                        throw UsageError(description: "--mix: not JSON: \(error)")
+                    }
                 }
             }
             requests = try values.map { value in
@@ -101,11 +118,16 @@ struct BenchCommand: AsyncParsableCommand {
             requests = [try request.checkRequest()]
         }
         guard !requests.isEmpty else { return (.ping, [ByteBuffer()]) }
-        return (.check, try requests.map { request in
-            var buffer = ByteBuffer()
-            do { try request.encode(into: &buffer) } catch let error as MessageCodingError { throw UsageError(description: "cannot encode a request: \(error.message)") }
-            return buffer
-        })
+        return (
+            .check,
+            try requests.map { request in
+                var buffer = ByteBuffer()
+                do { try request.encode(into: &buffer) } catch let error as MessageCodingError {
+                    throw UsageError(description: "cannot encode a request: \(error.message)")
+                }
+                return buffer
+            }
+        )
     }
 
     private func report(_ results: [BenchConnection.Result], method: MethodID, mixCount: Int) {
@@ -131,9 +153,22 @@ struct BenchCommand: AsyncParsableCommand {
             print(value.serialized(.pretty))
             return
         }
-        print("moatctl bench: \(connections) connection\(connections == 1 ? "" : "s") × depth \(depth), \(duration) s, \(method == .ping ? "Ping" : "\(mixCount) request\(mixCount == 1 ? "" : "s") in the mix")")
-        print("  answers:    \(counts.answers) (\(Int(rate))/s)   allow \(counts.allow)   deny \(counts.deny)   errors \(counts.errors)")
-        print(String(format: "  latency µs: p50 %.1f   p90 %.1f   p99 %.1f   p99.9 %.1f   max %.1f", micros(50), micros(90), micros(99), micros(99.9), Double(histogram.max) / 1000))
+        print(
+            "moatctl bench: \(connections) connection\(connections == 1 ? "" : "s") × depth \(depth), \(duration) s, \(method == .ping ? "Ping" : "\(mixCount) request\(mixCount == 1 ? "" : "s") in the mix")"
+        )
+        print(
+            "  answers:    \(counts.answers) (\(Int(rate))/s)   allow \(counts.allow)   deny \(counts.deny)   errors \(counts.errors)"
+        )
+        print(
+            String(
+                format: "  latency µs: p50 %.1f   p90 %.1f   p99 %.1f   p99.9 %.1f   max %.1f",
+                micros(50),
+                micros(90),
+                micros(99),
+                micros(99.9),
+                Double(histogram.max) / 1000
+            )
+        )
     }
 }
 
@@ -175,7 +210,8 @@ private final class BenchConnection: ChannelInboundHandler, @unchecked Sendable 
     private var promise: EventLoopPromise<Result>?
     private var pendingFinished: EventLoopFuture<Result>?
 
-    init(method: MethodID, payloads: [ByteBuffer], offset: Int, depth: Int, measureFrom: NIODeadline, end: NIODeadline) {
+    init(method: MethodID, payloads: [ByteBuffer], offset: Int, depth: Int, measureFrom: NIODeadline, end: NIODeadline)
+    {
         self.method = method
         self.payloads = payloads
         self.next = offset % payloads.count

@@ -42,16 +42,23 @@ struct NetworkRuleCommand: AsyncParsableCommand {
         var subnet: String?
 
         func validate() throws {
-            guard (ipAddress == nil) != (subnet == nil) else { throw ValidationError("give exactly one of --ip-address and --subnet") }
+            guard (ipAddress == nil) != (subnet == nil) else {
+                throw ValidationError("give exactly one of --ip-address and --subnet")
+            }
         }
     }
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a rule (a rule that is already there changes nothing).")
+        static let configuration = CommandConfiguration(
+            abstract: "Add a rule (a rule that is already there changes nothing)."
+        )
         @OptionGroup var sockets: SocketOptions
         @OptionGroup var vault: VaultOption
         @OptionGroup var target: Target
-        @Flag(name: .customLong("ignore-missing-endpoint"), help: "Add a subnet rule even if the subnet lacks the Microsoft.KeyVault service endpoint.")
+        @Flag(
+            name: .customLong("ignore-missing-endpoint"),
+            help: "Add a subnet rule even if the subnet lacks the Microsoft.KeyVault service endpoint."
+        )
         var ignoreMissingEndpoint = false
         @OptionGroup var options: ChangeOptions
 
@@ -59,7 +66,15 @@ struct NetworkRuleCommand: AsyncParsableCommand {
             if let ip = target.ipAddress {
                 try await apply(.addIpRule(vault: vault.vault, value: ip), sockets, options)
             } else {
-                try await apply(.addVirtualNetworkRule(vault: vault.vault, subnetId: target.subnet!, ignoreMissingVnetServiceEndpoint: ignoreMissingEndpoint), sockets, options)
+                try await apply(
+                    .addVirtualNetworkRule(
+                        vault: vault.vault,
+                        subnetId: target.subnet!,
+                        ignoreMissingVnetServiceEndpoint: ignoreMissingEndpoint
+                    ),
+                    sockets,
+                    options
+                )
             }
         }
     }
@@ -75,7 +90,11 @@ struct NetworkRuleCommand: AsyncParsableCommand {
             if let ip = target.ipAddress {
                 try await apply(.removeIpRule(vault: vault.vault, value: ip), sockets, options)
             } else {
-                try await apply(.removeVirtualNetworkRule(vault: vault.vault, subnetId: target.subnet!), sockets, options)
+                try await apply(
+                    .removeVirtualNetworkRule(vault: vault.vault, subnetId: target.subnet!),
+                    sockets,
+                    options
+                )
             }
         }
     }
@@ -93,7 +112,9 @@ struct NetworkRuleCommand: AsyncParsableCommand {
             }
             for rule in acls?["virtualNetworkRules"]?.arrayValue ?? [] {
                 guard let id = rule["id"]?.stringValue else { continue }
-                print("subnet \(id)\(rule["ignoreMissingVnetServiceEndpoint"]?.boolValue == true ? " (ignore missing endpoint)" : "")")
+                print(
+                    "subnet \(id)\(rule["ignoreMissingVnetServiceEndpoint"]?.boolValue == true ? " (ignore missing endpoint)" : "")"
+                )
             }
         }
     }
@@ -136,14 +157,24 @@ struct UpdateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await apply(.updateNetwork(vault: vault.vault, defaultAction: defaultAction, bypass: bypass, publicNetworkAccess: publicNetworkAccess), sockets, options)
+        try await apply(
+            .updateNetwork(
+                vault: vault.vault,
+                defaultAction: defaultAction,
+                bypass: bypass,
+                publicNetworkAccess: publicNetworkAccess
+            ),
+            sockets,
+            options
+        )
     }
 }
 
 struct SetPolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set-policy",
-        abstract: "Set an access policy's permissions (like az keyvault set-policy): replaces the categories given, creates the entry when absent."
+        abstract:
+            "Set an access policy's permissions (like az keyvault set-policy): replaces the categories given, creates the entry when absent."
     )
 
     @OptionGroup var sockets: SocketOptions
@@ -155,7 +186,11 @@ struct SetPolicyCommand: AsyncParsableCommand {
     @Option(name: .customLong("application-id"), help: "Makes a compound entry: the object through this application.")
     var applicationId: String?
 
-    @Option(name: .customLong("key-permissions"), parsing: .upToNextOption, help: "Key permissions (space- or comma-separated).")
+    @Option(
+        name: .customLong("key-permissions"),
+        parsing: .upToNextOption,
+        help: "Key permissions (space- or comma-separated)."
+    )
     var keyPermissions: [String] = []
 
     @Option(name: .customLong("secret-permissions"), parsing: .upToNextOption, help: "Secret permissions.")
@@ -179,12 +214,26 @@ struct SetPolicyCommand: AsyncParsableCommand {
             (.certificates, "--certificate-permissions", certificatePermissions),
             (.storage, "--storage-permissions", storagePermissions),
         ] where arguments.contains(where: { $0 == flag || $0.hasPrefix(flag + "=") }) {
-            permissions[category] = values.flatMap { $0.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init) }
+            permissions[category] = values.flatMap {
+                $0.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+            }
         }
         guard !permissions.isEmpty else {
-            throw UsageError(description: "give at least one of --key-permissions, --secret-permissions, --certificate-permissions, --storage-permissions")
+            throw UsageError(
+                description:
+                    "give at least one of --key-permissions, --secret-permissions, --certificate-permissions, --storage-permissions"
+            )
         }
-        try await apply(.setAccessPolicy(vault: vault.vault, objectId: objectId, applicationId: applicationId, permissions: permissions), sockets, options)
+        try await apply(
+            .setAccessPolicy(
+                vault: vault.vault,
+                objectId: objectId,
+                applicationId: applicationId,
+                permissions: permissions
+            ),
+            sockets,
+            options
+        )
     }
 }
 
@@ -206,14 +255,19 @@ struct DeletePolicyCommand: AsyncParsableCommand {
     @OptionGroup var options: ChangeOptions
 
     func run() async throws {
-        try await apply(.deleteAccessPolicy(vault: vault.vault, objectId: objectId, applicationId: applicationId), sockets, options)
+        try await apply(
+            .deleteAccessPolicy(vault: vault.vault, objectId: objectId, applicationId: applicationId),
+            sockets,
+            options
+        )
     }
 }
 
 struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Create or replace vaults from `az keyvault show -o json` (one vault) or `az keyvault list` output; others are kept."
+        abstract:
+            "Create or replace vaults from `az keyvault show -o json` (one vault) or `az keyvault list` output; others are kept."
     )
 
     @OptionGroup var sockets: SocketOptions
@@ -243,11 +297,16 @@ struct VaultCommand: AsyncParsableCommand {
     )
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a vault with Azure's defaults (public access enabled, no firewall, access policies).")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a vault with Azure's defaults (public access enabled, no firewall, access policies)."
+        )
         @OptionGroup var sockets: SocketOptions
         @OptionGroup var vault: VaultOption
 
-        @Option(name: [.customLong("tenant"), .customLong("tenant-id")], help: "The vault's tenant (needs an entry in the document's tenants).")
+        @Option(
+            name: [.customLong("tenant"), .customLong("tenant-id")],
+            help: "The vault's tenant (needs an entry in the document's tenants)."
+        )
         var tenant: String
 
         @Option(name: [.customLong("subscription"), .customLong("subscription-id")], help: "Subscription id.")
@@ -259,7 +318,10 @@ struct VaultCommand: AsyncParsableCommand {
         @Option(name: [.customLong("location"), .customShort("l")], help: "Azure region, shown in denial messages.")
         var location: String?
 
-        @Flag(name: .customLong("enable-rbac-authorization"), help: "Authorize the data plane with role assignments instead of access policies.")
+        @Flag(
+            name: .customLong("enable-rbac-authorization"),
+            help: "Authorize the data plane with role assignments instead of access policies."
+        )
         var enableRbacAuthorization = false
 
         @Option(name: .customLong("default-action"), help: "Add a firewall with this default action (Allow or Deny).")
@@ -275,13 +337,15 @@ struct VaultCommand: AsyncParsableCommand {
                 ("accessPolicies", .array([])),
             ]
             if let defaultAction {
-                properties.append((
-                    "networkAcls",
-                    .object([
-                        ("bypass", .string("AzureServices")), ("defaultAction", .string(defaultAction)),
-                        ("ipRules", .array([])), ("virtualNetworkRules", .array([])),
-                    ])
-                ))
+                properties.append(
+                    (
+                        "networkAcls",
+                        .object([
+                            ("bypass", .string("AzureServices")), ("defaultAction", .string(defaultAction)),
+                            ("ipRules", .array([])), ("virtualNetworkRules", .array([])),
+                        ])
+                    )
+                )
             }
             var entry: [(key: String, value: JSONValue)] = [("name", .string(vault.vault))]
             if let subscription { entry.append(("subscriptionId", .string(subscription))) }

@@ -6,7 +6,8 @@ import MoatWire
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Ask the daemon to decide a request; prints the decision JSON (exit 0 for allow and deny, 3 when it could not decide)."
+        abstract:
+            "Ask the daemon to decide a request; prints the decision JSON (exit 0 for allow and deny, 3 when it could not decide)."
     )
 
     @OptionGroup var sockets: SocketOptions
@@ -23,7 +24,9 @@ struct CheckCommand: AsyncParsableCommand {
         var configuration = MoatClient.Configuration()
         configuration.connections = 1
         configuration.deadline = .milliseconds(Int64(timeout * 1000))
-        let result = await withMoatClient(socketPath: sockets.dataPath, configuration: configuration) { await $0.check(checkRequest) }
+        let result = await withMoatClient(socketPath: sockets.dataPath, configuration: configuration) {
+            await $0.check(checkRequest)
+        }
         switch result.outcome {
         case .decided(let decision):
             print(explain ? decision.explanation(for: checkRequest) : decision.json.serialized(.pretty))
@@ -36,6 +39,8 @@ struct CheckCommand: AsyncParsableCommand {
 
 /// `{"error": {"code": "UNAVAILABLE", "message": "..."}}` on stdout (INTERFACES.md section 5).
 func printCouldNotDecide(_ error: MoatClientError) {
-    let json = JSONValue.object([("error", .object([("code", .string(error.status.name)), ("message", .string(error.message))]))])
+    let json = JSONValue.object([
+        ("error", .object([("code", .string(error.status.name)), ("message", .string(error.message))]))
+    ])
     print(json.serialized(.pretty))
 }

@@ -31,7 +31,10 @@ struct PushCommand: AsyncParsableCommand {
 }
 
 struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the daemon's revision, rules file, counts and readiness.")
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the daemon's revision, rules file, counts and readiness."
+    )
 
     @OptionGroup var sockets: SocketOptions
 
@@ -41,12 +44,20 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let status = try await withControlClient(sockets) { try await $0.status() }
         let revision = status.revision.map { "\($0.sequence) (\($0.hash))" } ?? "none"
-        let loaded = status.loadedAtUnixMillis > 0 ? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(status.loadedAtUnixMillis) / 1000)) : "never"
+        let loaded =
+            status.loadedAtUnixMillis > 0
+            ? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(status.loadedAtUnixMillis) / 1000))
+            : "never"
         if json {
             let value = JSONValue.object([
                 ("ready", .bool(status.ready)),
                 ("notReadyReason", status.notReadyReason.map { .string($0) } ?? .null),
-                ("revision", status.revision.map { .object([("sequence", .number(String($0.sequence))), ("hash", .string($0.hash))]) } ?? .null),
+                (
+                    "revision",
+                    status.revision.map {
+                        .object([("sequence", .number(String($0.sequence))), ("hash", .string($0.hash))])
+                    } ?? .null
+                ),
                 ("loadedAt", status.loadedAtUnixMillis > 0 ? .string(loaded) : .null),
                 ("rulesFile", .string(status.rulesFile)),
                 ("uptimeSeconds", .number(String(status.uptimeSeconds))),
@@ -55,7 +66,14 @@ struct StatusCommand: AsyncParsableCommand {
                 ("virtualNetworkRules", .number(String(status.virtualNetworkRules))),
                 ("accessPolicies", .number(String(status.accessPolicies))),
                 ("roleAssignments", .number(String(status.roleAssignments))),
-                ("history", .array(status.history.map { .object([("sequence", .number(String($0.sequence))), ("hash", .string($0.hash))]) })),
+                (
+                    "history",
+                    .array(
+                        status.history.map {
+                            .object([("sequence", .number(String($0.sequence))), ("hash", .string($0.hash))])
+                        }
+                    )
+                ),
                 ("reloadFailures", .number(String(status.reloadFailures))),
                 ("lastReloadError", status.lastReloadError.map { .string($0) } ?? .null),
             ])
@@ -72,7 +90,9 @@ struct StatusCommand: AsyncParsableCommand {
         print("vnet rules:      \(status.virtualNetworkRules)")
         print("access policies: \(status.accessPolicies)")
         print("role assignments: \(status.roleAssignments)")
-        print("kept revisions:  \(status.history.isEmpty ? "none" : status.history.map { "\($0.sequence) (\($0.hash))" }.joined(separator: ", "))")
+        print(
+            "kept revisions:  \(status.history.isEmpty ? "none" : status.history.map { "\($0.sequence) (\($0.hash))" }.joined(separator: ", "))"
+        )
         print("reload failures: \(status.reloadFailures)\(status.lastReloadError.map { " (last: \($0))" } ?? "")")
     }
 }
@@ -94,7 +114,10 @@ struct RollbackCommand: AsyncParsableCommand {
 }
 
 struct ReloadCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "reload", abstract: "Make the daemon re-read its rules file now.")
+    static let configuration = CommandConfiguration(
+        commandName: "reload",
+        abstract: "Make the daemon re-read its rules file now."
+    )
 
     @OptionGroup var sockets: SocketOptions
 
@@ -104,7 +127,10 @@ struct ReloadCommand: AsyncParsableCommand {
 }
 
 struct GetCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "get", abstract: "Print the daemon's rule document, or one vault of it.")
+    static let configuration = CommandConfiguration(
+        commandName: "get",
+        abstract: "Print the daemon's rule document, or one vault of it."
+    )
 
     @OptionGroup var sockets: SocketOptions
 
@@ -118,7 +144,10 @@ struct GetCommand: AsyncParsableCommand {
 }
 
 struct MetricsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "metrics", abstract: "Print the daemon's metrics (Prometheus text).")
+    static let configuration = CommandConfiguration(
+        commandName: "metrics",
+        abstract: "Print the daemon's metrics (Prometheus text)."
+    )
 
     @OptionGroup var sockets: SocketOptions
 

@@ -9,7 +9,10 @@ struct SocketOptions: ParsableArguments {
     @Option(name: .long, help: "Data socket (default: $MOAT_SOCKET or /run/moat/moat.sock).")
     var socket: String?
 
-    @Option(name: .customLong("control-socket"), help: "Control socket (default: $MOAT_CONTROL_SOCKET or /run/moat/control.sock).")
+    @Option(
+        name: .customLong("control-socket"),
+        help: "Control socket (default: $MOAT_CONTROL_SOCKET or /run/moat/control.sock)."
+    )
     var controlSocket: String?
 
     var dataPath: String {
@@ -23,7 +26,10 @@ struct SocketOptions: ParsableArguments {
 
 /// Runs a control call with INTERFACES.md's exit codes: 1 when the daemon refused (error and
 /// details on stderr), 3 when it could not be reached.
-func withControlClient<Result>(_ sockets: SocketOptions, _ body: (MoatControlClient) async throws -> Result) async throws -> Result {
+func withControlClient<Result>(
+    _ sockets: SocketOptions,
+    _ body: (MoatControlClient) async throws -> Result
+) async throws -> Result {
     do {
         return try await MoatControlClient.withConnection(socketPath: sockets.controlPath, body)
     } catch let error as MoatClientError {

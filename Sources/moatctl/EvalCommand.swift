@@ -34,7 +34,10 @@ struct EvalCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let checkRequest = try request.checkRequest()
-        let context = EvaluationContext(now: now ?? Int64(Date().timeIntervalSince1970), trustsAssertedIdentity: asserter)
+        let context = EvaluationContext(
+            now: now ?? Int64(Date().timeIntervalSince1970),
+            trustsAssertedIdentity: asserter
+        )
         let decision = loaded.snapshot.evaluate(checkRequest, verifier: loaded.verifier, context: context)
         print(explain ? decision.explanation(for: checkRequest) : decision.json.serialized(.pretty))
     }

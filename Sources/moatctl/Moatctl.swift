@@ -8,7 +8,8 @@ struct Moatctl: AsyncParsableCommand {
         commandName: "moatctl",
         abstract: "Moat's operator tool: validate and evaluate rules offline, check and change a running moatd.",
         subcommands: [
-            ValidateCommand.self, EvalCommand.self, CheckCommand.self, TokenCommand.self, PushCommand.self, GetCommand.self,
+            ValidateCommand.self, EvalCommand.self, CheckCommand.self, TokenCommand.self, PushCommand.self,
+            GetCommand.self,
             StatusCommand.self, RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, NetworkRuleCommand.self,
             UpdateCommand.self, SetPolicyCommand.self, DeletePolicyCommand.self, VaultCommand.self, ImportCommand.self,
             BenchCommand.self, OperationsCommand.self,

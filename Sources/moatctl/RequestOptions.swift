@@ -41,7 +41,11 @@ struct RequestOptions: ParsableArguments {
                 throw UsageError(description: "invalid request JSON: \(error)")
             }
         }
-        for (flag, value) in [("--vault", vault), ("--operation", operation), ("--object", objectName), ("--source", sourceAddress), ("--subnet", subnetId), ("--private-endpoint", privateEndpointId), ("--token", token), ("--request-id", requestId)] {
+        for (flag, value) in [
+            ("--vault", vault), ("--operation", operation), ("--object", objectName), ("--source", sourceAddress),
+            ("--subnet", subnetId), ("--private-endpoint", privateEndpointId), ("--token", token),
+            ("--request-id", requestId),
+        ] {
             if let value, value.utf8.contains(0) { throw UsageError(description: "\(flag) contains a NUL character") }
         }
         if let vault { result.vault = vault }

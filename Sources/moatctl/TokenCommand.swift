@@ -79,7 +79,9 @@ struct TokenCommand: ParsableCommand {
         func run() throws {
             let signer = try TokenCommand.signer(keyPath: key)
             let notBefore = nbf ?? Int64(Date().timeIntervalSince1970)
-            let issuer = iss ?? (version == 1 ? "https://sts.windows.net/\(tid)/" : "https://login.microsoftonline.com/\(tid)/v2.0")
+            let issuer =
+                iss
+                ?? (version == 1 ? "https://sts.windows.net/\(tid)/" : "https://login.microsoftonline.com/\(tid)/v2.0")
             var claims: [(key: String, value: JSONValue)] = [
                 ("aud", .string(aud)),
                 ("iss", .string(issuer)),

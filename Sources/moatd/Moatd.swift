@@ -29,16 +29,25 @@ struct Moatd: AsyncParsableCommand {
     @Option(name: .customLong("socket-group"), help: "Group (name or gid) owning both socket files.")
     var socketGroup: String?
 
-    @Option(name: .customLong("allow-uid"), help: "Uid allowed on the data socket (repeatable; default: anyone the file mode admits).")
+    @Option(
+        name: .customLong("allow-uid"),
+        help: "Uid allowed on the data socket (repeatable; default: anyone the file mode admits)."
+    )
     var allowUIDs: [UInt32] = []
 
     @Option(name: .customLong("allow-gid"), help: "Gid allowed on the data socket (repeatable).")
     var allowGIDs: [UInt32] = []
 
-    @Option(name: .customLong("control-allow-uid"), help: "Uid allowed on the control socket (repeatable; default: root and moatd's own uid).")
+    @Option(
+        name: .customLong("control-allow-uid"),
+        help: "Uid allowed on the control socket (repeatable; default: root and moatd's own uid)."
+    )
     var controlAllowUIDs: [UInt32] = []
 
-    @Option(name: .customLong("trusted-asserter-uid"), help: "Uid whose checks may carry assertedIdentity instead of a token (repeatable).")
+    @Option(
+        name: .customLong("trusted-asserter-uid"),
+        help: "Uid whose checks may carry assertedIdentity instead of a token (repeatable)."
+    )
     var trustedAsserterUIDs: [UInt32] = []
 
     @Option(name: .customLong("max-frame-bytes"), help: "Largest frame accepted on the data socket.")
@@ -56,7 +65,10 @@ struct Moatd: AsyncParsableCommand {
     @Option(name: .customLong("partial-frame-timeout"), help: "Seconds a frame may take to arrive in full.")
     var partialFrameTimeout: Int64 = 10
 
-    @Option(name: .customLong("poll-interval"), help: "Seconds between looks at the rules file when no change event arrives.")
+    @Option(
+        name: .customLong("poll-interval"),
+        help: "Seconds between looks at the rules file when no change event arrives."
+    )
     var pollInterval: Int64 = 5
 
     @Option(name: .customLong("drain-timeout"), help: "Seconds SIGTERM waits for connections to finish.")
@@ -68,14 +80,19 @@ struct Moatd: AsyncParsableCommand {
     @Option(name: .customLong("decision-log"), help: "Decision log destination: a file, or - for standard error.")
     var decisionLog = "-"
 
-    @Option(name: .customLong("log-allow-rate"), help: "Share of allow decisions written to the decision log, 0 to 1 (denies: all).")
+    @Option(
+        name: .customLong("log-allow-rate"),
+        help: "Share of allow decisions written to the decision log, 0 to 1 (denies: all)."
+    )
     var logAllowRate = 0.01
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level: unknown level '\(logLevel)'")
+        }
         guard UInt32(socketMode, radix: 8) != nil, UInt32(controlSocketMode, radix: 8) != nil else {
             throw ValidationError("socket modes are octal, e.g. 0660")
         }
@@ -102,7 +119,9 @@ struct Moatd: AsyncParsableCommand {
             $0.control.mode = UInt32(controlSocketMode, radix: 8)!
             $0.control.group = group
             $0.control.maximumFrameLength = maxControlFrameBytes
-            $0.control.peers = PeerPolicy(allowedUIDs: controlAllowUIDs.isEmpty ? [0, getuid()] : Set(controlAllowUIDs))
+            $0.control.peers = PeerPolicy(
+                allowedUIDs: controlAllowUIDs.isEmpty ? [0, getuid()] : Set(controlAllowUIDs)
+            )
             $0.trustedAsserterUIDs = Set(trustedAsserterUIDs)
             $0.maximumConnections = maxConnections
             $0.idleTimeoutSeconds = idleTimeout

@@ -95,7 +95,9 @@ public struct DecisionCase: Sendable, CustomStringConvertible {
                 case (.null, .null): break
                 case (.object(let members), .object):
                     for (member, value) in members where actual[member] != value {
-                        problems.append("\(key).\(member) is \((actual[member] ?? .null).serialized()), expected \(value.serialized())")
+                        problems.append(
+                            "\(key).\(member) is \((actual[member] ?? .null).serialized()), expected \(value.serialized())"
+                        )
                     }
                 default:
                     problems.append("\(key) is \(actual.serialized()), expected \(expected.serialized())")
@@ -132,7 +134,9 @@ public struct ValidationCase: Sendable, CustomStringConvertible {
         }
         var problems: [String] = []
         if reported.map(\.path) != errors.map(\.path) {
-            problems.append("paths \(reported.map(\.path)), expected \(errors.map(\.path)); messages: \(reported.map(\.message))")
+            problems.append(
+                "paths \(reported.map(\.path)), expected \(errors.map(\.path)); messages: \(reported.map(\.message))"
+            )
         }
         for (error, expected) in zip(reported, errors) {
             if let text = expected.messageContains, !error.message.lowercased().contains(text.lowercased()) {

@@ -1,8 +1,8 @@
 import Foundation
-@testable import MoatCore
 import MoatIdentity
 import Testing
 
+@testable import MoatCore
 
 /// The files shipped in deploy/ stay valid and in step with the engine.
 @Suite("deploy/")
@@ -37,8 +37,17 @@ struct DeployFilesTests {
                 ("exp", .number("4102444800")),
             ])
         )
-        let request = CheckRequest(vault: "contoso-prod", operation: .getSecret, sourceAddress: "203.0.113.9", token: token)
-        let decision = rules.snapshot.evaluate(request, verifier: rules.verifier, context: EvaluationContext(now: 1_800_000_000))
+        let request = CheckRequest(
+            vault: "contoso-prod",
+            operation: .getSecret,
+            sourceAddress: "203.0.113.9",
+            token: token
+        )
+        let decision = rules.snapshot.evaluate(
+            request,
+            verifier: rules.verifier,
+            context: EvaluationContext(now: 1_800_000_000)
+        )
         #expect(decision.outcome == .allow)
         #expect(decision.admittedBy?.kind == .ipRule)
     }

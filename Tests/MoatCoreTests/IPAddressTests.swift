@@ -68,12 +68,17 @@ struct IPAddressTests {
 
     @Test("host bits set are refused with the network that was probably meant")
     func hostBits() {
-        #expect(throws: IPNetwork.ParseError.hostBitsSet(network: IPNetwork(address: .v4(0xcb00_7100), prefixLength: 24))) {
+        #expect(
+            throws: IPNetwork.ParseError.hostBitsSet(network: IPNetwork(address: .v4(0xcb00_7100), prefixLength: 24))
+        ) {
             try IPNetwork(parsing: "203.0.113.9/24")
         }
     }
 
-    @Test("bad prefix lengths are refused", arguments: ["1.2.3.4/33", "1.2.3.4/", "1.2.3.4/-1", "1.2.3.4/08", "::/129", "1.2.3.4/2 ", "::ffff:1.2.3.4/95"])
+    @Test(
+        "bad prefix lengths are refused",
+        arguments: ["1.2.3.4/33", "1.2.3.4/", "1.2.3.4/-1", "1.2.3.4/08", "::/129", "1.2.3.4/2 ", "::ffff:1.2.3.4/95"]
+    )
     func badLengths(text: String) {
         #expect(throws: IPNetwork.ParseError.badPrefixLength) { try IPNetwork(parsing: text) }
     }

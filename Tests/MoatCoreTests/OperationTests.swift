@@ -1,6 +1,7 @@
 import Foundation
-@testable import MoatCore
 import Testing
+
+@testable import MoatCore
 
 typealias Operation = MoatCore.Operation
 
@@ -14,7 +15,10 @@ struct OperationTests {
         #expect(operation.name.first!.isUppercase)
     }
 
-    @Test("every data-plane operation needs one access-policy permission and one data action", arguments: Operation.allCases)
+    @Test(
+        "every data-plane operation needs one access-policy permission and one data action",
+        arguments: Operation.allCases
+    )
     func requirements(operation: Operation) {
         let requirement = operation.requirement
         if operation.isControlPlane {
@@ -51,13 +55,22 @@ struct OperationTests {
             ("Release", "keys/release", "Microsoft.KeyVault/vaults/keys/release/action"),
             ("RotateKey", "keys/rotate", "Microsoft.KeyVault/vaults/keys/rotate/action"),
             ("GetKeyRotationPolicy", "keys/getrotationpolicy", "Microsoft.KeyVault/vaults/keyrotationpolicies/read"),
-            ("UpdateKeyRotationPolicy", "keys/setrotationpolicy", "Microsoft.KeyVault/vaults/keyrotationpolicies/write"),
+            (
+                "UpdateKeyRotationPolicy", "keys/setrotationpolicy",
+                "Microsoft.KeyVault/vaults/keyrotationpolicies/write"
+            ),
             ("GetCertificate", "certificates/get", "Microsoft.KeyVault/vaults/certificates/read"),
             ("GetCertificates", "certificates/list", "Microsoft.KeyVault/vaults/certificates/read"),
             ("DeleteCertificate", "certificates/delete", "Microsoft.KeyVault/vaults/certificates/delete"),
-            ("SetCertificateContacts", "certificates/managecontacts", "Microsoft.KeyVault/vaults/certificatecontacts/write"),
+            (
+                "SetCertificateContacts", "certificates/managecontacts",
+                "Microsoft.KeyVault/vaults/certificatecontacts/write"
+            ),
             ("GetCertificateIssuers", "certificates/listissuers", "Microsoft.KeyVault/vaults/certificatecas/read"),
-            ("DeleteCertificateIssuer", "certificates/deleteissuers", "Microsoft.KeyVault/vaults/certificatecas/delete"),
+            (
+                "DeleteCertificateIssuer", "certificates/deleteissuers",
+                "Microsoft.KeyVault/vaults/certificatecas/delete"
+            ),
             ("GetStorageAccount", "storage/get", "Microsoft.KeyVault/vaults/storageaccounts/read"),
             ("SetSasDefinition", "storage/setsas", "Microsoft.KeyVault/vaults/storageaccounts/sas/set/action"),
             ("VaultsRead", nil, "Microsoft.KeyVault/vaults/read"),
@@ -74,7 +87,12 @@ struct OperationTests {
     func manageIssuers() throws {
         let manage = try #require(PermissionCategory.certificates.permission(named: "manageissuers")).set
         let granted = Operation.allCases.filter { $0.requirement.grantingPermissions.contains(manage) }
-        #expect(Set(granted) == [.getCertificateIssuer, .getCertificateIssuers, .setCertificateIssuer, .updateCertificateIssuer, .deleteCertificateIssuer])
+        #expect(
+            Set(granted) == [
+                .getCertificateIssuer, .getCertificateIssuers, .setCertificateIssuer, .updateCertificateIssuer,
+                .deleteCertificateIssuer,
+            ]
+        )
     }
 
     @Test("permission names are case-insensitive and `all` covers a category")
@@ -115,7 +133,9 @@ struct OperationsDocumentTests {
             .deletingLastPathComponent().appendingPathComponent("docs/operations.md")
         let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
         return text.split(separator: "\n").filter { $0.hasPrefix("| `") }.map { line in
-            line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "`", with: "") }
+            line.split(separator: "|").map {
+                $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "`", with: "")
+            }
         }
     }()
 
@@ -125,7 +145,10 @@ struct OperationsDocumentTests {
         for row in Self.rows {
             let operation = try #require(Operation(name: row[0]))
             #expect(row[1] == String(operation.rawValue), "\(row[0])")
-            #expect(row[2] == (operation.requirement.permission?.description ?? "(control plane: role assignments)"), "\(row[0])")
+            #expect(
+                row[2] == (operation.requirement.permission?.description ?? "(control plane: role assignments)"),
+                "\(row[0])"
+            )
             #expect(row[3] == operation.requirement.action, "\(row[0])")
         }
     }

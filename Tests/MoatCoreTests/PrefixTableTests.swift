@@ -1,5 +1,6 @@
-@testable import MoatCore
 import Testing
+
+@testable import MoatCore
 
 @Suite("Longest-prefix lookup")
 struct PrefixTableTests {
@@ -28,7 +29,9 @@ struct PrefixTableTests {
     func randomIPv4(ruleCount: Int) {
         var random = SplitMix(state: UInt64(ruleCount))
         // Cluster addresses in a few /8s so that prefixes nest and overlap.
-        func address() -> UInt32 { UInt32.random(in: 0...3, using: &random) << 24 | UInt32.random(in: 0...0xff_ffff, using: &random) }
+        func address() -> UInt32 {
+            UInt32.random(in: 0...3, using: &random) << 24 | UInt32.random(in: 0...0xff_ffff, using: &random)
+        }
         var rules: [IPNetwork] = []
         for _ in 0..<ruleCount {
             let length = Int.random(in: 4...32, using: &random)
@@ -47,10 +50,14 @@ struct PrefixTableTests {
     @Test("matches a linear scan for IPv6")
     func randomIPv6() {
         var random = SplitMix(state: 6)
-        func address() -> UInt128 { UInt128(UInt64.random(in: 0...3, using: &random)) << 112 | UInt128(random.next()) << 48 }
+        func address() -> UInt128 {
+            UInt128(UInt64.random(in: 0...3, using: &random)) << 112 | UInt128(random.next()) << 48
+        }
         var rules: [IPNetwork] = []
         for _ in 0..<300 {
-            rules.append(IPNetwork(address: .v6(address()), prefixLength: Int.random(in: 8...80, using: &random)).masked)
+            rules.append(
+                IPNetwork(address: .v6(address()), prefixLength: Int.random(in: 8...80, using: &random)).masked
+            )
         }
         let table = IPPrefixTable(rules.enumerated().map { ($1, Int32($0)) })
         for _ in 0..<5_000 {
@@ -61,7 +68,9 @@ struct PrefixTableTests {
 
     @Test("edges of the address space, the whole space, and equal prefixes")
     func edges() throws {
-        let rules = try ["0.0.0.0/0", "255.255.255.255", "0.0.0.0/32", "128.0.0.0/1", "203.0.113.0/24"].map { try IPNetwork(parsing: $0) }
+        let rules = try ["0.0.0.0/0", "255.255.255.255", "0.0.0.0/32", "128.0.0.0/1", "203.0.113.0/24"].map {
+            try IPNetwork(parsing: $0)
+        }
         let table = IPPrefixTable(rules.enumerated().map { ($1, Int32($0)) })
         #expect(table.lookup(.v4(0)) == 2)
         #expect(table.lookup(.v4(1)) == 0)

@@ -38,7 +38,9 @@ struct RuleDocumentEditorTests {
         let result = try Self.editing(.addIpRule(vault: "contoso-prod", value: "198.51.100.7"))
         #expect(result.document["custom"] == Self.document["custom"])
         #expect(Self.vault(result.document, 0)["tags"] == Self.vault(Self.document, 0)["tags"])
-        #expect(Self.vault(result.document, 0)["properties"]!["sku"] == Self.vault(Self.document, 0)["properties"]!["sku"])
+        #expect(
+            Self.vault(result.document, 0)["properties"]!["sku"] == Self.vault(Self.document, 0)["properties"]!["sku"]
+        )
         #expect(Self.vault(result.document, 1) == Self.vault(Self.document, 1))
     }
 
@@ -55,7 +57,10 @@ struct RuleDocumentEditorTests {
         "changes naming what does not exist are NOT_FOUND",
         arguments: [
             DocumentChange.removeIpRule(vault: "contoso-prod", value: "192.0.2.1"),
-            .removeVirtualNetworkRule(vault: "contoso-prod", subnetId: "/subscriptions/x/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v/subnets/s"),
+            .removeVirtualNetworkRule(
+                vault: "contoso-prod",
+                subnetId: "/subscriptions/x/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
+            ),
             .deleteAccessPolicy(vault: "contoso-prod", objectId: "nobody", applicationId: nil),
             .deleteAccessPolicy(vault: "contoso-prod", objectId: "O1", applicationId: "A"),
             .deleteVault(name: "missing"),
@@ -77,26 +82,58 @@ struct RuleDocumentEditorTests {
 
     @Test("set-policy replaces the categories named and keeps the others; creates entries in the vault's tenant")
     func setPolicy() throws {
-        let replaced = try Self.editing(.setAccessPolicy(vault: "contoso-prod", objectId: "o1", applicationId: nil, permissions: [.secrets: ["get", "list"]]))
-        let permissions = Self.vault(replaced.document, 0)["properties"]!["accessPolicies"]!.arrayValue![0]["permissions"]!
+        let replaced = try Self.editing(
+            .setAccessPolicy(
+                vault: "contoso-prod",
+                objectId: "o1",
+                applicationId: nil,
+                permissions: [.secrets: ["get", "list"]]
+            )
+        )
+        let permissions = Self.vault(replaced.document, 0)["properties"]!["accessPolicies"]!.arrayValue![0][
+            "permissions"
+        ]!
         #expect(permissions["secrets"] == .array([.string("get"), .string("list")]))
         #expect(permissions["keys"] == .array([.string("get")]))
 
-        let cleared = try Self.editing(.setAccessPolicy(vault: "contoso-prod", objectId: "O1", applicationId: nil, permissions: [.keys: []]))
-        #expect(Self.vault(cleared.document, 0)["properties"]!["accessPolicies"]!.arrayValue![0]["permissions"]!["keys"] == .array([]))
+        let cleared = try Self.editing(
+            .setAccessPolicy(vault: "contoso-prod", objectId: "O1", applicationId: nil, permissions: [.keys: []])
+        )
+        #expect(
+            Self.vault(cleared.document, 0)["properties"]!["accessPolicies"]!.arrayValue![0]["permissions"]!["keys"]
+                == .array([])
+        )
 
-        let created = try Self.editing(.setAccessPolicy(vault: "contoso-prod", objectId: "O1", applicationId: "A1", permissions: [.certificates: ["get"]]))
+        let created = try Self.editing(
+            .setAccessPolicy(
+                vault: "contoso-prod",
+                objectId: "O1",
+                applicationId: "A1",
+                permissions: [.certificates: ["get"]]
+            )
+        )
         let policies = Self.vault(created.document, 0)["properties"]!["accessPolicies"]!.arrayValue!
         #expect(policies.count == 2)
         #expect(policies[1]["tenantId"] == .string("T"))
         #expect(policies[1]["applicationId"] == .string("A1"))
 
-        #expect(!(try Self.editing(.setAccessPolicy(vault: "contoso-prod", objectId: "O1", applicationId: nil, permissions: [.secrets: ["get"]])).changed))
+        #expect(
+            !(try Self.editing(
+                .setAccessPolicy(
+                    vault: "contoso-prod",
+                    objectId: "O1",
+                    applicationId: nil,
+                    permissions: [.secrets: ["get"]]
+                )
+            ).changed)
+        )
     }
 
     @Test("vaults: upsert by name, create-only refuses an existing one, delete")
     func vaults() throws {
-        let replacement = JSONValue.object([("name", .string("OPEN")), ("properties", .object([("tenantId", .string("T2"))]))])
+        let replacement = JSONValue.object([
+            ("name", .string("OPEN")), ("properties", .object([("tenantId", .string("T2"))])),
+        ])
         let upserted = try Self.editing(.upsertVaults(.array([replacement]), createOnly: false))
         #expect(upserted.document["vaults"]!.arrayValue!.count == 2)
         #expect(Self.vault(upserted.document, 1) == replacement)
@@ -107,7 +144,9 @@ struct RuleDocumentEditorTests {
 
     @Test("network settings: only the ones given change")
     func updateNetwork() throws {
-        let result = try Self.editing(.updateNetwork(vault: "contoso-prod", defaultAction: "Allow", bypass: nil, publicNetworkAccess: "Disabled"))
+        let result = try Self.editing(
+            .updateNetwork(vault: "contoso-prod", defaultAction: "Allow", bypass: nil, publicNetworkAccess: "Disabled")
+        )
         let properties = Self.vault(result.document, 0)["properties"]!
         #expect(properties["networkAcls"]!["defaultAction"] == .string("Allow"))
         #expect(properties["networkAcls"]!["bypass"] == .string("AzureServices"))

@@ -95,7 +95,9 @@ struct JWTVerifierTests {
         ClaimCase(name: "hasgroups false", changes: [("hasgroups", "false")]) { !$0.hasGroupOverage },
         ClaimCase(name: "no group claims", changes: []) { !$0.hasGroupOverage && $0.groups.isEmpty },
         ClaimCase(name: "tid absent", changes: [], removed: ["tid"]) { $0.tenantId == "" },
-        ClaimCase(name: "iss absent (the engine refuses it as InvalidIssuer)", changes: [], removed: ["iss"]) { $0.issuer == "" },
+        ClaimCase(name: "iss absent (the engine refuses it as InvalidIssuer)", changes: [], removed: ["iss"]) {
+            $0.issuer == ""
+        },
         ClaimCase(name: "null claims are absent", changes: [("oid", "null"), ("groups", "null"), ("nbf", "null")]) {
             $0.objectId == "" && $0.groups.isEmpty && $0.notBefore == nil
         },

@@ -1,11 +1,12 @@
 import Atomics
 import MoatCore
 import MoatIdentity
-@testable import MoatServer
 import MoatWire
 import NIOCore
 import NIOEmbedded
 import Testing
+
+@testable import MoatServer
 
 @Suite("A data connection on its event loop")
 struct DataConnectionHandlerTests {
@@ -26,7 +27,12 @@ struct DataConnectionHandlerTests {
             sampling: 1
         )
         try channel.pipeline.syncOperations.addHandler(
-            DataConnectionHandler(processor: processor, maximumFrameLength: maximumFrameLength, partialFrameTimeout: .seconds(2), metrics: metrics)
+            DataConnectionHandler(
+                processor: processor,
+                maximumFrameLength: maximumFrameLength,
+                partialFrameTimeout: .seconds(2),
+                metrics: metrics
+            )
         )
         try channel.connect(to: SocketAddress(unixDomainSocketPath: "/tmp/x")).wait()
         return channel

@@ -1,18 +1,23 @@
 import Atomics
 import MoatCore
 import MoatIdentity
-@testable import MoatServer
 import MoatWire
 import NIOCore
 import NIOEmbedded
 import Testing
+
+@testable import MoatServer
 
 @Suite("Answering data-socket frames")
 struct DataRequestProcessorTests {
     static let loop = EmbeddedEventLoop()
     static let metrics = ServerMetrics()
 
-    static func processor(serving: Bool = true, draining: Bool = false, trustsAssertedIdentity: Bool = false) throws -> DataRequestProcessor {
+    static func processor(
+        serving: Bool = true,
+        draining: Bool = false,
+        trustsAssertedIdentity: Bool = false
+    ) throws -> DataRequestProcessor {
         let store = RuleStore()
         if serving {
             let rules = try LoadedRules(json: Fixture.document(), sequence: 4)
@@ -30,7 +35,12 @@ struct DataRequestProcessorTests {
         )
     }
 
-    static func frame(_ method: MethodID, _ message: some WireMessage, streamID: UInt32 = 9, flags: Frame.Flags = []) throws -> Frame {
+    static func frame(
+        _ method: MethodID,
+        _ message: some WireMessage,
+        streamID: UInt32 = 9,
+        flags: Frame.Flags = []
+    ) throws -> Frame {
         var payload = ByteBuffer()
         try message.encode(into: &payload)
         return Frame(streamID: streamID, method: method, flags: flags, status: .ok, payload: payload)
@@ -38,7 +48,11 @@ struct DataRequestProcessorTests {
 
     static let request = CheckRequest(vault: "contoso-prod", operation: .getSecret, sourceAddress: "203.0.113.9")
 
-    static func answer(_ processor: inout DataRequestProcessor, _ frame: Frame, arrival: NIODeadline = .now()) -> DataRequestProcessor.Reply {
+    static func answer(
+        _ processor: inout DataRequestProcessor,
+        _ frame: Frame,
+        arrival: NIODeadline = .now()
+    ) -> DataRequestProcessor.Reply {
         loop.run()
         return processor.answer(frame, arrival: arrival, allocator: ByteBufferAllocator())
     }
@@ -47,7 +61,9 @@ struct DataRequestProcessorTests {
     func check() throws {
         var processor = try Self.processor()
         let reply = Self.answer(&processor, try Self.frame(.check, Self.request))
-        #expect(reply.frame.streamID == 9 && reply.frame.isResponse && reply.frame.status == .ok && !reply.closesConnection)
+        #expect(
+            reply.frame.streamID == 9 && reply.frame.isResponse && reply.frame.status == .ok && !reply.closesConnection
+        )
         let decision = try Decision(wirePayload: reply.frame.payload)
         #expect(decision.innerCode == .missingToken)
         #expect(decision.revision.sequence == 4)
@@ -64,7 +80,10 @@ struct DataRequestProcessorTests {
         let pong = try Pong(wirePayload: Self.answer(&processor, try Self.frame(.ping, Ping())).frame.payload)
         #expect(pong == Pong(ready: false, revision: nil))
         var ready = try Self.processor()
-        #expect(try Pong(wirePayload: Self.answer(&ready, try Self.frame(.ping, Ping())).frame.payload).revision?.sequence == 4)
+        #expect(
+            try Pong(wirePayload: Self.answer(&ready, try Self.frame(.ping, Ping())).frame.payload).revision?.sequence
+                == 4
+        )
     }
 
     @Test("flags: the response bit closes the connection, other reserved bits do not")
@@ -88,11 +107,23 @@ struct DataRequestProcessorTests {
     @Test("a payload that does not decode, or holds a NUL, is INVALID_ARGUMENT and the connection stays")
     func badPayload() throws {
         var processor = try Self.processor()
-        let garbage = Frame(streamID: 1, method: .check, flags: [], status: .ok, payload: ByteBuffer(bytes: [0xff, 0xff, 0xff]))
+        let garbage = Frame(
+            streamID: 1,
+            method: .check,
+            flags: [],
+            status: .ok,
+            payload: ByteBuffer(bytes: [0xff, 0xff, 0xff])
+        )
         let reply = Self.answer(&processor, garbage)
         #expect(reply.frame.status == .invalidArgument && !reply.closesConnection)
         // Field 1 (vault), length 3, "a\0b".
-        let nul = Frame(streamID: 2, method: .check, flags: [], status: .ok, payload: ByteBuffer(bytes: [0x0a, 0x03, 0x61, 0x00, 0x62]))
+        let nul = Frame(
+            streamID: 2,
+            method: .check,
+            flags: [],
+            status: .ok,
+            payload: ByteBuffer(bytes: [0x0a, 0x03, 0x61, 0x00, 0x62])
+        )
         let refused = Self.answer(&processor, nul)
         #expect(refused.frame.status == .invalidArgument)
         #expect(try StatusError(wirePayload: refused.frame.payload).message.contains("vault"))
@@ -103,10 +134,15 @@ struct DataRequestProcessorTests {
         var processor = try Self.processor()
         var denied = Self.request
         denied.vault = "no-such-vault"
-        let reply = Self.answer(&processor, try Self.frame(.checkBatch, CheckBatchRequest(requests: [Self.request, denied])))
+        let reply = Self.answer(
+            &processor,
+            try Self.frame(.checkBatch, CheckBatchRequest(requests: [Self.request, denied]))
+        )
         let decisions = try CheckBatchResponse(wirePayload: reply.frame.payload).decisions
         #expect(decisions.map(\.code) == [.unauthorized, .vaultNotFound])
-        let tooMany = CheckBatchRequest(requests: Array(repeating: Self.request, count: CheckBatchRequest.maximumCount + 1))
+        let tooMany = CheckBatchRequest(
+            requests: Array(repeating: Self.request, count: CheckBatchRequest.maximumCount + 1)
+        )
         #expect(Self.answer(&processor, try Self.frame(.checkBatch, tooMany)).frame.status == .resourceExhausted)
     }
 
@@ -126,7 +162,10 @@ struct DataRequestProcessorTests {
         var request = Self.request
         request.assertedIdentity = AssertedIdentity(oid: "a11ce000-0000-4000-8000-000000000001", tid: Fixture.tenant)
         var untrusted = try Self.processor()
-        #expect(try Decision(wirePayload: Self.answer(&untrusted, try Self.frame(.check, request)).frame.payload).innerCode == .invalidToken)
+        #expect(
+            try Decision(wirePayload: Self.answer(&untrusted, try Self.frame(.check, request)).frame.payload).innerCode
+                == .invalidToken
+        )
         var trusted = try Self.processor(trustsAssertedIdentity: true)
         let decision = try Decision(wirePayload: Self.answer(&trusted, try Self.frame(.check, request)).frame.payload)
         #expect(decision.stage == .authorization)

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MoatCore
 import MoatIdentity
+
 @testable import MoatServer
 
 /// Rules documents and a temporary directory for the daemon's unit tests.

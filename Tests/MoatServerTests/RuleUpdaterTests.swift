@@ -1,8 +1,9 @@
 import Foundation
 import MoatCore
 import MoatIdentity
-@testable import MoatServer
 import Testing
+
+@testable import MoatServer
 
 @Suite("Rule updates: revisions, write-back, rollback")
 struct RuleUpdaterTests {
@@ -14,7 +15,12 @@ struct RuleUpdaterTests {
         init(directory: String, initial: [UInt8]?) {
             path = directory + "/rules.json"
             if let initial { Fixture.write(initial, to: path) }
-            updater = RuleUpdater(file: RulesFile(path: path), store: store, metrics: ServerMetrics(), logger: Fixture.logger)
+            updater = RuleUpdater(
+                file: RulesFile(path: path),
+                store: store,
+                metrics: ServerMetrics(),
+                logger: Fixture.logger
+            )
         }
     }
 
@@ -35,7 +41,9 @@ struct RuleUpdaterTests {
     func invalidFile() async throws {
         try await Fixture.withTemporaryDirectory { directory in
             let setup = Setup(directory: directory, initial: nil)
-            await #expect(throws: ControlError.self) { try await setup.updater.reloadFromFile(reason: "test", force: true).get() }
+            await #expect(throws: ControlError.self) {
+                try await setup.updater.reloadFromFile(reason: "test", force: true).get()
+            }
             #expect(setup.store.serving == nil)
             #expect(await setup.updater.status().notReadyReason?.contains("rules.json") == true)
 
@@ -44,7 +52,9 @@ struct RuleUpdaterTests {
             let serving = try #require(setup.store.serving)
 
             Fixture.write(Array("{\"vaults\": 3}".utf8), to: setup.path)
-            let error = await #expect(throws: ControlError.self) { try await setup.updater.reloadFromFile(reason: "test").get() }
+            let error = await #expect(throws: ControlError.self) {
+                try await setup.updater.reloadFromFile(reason: "test").get()
+            }
             #expect(error?.details.map(\.path) == ["vaults"])
             #expect(setup.store.serving === serving)
             let status = await setup.updater.status()
@@ -66,7 +76,11 @@ struct RuleUpdaterTests {
             #expect(setup.store.serving?.revision.sequence == 1)
 
             let invalid = await #expect(throws: ControlError.self) {
-                try await setup.updater.put(Fixture.document(ipRules: ["10.0.0.0/8"]), expectedRevision: nil, dryRun: false)
+                try await setup.updater.put(
+                    Fixture.document(ipRules: ["10.0.0.0/8"]),
+                    expectedRevision: nil,
+                    dryRun: false
+                )
             }
             #expect(invalid?.code == .invalidArgument)
             #expect(invalid?.details.first?.message.contains("forbidden range") == true)
@@ -85,10 +99,18 @@ struct RuleUpdaterTests {
             let setup = Setup(directory: directory, initial: Fixture.document())
             let current = try await setup.updater.reloadFromFile(reason: "test", force: true).get().revision.hash
             let aborted = await #expect(throws: ControlError.self) {
-                try await setup.updater.put(Fixture.document(ipRules: []), expectedRevision: "0000000000000000", dryRun: false)
+                try await setup.updater.put(
+                    Fixture.document(ipRules: []),
+                    expectedRevision: "0000000000000000",
+                    dryRun: false
+                )
             }
             #expect(aborted?.code == .aborted)
-            let accepted = try await setup.updater.put(Fixture.document(ipRules: []), expectedRevision: current.uppercased(), dryRun: false)
+            let accepted = try await setup.updater.put(
+                Fixture.document(ipRules: []),
+                expectedRevision: current.uppercased(),
+                dryRun: false
+            )
             #expect(accepted.changed)
         }
     }
@@ -98,17 +120,29 @@ struct RuleUpdaterTests {
         try await Fixture.withTemporaryDirectory { directory in
             let setup = Setup(directory: directory, initial: Fixture.document())
             _ = try await setup.updater.reloadFromFile(reason: "test", force: true).get()
-            let added = try await setup.updater.apply(.addIpRule(vault: "contoso-prod", value: "198.51.100.7"), expectedRevision: nil, dryRun: false)
+            let added = try await setup.updater.apply(
+                .addIpRule(vault: "contoso-prod", value: "198.51.100.7"),
+                expectedRevision: nil,
+                dryRun: false
+            )
             #expect(added.changed && added.revision.sequence == 2)
             let written = try JSONValue(parsing: Fixture.read(setup.path))
             #expect(String(decoding: Fixture.read(setup.path), as: UTF8.self) == written.serialized(.document) + "\n")
             #expect(written["vaults"]?.arrayValue?[0]["properties"]?["networkAcls"]?["ipRules"]?.arrayValue?.count == 2)
 
-            let again = try await setup.updater.apply(.addIpRule(vault: "contoso-prod", value: "198.51.100.7/32"), expectedRevision: nil, dryRun: false)
+            let again = try await setup.updater.apply(
+                .addIpRule(vault: "contoso-prod", value: "198.51.100.7/32"),
+                expectedRevision: nil,
+                dryRun: false
+            )
             #expect(!again.changed && again.revision.sequence == 2)
 
             let missing = await #expect(throws: ControlError.self) {
-                try await setup.updater.apply(.removeIpRule(vault: "contoso-prod", value: "192.0.2.1"), expectedRevision: nil, dryRun: false)
+                try await setup.updater.apply(
+                    .removeIpRule(vault: "contoso-prod", value: "192.0.2.1"),
+                    expectedRevision: nil,
+                    dryRun: false
+                )
             }
             #expect(missing?.code == .notFound)
         }
@@ -138,7 +172,9 @@ struct RuleUpdaterTests {
             #expect(named.revision.hash == RevisionHash.of(documents[6]))
             #expect(setup.store.serving?.document == documents[6])
 
-            let gone = await #expect(throws: ControlError.self) { try await setup.updater.rollback(to: RevisionHash.of(documents[0])) }
+            let gone = await #expect(throws: ControlError.self) {
+                try await setup.updater.rollback(to: RevisionHash.of(documents[0]))
+            }
             #expect(gone?.code == .notFound)
         }
     }
@@ -165,8 +201,14 @@ struct RuleUpdaterTests {
             let data = directory + "/..2026_11_29_00_00_00.000000001"
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
             Fixture.write(Fixture.document(), to: data + "/rules.json")
-            try FileManager.default.createSymbolicLink(atPath: directory + "/..data", withDestinationPath: "..2026_11_29_00_00_00.000000001")
-            try FileManager.default.createSymbolicLink(atPath: directory + "/rules.json", withDestinationPath: "..data/rules.json")
+            try FileManager.default.createSymbolicLink(
+                atPath: directory + "/..data",
+                withDestinationPath: "..2026_11_29_00_00_00.000000001"
+            )
+            try FileManager.default.createSymbolicLink(
+                atPath: directory + "/rules.json",
+                withDestinationPath: "..data/rules.json"
+            )
             let file = RulesFile(path: directory + "/rules.json")
             #expect(try file.read() == Fixture.document())
             #expect(file.writeRefusal()?.message.contains("ConfigMap") == true)

@@ -55,7 +55,10 @@ import Testing
         #expect(decoded.enableRbacAuthorization == nil)
         // Field 12 is packed last, after the fields of the decision without a caller.
         var expected = try Fixtures.decisions[0].payload()
-        var caller = ProtobufBytes().message(12, ProtobufBytes().string(1, "o").string(2, "a").string(3, "t").string(4, "i")).buffer
+        var caller = ProtobufBytes().message(
+            12,
+            ProtobufBytes().string(1, "o").string(2, "a").string(3, "t").string(4, "i")
+        ).buffer
         expected.writeBuffer(&caller)
         #expect(payload == expected)
     }

@@ -33,7 +33,14 @@ func document(ipRules: Int, signer: TokenSigner) -> [UInt8] {
         rules.append(.object([("value", .string(text))]))
     }
     let subnets: [JSONValue] = (0..<200).map {
-        .object([("id", .string("/subscriptions/5b5b5b5b-0000-4000-8000-000000000001/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/s\($0)"))])
+        .object([
+            (
+                "id",
+                .string(
+                    "/subscriptions/5b5b5b5b-0000-4000-8000-000000000001/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/s\($0)"
+                )
+            )
+        ])
     }
     let policies: [JSONValue] = (0..<1024).map { index in
         .object([
@@ -61,7 +68,10 @@ func document(ipRules: Int, signer: TokenSigner) -> [UInt8] {
     ])
     let doc = JSONValue.object([
         ("extensions", .object([("maxIpRules", .number(String(max(1000, ipRules))))])),
-        ("tenants", .array([.object([("id", .string(tenant)), ("jwks", .object([("keys", .array([signer.publicJWK]))]))])])),
+        (
+            "tenants",
+            .array([.object([("id", .string(tenant)), ("jwks", .object([("keys", .array([signer.publicJWK]))]))])])
+        ),
         ("vaults", .array([vault])),
     ])
     return Array(doc.serialized().utf8)
@@ -82,12 +92,22 @@ let benchmarks: @Sendable () -> Void = {
 
     for ipRules in [10, 1000, 100_000] {
         let rules = try! LoadedRules(json: document(ipRules: ipRules, signer: signer), sequence: 1)
-        guard case .parsed(let claims, nil) = rules.verifier.verify(token[...]) else { fatalError("the token does not verify") }
+        guard case .parsed(let claims, nil) = rules.verifier.verify(token[...]) else {
+            fatalError("the token does not verify")
+        }
         let verified = Verified(claims: claims)
         // Admitted by the last IP rule's network: the lookup cannot stop early.
-        let request = CheckRequest(vault: "contoso-prod", operation: .getSecret, sourceAddress: "99.255.255.254", token: token)
+        let request = CheckRequest(
+            vault: "contoso-prod",
+            operation: .getSecret,
+            sourceAddress: "99.255.255.254",
+            token: token
+        )
         let context = EvaluationContext(now: 1_800_000_000)
-        Benchmark("Decision, identity verified, \(ipRules) IP rules", configuration: .init(metrics: [.wallClock, .mallocCountTotal, .throughput], maxDuration: .seconds(3))) { benchmark in
+        Benchmark(
+            "Decision, identity verified, \(ipRules) IP rules",
+            configuration: .init(metrics: [.wallClock, .mallocCountTotal, .throughput], maxDuration: .seconds(3))
+        ) { benchmark in
             for _ in benchmark.scaledIterations {
                 blackHole(rules.snapshot.evaluate(request, verifier: verified, context: context))
             }
@@ -95,23 +115,42 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     let rules = try! LoadedRules(json: document(ipRules: 1000, signer: signer), sequence: 1)
-    Benchmark("RS256 verification, first sight", configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxDuration: .seconds(3))) { benchmark in
+    Benchmark(
+        "RS256 verification, first sight",
+        configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxDuration: .seconds(3))
+    ) { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(rules.verifier.verify(token[...]))
         }
     }
 
-    Benchmark("Compile a document of 100 000 IP rules", configuration: .init(metrics: [.wallClock, .peakMemoryResident], maxDuration: .seconds(10), maxIterations: 5)) { benchmark in
+    Benchmark(
+        "Compile a document of 100 000 IP rules",
+        configuration: .init(metrics: [.wallClock, .peakMemoryResident], maxDuration: .seconds(10), maxIterations: 5)
+    ) { benchmark in
         let bytes = document(ipRules: 100_000, signer: signer)
         benchmark.startMeasurement()
         blackHole(try! LoadedRules(json: bytes, sequence: 1))
     }
 
-    let request = CheckRequest(vault: "contoso-prod", operation: .getSecret, sourceAddress: "203.0.113.9", token: token, requestId: "0f8fad5b-d9cb-469f-a165-70867728950e")
+    let request = CheckRequest(
+        vault: "contoso-prod",
+        operation: .getSecret,
+        sourceAddress: "203.0.113.9",
+        token: token,
+        requestId: "0f8fad5b-d9cb-469f-a165-70867728950e"
+    )
     var encodedRequest = ByteBuffer()
     try! request.encode(into: &encodedRequest)
-    let decision = rules.snapshot.evaluate(request, verifier: Verified(claims: TokenClaims()), context: EvaluationContext(now: 0))
-    Benchmark("Wire: decode CheckRequest + encode CheckResponse", configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxDuration: .seconds(3))) { benchmark in
+    let decision = rules.snapshot.evaluate(
+        request,
+        verifier: Verified(claims: TokenClaims()),
+        context: EvaluationContext(now: 0)
+    )
+    Benchmark(
+        "Wire: decode CheckRequest + encode CheckResponse",
+        configuration: .init(metrics: [.wallClock, .mallocCountTotal], maxDuration: .seconds(3))
+    ) { benchmark in
         var out = ByteBuffer()
         for _ in benchmark.scaledIterations {
             out.clear()
@@ -124,6 +163,8 @@ let benchmarks: @Sendable () -> Void = {
 /// The bundled demo key (deploy/examples/demo-signing-key.pem), read from the repository.
 let rsaKey: String = {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("deploy/examples/demo-signing-key.pem")
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "deploy/examples/demo-signing-key.pem"
+        )
     return try! String(contentsOf: url, encoding: .utf8)
 }()

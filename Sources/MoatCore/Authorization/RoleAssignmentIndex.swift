@@ -113,7 +113,8 @@ private enum RoleScope {
             let name = String(text.dropFirst(managementGroupPrefix.count))
             return name.contains("/") ? nil : .managementGroup(name.lowercased())
         }
-        guard let id = ResourceID(text), let subscription = id.subscriptionId?.lowercased(), GUID.isValid(subscription) else {
+        guard let id = ResourceID(text), let subscription = id.subscriptionId?.lowercased(), GUID.isValid(subscription)
+        else {
             return nil
         }
         guard let group = id.resourceGroup?.lowercased() else { return .subscription(subscription) }
@@ -163,9 +164,14 @@ extension DocumentReader {
             if let roleId = string(members[member: "roleDefinitionId"], rolePath) {
                 if let guid = RoleDefinition.guid(fromId: roleId) {
                     role = roles[guid]
-                    if role == nil { fail(rolePath, "unknown role definition '\(guid)': not built in and not in roleDefinitions") }
+                    if role == nil {
+                        fail(rolePath, "unknown role definition '\(guid)': not built in and not in roleDefinitions")
+                    }
                 } else {
-                    fail(rolePath, "'\(roleId)' is not a role definition id (…/providers/Microsoft.Authorization/roleDefinitions/<GUID>)")
+                    fail(
+                        rolePath,
+                        "'\(roleId)' is not a role definition id (…/providers/Microsoft.Authorization/roleDefinitions/<GUID>)"
+                    )
                 }
             } else if (members[member: "roleDefinitionId"] ?? .null) == .null {
                 fail(rolePath, "missing required value")
@@ -181,7 +187,13 @@ extension DocumentReader {
             }
             guard let principal, let role, let scope else { continue }
             index.insert(
-                RoleAssignmentIndex.Assigned(index: position, id: id, principalId: principal, role: role, object: objectScope),
+                RoleAssignmentIndex.Assigned(
+                    index: position,
+                    id: id,
+                    principalId: principal,
+                    role: role,
+                    object: objectScope
+                ),
                 scope: scope
             )
         }
@@ -190,7 +202,10 @@ extension DocumentReader {
 
     /// Reads `managementGroups: [{id, subscriptions, parent}]` into, for each subscription, the
     /// groups above it with their depth (a top-level group is 1).
-    private mutating func managementGroups(_ value: JSONValue?, _ path: JSONPath) -> [String: [(name: String, depth: Int)]] {
+    private mutating func managementGroups(
+        _ value: JSONValue?,
+        _ path: JSONPath
+    ) -> [String: [(name: String, depth: Int)]] {
         var parents: [String: String?] = [:]
         var subscriptions: [String: [String]] = [:]
         var paths: [String: JSONPath] = [:]
@@ -233,7 +248,10 @@ extension DocumentReader {
                 if let start = chain.firstIndex(of: parent) {
                     // Report the cycle at its members only; a group hanging below it is not at fault.
                     if start == 0 {
-                        fail(groupPath.appending("parent"), "management groups form a cycle: \((chain + [parent]).joined(separator: " → "))")
+                        fail(
+                            groupPath.appending("parent"),
+                            "management groups form a cycle: \((chain + [parent]).joined(separator: " → "))"
+                        )
                     }
                     broken = true
                     break
@@ -244,7 +262,8 @@ extension DocumentReader {
             guard !broken else { continue }
             // chain: group, its parent, …, top. Depth of chain[i] is chain.count - i.
             for subscription in subscriptions[group] ?? [] {
-                for (i, member) in chain.enumerated() where !(result[subscription] ?? []).contains(where: { $0.name == member }) {
+                for (i, member) in chain.enumerated()
+                where !(result[subscription] ?? []).contains(where: { $0.name == member }) {
                     result[subscription, default: []].append((member, chain.count - i))
                 }
             }

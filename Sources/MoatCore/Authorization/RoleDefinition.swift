@@ -12,7 +12,13 @@ struct RoleDefinition: Sendable {
         self.actions = actions
     }
 
-    private init(_ id: String, _ name: String, actions: [String] = [], notActions: [String] = [], dataActions: [String] = []) {
+    private init(
+        _ id: String,
+        _ name: String,
+        actions: [String] = [],
+        notActions: [String] = [],
+        dataActions: [String] = []
+    ) {
         self.init(
             id: id,
             name: name,
@@ -84,7 +90,11 @@ struct RoleDefinition: Sendable {
                 "Microsoft.Authorization/elevateAccess/Action",
             ]
         ),
-        RoleDefinition("f25e0fa2-a7c8-4377-a976-54943a77a395", "Key Vault Contributor", actions: ["Microsoft.KeyVault/*"]),
+        RoleDefinition(
+            "f25e0fa2-a7c8-4377-a976-54943a77a395",
+            "Key Vault Contributor",
+            actions: ["Microsoft.KeyVault/*"]
+        ),
         RoleDefinition("acdd72a7-3385-48ef-bd42-f606fba81ae7", "Reader", actions: ["*/read"]),
     ]
 }
@@ -135,13 +145,20 @@ extension DocumentReader {
             for (i, permission) in (array(members[member: "permissions"], permissionsPath) ?? []).enumerated() {
                 let permissionPath = permissionsPath.appending(i)
                 guard let lists = object(permission, permissionPath) else { continue }
-                checkKeys(lists, permissionPath, known: ["actions", "notActions", "dataActions", "notDataActions", "condition", "conditionVersion"], strict: true)
+                checkKeys(
+                    lists,
+                    permissionPath,
+                    known: ["actions", "notActions", "dataActions", "notDataActions", "condition", "conditionVersion"],
+                    strict: true
+                )
                 if (lists[member: "condition"] ?? .null) != .null {
                     fail(permissionPath.appending("condition"), "conditions in role definitions are not modelled")
                 }
                 func strings(_ key: String) -> [String] {
                     let listPath = permissionPath.appending(key)
-                    return (array(lists[member: key], listPath) ?? []).enumerated().compactMap { string($1, listPath.appending($0)) }
+                    return (array(lists[member: key], listPath) ?? []).enumerated().compactMap {
+                        string($1, listPath.appending($0))
+                    }
                 }
                 actions += strings("actions")
                 notActions += strings("notActions")
@@ -152,7 +169,12 @@ extension DocumentReader {
             roles[guid] = RoleDefinition(
                 id: guid,
                 name: roleName,
-                actions: ActionSet(actions: actions, notActions: notActions, dataActions: dataActions, notDataActions: notDataActions)
+                actions: ActionSet(
+                    actions: actions,
+                    notActions: notActions,
+                    dataActions: dataActions,
+                    notDataActions: notDataActions
+                )
             )
         }
         return roles

@@ -39,7 +39,13 @@ public struct Admission: Sendable, Hashable {
     public var service: String?
     public var mode: TrustedServiceMode?
 
-    public init(kind: Kind, index: Int? = nil, rule: String? = nil, service: String? = nil, mode: TrustedServiceMode? = nil) {
+    public init(
+        kind: Kind,
+        index: Int? = nil,
+        rule: String? = nil,
+        service: String? = nil,
+        mode: TrustedServiceMode? = nil
+    ) {
         self.kind = kind
         self.index = index
         self.rule = rule

@@ -11,7 +11,8 @@ extension Decision {
             if index < decidingIndex {
                 text = passed(current, request: request)
             } else if index == decidingIndex {
-                text = "REFUSED \(innerCode.map { "(\($0.rawValue))" } ?? "(\(code.rawValue))"): \(message)"
+                text =
+                    "REFUSED \(innerCode.map { "(\($0.rawValue))" } ?? "(\(code.rawValue))"): \(message)"
                     + (required.map { "\n  needed: \($0)" } ?? "")
             } else {
                 text = "not reached"
@@ -31,7 +32,8 @@ extension Decision {
     private func passed(_ stage: Stage, request: CheckRequest) -> String {
         switch stage {
         case .request:
-            let operation = request.operation.map { "\($0.name) (\($0.isControlPlane ? "control plane" : "data plane"))" } ?? "?"
+            let operation =
+                request.operation.map { "\($0.name) (\($0.isControlPlane ? "control plane" : "data plane"))" } ?? "?"
             var parts = [operation]
             if !request.objectName.isEmpty { parts.append("object \(request.objectName)") }
             if !request.sourceAddress.isEmpty { parts.append("from \(request.sourceAddress)") }
@@ -41,7 +43,8 @@ extension Decision {
         case .vault:
             return "ok: \(request.vault) found"
         case .authentication:
-            let who = caller.map { "appid=\($0.applicationId);oid=\($0.objectId);tid=\($0.tenantId);iss=\($0.issuer)" } ?? "?"
+            let who =
+                caller.map { "appid=\($0.applicationId);oid=\($0.objectId);tid=\($0.tenantId);iss=\($0.issuer)" } ?? "?"
             return "ok: \(request.token.isEmpty ? "asserted identity" : "token verified"): \(who)"
         case .network:
             guard let admittedBy else { return "ok" }
@@ -49,9 +52,11 @@ extension Decision {
             case .privateEndpoint: return "admitted by approved private endpoint \(admittedBy.rule ?? "")"
             case .defaultAllow: return "admitted: public network access with default action Allow"
             case .ipRule: return "admitted by IP rule \(admittedBy.index ?? 0) (\(admittedBy.rule ?? ""))"
-            case .virtualNetworkRule: return "admitted by virtual network rule \(admittedBy.index ?? 0) (\(admittedBy.rule ?? ""))"
+            case .virtualNetworkRule:
+                return "admitted by virtual network rule \(admittedBy.index ?? 0) (\(admittedBy.rule ?? ""))"
             case .trustedService:
-                return "admitted as trusted service \(admittedBy.service ?? "") (\(admittedBy.mode?.rawValue ?? "") mode)"
+                return
+                    "admitted as trusted service \(admittedBy.service ?? "") (\(admittedBy.mode?.rawValue ?? "") mode)"
             case .perimeter: return "admitted by the network security perimeter (\(admittedBy.rule ?? ""))"
             case .notApplicable: return "not applicable: control-plane operation"
             }
@@ -61,9 +66,11 @@ extension Decision {
             switch grantedBy.kind {
             case .accessPolicy:
                 let application = grantedBy.applicationId.map { ", applicationId \($0)" } ?? ""
-                return "granted by access policy \(grantedBy.index ?? 0) (objectId \(grantedBy.objectId ?? "")\(application))\(permission)"
+                return
+                    "granted by access policy \(grantedBy.index ?? 0) (objectId \(grantedBy.objectId ?? "")\(application))\(permission)"
             case .roleAssignment:
-                return "granted by role assignment \(grantedBy.id ?? "#\(grantedBy.index ?? 0)") (\(grantedBy.role ?? ""))\(permission)"
+                return
+                    "granted by role assignment \(grantedBy.id ?? "#\(grantedBy.index ?? 0)") (\(grantedBy.role ?? ""))\(permission)"
             }
         case .allow:
             return "ok"

@@ -12,7 +12,10 @@ extension Decision {
             ("grantedBy", grantedBy.map(\.json) ?? .null),
             ("required", Self.text(required)),
             ("wwwAuthenticate", Self.text(wwwAuthenticate)),
-            ("revision", .object([("sequence", .number(String(revision.sequence))), ("hash", .string(revision.hash))])),
+            (
+                "revision",
+                .object([("sequence", .number(String(revision.sequence))), ("hash", .string(revision.hash))])
+            ),
         ])
     }
 

@@ -9,7 +9,12 @@ public enum DocumentChange: Sendable, Hashable {
     case updateNetwork(vault: String, defaultAction: String?, bypass: String?, publicNetworkAccess: String?)
     /// Replaces the categories present in `permissions` for the (objectId, applicationId) entry,
     /// creating it in the vault's tenant when absent (like `az keyvault set-policy`).
-    case setAccessPolicy(vault: String, objectId: String, applicationId: String?, permissions: [PermissionCategory: [String]])
+    case setAccessPolicy(
+        vault: String,
+        objectId: String,
+        applicationId: String?,
+        permissions: [PermissionCategory: [String]]
+    )
     case deleteAccessPolicy(vault: String, objectId: String, applicationId: String?)
     /// Creates or replaces vaults by name; `vaults` is one vault object or an array of them.
     case upsertVaults(JSONValue, createOnly: Bool)

@@ -16,7 +16,9 @@ extension DocumentReader {
     mutating func documentExtensions(_ value: JSONValue?, _ path: JSONPath) -> DocumentExtensions {
         var extensions = DocumentExtensions()
         guard let members = object(value, path) else { return extensions }
-        let keys = ["allowPrivateIpRules", "allowIpv6Rules", "maxIpRules", "maxVirtualNetworkRules", "maxAccessPolicies"]
+        let keys = [
+            "allowPrivateIpRules", "allowIpv6Rules", "maxIpRules", "maxVirtualNetworkRules", "maxAccessPolicies",
+        ]
         checkKeys(members, path, known: keys, strict: true)
         if let flag = bool(members[member: "allowPrivateIpRules"], path.appending("allowPrivateIpRules")) {
             extensions.allowPrivateIpRules = flag
@@ -28,7 +30,11 @@ extension DocumentReader {
         if let value = integer(members[member: "maxIpRules"], path.appending("maxIpRules"), in: limit) {
             extensions.maxIpRules = value
         }
-        if let value = integer(members[member: "maxVirtualNetworkRules"], path.appending("maxVirtualNetworkRules"), in: limit) {
+        if let value = integer(
+            members[member: "maxVirtualNetworkRules"],
+            path.appending("maxVirtualNetworkRules"),
+            in: limit
+        ) {
             extensions.maxVirtualNetworkRules = value
         }
         if let value = integer(members[member: "maxAccessPolicies"], path.appending("maxAccessPolicies"), in: limit) {

@@ -8,8 +8,9 @@ enum GUID {
                 guard byte == UInt8(ascii: "-") else { return false }
             } else {
                 let lower = byte | 0x20
-                guard (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-                    || (lower >= UInt8(ascii: "a") && lower <= UInt8(ascii: "f"))
+                guard
+                    (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                        || (lower >= UInt8(ascii: "a") && lower <= UInt8(ascii: "f"))
                 else { return false }
             }
         }

@@ -48,7 +48,10 @@ extension DocumentReader {
                 return nil
             }
             if let count, !count.contains(decoded.count) {
-                fail(fieldPath, "\(decoded.count) bytes; expected \(count.lowerBound == count.upperBound ? "\(count.lowerBound)" : "\(count.lowerBound) to \(count.upperBound)")")
+                fail(
+                    fieldPath,
+                    "\(decoded.count) bytes; expected \(count.lowerBound == count.upperBound ? "\(count.lowerBound)" : "\(count.lowerBound) to \(count.upperBound)")"
+                )
                 return nil
             }
             return decoded

@@ -43,10 +43,16 @@ public struct RuleDocumentEditor: Sendable {
         case .addVirtualNetworkRule(let vault, let subnetId, let ignoreMissing):
             try editNetworkAcls(vault) { (acls: inout JSONValue) throws(DocumentChangeError) in
                 var rules = acls["virtualNetworkRules"]?.arrayValue ?? []
-                let entry = JSONValue.object([("id", .string(subnetId)), ("ignoreMissingVnetServiceEndpoint", .bool(ignoreMissing))])
-                if let index = rules.firstIndex(where: { $0["id"]?.stringValue?.equalsIgnoringCase(subnetId) == true }) {
+                let entry = JSONValue.object([
+                    ("id", .string(subnetId)), ("ignoreMissingVnetServiceEndpoint", .bool(ignoreMissing)),
+                ])
+                if let index = rules.firstIndex(where: { $0["id"]?.stringValue?.equalsIgnoringCase(subnetId) == true })
+                {
                     if rules[index]["ignoreMissingVnetServiceEndpoint"]?.boolValue ?? false != ignoreMissing {
-                        rules[index] = rules[index].setting("ignoreMissingVnetServiceEndpoint", to: .bool(ignoreMissing))
+                        rules[index] = rules[index].setting(
+                            "ignoreMissingVnetServiceEndpoint",
+                            to: .bool(ignoreMissing)
+                        )
                     }
                 } else {
                     rules.append(entry)
@@ -58,7 +64,10 @@ public struct RuleDocumentEditor: Sendable {
                 let rules = acls["virtualNetworkRules"]?.arrayValue ?? []
                 let kept = rules.filter { $0["id"]?.stringValue?.equalsIgnoringCase(subnetId) != true }
                 guard kept.count < rules.count else {
-                    throw DocumentChangeError(kind: .notFound, message: "vault '\(vault)' has no virtual network rule '\(subnetId)'")
+                    throw DocumentChangeError(
+                        kind: .notFound,
+                        message: "vault '\(vault)' has no virtual network rule '\(subnetId)'"
+                    )
                 }
                 acls = acls.setting("virtualNetworkRules", to: .array(kept))
             }
@@ -105,7 +114,10 @@ public struct RuleDocumentEditor: Sendable {
                 let kept = policies.filter { !Self.policy($0, matches: objectId, applicationId) }
                 guard kept.count < policies.count else {
                     let application = applicationId.map { " and applicationId '\($0)'" } ?? ""
-                    throw DocumentChangeError(kind: .notFound, message: "vault '\(vault)' has no access policy for objectId '\(objectId)'\(application)")
+                    throw DocumentChangeError(
+                        kind: .notFound,
+                        message: "vault '\(vault)' has no access policy for objectId '\(objectId)'\(application)"
+                    )
                 }
                 properties = properties.setting("accessPolicies", to: .array(kept))
             }
@@ -114,7 +126,11 @@ public struct RuleDocumentEditor: Sendable {
             switch value {
             case .array(let items): incoming = items
             case .object: incoming = [value]
-            default: throw DocumentChangeError(kind: .invalid, message: "expected a vault object or an array of them, found \(value.typeName)")
+            default:
+                throw DocumentChangeError(
+                    kind: .invalid,
+                    message: "expected a vault object or an array of them, found \(value.typeName)"
+                )
             }
             var vaults = document["vaults"]?.arrayValue ?? []
             for (position, vault) in incoming.enumerated() {
@@ -122,7 +138,9 @@ public struct RuleDocumentEditor: Sendable {
                     throw DocumentChangeError(kind: .invalid, message: "vault \(position) has no name")
                 }
                 if let index = vaults.firstIndex(where: { $0["name"]?.stringValue?.equalsIgnoringCase(name) == true }) {
-                    if createOnly { throw DocumentChangeError(kind: .invalid, message: "vault '\(name)' already exists") }
+                    if createOnly {
+                        throw DocumentChangeError(kind: .invalid, message: "vault '\(name)' already exists")
+                    }
                     vaults[index] = vault
                 } else {
                     vaults.append(vault)
@@ -132,7 +150,9 @@ public struct RuleDocumentEditor: Sendable {
         case .deleteVault(let name):
             let vaults = document["vaults"]?.arrayValue ?? []
             let kept = vaults.filter { $0["name"]?.stringValue?.equalsIgnoringCase(name) != true }
-            guard kept.count < vaults.count else { throw DocumentChangeError(kind: .notFound, message: "no vault '\(name)'") }
+            guard kept.count < vaults.count else {
+                throw DocumentChangeError(kind: .notFound, message: "no vault '\(name)'")
+            }
             document = document.setting("vaults", to: .array(kept))
         }
         return document != before
@@ -158,7 +178,8 @@ public struct RuleDocumentEditor: Sendable {
         _ body: (inout JSONValue) throws(DocumentChangeError) -> Void
     ) throws(DocumentChangeError) {
         var vaults = document["vaults"]?.arrayValue ?? []
-        guard let index = vaults.firstIndex(where: { $0["name"]?.stringValue?.equalsIgnoringCase(vault) == true }) else {
+        guard let index = vaults.firstIndex(where: { $0["name"]?.stringValue?.equalsIgnoringCase(vault) == true })
+        else {
             throw DocumentChangeError(kind: .notFound, message: "no vault '\(vault)'")
         }
         var properties = vaults[index]["properties"] ?? .object([])
@@ -178,7 +199,9 @@ public struct RuleDocumentEditor: Sendable {
         try editProperties(vault) { (properties: inout JSONValue) throws(DocumentChangeError) in
             var acls = properties["networkAcls"] ?? .null
             if case .null = acls {
-                guard create else { throw DocumentChangeError(kind: .notFound, message: "vault '\(vault)' has no network rules") }
+                guard create else {
+                    throw DocumentChangeError(kind: .notFound, message: "vault '\(vault)' has no network rules")
+                }
                 acls = .object([
                     ("bypass", .string("AzureServices")), ("defaultAction", .string("Allow")), ("ipRules", .array([])),
                     ("virtualNetworkRules", .array([])),

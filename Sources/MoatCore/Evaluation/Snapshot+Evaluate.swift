@@ -51,7 +51,13 @@ extension Snapshot {
 
         // Stage 1: authentication.
         let claims: TokenClaims
-        switch vault.authenticate(request, operation: operation, verifier: verifier, context: context, settings: authentication) {
+        switch vault.authenticate(
+            request,
+            operation: operation,
+            verifier: verifier,
+            context: context,
+            settings: authentication
+        ) {
         case .success(let verified): claims = verified
         case .failure(let failure):
             return Decision(

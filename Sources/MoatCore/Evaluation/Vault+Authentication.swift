@@ -16,7 +16,9 @@ extension Vault {
         }
 
         var token = Substring(request.token)
-        if token.utf8.count >= 7, token.utf8.prefix(7).elementsEqual("bearer ".utf8, by: { CaseInsensitiveKey.fold($0) == $1 }) {
+        if token.utf8.count >= 7,
+            token.utf8.prefix(7).elementsEqual("bearer ".utf8, by: { CaseInsensitiveKey.fold($0) == $1 })
+        {
             token = token.dropFirst(7)
         }
         if token.utf8.allSatisfy({ $0 == UInt8(ascii: " ") }) {
@@ -26,7 +28,12 @@ extension Vault {
         let signatureFailure: String?
         switch verifier.verify(token) {
         case .malformed(let reason):
-            return .failure(StageFailure(innerCode: .invalidToken, message: "[BearerReadAccessTokenFailed] Error validating token: \(reason)"))
+            return .failure(
+                StageFailure(
+                    innerCode: .invalidToken,
+                    message: "[BearerReadAccessTokenFailed] Error validating token: \(reason)"
+                )
+            )
         case .parsed(let parsed, let failure):
             claims = parsed
             signatureFailure = failure
@@ -35,52 +42,70 @@ extension Vault {
 
         guard issuers.contains(claims.issuer), claims.tenantId.equalsIgnoringCase(tenantId) else {
             let found = issuers.contains(claims.issuer) ? "tid \(claims.tenantId)" : claims.issuer
-            return .failure(StageFailure(
-                innerCode: .invalidIssuer,
-                message: "AKV10032: Invalid issuer. Expected one of \(issuers.joined(separator: ", ")), found \(found).",
-                caller: caller
-            ))
+            return .failure(
+                StageFailure(
+                    innerCode: .invalidIssuer,
+                    message:
+                        "AKV10032: Invalid issuer. Expected one of \(issuers.joined(separator: ", ")), found \(found).",
+                    caller: caller
+                )
+            )
         }
         if let signatureFailure {
             return .failure(StageFailure(innerCode: .invalidToken, message: signatureFailure, caller: caller))
         }
         let audiences = operation.isControlPlane ? settings.controlPlaneAudiences : settings.dataPlaneAudiences
         guard claims.audiences.contains(where: audiences.contains) else {
-            return .failure(StageFailure(
-                innerCode: .invalidAudience,
-                message: "AKV10022: Invalid audience. Expected \(audiences[0]), found: \(claims.audiences.joined(separator: ", ")).",
-                caller: caller
-            ))
+            return .failure(
+                StageFailure(
+                    innerCode: .invalidAudience,
+                    message:
+                        "AKV10022: Invalid audience. Expected \(audiences[0]), found: \(claims.audiences.joined(separator: ", ")).",
+                    caller: caller
+                )
+            )
         }
         let skew = Int64(settings.clockSkewSeconds)
         let window = "(now \(context.now), allowed clock skew \(skew) s)"
         if let expiresAt = claims.expiresAt, context.now >= expiresAt + skew {
-            return .failure(StageFailure(
-                innerCode: .tokenExpired,
-                message: "[TokenExpired] Error validating token: 'S2S12086'. The token expired at \(expiresAt) \(window).",
-                caller: caller
-            ))
+            return .failure(
+                StageFailure(
+                    innerCode: .tokenExpired,
+                    message:
+                        "[TokenExpired] Error validating token: 'S2S12086'. The token expired at \(expiresAt) \(window).",
+                    caller: caller
+                )
+            )
         }
         if let notBefore = claims.notBefore, context.now < notBefore - skew {
-            return .failure(StageFailure(
-                innerCode: .tokenExpired,
-                message: "[TokenNotYetValid] Error validating token: the token is not valid before \(notBefore) \(window).",
-                caller: caller
-            ))
+            return .failure(
+                StageFailure(
+                    innerCode: .tokenExpired,
+                    message:
+                        "[TokenNotYetValid] Error validating token: the token is not valid before \(notBefore) \(window).",
+                    caller: caller
+                )
+            )
         }
         return .success(claims)
     }
 
-    private static let missingToken = StageFailure(innerCode: .missingToken, message: "AKV10000: Request is missing a Bearer or PoP token.")
+    private static let missingToken = StageFailure(
+        innerCode: .missingToken,
+        message: "AKV10000: Request is missing a Bearer or PoP token."
+    )
 
     /// Claims a local peer asserts instead of a token: accepted only from trusted asserters, and
     /// only for the vault's tenant.
     private func authenticate(_ asserted: AssertedIdentity, trusted: Bool) -> Result<TokenClaims, StageFailure> {
         guard trusted else {
-            return .failure(StageFailure(
-                innerCode: .invalidToken,
-                message: "An asserted identity is accepted only from a trusted asserter peer; send the token instead."
-            ))
+            return .failure(
+                StageFailure(
+                    innerCode: .invalidToken,
+                    message:
+                        "An asserted identity is accepted only from a trusted asserter peer; send the token instead."
+                )
+            )
         }
         let claims = TokenClaims(
             issuer: "asserted",
@@ -91,11 +116,14 @@ extension Vault {
             managedIdentityResourceId: asserted.xmsMirid
         )
         guard asserted.tid.equalsIgnoringCase(tenantId) else {
-            return .failure(StageFailure(
-                innerCode: .invalidIssuer,
-                message: "AKV10032: Invalid issuer. The asserted identity's tenant '\(asserted.tid)' is not the vault's tenant '\(tenantId)'.",
-                caller: Caller(claims)
-            ))
+            return .failure(
+                StageFailure(
+                    innerCode: .invalidIssuer,
+                    message:
+                        "AKV10032: Invalid issuer. The asserted identity's tenant '\(asserted.tid)' is not the vault's tenant '\(tenantId)'.",
+                    caller: Caller(claims)
+                )
+            )
         }
         return .success(claims)
     }

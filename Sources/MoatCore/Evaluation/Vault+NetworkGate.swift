@@ -15,10 +15,13 @@ extension Vault {
             if bypassAzureServices, let trusted = trustedService(claims, operation: operation) {
                 return .success(trusted)
             }
-            return .failure(StageFailure(
-                innerCode: .forbiddenByConnection,
-                message: "Public network access is disabled and request is not from a trusted service nor via an approved private link. Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
-            ))
+            return .failure(
+                StageFailure(
+                    innerCode: .forbiddenByConnection,
+                    message:
+                        "Public network access is disabled and request is not from a trusted service nor via an approved private link. Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
+                )
+            )
         case .securedByPerimeter:
             // The perimeter alone admits public traffic: no IP or virtual network rules, no bypass.
             if let source, let index = perimeter.addressTable.lookup(source) {
@@ -29,32 +32,50 @@ extension Vault {
             {
                 return .success(Admission(kind: .perimeter, rule: written))
             }
-            return .failure(StageFailure(
-                innerCode: .forbiddenByPerimeter,
-                message: "The request was forbidden by the network security perimeter: no inbound access rule admits it. Client address: \(request.sourceAddress.isEmpty ? "unknown" : request.sourceAddress) Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
-            ))
+            return .failure(
+                StageFailure(
+                    innerCode: .forbiddenByPerimeter,
+                    message:
+                        "The request was forbidden by the network security perimeter: no inbound access rule admits it. Client address: \(request.sourceAddress.isEmpty ? "unknown" : request.sourceAddress) Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
+                )
+            )
         case .enabled:
             guard let firewall, firewall.defaultActionDeny else {
                 return .success(Admission(kind: .defaultAllow))
             }
             if let source, let index = firewall.ipRuleTable.lookup(source) {
-                return .success(Admission(kind: .ipRule, index: Int(index), rule: firewall.ipRules[Int(index)].description))
+                return .success(
+                    Admission(kind: .ipRule, index: Int(index), rule: firewall.ipRules[Int(index)].description)
+                )
             }
-            if !request.subnetId.isEmpty, let index = firewall.virtualNetworkRuleBySubnet[CaseInsensitiveKey(request.subnetId)] {
-                return .success(Admission(kind: .virtualNetworkRule, index: index, rule: firewall.virtualNetworkRules[index]))
+            if !request.subnetId.isEmpty,
+                let index = firewall.virtualNetworkRuleBySubnet[CaseInsensitiveKey(request.subnetId)]
+            {
+                return .success(
+                    Admission(kind: .virtualNetworkRule, index: index, rule: firewall.virtualNetworkRules[index])
+                )
             }
             if let source, let index = firewall.virtualNetworkRuleByPrefix.lookup(source) {
-                return .success(Admission(kind: .virtualNetworkRule, index: Int(index), rule: firewall.virtualNetworkRules[Int(index)]))
+                return .success(
+                    Admission(
+                        kind: .virtualNetworkRule,
+                        index: Int(index),
+                        rule: firewall.virtualNetworkRules[Int(index)]
+                    )
+                )
             }
             if bypassAzureServices, let trusted = trustedService(claims, operation: operation) {
                 return .success(trusted)
             }
             var address = request.sourceAddress.isEmpty ? "unknown" : request.sourceAddress
             if !request.subnetId.isEmpty { address += " from subnet \(request.subnetId)" }
-            return .failure(StageFailure(
-                innerCode: .forbiddenByFirewall,
-                message: "Client address is not authorized and caller is not a trusted service. Client address: \(address) Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
-            ))
+            return .failure(
+                StageFailure(
+                    innerCode: .forbiddenByFirewall,
+                    message:
+                        "Client address is not authorized and caller is not a trusted service. Client address: \(address) Caller: \(Caller(claims).azureDescription) Vault: \(displayName)"
+                )
+            )
         }
     }
 

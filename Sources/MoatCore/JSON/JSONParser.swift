@@ -80,9 +80,15 @@ private struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw error("unexpected \(describe(bytes[index])), expected a value")
         }
@@ -115,13 +121,17 @@ private struct JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
-                throw error(index < bytes.count ? "expected a member name in quotes" : "unexpected end of input in an object")
+                throw error(
+                    index < bytes.count ? "expected a member name in quotes" : "unexpected end of input in an object"
+                )
             }
             let keyOffset = index
             let key = try parseString()
             guard keys.insert(key).inserted else { throw error("duplicate key \"\(key)\"", at: keyOffset) }
             skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after a member name") }
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+                throw error("expected ':' after a member name")
+            }
             index += 1
             skipWhitespace()
             members.append((key, try parseValue()))
@@ -129,7 +139,9 @@ private struct JSONParser {
             guard index < bytes.count else { throw error("unexpected end of input in an object") }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"): index += 1; return .object(members)
+            case UInt8(ascii: "}"):
+                index += 1
+                return .object(members)
             default: throw error("expected ',' or '}' in an object")
             }
         }
@@ -152,7 +164,9 @@ private struct JSONParser {
             guard index < bytes.count else { throw error("unexpected end of input in an array") }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"): index += 1; return .array(values)
+            case UInt8(ascii: "]"):
+                index += 1
+                return .array(values)
             default: throw error("expected ',' or ']' in an array")
             }
         }
@@ -162,7 +176,9 @@ private struct JSONParser {
         let start = index
         func digits(_ parser: inout JSONParser) -> Int {
             let first = parser.index
-            while parser.index < parser.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(parser.bytes[parser.index]) {
+            while parser.index < parser.bytes.count,
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(parser.bytes[parser.index])
+            {
                 parser.index += 1
             }
             return parser.index - first
@@ -265,7 +281,8 @@ private struct JSONParser {
         let start = index - 2
         let unit = try parseHex4()
         if UTF16.isLeadSurrogate(unit) {
-            guard index + 2 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+            guard index + 2 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+            else {
                 throw error("lone surrogate in a \\u escape", at: start)
             }
             index += 2

@@ -57,7 +57,12 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
         for component in components {
             switch component {
             case .key(let key):
-                let plain = !key.isEmpty && key.utf8.allSatisfy { ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7a || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f || $0 == 0x24 }
+                let plain =
+                    !key.isEmpty
+                    && key.utf8.allSatisfy {
+                        ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7a || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f
+                            || $0 == 0x24
+                    }
                 if plain {
                     if !text.isEmpty { text += "." }
                     text += key

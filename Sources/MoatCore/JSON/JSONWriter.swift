@@ -28,7 +28,10 @@ extension JSONValue {
         case .number(let literal): out += literal
         case .string(let value): JSONValue.writeString(value, to: &out)
         case .array(let values):
-            if values.isEmpty { out += "[]"; return }
+            if values.isEmpty {
+                out += "[]"
+                return
+            }
             out += "["
             for (i, value) in values.enumerated() {
                 if i > 0 { out += "," }
@@ -38,8 +41,12 @@ extension JSONValue {
             JSONValue.newline(&out, layout: layout, level: level)
             out += "]"
         case .object(let members):
-            if members.isEmpty { out += "{}"; return }
-            let ordered = layout.sortedKeys ? members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } : members
+            if members.isEmpty {
+                out += "{}"
+                return
+            }
+            let ordered =
+                layout.sortedKeys ? members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } : members
             out += "{"
             for (i, member) in ordered.enumerated() {
                 if i > 0 { out += "," }

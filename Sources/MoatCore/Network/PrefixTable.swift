@@ -27,7 +27,12 @@ struct PrefixTable<Address: FixedWidthInteger & UnsignedInteger & Sendable>: Sen
     init(_ entries: [(network: Address, prefixLength: Int, index: Int32)]) {
         let prefixes = entries.map { entry in
             let hostMask: Address = entry.prefixLength == 0 ? ~0 : ~(~0 << (Address.bitWidth - entry.prefixLength))
-            return Prefix(start: entry.network, end: entry.network | hostMask, length: entry.prefixLength, index: entry.index)
+            return Prefix(
+                start: entry.network,
+                end: entry.network | hostMask,
+                length: entry.prefixLength,
+                index: entry.index
+            )
         }.sorted { a, b in
             if a.start != b.start { return a.start < b.start }
             if a.length != b.length { return a.length < b.length }

@@ -69,7 +69,10 @@ extension CheckRequest {
         }
     }
 
-    private static func assertedIdentity(_ value: JSONValue, _ path: JSONPath) throws(RequestJSONError) -> AssertedIdentity {
+    private static func assertedIdentity(
+        _ value: JSONValue,
+        _ path: JSONPath
+    ) throws(RequestJSONError) -> AssertedIdentity {
         guard case .object(let members) = value else {
             throw RequestJSONError(path: path.description, message: "expected an object, found \(value.typeName)")
         }

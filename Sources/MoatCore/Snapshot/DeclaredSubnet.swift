@@ -20,13 +20,23 @@ extension DocumentReader {
                 if entry == .null { fail(entryPath, "expected an object, found null") }
                 continue
             }
-            checkKeys(members, entryPath, known: ["id", "addressPrefix", "addressPrefixes", "serviceEndpoints", "properties"], strict: false)
+            checkKeys(
+                members,
+                entryPath,
+                known: ["id", "addressPrefix", "addressPrefixes", "serviceEndpoints", "properties"],
+                strict: false
+            )
             guard let id = string(members[member: "id"], entryPath.appending("id")) else {
-                if (members[member: "id"] ?? .null) == .null { fail(entryPath.appending("id"), "missing required value") }
+                if (members[member: "id"] ?? .null) == .null {
+                    fail(entryPath.appending("id"), "missing required value")
+                }
                 continue
             }
             guard ResourceID(id)?.isSubnet == true else {
-                fail(entryPath.appending("id"), "'\(id)' is not a subnet id (/subscriptions/…/resourceGroups/…/providers/Microsoft.Network/virtualNetworks/…/subnets/…)")
+                fail(
+                    entryPath.appending("id"),
+                    "'\(id)' is not a subnet id (/subscriptions/…/resourceGroups/…/providers/Microsoft.Network/virtualNetworks/…/subnets/…)"
+                )
                 continue
             }
             let key = CaseInsensitiveKey(id)
@@ -49,7 +59,9 @@ extension DocumentReader {
             }
             let listPath = detailsPath.appending("addressPrefixes")
             for (i, item) in (array(details[member: "addressPrefixes"], listPath) ?? []).enumerated() {
-                if let text = string(item, listPath.appending(i)), let prefix = subnetPrefix(text, listPath.appending(i)) {
+                if let text = string(item, listPath.appending(i)),
+                    let prefix = subnetPrefix(text, listPath.appending(i))
+                {
                     prefixes.append(prefix)
                 }
             }

@@ -43,7 +43,9 @@ public final class Snapshot: Sendable {
         var reader = DocumentReader()
         let root = JSONPath.root
         guard case .object(let members) = document else {
-            throw DocumentError(errors: [ValidationError(path: "$", message: "expected an object, found \(document.typeName)")])
+            throw DocumentError(errors: [
+                ValidationError(path: "$", message: "expected an object, found \(document.typeName)")
+            ])
         }
         reader.checkKeys(
             members,
@@ -54,7 +56,10 @@ public final class Snapshot: Sendable {
             ],
             strict: false
         )
-        let authentication = reader.authenticationSettings(members[member: "authentication"], root.appending("authentication"))
+        let authentication = reader.authenticationSettings(
+            members[member: "authentication"],
+            root.appending("authentication")
+        )
         let extensions = reader.documentExtensions(members[member: "extensions"], root.appending("extensions"))
 
         // Tenants.
@@ -82,7 +87,10 @@ public final class Snapshot: Sendable {
             for (keyIndex, key) in (reader.array(jwks?[member: "keys"], keysPath) ?? []).enumerated() {
                 guard let key = reader.jsonWebKey(key, keysPath.appending(keyIndex)) else { continue }
                 if let first = keys.first(where: { $0.id == key.id }) {
-                    reader.fail(keysPath.appending(keyIndex).appending("kid"), "duplicate kid '\(key.id)' (also \(first.path))")
+                    reader.fail(
+                        keysPath.appending(keyIndex).appending("kid"),
+                        "duplicate kid '\(key.id)' (also \(first.path))"
+                    )
                     continue
                 }
                 keys.append(key)
@@ -122,7 +130,10 @@ public final class Snapshot: Sendable {
             guard let vault = reader.vault(value, path, context: context) else { continue }
             let key = CaseInsensitiveKey(vault.name)
             if let first = vaults[key] {
-                reader.fail(path.appending("name"), "duplicate vault name '\(vault.name)' (also \(vaultsPath.appending(first.index)))")
+                reader.fail(
+                    path.appending("name"),
+                    "duplicate vault name '\(vault.name)' (also \(vaultsPath.appending(first.index)))"
+                )
                 continue
             }
             vaults[key] = vault

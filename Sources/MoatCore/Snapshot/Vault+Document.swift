@@ -36,7 +36,10 @@ extension DocumentReader {
                 subscriptionId = subscriptionId ?? subscription.lowercased()
                 resourceGroup = resourceGroup ?? resource.resourceGroup
             } else {
-                fail(path.appending("id"), "'\(id)' is not a vault id (/subscriptions/…/resourceGroups/…/providers/Microsoft.KeyVault/vaults/…)")
+                fail(
+                    path.appending("id"),
+                    "'\(id)' is not a vault id (/subscriptions/…/resourceGroups/…/providers/Microsoft.KeyVault/vaults/…)"
+                )
             }
         }
 
@@ -56,19 +59,29 @@ extension DocumentReader {
         )
         let tenantId = guid(properties[member: "tenantId"], propertiesPath.appending("tenantId"))
         if let tenantId, !context.tenants.contains(tenantId) {
-            fail(propertiesPath.appending("tenantId"), "tenant '\(tenantId)' has no entry in tenants: its signing keys are needed to verify tokens")
+            fail(
+                propertiesPath.appending("tenantId"),
+                "tenant '\(tenantId)' has no entry in tenants: its signing keys are needed to verify tokens"
+            )
         }
-        let access = choice(
-            properties[member: "publicNetworkAccess"],
-            propertiesPath.appending("publicNetworkAccess"),
-            of: PublicNetworkAccess.allCases.map(\.rawValue)
-        ).flatMap(PublicNetworkAccess.init(rawValue:)) ?? .enabled
-        let firewall = self.firewall(properties[member: "networkAcls"], propertiesPath.appending("networkAcls"), context: context)
+        let access =
+            choice(
+                properties[member: "publicNetworkAccess"],
+                propertiesPath.appending("publicNetworkAccess"),
+                of: PublicNetworkAccess.allCases.map(\.rawValue)
+            ).flatMap(PublicNetworkAccess.init(rawValue:)) ?? .enabled
+        let firewall = self.firewall(
+            properties[member: "networkAcls"],
+            propertiesPath.appending("networkAcls"),
+            context: context
+        )
         let privateEndpoints = self.privateEndpoints(
             properties[member: "privateEndpointConnections"],
             propertiesPath.appending("privateEndpointConnections")
         )
-        let rbac = bool(properties[member: "enableRbacAuthorization"], propertiesPath.appending("enableRbacAuthorization")) ?? false
+        let rbac =
+            bool(properties[member: "enableRbacAuthorization"], propertiesPath.appending("enableRbacAuthorization"))
+            ?? false
         let accessPolicies = self.accessPolicies(
             properties[member: "accessPolicies"],
             propertiesPath.appending("accessPolicies"),
@@ -76,7 +89,10 @@ extension DocumentReader {
             limit: context.extensions.maxAccessPolicies
         )
 
-        let perimeter = self.perimeter(properties[member: "networkSecurityPerimeter"], propertiesPath.appending("networkSecurityPerimeter"))
+        let perimeter = self.perimeter(
+            properties[member: "networkSecurityPerimeter"],
+            propertiesPath.appending("networkSecurityPerimeter")
+        )
 
         guard problemCount == errorsBefore, let name, let tenantId else { return nil }
         return Vault(
@@ -93,7 +109,11 @@ extension DocumentReader {
             privateEndpoints: privateEndpoints,
             enableRbacAuthorization: rbac,
             accessPolicies: accessPolicies,
-            roleGrants: context.roleAssignments.grants(subscriptionId: subscriptionId, resourceGroup: resourceGroup, vaultName: name),
+            roleGrants: context.roleAssignments.grants(
+                subscriptionId: subscriptionId,
+                resourceGroup: resourceGroup,
+                vaultName: name
+            ),
             perimeter: perimeter,
             trustedServices: context.trustedServices
         )
@@ -120,7 +140,10 @@ extension DocumentReader {
         for (i, item) in (array(members[member: "inboundSubscriptions"], subscriptionsPath) ?? []).enumerated() {
             guard let text = string(item, subscriptionsPath.appending(i)) else { continue }
             // A bare GUID or `/subscriptions/<GUID>`.
-            let guid = text.hasPrefix("/") ? ResourceID(text).flatMap { $0.type == nil && $0.resourceGroup == nil ? $0.subscriptionId : nil } : text
+            let guid =
+                text.hasPrefix("/")
+                ? ResourceID(text).flatMap { $0.type == nil && $0.resourceGroup == nil ? $0.subscriptionId : nil }
+                : text
             guard let guid, GUID.isValid(guid) else {
                 fail(subscriptionsPath.appending(i), "'\(text)' is not a subscription id")
                 continue
@@ -140,18 +163,24 @@ extension DocumentReader {
         (IPNetwork(address: .v4(0xc0a8_0000), prefixLength: 16), "192.168.0.0–192.168.255.255"),
     ]
 
-    private mutating func firewall(_ value: JSONValue?, _ path: JSONPath, context: VaultCompilationContext) -> Firewall? {
+    private mutating func firewall(_ value: JSONValue?, _ path: JSONPath, context: VaultCompilationContext) -> Firewall?
+    {
         guard let acls = object(value, path) else { return nil }
         checkKeys(acls, path, known: ["bypass", "defaultAction", "ipRules", "virtualNetworkRules"], strict: true)
-        let bypass = choice(acls[member: "bypass"], path.appending("bypass"), of: ["AzureServices", "None"]) ?? "AzureServices"
-        let defaultAction = choice(acls[member: "defaultAction"], path.appending("defaultAction"), of: ["Allow", "Deny"]) ?? "Allow"
+        let bypass =
+            choice(acls[member: "bypass"], path.appending("bypass"), of: ["AzureServices", "None"]) ?? "AzureServices"
+        let defaultAction =
+            choice(acls[member: "defaultAction"], path.appending("defaultAction"), of: ["Allow", "Deny"]) ?? "Allow"
         let extensions = context.extensions
 
         // IP rules.
         let ipRulesPath = path.appending("ipRules")
         let ipRuleValues = array(acls[member: "ipRules"], ipRulesPath) ?? []
         if ipRuleValues.count > extensions.maxIpRules {
-            fail(ipRulesPath, "\(ipRuleValues.count) IP rules; the limit is \(extensions.maxIpRules) (extensions.maxIpRules raises it)")
+            fail(
+                ipRulesPath,
+                "\(ipRuleValues.count) IP rules; the limit is \(extensions.maxIpRules) (extensions.maxIpRules raises it)"
+            )
         }
         var ipRules: [IPNetwork] = []
         var seen: [IPNetwork: Int] = [:]
@@ -180,7 +209,10 @@ extension DocumentReader {
         let vnetPath = path.appending("virtualNetworkRules")
         let vnetValues = array(acls[member: "virtualNetworkRules"], vnetPath) ?? []
         if vnetValues.count > extensions.maxVirtualNetworkRules {
-            fail(vnetPath, "\(vnetValues.count) virtual network rules; the limit is \(extensions.maxVirtualNetworkRules) (extensions.maxVirtualNetworkRules raises it)")
+            fail(
+                vnetPath,
+                "\(vnetValues.count) virtual network rules; the limit is \(extensions.maxVirtualNetworkRules) (extensions.maxVirtualNetworkRules raises it)"
+            )
         }
         var vnetRules: [String] = []
         var bySubnet: [CaseInsensitiveKey: Int] = [:]
@@ -192,23 +224,36 @@ extension DocumentReader {
                 continue
             }
             checkKeys(rule, entryPath, known: ["id", "ignoreMissingVnetServiceEndpoint"], strict: true)
-            let ignoreMissing = bool(rule[member: "ignoreMissingVnetServiceEndpoint"], entryPath.appending("ignoreMissingVnetServiceEndpoint")) ?? false
+            let ignoreMissing =
+                bool(
+                    rule[member: "ignoreMissingVnetServiceEndpoint"],
+                    entryPath.appending("ignoreMissingVnetServiceEndpoint")
+                ) ?? false
             guard let id = string(rule[member: "id"], entryPath.appending("id")) else {
                 if (rule[member: "id"] ?? .null) == .null { fail(entryPath.appending("id"), "missing required value") }
                 continue
             }
             guard ResourceID(id)?.isSubnet == true else {
-                fail(entryPath.appending("id"), "'\(id)' is not a subnet id (/subscriptions/…/resourceGroups/…/providers/Microsoft.Network/virtualNetworks/…/subnets/…)")
+                fail(
+                    entryPath.appending("id"),
+                    "'\(id)' is not a subnet id (/subscriptions/…/resourceGroups/…/providers/Microsoft.Network/virtualNetworks/…/subnets/…)"
+                )
                 continue
             }
             let key = CaseInsensitiveKey(id)
             if let first = bySubnet[key] {
-                fail(entryPath.appending("id"), "duplicate virtual network rule '\(id)' (also virtualNetworkRules[\(first)])")
+                fail(
+                    entryPath.appending("id"),
+                    "duplicate virtual network rule '\(id)' (also virtualNetworkRules[\(first)])"
+                )
                 continue
             }
             if let subnet = context.subnets[key] {
                 if !subnet.hasKeyVaultEndpoint && !ignoreMissing {
-                    fail(entryPath.appending("id"), "subnet '\(id)' does not have the Microsoft.KeyVault service endpoint (set ignoreMissingVnetServiceEndpoint to add the rule anyway)")
+                    fail(
+                        entryPath.appending("id"),
+                        "subnet '\(id)' does not have the Microsoft.KeyVault service endpoint (set ignoreMissingVnetServiceEndpoint to add the rule anyway)"
+                    )
                     continue
                 }
                 if subnet.hasKeyVaultEndpoint {
@@ -243,7 +288,10 @@ extension DocumentReader {
             return nil
         }
         if (!network.address.isIPv4 || text.contains(":")) && !extensions.allowIpv6Rules {
-            fail(path, "'\(text)' is an IPv6 rule; Azure Key Vault accepts IPv4 rules only (extensions.allowIpv6Rules allows them)")
+            fail(
+                path,
+                "'\(text)' is an IPv6 rule; Azure Key Vault accepts IPv4 rules only (extensions.allowIpv6Rules allows them)"
+            )
             return nil
         }
         if !extensions.allowPrivateIpRules {
@@ -256,7 +304,10 @@ extension DocumentReader {
         return network
     }
 
-    private mutating func privateEndpoints(_ value: JSONValue?, _ path: JSONPath) -> [CaseInsensitiveKey: PrivateEndpointStatus] {
+    private mutating func privateEndpoints(
+        _ value: JSONValue?,
+        _ path: JSONPath
+    ) -> [CaseInsensitiveKey: PrivateEndpointStatus] {
         var endpoints: [CaseInsensitiveKey: PrivateEndpointStatus] = [:]
         for (index, entry) in (array(value, path) ?? []).enumerated() {
             let entryPath = path.appending(index)
@@ -278,7 +329,11 @@ extension DocumentReader {
             if id == nil { fail(endpointPath.appending("id"), "missing required value") }
             let statePath = connectionPath.appending("privateLinkServiceConnectionState")
             let state = object(connection[member: "privateLinkServiceConnectionState"], statePath)
-            let status = choice(state?[member: "status"], statePath.appending("status"), of: PrivateEndpointStatus.allCases.map(\.rawValue))
+            let status = choice(
+                state?[member: "status"],
+                statePath.appending("status"),
+                of: PrivateEndpointStatus.allCases.map(\.rawValue)
+            )
             if state?[member: "status"] == nil { fail(statePath.appending("status"), "missing required value") }
             guard let id, let status = status.flatMap(PrivateEndpointStatus.init(rawValue:)) else { continue }
             // The first connection of an endpoint counts (ARM has one per endpoint).
@@ -295,7 +350,10 @@ extension DocumentReader {
     ) -> AccessPolicyTable {
         let values = array(value, path) ?? []
         if values.count > limit {
-            fail(path, "\(values.count) access policies; the limit is \(limit) (extensions.maxAccessPolicies raises it)")
+            fail(
+                path,
+                "\(values.count) access policies; the limit is \(limit) (extensions.maxAccessPolicies raises it)"
+            )
         }
         var byObjectId: [CaseInsensitiveKey: [AccessPolicyTable.Entry]] = [:]
         var seen: [String: Int] = [:]
@@ -312,7 +370,11 @@ extension DocumentReader {
                 fail(entryPath.appending("tenantId"), "'\(tenant)' is not the vault's tenant '\(vaultTenant)'")
             }
             let objectId = guid(policy[member: "objectId"], entryPath.appending("objectId"))
-            let applicationId = guid(policy[member: "applicationId"], entryPath.appending("applicationId"), required: false)
+            let applicationId = guid(
+                policy[member: "applicationId"],
+                entryPath.appending("applicationId"),
+                required: false
+            )
             let permissionsPath = entryPath.appending("permissions")
             var permissions = PermissionSet()
             if let categories = object(policy[member: "permissions"], permissionsPath) {
@@ -326,7 +388,10 @@ extension DocumentReader {
                         } else if let permission = category.permission(named: name) {
                             permissions.insert(permission.set)
                         } else {
-                            fail(categoryPath.appending(i), "unknown \(category.name) permission '\(name)'; expected all or one of \(category.permissionNames.joined(separator: ", "))")
+                            fail(
+                                categoryPath.appending(i),
+                                "unknown \(category.name) permission '\(name)'; expected all or one of \(category.permissionNames.joined(separator: ", "))"
+                            )
                         }
                     }
                 }
@@ -336,12 +401,20 @@ extension DocumentReader {
             guard let objectId else { continue }
             let identity = objectId + "/" + (applicationId ?? "")
             if let first = seen[identity] {
-                fail(entryPath, "duplicate access policy for objectId '\(objectId)'\(applicationId.map { " and applicationId '\($0)'" } ?? "") (also accessPolicies[\(first)])")
+                fail(
+                    entryPath,
+                    "duplicate access policy for objectId '\(objectId)'\(applicationId.map { " and applicationId '\($0)'" } ?? "") (also accessPolicies[\(first)])"
+                )
                 continue
             }
             seen[identity] = index
             byObjectId[CaseInsensitiveKey(objectId), default: []].append(
-                AccessPolicyTable.Entry(index: index, objectId: objectId, applicationId: applicationId, permissions: permissions)
+                AccessPolicyTable.Entry(
+                    index: index,
+                    objectId: objectId,
+                    applicationId: applicationId,
+                    permissions: permissions
+                )
             )
             count += 1
         }

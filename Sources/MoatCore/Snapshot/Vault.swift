@@ -70,7 +70,8 @@ final class Vault: Sendable {
     var resourceId: String {
         let subscription = subscriptionId ?? "<unknown subscription>"
         let group = resourceGroup?.lowercased() ?? "<unknown resource group>"
-        return "/subscriptions/\(subscription)/resourcegroups/\(group)/providers/microsoft.keyvault/vaults/\(name.lowercased())"
+        return
+            "/subscriptions/\(subscription)/resourcegroups/\(group)/providers/microsoft.keyvault/vaults/\(name.lowercased())"
     }
 }
 

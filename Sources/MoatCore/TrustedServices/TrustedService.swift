@@ -26,10 +26,14 @@ struct TrustedService: Sendable {
             let identity = claims.managedIdentityResourceId
             guard !identity.isEmpty else { return false }
             if managedIdentityResourceIds.contains(CaseInsensitiveKey(identity)) { return true }
-            guard let resourceProvider, let resource = ResourceID(identity), let type = resource.type else { return false }
+            guard let resourceProvider, let resource = ResourceID(identity), let type = resource.type else {
+                return false
+            }
             return type.equalsIgnoringCase(resourceProvider)
         case .subscription:
-            guard let vaultSubscription, applicationIds.contains(claims.applicationId.lowercased()) else { return false }
+            guard let vaultSubscription, applicationIds.contains(claims.applicationId.lowercased()) else {
+                return false
+            }
             return [claims.managedIdentityResourceId, claims.azureResourceId].contains { id in
                 ResourceID(id)?.subscriptionId?.equalsIgnoringCase(vaultSubscription) == true
             }
@@ -52,12 +56,17 @@ extension DocumentReader {
                 if entry == .null { fail(entryPath, "expected an object, found null") }
                 continue
             }
-            let keys = ["name", "applicationIds", "modes", "operations", "resourceProvider", "managedIdentityResourceIds"]
+            let keys = [
+                "name", "applicationIds", "modes", "operations", "resourceProvider", "managedIdentityResourceIds",
+            ]
             checkKeys(members, entryPath, known: keys, strict: true)
             let name = string(members[member: "name"], entryPath.appending("name"))
             if name == nil { fail(entryPath.appending("name"), "missing required value") }
             if let name, let first = names[name.lowercased()] {
-                fail(entryPath.appending("name"), "duplicate trusted service '\(name)' (also trustedServices[\(first)])")
+                fail(
+                    entryPath.appending("name"),
+                    "duplicate trusted service '\(name)' (also trustedServices[\(first)])"
+                )
             }
             let idsPath = entryPath.appending("applicationIds")
             let listedIds = array(members[member: "applicationIds"], idsPath) ?? []
@@ -66,7 +75,9 @@ extension DocumentReader {
             var modes = Set<Admission.TrustedServiceMode>()
             for (i, item) in (array(members[member: "modes"], modesPath) ?? []).enumerated() {
                 let names = Admission.TrustedServiceMode.allCases.map(\.rawValue)
-                if let mode = choice(item, modesPath.appending(i), of: names).flatMap(Admission.TrustedServiceMode.init(rawValue:)) {
+                if let mode = choice(item, modesPath.appending(i), of: names).flatMap(
+                    Admission.TrustedServiceMode.init(rawValue:)
+                ) {
                     modes.insert(mode)
                 }
             }
@@ -86,19 +97,26 @@ extension DocumentReader {
             }
             let provider = string(members[member: "resourceProvider"], entryPath.appending("resourceProvider"))
             if let provider, provider.split(separator: "/").count < 2 {
-                fail(entryPath.appending("resourceProvider"), "'\(provider)' is not a resource type such as Microsoft.Sql/servers")
+                fail(
+                    entryPath.appending("resourceProvider"),
+                    "'\(provider)' is not a resource type such as Microsoft.Sql/servers"
+                )
             }
             let identitiesPath = entryPath.appending("managedIdentityResourceIds")
-            let identities = (array(members[member: "managedIdentityResourceIds"], identitiesPath) ?? []).enumerated().compactMap { i, item -> String? in
-                guard let id = string(item, identitiesPath.appending(i)) else { return nil }
-                guard ResourceID(id)?.type != nil else {
-                    fail(identitiesPath.appending(i), "'\(id)' is not an ARM resource id")
-                    return nil
+            let identities = (array(members[member: "managedIdentityResourceIds"], identitiesPath) ?? []).enumerated()
+                .compactMap { i, item -> String? in
+                    guard let id = string(item, identitiesPath.appending(i)) else { return nil }
+                    guard ResourceID(id)?.type != nil else {
+                        fail(identitiesPath.appending(i), "'\(id)' is not an ARM resource id")
+                        return nil
+                    }
+                    return id
                 }
-                return id
-            }
             if modes.contains(.managedIdentity) && provider == nil && identities.isEmpty {
-                fail(entryPath.appending("resourceProvider"), "managedIdentity mode needs resourceProvider or managedIdentityResourceIds")
+                fail(
+                    entryPath.appending("resourceProvider"),
+                    "managedIdentity mode needs resourceProvider or managedIdentityResourceIds"
+                )
             }
             if (modes.contains(.subscription) || modes.contains(.federated)) && listedIds.isEmpty {
                 fail(idsPath, "subscription and federated modes need applicationIds")

@@ -10,7 +10,10 @@ struct ControlRequestProcessor: Sendable {
 
     func answer(_ frame: Frame, allocator: ByteBufferAllocator) async -> (frame: Frame, closesConnection: Bool) {
         if let violation = frame.requestFlagViolation {
-            return (reply(frame, StatusError(code: violation.status, message: violation.description), allocator), violation.closesConnection)
+            return (
+                reply(frame, StatusError(code: violation.status, message: violation.description), allocator),
+                violation.closesConnection
+            )
         }
         do throws(StatusError) {
             let payload = try await respond(frame, allocator: allocator)
@@ -24,25 +27,47 @@ struct ControlRequestProcessor: Sendable {
         switch frame.method {
         case .putDocument:
             let request = try decode(PutDocumentRequest.self, frame)
-            return try encode(await change { () async throws(ControlError) in
-                try await updater.put(request.document, expectedRevision: request.expectedRevision, dryRun: request.dryRun)
-            }, allocator)
+            return try encode(
+                await change { () async throws(ControlError) in
+                    try await updater.put(
+                        request.document,
+                        expectedRevision: request.expectedRevision,
+                        dryRun: request.dryRun
+                    )
+                },
+                allocator
+            )
         case .applyChange:
             let request = try decode(ApplyChangeRequest.self, frame)
-            return try encode(await change { () async throws(ControlError) in
-                try await updater.apply(request.change, expectedRevision: request.expectedRevision, dryRun: request.dryRun)
-            }, allocator)
+            return try encode(
+                await change { () async throws(ControlError) in
+                    try await updater.apply(
+                        request.change,
+                        expectedRevision: request.expectedRevision,
+                        dryRun: request.dryRun
+                    )
+                },
+                allocator
+            )
         case .rollback:
             let request = try decode(RollbackRequest.self, frame)
-            return try encode(await change { () async throws(ControlError) in try await updater.rollback(to: request.revisionHash) }, allocator)
+            return try encode(
+                await change { () async throws(ControlError) in try await updater.rollback(to: request.revisionHash) },
+                allocator
+            )
         case .reload:
             _ = try decode(ReloadRequest.self, frame)
-            return try encode(await change { () async throws(ControlError) in
-                try await updater.reloadFromFile(reason: "Reload request", force: true).get()
-            }, allocator)
+            return try encode(
+                await change { () async throws(ControlError) in
+                    try await updater.reloadFromFile(reason: "Reload request", force: true).get()
+                },
+                allocator
+            )
         case .getDocument:
             let request = try decode(GetDocumentRequest.self, frame)
-            let (document, revision) = try await control { () async throws(ControlError) in try await updater.document(vault: request.vault) }
+            let (document, revision) = try await control { () async throws(ControlError) in
+                try await updater.document(vault: request.vault)
+            }
             return try encode(GetDocumentResponse(document: document, revision: revision), allocator)
         case .status:
             _ = try decode(StatusRequest.self, frame)
@@ -72,14 +97,17 @@ struct ControlRequestProcessor: Sendable {
             return try encode(MetricsResponse(text: metrics.text()), allocator)
         default:
             metrics.countRefusal(.unknownMethod)
-            let message = frame.method.socket == .data
+            let message =
+                frame.method.socket == .data
                 ? "\(frame.method) is served on the data socket, not the control socket"
                 : "unknown method id \(frame.method.rawValue)"
             throw StatusError(code: .unimplemented, message: message)
         }
     }
 
-    private func change(_ body: () async throws(ControlError) -> RuleUpdater.ChangeResult) async throws(StatusError) -> ChangeResponse {
+    private func change(
+        _ body: () async throws(ControlError) -> RuleUpdater.ChangeResult
+    ) async throws(StatusError) -> ChangeResponse {
         let result = try await control(body)
         return ChangeResponse(changed: result.changed, revision: result.revision, summary: result.summary)
     }
@@ -95,7 +123,11 @@ struct ControlRequestProcessor: Sendable {
                 case .failedPrecondition: .failedPrecondition
                 case .aborted: .aborted
                 }
-            throw StatusError(code: code, message: error.message, details: error.details.map { StatusError.Detail(path: $0.path, message: $0.message) })
+            throw StatusError(
+                code: code,
+                message: error.message,
+                details: error.details.map { StatusError.Detail(path: $0.path, message: $0.message) }
+            )
         }
     }
 
@@ -108,7 +140,8 @@ struct ControlRequestProcessor: Sendable {
         }
     }
 
-    private func encode(_ message: some WireMessage, _ allocator: ByteBufferAllocator) throws(StatusError) -> ByteBuffer {
+    private func encode(_ message: some WireMessage, _ allocator: ByteBufferAllocator) throws(StatusError) -> ByteBuffer
+    {
         var buffer = allocator.buffer(capacity: 256)
         do {
             try message.encode(into: &buffer)

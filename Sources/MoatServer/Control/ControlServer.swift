@@ -15,7 +15,12 @@ final class ControlServer: Service {
     private let processor: ControlRequestProcessor
     private let logger: Logger
 
-    private init(server: NIOAsyncChannel<Connection, Never>, listener: Listener, processor: ControlRequestProcessor, logger: Logger) {
+    private init(
+        server: NIOAsyncChannel<Connection, Never>,
+        listener: Listener,
+        processor: ControlRequestProcessor,
+        logger: Logger
+    ) {
         self.server = server
         self.listener = listener
         self.processor = processor
@@ -38,16 +43,26 @@ final class ControlServer: Service {
             return PeerCredentials.of(channel).flatMapThrowing { peer in
                 if !socket.peers.admits(peer) {
                     metrics.countRefusal(.peerNotAllowed)
-                    let refusal = StatusFrame.make(status: .permissionDenied, message: "uid \(peer.map { String($0.uid) } ?? "unknown") is not allowed on the control socket", allocator: channel.allocator)
+                    let refusal = StatusFrame.make(
+                        status: .permissionDenied,
+                        message: "uid \(peer.map { String($0.uid) } ?? "unknown") is not allowed on the control socket",
+                        allocator: channel.allocator
+                    )
                     channel.writeAndFlush(refusal).whenComplete { _ in channel.close(promise: nil) }
                 }
-                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: socket.maximumFrameLength)))
+                try channel.pipeline.syncOperations.addHandler(
+                    ByteToMessageHandler(FrameDecoder(maximumLength: socket.maximumFrameLength))
+                )
                 return try Connection(wrappingChannelSynchronously: channel)
             }
         }
         let server = try await listener.bind(
             path: { path in
-                try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false, childChannelInitializer: initialize)
+                try await bootstrap.bind(
+                    unixDomainSocketPath: path,
+                    cleanupExistingSocketFile: false,
+                    childChannelInitializer: initialize
+                )
             },
             descriptor: { fd in
                 try await bootstrap.bind(fd, cleanupExistingSocketFile: false, childChannelInitializer: initialize)
@@ -80,13 +95,21 @@ final class ControlServer: Service {
                 do {
                     for try await frame in inbound {
                         let (reply, closes) = await processor.answer(frame, allocator: connection.channel.allocator)
-                        var out = connection.channel.allocator.buffer(capacity: Frame.headerSize + reply.payload.readableBytes)
+                        var out = connection.channel.allocator.buffer(
+                            capacity: Frame.headerSize + reply.payload.readableBytes
+                        )
                         out.writeFrame(reply)
                         try await outbound.write(out)
                         if closes { return }
                     }
                 } catch let error as FrameError {
-                    try await outbound.write(StatusFrame.make(status: error.status, message: error.message, allocator: connection.channel.allocator))
+                    try await outbound.write(
+                        StatusFrame.make(
+                            status: error.status,
+                            message: error.message,
+                            allocator: connection.channel.allocator
+                        )
+                    )
                 }
             }
         } catch {

@@ -24,7 +24,12 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var readPending = false
     private var closing = false
 
-    init(processor: DataRequestProcessor, maximumFrameLength: Int, partialFrameTimeout: TimeAmount, metrics: ServerMetrics) {
+    init(
+        processor: DataRequestProcessor,
+        maximumFrameLength: Int,
+        partialFrameTimeout: TimeAmount,
+        metrics: ServerMetrics
+    ) {
         self.processor = processor
         self.decoder = FrameDecoder(maximumLength: maximumFrameLength)
         self.partialFrameTimeout = partialFrameTimeout
@@ -123,7 +128,10 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Answers a framing error on stream 0 (the frame's own id may be unreadable) and closes.
     private func refuse(context: ChannelHandlerContext, status: StatusCode, message: String) {
-        closeAfter(writing: StatusFrame.make(status: status, message: message, allocator: context.channel.allocator), context: context)
+        closeAfter(
+            writing: StatusFrame.make(status: status, message: message, allocator: context.channel.allocator),
+            context: context
+        )
     }
 
     private func startPartialFrameTimer(context: ChannelHandlerContext) {
@@ -133,7 +141,11 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             let (handler, context) = loopBound.value
             handler.partialFrameTimer = nil
             handler.metrics.countRefusal(.partialFrameTimeout)
-            handler.refuse(context: context, status: .invalidArgument, message: "a frame was begun but not completed within \(seconds) s")
+            handler.refuse(
+                context: context,
+                status: .invalidArgument,
+                message: "a frame was begun but not completed within \(seconds) s"
+            )
         }
     }
 }

@@ -4,7 +4,6 @@ import MoatIdentity
 public import MoatWire
 public import NIOCore
 import Prometheus
-import Prometheus
 
 /// Answers the frames of one data-socket connection: Check, CheckBatch and Ping. Pure apart from
 /// the clock and the serving state it reads, so it is tested without a socket.
@@ -32,7 +31,10 @@ struct DataRequestProcessor {
     /// The answer to one request frame, which arrived at `arrival`.
     mutating func answer(_ frame: Frame, arrival: NIODeadline, allocator: ByteBufferAllocator) -> Reply {
         if let violation = frame.requestFlagViolation {
-            return Reply(frame: failure(frame, violation.status, violation.description, allocator), closesConnection: violation.closesConnection)
+            return Reply(
+                frame: failure(frame, violation.status, violation.description, allocator),
+                closesConnection: violation.closesConnection
+            )
         }
         switch frame.method {
         case .check:
@@ -46,7 +48,11 @@ struct DataRequestProcessor {
             let decided = decide([request], arrival: arrival)
             switch decided {
             case .success(let decisions):
-                return Reply(frame: respond(frame, allocator) { (payload: inout ByteBuffer) throws(MessageCodingError) in try decisions[0].encode(into: &payload) })
+                return Reply(
+                    frame: respond(frame, allocator) { (payload: inout ByteBuffer) throws(MessageCodingError) in
+                        try decisions[0].encode(into: &payload)
+                    }
+                )
             case .failure(let refusal):
                 return Reply(frame: failure(frame, refusal.code, refusal.message, allocator))
             }
@@ -60,20 +66,36 @@ struct DataRequestProcessor {
             }
             guard batch.requests.count <= CheckBatchRequest.maximumCount else {
                 metrics.countRefusal(.batchTooLarge)
-                return Reply(frame: failure(frame, .resourceExhausted, "a CheckBatch holds at most \(CheckBatchRequest.maximumCount) requests; this one has \(batch.requests.count)", allocator))
+                return Reply(
+                    frame: failure(
+                        frame,
+                        .resourceExhausted,
+                        "a CheckBatch holds at most \(CheckBatchRequest.maximumCount) requests; this one has \(batch.requests.count)",
+                        allocator
+                    )
+                )
             }
             switch decide(batch.requests, arrival: arrival) {
             case .success(let decisions):
-                return Reply(frame: respond(frame, allocator) { (payload: inout ByteBuffer) throws(MessageCodingError) in try CheckBatchResponse(decisions: decisions).encode(into: &payload) })
+                return Reply(
+                    frame: respond(frame, allocator) { (payload: inout ByteBuffer) throws(MessageCodingError) in
+                        try CheckBatchResponse(decisions: decisions).encode(into: &payload)
+                    }
+                )
             case .failure(let refusal):
                 return Reply(frame: failure(frame, refusal.code, refusal.message, allocator))
             }
         case .ping:
             let serving = store.serving
-            return Reply(frame: respond(frame, allocator) { (payload: inout ByteBuffer) throws(MessageCodingError) in try Pong(ready: serving != nil, revision: serving?.revision).encode(into: &payload) })
+            return Reply(
+                frame: respond(frame, allocator) { (payload: inout ByteBuffer) throws(MessageCodingError) in
+                    try Pong(ready: serving != nil, revision: serving?.revision).encode(into: &payload)
+                }
+            )
         default:
             metrics.countRefusal(.unknownMethod)
-            let message = frame.method.socket == .control
+            let message =
+                frame.method.socket == .control
                 ? "\(frame.method) is served on the control socket, not the data socket"
                 : "unknown method id \(frame.method.rawValue)"
             return Reply(frame: failure(frame, .unimplemented, message, allocator))
@@ -96,7 +118,12 @@ struct DataRequestProcessor {
         for request in requests {
             let elapsed = NIODeadline.now() - arrival
             if request.timeoutMicros > 0 && elapsed.nanoseconds / 1000 > Int64(clamping: request.timeoutMicros) {
-                return .failure(undecided(.deadlineExceeded, "the request's deadline of \(request.timeoutMicros) µs passed before it was evaluated"))
+                return .failure(
+                    undecided(
+                        .deadlineExceeded,
+                        "the request's deadline of \(request.timeoutMicros) µs passed before it was evaluated"
+                    )
+                )
             }
             let decision = state.snapshot.evaluate(request, verifier: verifier, context: context)
             let duration = NIODeadline.now() - arrival
@@ -130,7 +157,11 @@ struct DataRequestProcessor {
         return sampling &* 0x2545_f491_4f6c_dd1d
     }
 
-    private func respond(_ request: Frame, _ allocator: ByteBufferAllocator, _ encode: (inout ByteBuffer) throws(MessageCodingError) -> Void) -> Frame {
+    private func respond(
+        _ request: Frame,
+        _ allocator: ByteBufferAllocator,
+        _ encode: (inout ByteBuffer) throws(MessageCodingError) -> Void
+    ) -> Frame {
         var payload = allocator.buffer(capacity: 256)
         do {
             try encode(&payload)
@@ -140,8 +171,17 @@ struct DataRequestProcessor {
         return Frame(respondingTo: request, status: .ok, payload: payload)
     }
 
-    private func failure(_ request: Frame, _ code: StatusCode, _ message: String, _ allocator: ByteBufferAllocator) -> Frame {
-        Frame(respondingTo: request, status: code, payload: StatusError(code: code, message: message).payload(allocator))
+    private func failure(
+        _ request: Frame,
+        _ code: StatusCode,
+        _ message: String,
+        _ allocator: ByteBufferAllocator
+    ) -> Frame {
+        Frame(
+            respondingTo: request,
+            status: code,
+            payload: StatusError(code: code, message: message).payload(allocator)
+        )
     }
 }
 

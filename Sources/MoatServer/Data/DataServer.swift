@@ -20,7 +20,14 @@ final class DataServer: Service {
     private let drainTime: TimeAmount
     private let logger: Logger
 
-    private init(channel: any Channel, quiescing: ServerQuiescingHelper, listener: Listener, draining: ManagedAtomic<Bool>, drainTime: TimeAmount, logger: Logger) {
+    private init(
+        channel: any Channel,
+        quiescing: ServerQuiescingHelper,
+        listener: Listener,
+        draining: ManagedAtomic<Bool>,
+        drainTime: TimeAmount,
+        logger: Logger
+    ) {
         self.channel = channel
         self.quiescing = quiescing
         self.listener = listener
@@ -93,7 +100,11 @@ struct DataContext: Sendable {
     let draining: ManagedAtomic<Bool>
 
     /// Admits or refuses a new connection (peer allow-list, connection limit) and builds its pipeline.
-    func initialize(_ channel: any Channel, connections: ManagedAtomic<Int>, configuration: ServerConfiguration) -> EventLoopFuture<Void> {
+    func initialize(
+        _ channel: any Channel,
+        connections: ManagedAtomic<Int>,
+        configuration: ServerConfiguration
+    ) -> EventLoopFuture<Void> {
         let metrics = self.metrics
         let open = connections.wrappingIncrementThenLoad(ordering: .relaxed)
         metrics.connectionsData.increment()
@@ -108,7 +119,11 @@ struct DataContext: Sendable {
         return PeerCredentials.of(channel).flatMap { peer in
             guard configuration.data.peers.admits(peer) else {
                 metrics.countRefusal(.peerNotAllowed)
-                return refuse(channel, .permissionDenied, "uid \(peer.map { String($0.uid) } ?? "unknown") is not allowed on this socket")
+                return refuse(
+                    channel,
+                    .permissionDenied,
+                    "uid \(peer.map { String($0.uid) } ?? "unknown") is not allowed on this socket"
+                )
             }
             let processor = DataRequestProcessor(
                 store: store,

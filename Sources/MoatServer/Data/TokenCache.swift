@@ -30,7 +30,9 @@ final class TokenCache: @unchecked Sendable {
         }
 
         func hash(into hasher: inout Hasher) {
-            let hashed: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            let hashed: Void? = text.utf8.withContiguousStorageIfAvailable {
+                hasher.combine(bytes: UnsafeRawBufferPointer($0))
+            }
             if hashed == nil { for byte in text.utf8 { hasher.combine(byte) } }
         }
     }
@@ -55,7 +57,8 @@ final class TokenCache: @unchecked Sendable {
             entries.removeAll(keepingCapacity: true)
             owner = ObjectIdentifier(state)
         }
-        let signature = token.utf8.lastIndex(of: UInt8(ascii: ".")).map { token[token.utf8.index(after: $0)...] } ?? token
+        let signature =
+            token.utf8.lastIndex(of: UInt8(ascii: ".")).map { token[token.utf8.index(after: $0)...] } ?? token
         let key = Key(text: signature)
         if let entry = entries[key], Self.sameBytes(entry.token, token) {
             if now < entry.expiresAt {
@@ -79,7 +82,9 @@ extension TokenCache {
     fileprivate static func sameBytes(_ a: Substring, _ b: Substring) -> Bool {
         guard a.utf8.count == b.utf8.count else { return false }
         let compared = a.utf8.withContiguousStorageIfAvailable { x in
-            b.utf8.withContiguousStorageIfAvailable { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+            b.utf8.withContiguousStorageIfAvailable { y in
+                x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0
+            }
         }
         return (compared ?? nil) ?? a.utf8.elementsEqual(b.utf8)
     }

@@ -45,7 +45,10 @@ public final class DecisionLog: Sendable {
     private let metrics: ServerMetrics
 
     public init(configuration: Configuration, metrics: ServerMetrics) {
-        (stream, continuation) = AsyncStream.makeStream(of: Record.self, bufferingPolicy: .bufferingOldest(configuration.queueCapacity))
+        (stream, continuation) = AsyncStream.makeStream(
+            of: Record.self,
+            bufferingPolicy: .bufferingOldest(configuration.queueCapacity)
+        )
         self.configuration = configuration
         let rate = min(max(configuration.allowSampleRate, 0), 1)
         allowThreshold = rate >= 1 ? .max : UInt64(rate * Double(UInt64.max))
@@ -72,7 +75,9 @@ public final class DecisionLog: Sendable {
         } else {
             fd = open(configuration.destination, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             if fd < 0 {
-                logger.error("cannot open decision log '\(configuration.destination)': \(RulesFile.describe(errno)); decisions are not logged")
+                logger.error(
+                    "cannot open decision log '\(configuration.destination)': \(RulesFile.describe(errno)); decisions are not logged"
+                )
                 for await _ in stream { metrics.decisionLogDropped.increment() }
                 return
             }
@@ -84,7 +89,9 @@ public final class DecisionLog: Sendable {
             var utf8 = Array(line.utf8)
             var offset = 0
             while offset < utf8.count {
-                let written = utf8.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                let written = utf8.withUnsafeMutableBytes {
+                    Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset)
+                }
                 if written < 0 {
                     if errno == EINTR { continue }
                     break
@@ -137,9 +144,19 @@ public final class DecisionLog: Sendable {
             ("isRbacAuthorized", flag(rbacAuthorized)),
             ("appliedAssignmentId", text(granted?.id)),
             ("enableRbacAuthorization", flag(decision.enableRbacAuthorization)),
-            ("revision", .object([("sequence", .number(String(decision.revision.sequence))), ("hash", .string(decision.revision.hash))])),
+            (
+                "revision",
+                .object([
+                    ("sequence", .number(String(decision.revision.sequence))),
+                    ("hash", .string(decision.revision.hash)),
+                ])
+            ),
             ("durationMicros", .number(String(record.durationMicros))),
-            ("peer", record.peer.map { .object([("pid", .number(String($0.pid))), ("uid", .number(String($0.uid)))]) } ?? .null),
+            (
+                "peer",
+                record.peer.map { .object([("pid", .number(String($0.pid))), ("uid", .number(String($0.uid)))]) }
+                    ?? .null
+            ),
             ("message", decision.outcome == .deny ? .string(decision.message) : .null),
         ])
     }

@@ -42,11 +42,19 @@ public final class ServerMetrics: Sendable {
         self.registry = registry
         let checks = "moat_checks_total"
         let checksHelp = "Checks decided, by decision and inner code."
-        allowed = registry.makeCounter(name: checks, labels: [("decision", "allow"), ("inner_code", "")], help: checksHelp)
+        allowed = registry.makeCounter(
+            name: checks,
+            labels: [("decision", "allow"), ("inner_code", "")],
+            help: checksHelp
+        )
         denied =
             [registry.makeCounter(name: checks, labels: [("decision", "deny"), ("inner_code", "")], help: checksHelp)]
             + Decision.InnerCode.allCases.map {
-                registry.makeCounter(name: checks, labels: [("decision", "deny"), ("inner_code", $0.rawValue)], help: checksHelp)
+                registry.makeCounter(
+                    name: checks,
+                    labels: [("decision", "deny"), ("inner_code", $0.rawValue)],
+                    help: checksHelp
+                )
             }
         checkDuration = registry.makeDurationHistogram(
             name: "moat_check_duration_seconds",
@@ -55,25 +63,76 @@ public final class ServerMetrics: Sendable {
             help: "Time from reading a check's frame to writing its answer."
         )
         undecided = Dictionary(
-            uniqueKeysWithValues: ["INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "UNIMPLEMENTED", "INTERNAL"].map {
-                ($0, registry.makeCounter(name: "moat_checks_undecided_total", labels: [("status", $0)], help: "Checks answered with an error status instead of a decision."))
+            uniqueKeysWithValues: [
+                "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "UNIMPLEMENTED",
+                "INTERNAL",
+            ].map {
+                (
+                    $0,
+                    registry.makeCounter(
+                        name: "moat_checks_undecided_total",
+                        labels: [("status", $0)],
+                        help: "Checks answered with an error status instead of a decision."
+                    )
+                )
             }
         )
-        snapshotSequence = registry.makeGauge(name: "moat_snapshot_sequence", help: "Sequence number of the serving revision.")
-        snapshotLoadedAt = registry.makeGauge(name: "moat_snapshot_loaded_timestamp_seconds", help: "When the serving revision was accepted.")
-        reloadSuccesses = registry.makeCounter(name: "moat_reloads_total", labels: [("result", "success")], help: "Rule documents accepted or refused.")
-        reloadFailures = registry.makeCounter(name: "moat_reloads_total", labels: [("result", "failure")], help: "Rule documents accepted or refused.")
-        connectionsData = registry.makeGauge(name: "moat_connections", labels: [("socket", "data")], help: "Open connections.")
-        connectionsControl = registry.makeGauge(name: "moat_connections", labels: [("socket", "control")], help: "Open connections.")
+        snapshotSequence = registry.makeGauge(
+            name: "moat_snapshot_sequence",
+            help: "Sequence number of the serving revision."
+        )
+        snapshotLoadedAt = registry.makeGauge(
+            name: "moat_snapshot_loaded_timestamp_seconds",
+            help: "When the serving revision was accepted."
+        )
+        reloadSuccesses = registry.makeCounter(
+            name: "moat_reloads_total",
+            labels: [("result", "success")],
+            help: "Rule documents accepted or refused."
+        )
+        reloadFailures = registry.makeCounter(
+            name: "moat_reloads_total",
+            labels: [("result", "failure")],
+            help: "Rule documents accepted or refused."
+        )
+        connectionsData = registry.makeGauge(
+            name: "moat_connections",
+            labels: [("socket", "data")],
+            help: "Open connections."
+        )
+        connectionsControl = registry.makeGauge(
+            name: "moat_connections",
+            labels: [("socket", "control")],
+            help: "Open connections."
+        )
         refusals = Dictionary(
             uniqueKeysWithValues: Refusal.allCases.map {
-                ($0, registry.makeCounter(name: "moat_refusals_total", labels: [("reason", $0.rawValue)], help: "Frames and connections refused."))
+                (
+                    $0,
+                    registry.makeCounter(
+                        name: "moat_refusals_total",
+                        labels: [("reason", $0.rawValue)],
+                        help: "Frames and connections refused."
+                    )
+                )
             }
         )
-        decisionLogDropped = registry.makeCounter(name: "moat_decision_log_dropped_total", help: "Decision records dropped because the log's queue was full.")
-        decisionLogWritten = registry.makeCounter(name: "moat_decision_log_written_total", help: "Decision records written.")
-        tokenCacheHits = registry.makeCounter(name: "moat_token_cache_hits_total", help: "Tokens found verified in the cache.")
-        tokenCacheMisses = registry.makeCounter(name: "moat_token_cache_misses_total", help: "Tokens verified (not found in the cache).")
+        decisionLogDropped = registry.makeCounter(
+            name: "moat_decision_log_dropped_total",
+            help: "Decision records dropped because the log's queue was full."
+        )
+        decisionLogWritten = registry.makeCounter(
+            name: "moat_decision_log_written_total",
+            help: "Decision records written."
+        )
+        tokenCacheHits = registry.makeCounter(
+            name: "moat_token_cache_hits_total",
+            help: "Tokens found verified in the cache."
+        )
+        tokenCacheMisses = registry.makeCounter(
+            name: "moat_token_cache_misses_total",
+            help: "Tokens verified (not found in the cache)."
+        )
     }
 
     func countDecision(_ decision: Decision) {

@@ -76,9 +76,13 @@ public actor RuleUpdater {
             return .failure(refuseReload(error.message, details: []))
         }
         do {
-            return .success(try accept(bytes, summary: "reloaded '\(file.path)' (\(reason))", writeBack: false, dryRun: false))
+            return .success(
+                try accept(bytes, summary: "reloaded '\(file.path)' (\(reason))", writeBack: false, dryRun: false)
+            )
         } catch {
-            return .failure(refuseReload("rules file '\(file.path)' is invalid: \(error.message)", details: error.details))
+            return .failure(
+                refuseReload("rules file '\(file.path)' is invalid: \(error.message)", details: error.details)
+            )
         }
     }
 
@@ -86,7 +90,9 @@ public actor RuleUpdater {
         reloadFailures += 1
         lastReloadError = details.first.map { "\(message.prefix { $0 != ":" }): \($0)" } ?? message
         metrics.reloadFailures.increment()
-        let keeping = store.serving.map { "keeping revision \($0.revision)" } ?? "not ready: checks are refused until the file is valid"
+        let keeping =
+            store.serving.map { "keeping revision \($0.revision)" }
+            ?? "not ready: checks are refused until the file is valid"
         logger.error("\(message); \(keeping)", metadata: ["errors": "\(details.count)"])
         for detail in details.prefix(100) {
             logger.error("invalid rules", metadata: ["path": "\(detail.path)", "error": "\(detail.message)"])
@@ -103,7 +109,11 @@ public actor RuleUpdater {
     }
 
     /// Applies one change to the current document (ApplyChange).
-    public func apply(_ change: DocumentChange, expectedRevision: String?, dryRun: Bool) throws(ControlError) -> ChangeResult {
+    public func apply(
+        _ change: DocumentChange,
+        expectedRevision: String?,
+        dryRun: Bool
+    ) throws(ControlError) -> ChangeResult {
         try checkExpected(expectedRevision)
         let base: JSONValue
         if let serving = store.serving {
@@ -111,7 +121,10 @@ public actor RuleUpdater {
         } else if file.fingerprint() == nil {
             base = .object([])
         } else {
-            throw ControlError(.failedPrecondition, "no valid rules are loaded (\(lastReloadError ?? "the rules file is invalid")); fix the file or push a whole document")
+            throw ControlError(
+                .failedPrecondition,
+                "no valid rules are loaded (\(lastReloadError ?? "the rules file is invalid")); fix the file or push a whole document"
+            )
         }
         var editor = RuleDocumentEditor(document: base)
         let changed: Bool
@@ -129,8 +142,15 @@ public actor RuleUpdater {
     public func rollback(to hash: String?) throws(ControlError) -> ChangeResult {
         let target: Int
         if let hash {
-            guard let index = history.indices.last(where: { history[$0].revision.hash == hash.lowercased() && $0 != cursor }) else {
-                throw ControlError(.notFound, "revision '\(hash)' is not kept; kept: \(keptRevisions().map(\.hash).joined(separator: ", "))")
+            guard
+                let index = history.indices.last(where: {
+                    history[$0].revision.hash == hash.lowercased() && $0 != cursor
+                })
+            else {
+                throw ControlError(
+                    .notFound,
+                    "revision '\(hash)' is not kept; kept: \(keptRevisions().map(\.hash).joined(separator: ", "))"
+                )
             }
             target = index
         } else {
@@ -138,7 +158,13 @@ public actor RuleUpdater {
             target = cursor - 1
         }
         let kept = history[target]
-        let result = try accept(kept.document, summary: "rolled back to \(kept.revision.hash)", writeBack: true, dryRun: false, recordInHistory: false)
+        let result = try accept(
+            kept.document,
+            summary: "rolled back to \(kept.revision.hash)",
+            writeBack: true,
+            dryRun: false,
+            recordInHistory: false
+        )
         cursor = target
         return result
     }
@@ -177,12 +203,19 @@ public actor RuleUpdater {
         guard let expected, !expected.isEmpty else { return }
         let current = store.serving?.revision.hash ?? ""
         guard expected.lowercased() == current else {
-            throw ControlError(.aborted, "expected revision \(expected), but the current revision is \(current.isEmpty ? "none" : current)")
+            throw ControlError(
+                .aborted,
+                "expected revision \(expected), but the current revision is \(current.isEmpty ? "none" : current)"
+            )
         }
     }
 
     private func unchanged(summary: String = "no change") -> ChangeResult {
-        ChangeResult(changed: false, revision: store.serving?.revision ?? Revision(sequence: 0, hash: ""), summary: summary)
+        ChangeResult(
+            changed: false,
+            revision: store.serving?.revision ?? Revision(sequence: 0, hash: ""),
+            summary: summary
+        )
     }
 
     /// Validates, writes back (for control changes), publishes. An unchanged hash is not a new revision.
@@ -201,10 +234,18 @@ public actor RuleUpdater {
         do {
             rules = try LoadedRules(json: bytes, sequence: sequence + 1)
         } catch {
-            throw ControlError(.invalidArgument, "the document is invalid (\(error.errors.count) error\(error.errors.count == 1 ? "" : "s"))", details: error.errors)
+            throw ControlError(
+                .invalidArgument,
+                "the document is invalid (\(error.errors.count) error\(error.errors.count == 1 ? "" : "s"))",
+                details: error.errors
+            )
         }
         if dryRun {
-            return ChangeResult(changed: true, revision: rules.snapshot.revision, summary: "dry run: valid; \(summary) would make revision \(hash)")
+            return ChangeResult(
+                changed: true,
+                revision: rules.snapshot.revision,
+                summary: "dry run: valid; \(summary) would make revision \(hash)"
+            )
         }
         if writeBack {
             do {
@@ -230,7 +271,10 @@ public actor RuleUpdater {
         let counts = rules.snapshot.counts
         logger.info(
             "\(summary): serving revision \(state.revision)",
-            metadata: ["vaults": "\(counts.vaults)", "ipRules": "\(counts.ipRules)", "accessPolicies": "\(counts.accessPolicies)"]
+            metadata: [
+                "vaults": "\(counts.vaults)", "ipRules": "\(counts.ipRules)",
+                "accessPolicies": "\(counts.accessPolicies)",
+            ]
         )
         return ChangeResult(changed: true, revision: state.revision, summary: summary)
     }
@@ -242,7 +286,11 @@ public actor RuleUpdater {
         case .addVirtualNetworkRule(let vault, let id, _): "added virtual network rule \(id) to \(vault)"
         case .removeVirtualNetworkRule(let vault, let id): "removed virtual network rule \(id) from \(vault)"
         case .updateNetwork(let vault, let action, let bypass, let access):
-            "updated \(vault): " + [action.map { "defaultAction=\($0)" }, bypass.map { "bypass=\($0)" }, access.map { "publicNetworkAccess=\($0)" }].compactMap { $0 }.joined(separator: " ")
+            "updated \(vault): "
+                + [
+                    action.map { "defaultAction=\($0)" }, bypass.map { "bypass=\($0)" },
+                    access.map { "publicNetworkAccess=\($0)" },
+                ].compactMap { $0 }.joined(separator: " ")
         case .setAccessPolicy(let vault, let objectId, let applicationId, _):
             "set access policy for \(objectId)\(applicationId.map { "/\($0)" } ?? "") on \(vault)"
         case .deleteAccessPolicy(let vault, let objectId, let applicationId):

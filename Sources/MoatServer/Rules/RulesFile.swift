@@ -42,7 +42,10 @@ public struct RulesFile: Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
-            throw RulesFileError(code: code == ENOENT ? .notFound : .unreadable, message: "cannot read rules file '\(path)': \(Self.describe(code))")
+            throw RulesFileError(
+                code: code == ENOENT ? .notFound : .unreadable,
+                message: "cannot read rules file '\(path)': \(Self.describe(code))"
+            )
         }
         defer { close(fd) }
         var bytes: [UInt8] = []
@@ -51,7 +54,10 @@ public struct RulesFile: Sendable {
             let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw RulesFileError(code: .unreadable, message: "cannot read rules file '\(path)': \(Self.describe(errno))")
+                throw RulesFileError(
+                    code: .unreadable,
+                    message: "cannot read rules file '\(path)': \(Self.describe(errno))"
+                )
             }
             if count == 0 { return bytes }
             bytes += chunk[0..<count]
@@ -65,21 +71,37 @@ public struct RulesFile: Sendable {
         // kubelet mounts `rules.json -> ..data/rules.json`, `..data -> ..<timestamp>`.
         let viaData = { (text: String) in text.hasPrefix("..data/") || text.contains("/..data/") }
         if viaData(path) || Self.linkTarget(path).map(viaData) == true {
-            return RulesFileError(code: .notWritable, message: "the rules file '\(path)' is managed elsewhere (a Kubernetes ConfigMap mount): change the ConfigMap instead")
+            return RulesFileError(
+                code: .notWritable,
+                message:
+                    "the rules file '\(path)' is managed elsewhere (a Kubernetes ConfigMap mount): change the ConfigMap instead"
+            )
         }
         let directory = Self.directory(of: target)
         var info = stat()
         if stat(target, &info) == 0 {
             // Root passes access(2) checks, so a file without write bits is read-only by intent.
             if info.st_mode & 0o222 == 0 {
-                return RulesFileError(code: .notWritable, message: "the rules file '\(path)' is read-only (mode \(String(info.st_mode & 0o777, radix: 8))): pushes cannot be persisted")
+                return RulesFileError(
+                    code: .notWritable,
+                    message:
+                        "the rules file '\(path)' is read-only (mode \(String(info.st_mode & 0o777, radix: 8))): pushes cannot be persisted"
+                )
             }
             if access(target, W_OK) != 0 {
-                return RulesFileError(code: .notWritable, message: "the rules file '\(path)' is not writable (\(Self.describe(errno))): pushes cannot be persisted")
+                return RulesFileError(
+                    code: .notWritable,
+                    message:
+                        "the rules file '\(path)' is not writable (\(Self.describe(errno))): pushes cannot be persisted"
+                )
             }
         }
         if access(directory, W_OK) != 0 {
-            return RulesFileError(code: .notWritable, message: "cannot write to '\(directory)' (\(Self.describe(errno))): pushes to '\(path)' cannot be persisted")
+            return RulesFileError(
+                code: .notWritable,
+                message:
+                    "cannot write to '\(directory)' (\(Self.describe(errno))): pushes to '\(path)' cannot be persisted"
+            )
         }
         return nil
     }
@@ -136,7 +158,9 @@ public struct RulesFile: Sendable {
         defer { closedir(handle) }
         let prefix = ".\(Self.basename(of: target)).moat-"
         while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name.hasPrefix(prefix) && name.hasSuffix(".tmp") { unlink("\(directory)/\(name)") }
         }
     }

@@ -25,11 +25,20 @@ public struct RulesWatcher: Service {
 
     public func run() async throws {
         let (wakeups, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
-        let watcher = DirectoryWatcher(directory: RulesFile.directory(of: updater.file.resolvedPath()), path: updater.file.path)
+        let watcher = DirectoryWatcher(
+            directory: RulesFile.directory(of: updater.file.resolvedPath()),
+            path: updater.file.path
+        )
         if watcher == nil {
-            logger.warning("cannot watch the rules file's directory with inotify; looking every \(pollIntervalSeconds) s")
+            logger.warning(
+                "cannot watch the rules file's directory with inotify; looking every \(pollIntervalSeconds) s"
+            )
         }
-        let thread = WatcherThread(watcher: watcher, pollIntervalSeconds: pollIntervalSeconds, continuation: continuation)
+        let thread = WatcherThread(
+            watcher: watcher,
+            pollIntervalSeconds: pollIntervalSeconds,
+            continuation: continuation
+        )
         thread.start()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
@@ -101,11 +110,16 @@ private final class WatcherThread: @unchecked Sendable {
     func start() {
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { raw in
-            let watcher = Unmanaged<WatcherThread>.fromOpaque(raw!).takeRetainedValue()
-            watcher.loop()
-            return nil
-        }, context)
+        pthread_create(
+            &thread,
+            nil,
+            { raw in
+                let watcher = Unmanaged<WatcherThread>.fromOpaque(raw!).takeRetainedValue()
+                watcher.loop()
+                return nil
+            },
+            context
+        )
         pthread_detach(thread)
     }
 

@@ -1,7 +1,8 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOCore
 
 /// The process at the other end of a Unix socket connection (SO_PEERCRED), read at accept.
 public struct PeerCredentials: Sendable, Hashable {

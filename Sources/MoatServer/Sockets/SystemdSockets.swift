@@ -22,7 +22,10 @@ public struct SystemdSockets: Sendable {
         guard let pid = getenv("LISTEN_PID").map({ String(cString: $0) }), Int32(pid) == getpid(),
             let count = getenv("LISTEN_FDS").map({ String(cString: $0) }).flatMap(Int32.init), count > 0
         else { return SystemdSockets(descriptors: [:]) }
-        let names = getenv("LISTEN_FDNAMES").map { String(cString: $0).split(separator: ":", omittingEmptySubsequences: false).map(String.init) } ?? []
+        let names =
+            getenv("LISTEN_FDNAMES").map {
+                String(cString: $0).split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            } ?? []
         var descriptors: [String: Int32] = [:]
         for index in 0..<count {
             let fd = 3 + index

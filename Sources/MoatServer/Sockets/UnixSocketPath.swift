@@ -12,7 +12,9 @@ enum UnixSocketPath {
 
     static func prepare(_ path: String) throws(SocketSetupError) {
         guard path.utf8.count <= maximumLength else {
-            throw SocketSetupError("socket path '\(path)' is \(path.utf8.count) bytes; Unix socket paths are limited to \(maximumLength) bytes")
+            throw SocketSetupError(
+                "socket path '\(path)' is \(path.utf8.count) bytes; Unix socket paths are limited to \(maximumLength) bytes"
+            )
         }
         let directory = RulesFile.directory(of: path)
         var info = stat()
@@ -25,7 +27,9 @@ enum UnixSocketPath {
         }
         switch probe(path) {
         case .live:
-            throw SocketSetupError("socket '\(path)' is in use by a running process (another moatd?); refusing to take it over")
+            throw SocketSetupError(
+                "socket '\(path)' is in use by a running process (another moatd?); refusing to take it over"
+            )
         case .stale:
             guard unlink(path) == 0 || errno == ENOENT else {
                 throw SocketSetupError("cannot remove stale socket '\(path)': \(RulesFile.describe(errno))")
@@ -51,7 +55,9 @@ enum UnixSocketPath {
             for (i, byte) in path.utf8.enumerated() { buffer[i] = byte }
         }
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         if result == 0 { return .live }
         switch errno {
@@ -63,7 +69,9 @@ enum UnixSocketPath {
     /// Applies the configured mode and group to a bound socket.
     static func applyPermissions(_ path: String, mode: UInt32, group: UInt32?) throws(SocketSetupError) {
         guard chmod(path, mode_t(mode)) == 0 else {
-            throw SocketSetupError("cannot set mode \(String(mode, radix: 8)) on '\(path)': \(RulesFile.describe(errno))")
+            throw SocketSetupError(
+                "cannot set mode \(String(mode, radix: 8)) on '\(path)': \(RulesFile.describe(errno))"
+            )
         }
         if let group, chown(path, uid_t.max, gid_t(group)) != 0 {
             throw SocketSetupError("cannot set group \(group) on '\(path)': \(RulesFile.describe(errno))")

@@ -167,7 +167,8 @@ extension Caller {
         )
     }
 
-    func fill(_ message: UnsafeMutablePointer<Moat__V1__Caller>, _ arena: inout PackingArena) throws(MessageCodingError) {
+    func fill(_ message: UnsafeMutablePointer<Moat__V1__Caller>, _ arena: inout PackingArena) throws(MessageCodingError)
+    {
         try arena.set(&message.pointee.object_id, objectId, field: "object_id")
         try arena.set(&message.pointee.application_id, applicationId, field: "application_id")
         try arena.set(&message.pointee.tenant_id, tenantId, field: "tenant_id")
