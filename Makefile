@@ -38,7 +38,7 @@ check-generated: deps
 format-check:
 	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests
 
-test: deps check-generated
+test: deps check-generated format-check
 	$(SWIFT) build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
