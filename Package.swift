@@ -105,7 +105,7 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        .target(name: "ConformanceSupport", dependencies: ["MoatCore"], path: "Tests/ConformanceSupport"),
+        .target(name: "MoatTestSupport", dependencies: ["MoatCore"], path: "Tests/MoatTestSupport"),
         .executableTarget(
             name: "moat-example-secret-store",
             dependencies: [
@@ -119,12 +119,13 @@ let package = Package(
             path: "Examples/SecretStore",
             exclude: ["README.md"]
         ),
-        .testTarget(name: "MoatCoreTests", dependencies: ["MoatCore", "MoatIdentity", "ConformanceSupport"]),
+        .testTarget(name: "MoatCoreTests", dependencies: ["MoatCore", "MoatIdentity", "MoatTestSupport"]),
         .testTarget(
             name: "MoatIdentityTests",
             dependencies: [
                 "MoatIdentity",
                 "MoatCore",
+                "MoatTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
@@ -136,7 +137,7 @@ let package = Package(
                 "MoatCore",
                 "MoatIdentity",
                 "MoatWire",
-                "ConformanceSupport",
+                "MoatTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
@@ -156,6 +157,7 @@ let package = Package(
             dependencies: [
                 "MoatWire",
                 "MoatCore",
+                "MoatTestSupport",
                 "CMoatProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

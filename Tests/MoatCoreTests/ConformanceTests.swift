@@ -1,4 +1,4 @@
-import ConformanceSupport
+import MoatTestSupport
 import Foundation
 import MoatCore
 import MoatIdentity

@@ -1,21 +1,10 @@
 import Testing
 
 @testable import MoatCore
+import MoatTestSupport
 
 @Suite("Longest-prefix lookup")
 struct PrefixTableTests {
-    /// A small deterministic generator, so a failure reproduces.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     /// The reference answer: scan every rule.
     static func bruteForce(_ rules: [IPNetwork], _ address: IPAddress) -> Int32? {
         var best: (length: Int, index: Int)?
@@ -27,7 +16,7 @@ struct PrefixTableTests {
 
     @Test("matches a linear scan on random rule sets", arguments: [1, 5, 40, 1000])
     func randomIPv4(ruleCount: Int) {
-        var random = SplitMix(state: UInt64(ruleCount))
+        var random = SplitMix64(seed: UInt64(ruleCount))
         // Cluster addresses in a few /8s so that prefixes nest and overlap.
         func address() -> UInt32 {
             UInt32.random(in: 0...3, using: &random) << 24 | UInt32.random(in: 0...0xff_ffff, using: &random)
@@ -49,7 +38,7 @@ struct PrefixTableTests {
 
     @Test("matches a linear scan for IPv6")
     func randomIPv6() {
-        var random = SplitMix(state: 6)
+        var random = SplitMix64(seed: 6)
         func address() -> UInt128 {
             UInt128(UInt64.random(in: 0...3, using: &random)) << 112 | UInt128(random.next()) << 48
         }

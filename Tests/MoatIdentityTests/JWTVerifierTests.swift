@@ -1,5 +1,6 @@
 import MoatCore
 import MoatIdentity
+import MoatTestSupport
 import Testing
 
 @Suite("JWTVerifier")

@@ -1,6 +1,7 @@
 import MoatCore
 import MoatWire
 import NIOCore
+import MoatTestSupport
 import Testing
 
 /// Bytes that are not protobuf, or not the expected message, are refused without crashing.
@@ -155,22 +156,5 @@ extension MalformedPayloadTests {
             _ = try Self.roundTripIfDecodable(MetricsResponse.self, buffer)
         }
         #expect(decoded > 0, "the mutations should leave some messages decodable")
-    }
-}
-
-/// A small deterministic generator, so a failure can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

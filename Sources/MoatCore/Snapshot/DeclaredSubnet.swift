@@ -55,12 +55,12 @@ extension DocumentReader {
             }
             var prefixes: [IPNetwork] = []
             if let single = string(details[member: "addressPrefix"], detailsPath.appending("addressPrefix")) {
-                if let prefix = subnetPrefix(single, detailsPath.appending("addressPrefix")) { prefixes.append(prefix) }
+                if let prefix = addressPrefix(single, detailsPath.appending("addressPrefix")) { prefixes.append(prefix) }
             }
             let listPath = detailsPath.appending("addressPrefixes")
             for (i, item) in (array(details[member: "addressPrefixes"], listPath) ?? []).enumerated() {
                 if let text = string(item, listPath.appending(i)),
-                    let prefix = subnetPrefix(text, listPath.appending(i))
+                    let prefix = addressPrefix(text, listPath.appending(i))
                 {
                     prefixes.append(prefix)
                 }
@@ -81,13 +81,14 @@ extension DocumentReader {
         return subnets
     }
 
-    private mutating func subnetPrefix(_ text: String, _ path: JSONPath) -> IPNetwork? {
+    /// An IPv4 or IPv6 address or prefix, host bits clear.
+    mutating func addressPrefix(_ text: String, _ path: JSONPath) -> IPNetwork? {
         do {
             return try IPNetwork(parsing: text)
         } catch .hostBitsSet(let network) {
             fail(path, "'\(text)' has host bits set; the network is \(network)")
         } catch {
-            fail(path, "'\(text)' is not an IPv4 or IPv6 prefix")
+            fail(path, "'\(text)' is not an IPv4 or IPv6 address or prefix")
         }
         return nil
     }

@@ -126,13 +126,8 @@ extension DocumentReader {
         var prefixes: [IPNetwork] = []
         let prefixesPath = path.appending("inboundAddressPrefixes")
         for (i, item) in (array(members[member: "inboundAddressPrefixes"], prefixesPath) ?? []).enumerated() {
-            guard let text = string(item, prefixesPath.appending(i)) else { continue }
-            do {
-                prefixes.append(try IPNetwork(parsing: text))
-            } catch .hostBitsSet(let network) {
-                fail(prefixesPath.appending(i), "'\(text)' has host bits set; the network is \(network)")
-            } catch {
-                fail(prefixesPath.appending(i), "'\(text)' is not an IPv4 or IPv6 address or prefix")
+            if let text = string(item, prefixesPath.appending(i)), let prefix = addressPrefix(text, prefixesPath.appending(i)) {
+                prefixes.append(prefix)
             }
         }
         var subscriptions: [String: String] = [:]
