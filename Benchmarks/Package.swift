@@ -8,7 +8,7 @@ let package = Package(
     name: "moat-benchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: ".."),
+        .package(name: "moat", path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(
             url: "https://github.com/ordo-one/package-benchmark.git",
