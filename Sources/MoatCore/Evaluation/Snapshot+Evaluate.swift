@@ -8,18 +8,6 @@ extension Snapshot {
         verifier: some TokenVerifier,
         context: EvaluationContext
     ) -> Decision {
-        var decision = decide(request, verifier: verifier, context: context)
-        if decision.stage != .request && decision.stage != .vault {
-            decision.enableRbacAuthorization = vaults[CaseInsensitiveKey(request.vault)]?.enableRbacAuthorization
-        }
-        return decision
-    }
-
-    private func decide(
-        _ request: CheckRequest,
-        verifier: some TokenVerifier,
-        context: EvaluationContext
-    ) -> Decision {
         // Stage 0: the request itself.
         if request.vault.isEmpty {
             return badParameter("The request names no vault.")
@@ -49,6 +37,20 @@ extension Snapshot {
             )
         }
 
+        var decision = decide(request, operation: operation, source: source, vault: vault, verifier: verifier, context: context)
+        decision.enableRbacAuthorization = vault.enableRbacAuthorization
+        return decision
+    }
+
+    /// Stages 1 to 4, once the request is well-formed and names a vault.
+    private func decide(
+        _ request: CheckRequest,
+        operation: Operation,
+        source: IPAddress?,
+        vault: Vault,
+        verifier: some TokenVerifier,
+        context: EvaluationContext
+    ) -> Decision {
         // Stage 1: authentication.
         let claims: TokenClaims
         switch vault.authenticate(

@@ -120,7 +120,7 @@ extension Vault {
                         objectId: best.objectId,
                         applicationId: best.applicationId
                     ),
-                    required: permission.description
+                    required: requirement.permissionText
                 )
             )
         }
@@ -135,7 +135,7 @@ extension Vault {
                     innerCode: .forbiddenByPolicy,
                     message:
                         "The user, group or application '\(caller)' does not have \(permission.category.name) \(permission.name) permission on key vault '\(displayName)'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287\(overage)",
-                    required: permission.description
+                    required: requirement.permissionText
                 )
             )
         }
@@ -144,7 +144,7 @@ extension Vault {
                 innerCode: .accessDenied,
                 message:
                     "Access denied. Caller was not found on any access policy. Caller: \(caller) Vault: \(displayName)\(overage)",
-                required: permission.description
+                required: requirement.permissionText
             )
         )
     }

@@ -25,7 +25,7 @@ extension Vault {
         case .securedByPerimeter:
             // The perimeter alone admits public traffic: no IP or virtual network rules, no bypass.
             if let source, let index = perimeter.addressTable.lookup(source) {
-                return .success(Admission(kind: .perimeter, rule: perimeter.addressPrefixes[Int(index)].description))
+                return .success(Admission(kind: .perimeter, rule: perimeter.addressPrefixes[Int(index)]))
             }
             if let subscription = ResourceID(claims.managedIdentityResourceId)?.subscriptionId,
                 let written = perimeter.subscriptions[subscription.lowercased()]
@@ -45,7 +45,7 @@ extension Vault {
             }
             if let source, let index = firewall.ipRuleTable.lookup(source) {
                 return .success(
-                    Admission(kind: .ipRule, index: Int(index), rule: firewall.ipRules[Int(index)].description)
+                    Admission(kind: .ipRule, index: Int(index), rule: firewall.ipRules[Int(index)])
                 )
             }
             if !request.subnetId.isEmpty,

@@ -11,6 +11,8 @@ public struct OperationRequirement: Sendable, Hashable {
     public let action: String
     /// `action` as a bit of an `ActionSet`.
     let actionBit: ActionSet
+    /// `permission`'s description (`secrets/get`), made once rather than per decision.
+    let permissionText: String
 }
 
 extension Operation {
@@ -48,7 +50,8 @@ extension Operation {
                 permission: permission,
                 grantingPermissions: granting,
                 action: operation.action,
-                actionBit: ActionSet(rawValue: 1 << UInt64(actions.firstIndex(of: operation.action)!))
+                actionBit: ActionSet(rawValue: 1 << UInt64(actions.firstIndex(of: operation.action)!)),
+                permissionText: permission?.description ?? ""
             )
         }
         return table

@@ -146,7 +146,7 @@ extension DocumentReader {
             subscriptions[guid.lowercased()] = subscriptions[guid.lowercased()] ?? text
         }
         return Perimeter(
-            addressPrefixes: prefixes,
+            addressPrefixes: prefixes.map(\.description),
             addressTable: IPPrefixTable(prefixes.enumerated().map { ($1, Int32($0)) }),
             subscriptions: subscriptions
         )
@@ -262,7 +262,7 @@ extension DocumentReader {
         return Firewall(
             defaultActionDeny: defaultAction == "Deny",
             bypassAzureServices: bypass == "AzureServices",
-            ipRules: ipRules,
+            ipRules: ipRules.map(\.description),
             ipRuleTable: IPPrefixTable(ipRules.enumerated().map { ($1, Int32($0)) }),
             virtualNetworkRules: vnetRules,
             virtualNetworkRuleBySubnet: bySubnet,

@@ -92,8 +92,8 @@ enum PrivateEndpointStatus: String, Sendable, CaseIterable {
 struct Firewall: Sendable {
     let defaultActionDeny: Bool
     let bypassAzureServices: Bool
-    /// IP rules as normalised prefixes, in document order.
-    let ipRules: [IPNetwork]
+    /// IP rules as normalised CIDR text (`203.0.113.9/32`), in document order.
+    let ipRules: [String]
     /// Longest-prefix lookup from a source address to an IP rule's index.
     let ipRuleTable: IPPrefixTable
     /// Virtual network rules' subnet ids as written, in document order.
@@ -107,8 +107,8 @@ struct Firewall: Sendable {
 
 /// A vault's network security perimeter rules (`SEMANTICS.md` section 3, item 4).
 struct Perimeter: Sendable {
-    /// `inboundAddressPrefixes` as written and compiled.
-    let addressPrefixes: [IPNetwork]
+    /// `inboundAddressPrefixes` as normalised CIDR text, and compiled.
+    let addressPrefixes: [String]
     let addressTable: IPPrefixTable
     /// `inboundSubscriptions`: lower-case subscription GUIDs, and how the document wrote each.
     let subscriptions: [String: String]
