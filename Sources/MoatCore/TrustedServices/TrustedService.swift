@@ -2,8 +2,8 @@
 /// Microsoft service that may pass a vault's firewall when `bypass` is `AzureServices`.
 struct TrustedService: Sendable {
     let name: String
-    /// Lower-case application ids the service authenticates as (`subscription`, `federated` modes).
-    let applicationIds: Set<String>
+    /// Application ids the service authenticates as (`subscription`, `federated` modes).
+    let applicationIds: Set<CaseInsensitiveKey>
     /// The modes to try, in the fixed order managedIdentity, subscription, federated.
     let modes: [Admission.TrustedServiceMode]
     /// The operations it may perform through the bypass; `nil` for every data-plane operation.
@@ -31,7 +31,7 @@ struct TrustedService: Sendable {
             }
             return type.equalsIgnoringCase(resourceProvider)
         case .subscription:
-            guard let vaultSubscription, applicationIds.contains(claims.applicationId.lowercased()) else {
+            guard let vaultSubscription, applicationIds.contains(CaseInsensitiveKey(claims.applicationId)) else {
                 return false
             }
             return [claims.managedIdentityResourceId, claims.azureResourceId].contains { id in
@@ -39,7 +39,7 @@ struct TrustedService: Sendable {
             }
         case .federated:
             // The authentication stage already required the vault's tenant as issuer and `tid`.
-            return applicationIds.contains(claims.applicationId.lowercased())
+            return applicationIds.contains(CaseInsensitiveKey(claims.applicationId))
         }
     }
 }
@@ -126,7 +126,7 @@ extension DocumentReader {
             services.append(
                 TrustedService(
                     name: name,
-                    applicationIds: Set(applicationIds),
+                    applicationIds: Set(applicationIds.map(CaseInsensitiveKey.init)),
                     modes: Admission.TrustedServiceMode.allCases.filter(modes.contains),
                     operations: operations,
                     resourceProvider: provider,
