@@ -98,11 +98,11 @@ let benchmarks: @Sendable () -> Void = {
             fatalError("the token does not verify")
         }
         let verified = Verified(claims: claims)
-        // Admitted by the last IP rule's network: the lookup cannot stop early.
+        // Admitted by the last IP rule (see `document`).
         let request = CheckRequest(
             vault: "contoso-prod",
             operation: .getSecret,
-            sourceAddress: "99.255.255.254",
+            sourceAddress: "203.0.113.9",
             token: token
         )
         let context = EvaluationContext(now: 1_800_000_000)
