@@ -29,9 +29,12 @@ extension Vault {
         let requirement = operation.requirement
         let category = requirement.permission?.category
         var best: RoleGrant?
-        func consider(_ principalId: String) {
+        // The caller, then its groups (not under group overage); a plain loop keeps `best` on the stack.
+        let principals = claims.hasGroupOverage ? 0 : claims.groups.count
+        for position in 0...principals {
+            let principalId = position == 0 ? claims.objectId : claims.groups[position - 1]
             guard !principalId.isEmpty, let grants = roleGrants.grantsByPrincipal[CaseInsensitiveKey(principalId)]
-            else { return }
+            else { continue }
             for grant in grants where grant.actions.contains(requirement.actionBit) {
                 if let object = grant.object {
                     guard object.category == category, !objectName.isEmpty, object.name.equalsIgnoringCase(objectName)
@@ -44,10 +47,6 @@ extension Vault {
                 }
                 best = grant
             }
-        }
-        consider(claims.objectId)
-        if !claims.hasGroupOverage {
-            for group in claims.groups { consider(group) }
         }
         if let best {
             return .success(
@@ -90,13 +89,16 @@ extension Vault {
     ) -> Result<Authorization, StageFailure> {
         var matched = false
         var best: AccessPolicyTable.Entry?
-        func consider(_ objectId: String, isCaller: Bool) {
+        // The caller, then its groups (not under group overage); compound entries match the caller only.
+        let principals = claims.hasGroupOverage ? 0 : claims.groups.count
+        for position in 0...principals {
+            let objectId = position == 0 ? claims.objectId : claims.groups[position - 1]
             guard !objectId.isEmpty, let entries = accessPolicies.entriesByObjectId[CaseInsensitiveKey(objectId)] else {
-                return
+                continue
             }
             for entry in entries {
                 if let applicationId = entry.applicationId {
-                    guard isCaller, applicationId.equalsIgnoringCase(claims.applicationId) else { continue }
+                    guard position == 0, applicationId.equalsIgnoringCase(claims.applicationId) else { continue }
                 }
                 matched = true
                 if !entry.permissions.isDisjoint(with: requirement.grantingPermissions),
@@ -105,10 +107,6 @@ extension Vault {
                     best = entry
                 }
             }
-        }
-        consider(claims.objectId, isCaller: true)
-        if !claims.hasGroupOverage {
-            for group in claims.groups { consider(group, isCaller: false) }
         }
         let permission = requirement.permission!
         if let best {
