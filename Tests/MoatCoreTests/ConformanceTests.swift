@@ -1,7 +1,7 @@
-import MoatTestSupport
 import Foundation
 import MoatCore
 import MoatIdentity
+import MoatTestSupport
 import Testing
 
 /// Runs the conformance table (Tests/Conformance) against the engine, as `moatctl eval` does.

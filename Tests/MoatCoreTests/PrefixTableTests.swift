@@ -1,7 +1,7 @@
+import MoatTestSupport
 import Testing
 
 @testable import MoatCore
-import MoatTestSupport
 
 @Suite("Longest-prefix lookup")
 struct PrefixTableTests {

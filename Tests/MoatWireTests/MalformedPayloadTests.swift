@@ -1,7 +1,7 @@
 import MoatCore
+import MoatTestSupport
 import MoatWire
 import NIOCore
-import MoatTestSupport
 import Testing
 
 /// Bytes that are not protobuf, or not the expected message, are refused without crashing.

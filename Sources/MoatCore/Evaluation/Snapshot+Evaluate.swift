@@ -37,7 +37,14 @@ extension Snapshot {
             )
         }
 
-        var decision = decide(request, operation: operation, source: source, vault: vault, verifier: verifier, context: context)
+        var decision = decide(
+            request,
+            operation: operation,
+            source: source,
+            vault: vault,
+            verifier: verifier,
+            context: context
+        )
         decision.enableRbacAuthorization = vault.enableRbacAuthorization
         return decision
     }

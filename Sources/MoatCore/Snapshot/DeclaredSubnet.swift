@@ -55,7 +55,9 @@ extension DocumentReader {
             }
             var prefixes: [IPNetwork] = []
             if let single = string(details[member: "addressPrefix"], detailsPath.appending("addressPrefix")) {
-                if let prefix = addressPrefix(single, detailsPath.appending("addressPrefix")) { prefixes.append(prefix) }
+                if let prefix = addressPrefix(single, detailsPath.appending("addressPrefix")) {
+                    prefixes.append(prefix)
+                }
             }
             let listPath = detailsPath.appending("addressPrefixes")
             for (i, item) in (array(details[member: "addressPrefixes"], listPath) ?? []).enumerated() {

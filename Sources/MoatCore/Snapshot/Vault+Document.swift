@@ -126,7 +126,9 @@ extension DocumentReader {
         var prefixes: [IPNetwork] = []
         let prefixesPath = path.appending("inboundAddressPrefixes")
         for (i, item) in (array(members[member: "inboundAddressPrefixes"], prefixesPath) ?? []).enumerated() {
-            if let text = string(item, prefixesPath.appending(i)), let prefix = addressPrefix(text, prefixesPath.appending(i)) {
+            if let text = string(item, prefixesPath.appending(i)),
+                let prefix = addressPrefix(text, prefixesPath.appending(i))
+            {
                 prefixes.append(prefix)
             }
         }
