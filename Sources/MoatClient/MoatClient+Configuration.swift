@@ -12,6 +12,9 @@ extension MoatClient {
         /// jitter) after each failed attempt, up to `maximumReconnectBackoff`.
         public var initialReconnectBackoff: Duration = .milliseconds(10)
         public var maximumReconnectBackoff: Duration = .seconds(2)
+        /// The largest request frame the daemon accepts (`moatd --max-frame-bytes`, 64 KiB by
+        /// default): larger batches are sent as several frames.
+        public var maximumRequestFrameLength = 64 * 1024
         /// The largest answer frame accepted (a full batch answer exceeds the daemon's 64 KiB
         /// request limit).
         public var maximumAnswerFrameLength = 16 * 1024 * 1024

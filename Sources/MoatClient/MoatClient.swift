@@ -65,16 +65,50 @@ public final class MoatClient: Sendable {
     /// Decides many requests in one frame (at most `CheckBatchRequest.maximumCount`); the results
     /// are in the order of the requests.
     public func checkBatch(_ requests: [CheckRequest]) async -> [CheckResult] {
-        let batch = CheckBatchRequest(
-            requests: requests.map { request in
-                var request = request
-                if request.timeoutMicros == 0 { request.timeoutMicros = configuration.deadline.microseconds }
-                return request
+        let requests = requests.map { request in
+            var request = request
+            if request.timeoutMicros == 0 { request.timeoutMicros = configuration.deadline.microseconds }
+            return request
+        }
+        // Batches larger than a frame the daemon accepts (or than 1024 requests) go as several
+        // frames, pipelined; the answers are put back in order.
+        let chunks = batches(of: requests)
+        return await withTaskGroup(of: (Int, [CheckResult]).self) { group in
+            for (index, chunk) in chunks.enumerated() {
+                group.addTask { (index, await self.decideBatch(chunk)) }
             }
-        )
+            var answers = [[CheckResult]](repeating: [], count: chunks.count)
+            for await (index, results) in group { answers[index] = results }
+            return answers.flatMap { $0 }
+        }
+    }
+
+    /// Splits requests into batches that fit the daemon's frame limit and the 1024-request cap.
+    private func batches(of requests: [CheckRequest]) -> [[CheckRequest]] {
+        let budget = configuration.maximumRequestFrameLength - Frame.minimumLength
+        var batches: [[CheckRequest]] = []
+        var current: [CheckRequest] = []
+        var size = 0
+        for request in requests {
+            var encoded = ByteBuffer()
+            // A request that does not encode is refused in its batch, as the daemon would.
+            let cost = ((try? request.encode(into: &encoded)) != nil ? encoded.readableBytes : 0) + 6
+            if !current.isEmpty && (size + cost > budget || current.count == CheckBatchRequest.maximumCount) {
+                batches.append(current)
+                current = []
+                size = 0
+            }
+            current.append(request)
+            size += cost
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
+    }
+
+    private func decideBatch(_ requests: [CheckRequest]) async -> [CheckResult] {
         let failure: MoatClientError
         do {
-            let payload = try await call(.checkBatch, batch)
+            let payload = try await call(.checkBatch, CheckBatchRequest(requests: requests))
             let answer = try CheckBatchResponse(wirePayload: payload)
             guard answer.decisions.count == requests.count else {
                 failure = MoatClientError(

@@ -1,15 +1,19 @@
-import Atomics
 import MoatWire
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// One connection to a daemon socket, with any number of calls in flight (pipelining): each call
 /// gets a stream id, and answers are matched by it whatever their order.
 final class MoatConnection: Sendable {
     let channel: any Channel
+    /// Why the daemon refused this connection (a stream-0 status), kept after the channel closes
+    /// so that every later call reports it rather than "connection closed".
+    private let refusal: RefusalBox
 
-    private init(channel: any Channel) {
+    private init(channel: any Channel, refusal: RefusalBox) {
         self.channel = channel
+        self.refusal = refusal
     }
 
     /// Connects to `socketPath`; answers larger than `maximumFrameLength` are refused.
@@ -18,18 +22,21 @@ final class MoatConnection: Sendable {
         group: any EventLoopGroup,
         maximumFrameLength: Int
     ) async throws(MoatClientError) -> MoatConnection {
+        let refusal = RefusalBox()
         do {
+            // Connected by hand: NIO's own connect refuses paths over 103 bytes, the kernel takes 107.
+            let fd = try UnixDomainSocket.connect(to: socketPath)
             let channel = try await ClientBootstrap(group: group)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: maximumFrameLength)))
-                        try sync.addHandler(ResponseDispatcher())
+                        try sync.addHandler(ResponseDispatcher(refusal: refusal))
                     }
                 }
-                .connect(unixDomainSocketPath: socketPath)
+                .withConnectedSocket(fd)
                 .get()
-            return MoatConnection(channel: channel)
+            return MoatConnection(channel: channel, refusal: refusal)
         } catch {
             throw MoatClientError(
                 code: .unreachable,
@@ -57,9 +64,27 @@ final class MoatConnection: Sendable {
                 status: .invalidArgument
             )
         }
+        if let refused = refusal.error { throw refused }
+        guard channel.isActive else {
+            throw MoatClientError(code: .connectionClosed, message: "the connection is closed", status: .unavailable)
+        }
         let promise = channel.eventLoop.makePromise(of: Frame.self)
-        let outgoing = Outgoing(method: method, payload: payload, promise: promise, deadline: deadline)
+        // The deadline holds even if the request never reaches the dispatcher (the channel closed
+        // in between): completing a promise twice does nothing.
+        let timeout = deadline.map { deadline in
+            channel.eventLoop.scheduleTask(deadline: deadline) {
+                promise.fail(
+                    MoatClientError(
+                        code: .deadlineExceeded,
+                        message: "no answer within the deadline",
+                        status: .deadlineExceeded
+                    )
+                )
+            }
+        }
+        let outgoing = Outgoing(method: method, payload: payload, promise: promise)
         channel.pipeline.fireUserInboundEventTriggered(outgoing)
+        defer { timeout?.cancel() }
         let frame: Frame
         do {
             frame = try await promise.futureResult.get()
@@ -92,7 +117,17 @@ struct Outgoing: Sendable {
     let method: MethodID
     let payload: ByteBuffer
     let promise: EventLoopPromise<Frame>
-    let deadline: NIODeadline?
+}
+
+/// The daemon's connection-level refusal, shared between the connection and its dispatcher.
+final class RefusalBox: Sendable {
+    private let value = Mutex<MoatClientError?>(nil)
+
+    var error: MoatClientError? { value.withLock { $0 } }
+
+    func record(_ error: MoatClientError) {
+        value.withLock { if $0 == nil { $0 = error } }
+    }
 }
 
 /// Writes requests with fresh stream ids and completes each waiting call with its answer.
@@ -100,9 +135,14 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
     typealias InboundIn = Frame
     typealias OutboundOut = ByteBuffer
 
+    private let refusal: RefusalBox
     private var nextStreamID: UInt32 = 1
-    private var waiting: [UInt32: (promise: EventLoopPromise<Frame>, timeout: Scheduled<Void>?)] = [:]
+    private var waiting: [UInt32: EventLoopPromise<Frame>] = [:]
     private var closed = false
+
+    init(refusal: RefusalBox) {
+        self.refusal = refusal
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard let outgoing = event as? Outgoing else {
@@ -111,26 +151,21 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
         }
         guard !closed else {
             outgoing.promise.fail(
-                MoatClientError(code: .connectionClosed, message: "the connection is closed", status: .unavailable)
+                refusal.error
+                    ?? MoatClientError(
+                        code: .connectionClosed,
+                        message: "the connection is closed",
+                        status: .unavailable
+                    )
             )
             return
         }
         let streamID = nextStreamID
         nextStreamID = nextStreamID == UInt32.max ? 1 : nextStreamID + 1
-        var timeout: Scheduled<Void>?
-        if let deadline = outgoing.deadline {
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            timeout = context.eventLoop.scheduleTask(deadline: deadline) {
-                loopBound.value.waiting.removeValue(forKey: streamID)?.promise.fail(
-                    MoatClientError(
-                        code: .deadlineExceeded,
-                        message: "no answer within the deadline",
-                        status: .deadlineExceeded
-                    )
-                )
-            }
-        }
-        waiting[streamID] = (outgoing.promise, timeout)
+        waiting[streamID] = outgoing.promise
+        // A call that times out stops waiting; a late answer is then dropped.
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        outgoing.promise.futureResult.whenFailure { _ in loopBound.value.waiting[streamID] = nil }
         var payload = outgoing.payload
         var out = context.channel.allocator.buffer(capacity: Frame.headerSize + payload.readableBytes)
         out.writeFrame(streamID: streamID, method: outgoing.method) { $0.writeBuffer(&payload) }
@@ -144,19 +179,30 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
             let error =
                 (try? StatusError(wirePayload: frame.payload))
                 ?? StatusError(code: frame.status, message: "refused: \(frame.status)")
+            refusal.record(MoatClientError(error))
             failAll(MoatClientError(error))
             return
         }
-        guard let entry = waiting.removeValue(forKey: frame.streamID) else { return }
-        entry.timeout?.cancel()
-        entry.promise.succeed(frame)
+        waiting.removeValue(forKey: frame.streamID)?.succeed(frame)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         failAll(
-            MoatClientError(code: .connectionClosed, message: "the daemon closed the connection", status: .unavailable)
+            refusal.error
+                ?? MoatClientError(
+                    code: .connectionClosed,
+                    message: "the daemon closed the connection",
+                    status: .unavailable
+                )
         )
         context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        failAll(
+            refusal.error
+                ?? MoatClientError(code: .connectionClosed, message: "the connection is closed", status: .unavailable)
+        )
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -169,11 +215,8 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
 
     private func failAll(_ error: MoatClientError) {
         closed = true
-        let entries = waiting
+        let promises = waiting.values
         waiting.removeAll()
-        for entry in entries.values {
-            entry.timeout?.cancel()
-            entry.promise.fail(error)
-        }
+        for promise in promises { promise.fail(error) }
     }
 }

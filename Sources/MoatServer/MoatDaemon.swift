@@ -26,7 +26,6 @@ public struct MoatDaemon: Sendable {
         let metrics = ServerMetrics()
         let store = RuleStore()
         let rulesFile = RulesFile(path: configuration.rulesFile)
-        rulesFile.removeStaleTemporaryFiles()
         let updater = RuleUpdater(file: rulesFile, store: store, metrics: metrics, logger: logger)
         await updater.reloadFromFile(reason: "startup", force: true)
 
@@ -91,6 +90,8 @@ public struct MoatDaemon: Sendable {
         }
 
         // Shut down in reverse order: the data socket drains first, the decision log last.
+        // Only now, holding the sockets, is no other daemon writing next to the rules file.
+        updater.file.removeStaleTemporaryFiles()
         let services: [any Service] = [
             DecisionLogWriter(log: decisionLog, logger: logger),
             RulesWatcher(updater: updater, pollIntervalSeconds: configuration.pollIntervalSeconds, logger: logger),

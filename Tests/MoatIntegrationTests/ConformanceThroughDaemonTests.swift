@@ -1,8 +1,8 @@
-import ConformanceSupport
 import Foundation
 import MoatClient
 import MoatCore
 import MoatIdentity
+import MoatTestSupport
 import MoatWire
 import Testing
 

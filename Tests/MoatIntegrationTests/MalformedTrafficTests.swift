@@ -159,7 +159,10 @@ extension MoatdIntegrationTests {
                 answer = try await control.readFrame()
                 #expect(answer.streamID == 22 && answer.status == 0, "\(answer)")
             },
-            Scenario(name: "a CheckBatch of 1025: RESOURCE_EXHAUSTED, the connection stays open; of 1024: decided") {
+            Scenario(
+                name:
+                    "a CheckBatch frame of 1025: RESOURCE_EXHAUSTED, the connection stays open; the client splits large batches"
+            ) {
                 daemon in
                 // Small requests, so that even 1025 of them fit in a 64 KiB frame: the refusal must
                 // be for the count. (1024 requests of the usual size do not fit: see the report.)
@@ -182,17 +185,24 @@ extension MoatdIntegrationTests {
                 try await MalformedTraffic.expectPong(on: raw, streamID: 27)
 
                 try await daemon.withClient { client in
-                    let tooMany = await client.checkBatch(Array(repeating: small, count: 1025))
+                    // The client splits what one frame cannot carry: more than 1024 requests, or
+                    // more than the daemon's 64 KiB frame limit; the answers come back in order.
+                    let many = await client.checkBatch(Array(repeating: small, count: 1025))
                     #expect(
-                        tooMany.count == 1025 && tooMany.allSatisfy { $0.error?.status == .resourceExhausted },
-                        "\(tooMany.first.map(\.summary) ?? "")"
+                        many.count == 1025 && many.allSatisfy { $0.decision?.innerCode == .missingToken },
+                        "\(many.first.map(\.summary) ?? "")"
                     )
-                    let most = await client.checkBatch(Array(repeating: small, count: 1024))
-                    // No token: each is decided, 401 MissingToken.
+                    var large = small
+                    large.token = String(repeating: "x", count: 200)
+                    var requests = Array(repeating: large, count: 600)
+                    requests[599].vault = "no-such-vault"
+                    let split = await client.checkBatch(requests)
+                    #expect(split.count == 600)
                     #expect(
-                        most.count == 1024 && most.allSatisfy { $0.decision?.innerCode == .missingToken },
-                        "\(most.first.map(\.summary) ?? "")"
+                        split.dropLast().allSatisfy { $0.decision?.innerCode == .invalidToken },
+                        "\(split.first.map(\.summary) ?? "")"
                     )
+                    #expect(split.last?.decision?.code == .vaultNotFound)
                 }
             },
             Scenario(name: "a truncated frame, then disconnect") { daemon in

@@ -36,7 +36,7 @@ final class ControlServer: Service {
         logger: Logger
     ) async throws -> ControlServer {
         let socket = configuration.control
-        let bootstrap = ServerBootstrap(group: group).serverChannelOption(.backlog, value: 64)
+        let bootstrap = ServerBootstrap(group: group)
         let initialize: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
             metrics.connectionsControl.increment()
             channel.closeFuture.whenComplete { _ in metrics.connectionsControl.decrement() }
@@ -56,18 +56,9 @@ final class ControlServer: Service {
                 return try Connection(wrappingChannelSynchronously: channel)
             }
         }
-        let server = try await listener.bind(
-            path: { path in
-                try await bootstrap.bind(
-                    unixDomainSocketPath: path,
-                    cleanupExistingSocketFile: false,
-                    childChannelInitializer: initialize
-                )
-            },
-            descriptor: { fd in
-                try await bootstrap.bind(fd, cleanupExistingSocketFile: false, childChannelInitializer: initialize)
-            }
-        )
+        let server = try await listener.bind(backlog: 64) { fd in
+            try await bootstrap.bind(fd, cleanupExistingSocketFile: false, childChannelInitializer: initialize)
+        }
         logger.info("control socket listening", metadata: ["socket": "\(listener.description)"])
         return ControlServer(server: server, listener: listener, processor: processor, logger: logger)
     }

@@ -45,6 +45,7 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         } else {
             buffer!.writeBuffer(&incoming)
         }
+        var completedFrames = false
         while !closing {
             let frame: Frame?
             do {
@@ -55,6 +56,7 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 return
             }
             guard let frame else { break }
+            completedFrames = true
             let reply = processor.answer(frame, arrival: arrival, allocator: context.channel.allocator)
             var out = context.channel.allocator.buffer(capacity: Frame.headerSize + reply.frame.payload.readableBytes)
             out.writeFrame(reply.frame)
@@ -67,6 +69,11 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
         if let readable = buffer?.readableBytes, readable > 0 {
             buffer!.discardReadBytes()
+            // The timeout is per frame: a frame completed in this read restarts it for the next.
+            if completedFrames {
+                partialFrameTimer?.cancel()
+                partialFrameTimer = nil
+            }
             if partialFrameTimer == nil { startPartialFrameTimer(context: context) }
         } else {
             partialFrameTimer?.cancel()

@@ -86,6 +86,12 @@ struct DataRequestProcessor {
                 return Reply(frame: failure(frame, refusal.code, refusal.message, allocator))
             }
         case .ping:
+            do {
+                _ = try Ping(wirePayload: frame.payload)
+            } catch {
+                metrics.countRefusal(.undecodablePayload)
+                return Reply(frame: failure(frame, .invalidArgument, error.message, allocator))
+            }
             let serving = store.serving
             return Reply(
                 frame: respond(frame, allocator) { (payload: inout ByteBuffer) throws(MessageCodingError) in

@@ -47,7 +47,6 @@ final class DataServer: Service {
         let quiescing = ServerQuiescingHelper(group: group)
         let connections = ManagedAtomic(0)
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
@@ -57,10 +56,7 @@ final class DataServer: Service {
             .childChannelInitializer { channel in
                 context.initialize(channel, connections: connections, configuration: configuration)
             }
-        let channel = try await listener.bind(
-            path: { try await bootstrap.bind(unixDomainSocketPath: $0, cleanupExistingSocketFile: false).get() },
-            descriptor: { try await bootstrap.withBoundSocket($0).get() }
-        )
+        let channel = try await listener.bind(backlog: 1024) { fd in try await bootstrap.withBoundSocket(fd).get() }
         logger.info("data socket listening", metadata: ["socket": "\(listener.description)"])
         return DataServer(
             channel: channel,
@@ -152,8 +148,11 @@ struct DataContext: Sendable {
         }
     }
 
+    /// Sends the refusal and closes. The initializer must not wait for that write: it can only
+    /// complete once the channel is active, which happens after the initializer returns.
     private func refuse(_ channel: any Channel, _ status: StatusCode, _ message: String) -> EventLoopFuture<Void> {
         channel.writeAndFlush(StatusFrame.make(status: status, message: message, allocator: channel.allocator))
-            .always { _ in channel.close(promise: nil) }
+            .whenComplete { _ in channel.close(promise: nil) }
+        return channel.eventLoop.makeSucceededVoidFuture()
     }
 }

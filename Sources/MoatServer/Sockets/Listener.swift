@@ -1,3 +1,4 @@
+import MoatWire
 import NIOCore
 import NIOPosix
 
@@ -11,24 +12,31 @@ enum Listener {
     case path(SocketConfiguration)
     case inherited(fd: Int32)
 
-    /// Binds with `bind` after making the path safe to bind (see `UnixSocketPath`), with the
-    /// configured mode in force from the first moment (umask), then group ownership.
-    func bind<Bound>(
-        path bindPath: (String) async throws -> Bound,
-        descriptor bindDescriptor: (Int32) async throws -> Bound
-    ) async throws -> Bound {
+    /// A listening socket handed to `adopt` (which gives it to NIO): systemd's, or one bound here
+    /// after making the path safe to bind (see `UnixSocketPath`), with the configured mode in force
+    /// from the first moment (umask), then group ownership. Binding by hand lets paths use all 107
+    /// bytes the kernel allows (NIO's own bind stops at 103).
+    func bind<Bound>(backlog: Int32, adopt: (Int32) async throws -> Bound) async throws -> Bound {
         switch self {
         case .inherited(let fd):
-            return try await bindDescriptor(fd)
+            return try await adopt(fd)
         case .path(let socket):
             try UnixSocketPath.prepare(socket.path)
             let previous = umask(mode_t(~socket.mode & 0o777))
-            let bound: Bound
+            let fd: Int32
             do {
-                bound = try await bindPath(socket.path)
+                fd = try UnixDomainSocket.listen(on: socket.path, backlog: backlog)
                 umask(previous)
             } catch {
                 umask(previous)
+                throw SocketSetupError("cannot listen on '\(socket.path)': \(error)")
+            }
+            let bound: Bound
+            do {
+                bound = try await adopt(fd)
+            } catch {
+                close(fd)
+                unlink(socket.path)
                 throw SocketSetupError("cannot listen on '\(socket.path)': \(error)")
             }
             try UnixSocketPath.applyPermissions(socket.path, mode: socket.mode, group: socket.group)

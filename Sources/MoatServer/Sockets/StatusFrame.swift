@@ -1,13 +1,15 @@
 import MoatWire
 import NIOCore
 
-/// A response frame on stream 0 carrying only an error: how the daemon refuses a connection
-/// (peer not allowed, connection limit) or a frame it cannot attribute to a stream.
+/// A response frame on stream 0, method 0, carrying only an error: how the daemon refuses a
+/// connection (peer not allowed, connection limit) or a frame it cannot attribute to a stream.
 enum StatusFrame {
     static func make(status: StatusCode, message: String, allocator: ByteBufferAllocator) -> ByteBuffer {
         var payload = StatusError(code: status, message: message).payload(allocator)
         var out = allocator.buffer(capacity: Frame.headerSize + payload.readableBytes)
-        out.writeFrame(streamID: 0, method: .check, flags: .response, status: status) { $0.writeBuffer(&payload) }
+        out.writeFrame(streamID: 0, method: MethodID(rawValue: 0), flags: .response, status: status) {
+            $0.writeBuffer(&payload)
+        }
         return out
     }
 }

@@ -1,3 +1,5 @@
+import MoatWire
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,13 +9,10 @@ import Glibc
 ///
 /// NIO's `cleanupExistingSocketFile` unlinks blindly; this probes with a connect first.
 enum UnixSocketPath {
-    /// The longest path `sockaddr_un` holds (108 bytes with the terminating NUL).
-    static let maximumLength = 107
-
     static func prepare(_ path: String) throws(SocketSetupError) {
-        guard path.utf8.count <= maximumLength else {
+        guard path.utf8.count <= UnixDomainSocket.maximumPathLength else {
             throw SocketSetupError(
-                "socket path '\(path)' is \(path.utf8.count) bytes; Unix socket paths are limited to \(maximumLength) bytes"
+                "socket path '\(path)' is \(path.utf8.count) bytes; Unix socket paths are limited to \(UnixDomainSocket.maximumPathLength) bytes"
             )
         }
         let directory = RulesFile.directory(of: path)
@@ -46,23 +45,11 @@ enum UnixSocketPath {
     }
 
     private static func probe(_ path: String) -> Probe {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .failed(errno) }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (i, byte) in path.utf8.enumerated() { buffer[i] = byte }
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        if result == 0 { return .live }
-        switch errno {
-        case ECONNREFUSED, ENOENT: return .stale
-        case let code: return .failed(code)
+        do {
+            close(try UnixDomainSocket.connect(to: path))
+            return .live
+        } catch {
+            return error.code == ECONNREFUSED || error.code == ENOENT ? .stale : .failed(error.code)
         }
     }
 

@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Unix stream sockets made by hand, for the paths NIO's `SocketAddress` refuses: NIO stops at
+/// 103 bytes, the kernel takes 107 (`sun_path` holds 108 with the NUL). Both the daemon and the
+/// client hand the resulting descriptors to NIO.
+package enum UnixDomainSocket {
+    /// The longest path a Unix socket address holds.
+    package static let maximumPathLength = 107
+
+    /// Why a socket call failed: the call and `errno`.
+    package struct Failure: Error, CustomStringConvertible {
+        package var call: String
+        package var code: Int32
+
+        package var description: String { "\(call): \(String(cString: strerror(code)))" }
+    }
+
+    /// A connected socket; the caller owns the descriptor.
+    package static func connect(to path: String) throws(Failure) -> Int32 {
+        let fd = try makeSocket()
+        let result = withAddress(path) { address, length in Glibc.connect(fd, address, length) }
+        guard result == 0 else {
+            let failure = Failure(call: "connect", code: errno)
+            close(fd)
+            throw failure
+        }
+        return fd
+    }
+
+    /// A bound, listening socket; the caller owns the descriptor.
+    package static func listen(on path: String, backlog: Int32) throws(Failure) -> Int32 {
+        let fd = try makeSocket()
+        guard withAddress(path, { address, length in bind(fd, address, length) }) == 0 else {
+            let failure = Failure(call: "bind", code: errno)
+            close(fd)
+            throw failure
+        }
+        guard Glibc.listen(fd, backlog) == 0 else {
+            let failure = Failure(call: "listen", code: errno)
+            close(fd)
+            throw failure
+        }
+        return fd
+    }
+
+    private static func makeSocket() throws(Failure) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(call: "socket", code: errno) }
+        return fd
+    }
+
+    private static func withAddress(
+        _ path: String,
+        _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32
+    ) -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8.prefix(maximumPathLength))
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (i, byte) in bytes.enumerated() { buffer[i] = byte }
+        }
+        let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)! + bytes.count + 1)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) }
+        }
+    }
+}
