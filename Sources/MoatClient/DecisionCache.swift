@@ -80,7 +80,6 @@ final class DecisionCache: Sendable {
         state.revision = revision
     }
 
-    var count: Int { state.withLock { $0.entries.count } }
 }
 
 extension MoatClient {

@@ -22,9 +22,6 @@ public struct ServerConfiguration: Sendable {
 
     /// Connections open at once on the data socket; more are answered UNAVAILABLE and closed.
     public var maximumConnections = 4096
-    /// Frames of one connection read before the answers written so far are flushed and the socket
-    /// is writable again (read back-pressure).
-    public var maximumInFlightPerConnection = 1024
     /// A connection with no traffic for this long is closed (0: never).
     public var idleTimeoutSeconds: Int64 = 600
     /// A frame begun but not completed within this long closes the connection.
@@ -40,8 +37,6 @@ public struct ServerConfiguration: Sendable {
 
     public var decisionLog = DecisionLog.Configuration()
 
-    /// `host:port` of a loopback HTTP listener serving `/metrics`, `/healthz`, `/readyz`; nil for none.
-    public var metricsAddress: String?
 
     public init() {}
 

@@ -89,8 +89,6 @@ struct PrefixTable<Address: FixedWidthInteger & UnsignedInteger & Sendable>: Sen
         }
     }
 
-    /// Whether no prefix is in the table.
-    var isEmpty: Bool { winners.count == 1 && winners[0] == -1 }
 
     /// The index of the longest prefix holding `address`, lowest index among equal prefixes.
     func lookup(_ address: Address) -> Int32? {
@@ -129,7 +127,6 @@ struct IPPrefixTable: Sendable {
         self.v6 = PrefixTable(v6)
     }
 
-    var isEmpty: Bool { v4.isEmpty && v6.isEmpty }
 
     func lookup(_ address: IPAddress) -> Int32? {
         switch address {

@@ -153,21 +153,6 @@ public final class Snapshot: Sendable {
         self.extensions = extensions
         self.counts = counts
     }
-
-    /// The same rules under another revision (a rollback re-accepts an earlier document).
-    public func withRevision(_ revision: Revision) -> Snapshot {
-        Snapshot(copying: self, revision: revision)
-    }
-
-    private init(copying other: Snapshot, revision: Revision) {
-        self.revision = revision
-        self.vaults = other.vaults
-        self.vaultNames = other.vaultNames
-        self.tenants = other.tenants
-        self.authentication = other.authentication
-        self.extensions = other.extensions
-        self.counts = other.counts
-    }
 }
 
 /// What compiling a vault needs from the rest of the document.
