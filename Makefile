@@ -21,11 +21,12 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# Starts moatd on deploy/examples/rules.json with its sockets in ./run/, and prints ready-made
+# Starts moatd on a fresh copy of deploy/examples/rules.json (./run/rules.json) with its sockets in
+# ./run/, and prints ready-made
 # moatctl lines for an allowed and a denied request.
 run: build
 	@mkdir -p $(RUN_DIR)
-	@test -f $(RUN_DIR)/rules.json || cp deploy/examples/rules.json $(RUN_DIR)/rules.json
+	@cp deploy/examples/rules.json $(RUN_DIR)/rules.json
 	@scripts/quick-start-hints $(BIN) $(RUN_DIR)
 	$(BIN)/moatd --rules $(RUN_DIR)/rules.json --socket $(RUN_DIR)/moat.sock \
 		--control-socket $(RUN_DIR)/control.sock --decision-log $(RUN_DIR)/decisions.log --log-allow-rate 1
