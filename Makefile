@@ -21,9 +21,8 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# Starts moatd on a fresh copy of deploy/examples/rules.json (./run/rules.json) with its sockets in
-# ./run/, and prints ready-made
-# moatctl lines for an allowed and a denied request.
+# Starts moatd on a fresh copy of deploy/examples/rules.json (./run/rules.json) with its sockets
+# in ./run/, and prints ready-made moatctl lines for an allowed and a denied request.
 run: build
 	@mkdir -p $(RUN_DIR)
 	@cp deploy/examples/rules.json $(RUN_DIR)/rules.json
