@@ -30,7 +30,7 @@ public final class DecisionLog: Sendable {
         /// Records waiting to be written before new ones are dropped.
         public var queueCapacity: Int
 
-        public init(destination: String = "-", allowSampleRate: Double = 0.01, queueCapacity: Int = 65_536) {
+        public init(destination: String = "-", allowSampleRate: Double = 0.01, queueCapacity: Int = 16_384) {
             self.destination = destination
             self.allowSampleRate = allowSampleRate
             self.queueCapacity = queueCapacity
@@ -62,6 +62,9 @@ public final class DecisionLog: Sendable {
 
     /// Queues a record; drops and counts it when the queue is full. Never blocks.
     func submit(_ record: Record) {
+        // The token is not logged: do not keep it alive in the queue.
+        var record = record
+        record.request.token = ""
         if case .dropped = continuation.yield(record) {
             metrics.decisionLogDropped.increment()
         }
@@ -86,19 +89,17 @@ public final class DecisionLog: Sendable {
         for await record in stream {
             var line = Self.json(record).serialized(.compact)
             line += "\n"
-            var utf8 = Array(line.utf8)
-            var offset = 0
-            while offset < utf8.count {
-                let written = utf8.withUnsafeMutableBytes {
-                    Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset)
+            line.withUTF8 { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        break
+                    }
+                    offset += written
                 }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    break
-                }
-                offset += written
             }
-            utf8.removeAll()
             metrics.decisionLogWritten.increment()
         }
     }
