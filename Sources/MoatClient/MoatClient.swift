@@ -2,6 +2,7 @@ public import MoatCore
 public import MoatWire
 import NIOCore
 import NIOPosix
+public import ServiceLifecycle
 import Synchronization
 
 /// The client services embed to ask Moat "may this caller do this?".
@@ -17,13 +18,19 @@ import Synchronization
 ///     …
 /// }
 /// ```
-public final class MoatClient: Sendable {
+public final class MoatClient: Service, Sendable {
     public let socketPath: String
     public let configuration: Configuration
     private let group: any EventLoopGroup
     private let slots: [ConnectionSlot]
     private let next = Atomic<Int>(0)
     private let cache: DecisionCache?
+
+    /// A client for the daemon at `socketPath`. Connections are made on first use. Run it as a
+    /// service (``run()``) so that they are closed at shutdown, or use ``withMoatClient(socketPath:configuration:_:)``.
+    public convenience init(socketPath: String, configuration: Configuration = .init()) {
+        self.init(socketPath: socketPath, configuration: configuration, group: MultiThreadedEventLoopGroup.singleton)
+    }
 
     init(socketPath: String, configuration: Configuration, group: any EventLoopGroup) {
         self.socketPath = socketPath
@@ -159,6 +166,12 @@ public final class MoatClient: Sendable {
             configuration: configuration
         )
         return try await connection.call(method, message, deadline: deadline)
+    }
+
+    /// Serves until graceful shutdown (swift-service-lifecycle), then closes the connections.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutdown()
     }
 
     /// Closes every connection.

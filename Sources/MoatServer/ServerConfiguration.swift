@@ -37,7 +37,6 @@ public struct ServerConfiguration: Sendable {
 
     public var decisionLog = DecisionLog.Configuration()
 
-
     public init() {}
 
     public static func defaults(_ adjust: (inout ServerConfiguration) -> Void = { _ in }) -> ServerConfiguration {

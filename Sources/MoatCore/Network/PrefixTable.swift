@@ -89,7 +89,6 @@ struct PrefixTable<Address: FixedWidthInteger & UnsignedInteger & Sendable>: Sen
         }
     }
 
-
     /// The index of the longest prefix holding `address`, lowest index among equal prefixes.
     func lookup(_ address: Address) -> Int32? {
         var low = 0
@@ -126,7 +125,6 @@ struct IPPrefixTable: Sendable {
         self.v4 = PrefixTable(v4)
         self.v6 = PrefixTable(v6)
     }
-
 
     func lookup(_ address: IPAddress) -> Int32? {
         switch address {
