@@ -66,13 +66,14 @@ extension Vault {
             )
         }
         let skew = Int64(settings.clockSkewSeconds)
-        let window = "(now \(context.now), allowed clock skew \(skew) s)"
+        // Built only for a refusal: an allowed check formats nothing.
+        func window() -> String { "(now \(context.now), allowed clock skew \(skew) s)" }
         if let expiresAt = claims.expiresAt, context.now >= expiresAt + skew {
             return .failure(
                 StageFailure(
                     innerCode: .tokenExpired,
                     message:
-                        "[TokenExpired] Error validating token: 'S2S12086'. The token expired at \(expiresAt) \(window).",
+                        "[TokenExpired] Error validating token: 'S2S12086'. The token expired at \(expiresAt) \(window()).",
                     caller: caller
                 )
             )
@@ -82,7 +83,7 @@ extension Vault {
                 StageFailure(
                     innerCode: .tokenExpired,
                     message:
-                        "[TokenNotYetValid] Error validating token: the token is not valid before \(notBefore) \(window).",
+                        "[TokenNotYetValid] Error validating token: the token is not valid before \(notBefore) \(window()).",
                     caller: caller
                 )
             )
