@@ -105,7 +105,11 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        .target(name: "MoatTestSupport", dependencies: ["MoatCore"], path: "Tests/MoatTestSupport"),
+        .target(
+            name: "MoatTestSupport",
+            dependencies: ["MoatCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/MoatTestSupport"
+        ),
         .executableTarget(
             name: "moat-example-secret-store",
             dependencies: [

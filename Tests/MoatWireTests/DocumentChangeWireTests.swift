@@ -1,5 +1,6 @@
 import CMoatProto
 import MoatCore
+import MoatTestSupport
 import MoatWire
 import NIOCore
 import Testing

@@ -1,4 +1,5 @@
 import MoatCore
+import MoatTestSupport
 import MoatWire
 import NIOCore
 import Testing

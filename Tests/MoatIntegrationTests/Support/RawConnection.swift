@@ -204,37 +204,3 @@ final class RawConnection: Sendable {
         return bytes
     }
 }
-
-/// Protobuf wire bytes written by hand, for payloads the client library refuses to encode (a NUL
-/// in a string, invalid UTF-8).
-struct ProtobufBytes {
-    private(set) var bytes: [UInt8] = []
-
-    private static func varint(_ value: UInt64) -> [UInt8] {
-        var value = value
-        var out: [UInt8] = []
-        repeat {
-            var byte = UInt8(value & 0x7f)
-            value >>= 7
-            if value != 0 { byte |= 0x80 }
-            out.append(byte)
-        } while value != 0
-        return out
-    }
-
-    func varint(_ field: Int, _ value: UInt64) -> ProtobufBytes {
-        var copy = self
-        copy.bytes += Self.varint(UInt64(field) << 3) + Self.varint(value)
-        return copy
-    }
-
-    func bytes(_ field: Int, _ body: [UInt8]) -> ProtobufBytes {
-        var copy = self
-        copy.bytes += Self.varint(UInt64(field) << 3 | 2) + Self.varint(UInt64(body.count)) + body
-        return copy
-    }
-
-    func string(_ field: Int, _ text: String) -> ProtobufBytes { bytes(field, Array(text.utf8)) }
-
-    func message(_ field: Int, _ body: ProtobufBytes) -> ProtobufBytes { bytes(field, body.bytes) }
-}

@@ -1,13 +1,13 @@
-import NIOCore
+public import NIOCore
 
 /// Builds protobuf wire bytes by hand, independently of protobuf-c, for inputs Swift strings
 /// cannot hold (NUL-free invalid UTF-8) and to pin the exact encoding.
-struct ProtobufBytes: Sendable, Hashable, CustomStringConvertible {
-    private(set) var bytes: [UInt8] = []
+public struct ProtobufBytes: Sendable, Hashable, CustomStringConvertible {
+    public private(set) var bytes: [UInt8] = []
 
-    init() {}
+    public init() {}
 
-    init(raw: [UInt8]) {
+    public init(raw: [UInt8]) {
         bytes = raw
     }
 
@@ -29,28 +29,28 @@ struct ProtobufBytes: Sendable, Hashable, CustomStringConvertible {
         return copy
     }
 
-    func varint(_ field: Int, _ value: UInt64) -> ProtobufBytes {
+    public func varint(_ field: Int, _ value: UInt64) -> ProtobufBytes {
         appending(field: field, wireType: 0, Self.varintBytes(value))
     }
 
     /// An int32/enum field holding a negative number: ten bytes, as protobuf sign-extends.
-    func varint(_ field: Int, signed value: Int32) -> ProtobufBytes {
+    public func varint(_ field: Int, signed value: Int32) -> ProtobufBytes {
         varint(field, UInt64(bitPattern: Int64(value)))
     }
 
-    func bytes(_ field: Int, _ body: [UInt8]) -> ProtobufBytes {
+    public func bytes(_ field: Int, _ body: [UInt8]) -> ProtobufBytes {
         appending(field: field, wireType: 2, Self.varintBytes(UInt64(body.count)) + body)
     }
 
-    func string(_ field: Int, _ text: String) -> ProtobufBytes {
+    public func string(_ field: Int, _ text: String) -> ProtobufBytes {
         bytes(field, Array(text.utf8))
     }
 
-    func message(_ field: Int, _ inner: ProtobufBytes) -> ProtobufBytes {
+    public func message(_ field: Int, _ inner: ProtobufBytes) -> ProtobufBytes {
         bytes(field, inner.bytes)
     }
 
-    var buffer: ByteBuffer { ByteBuffer(bytes: bytes) }
+    public var buffer: ByteBuffer { ByteBuffer(bytes: bytes) }
 
-    var description: String { bytes.map { String($0, radix: 16) }.joined(separator: " ") }
+    public var description: String { bytes.map { String($0, radix: 16) }.joined(separator: " ") }
 }
