@@ -149,20 +149,6 @@ static cmoat_strings_result check(
     return CMOAT_STRINGS_VALID;
 }
 
-cmoat_strings_result cmoat_check_strings(
-    const ProtobufCMessageDescriptor *descriptor,
-    const uint8_t *data,
-    size_t length,
-    const ProtobufCFieldDescriptor **field
-) {
-    trail_step trail[max_depth + 1];
-    unsigned trail_length = 0;
-    *field = NULL;
-    cmoat_strings_result result = check(descriptor, data, length, trail, &trail_length, 0);
-    if (result == CMOAT_STRINGS_INVALID && trail_length > 0) *field = trail[trail_length - 1].field;
-    return result;
-}
-
 cmoat_strings_result cmoat_check_strings_path(
     const ProtobufCMessageDescriptor *descriptor,
     const uint8_t *data,

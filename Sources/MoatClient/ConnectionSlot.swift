@@ -13,6 +13,12 @@ final class ConnectionSlot: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Called after a new connection is made (the daemon may have restarted).
+    private let onConnect: @Sendable () -> Void
+
+    init(onConnect: @escaping @Sendable () -> Void) {
+        self.onConnect = onConnect
+    }
 
     func connection(
         socketPath: String,
@@ -45,7 +51,11 @@ final class ConnectionSlot: Sendable {
                 state.lastError = nil
                 return connection
             }
-            if winner !== connection { await connection.close() }
+            if winner !== connection {
+                await connection.close()
+            } else {
+                onConnect()
+            }
             return winner
         } catch {
             state.withLock { state in

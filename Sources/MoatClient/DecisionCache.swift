@@ -54,11 +54,11 @@ final class DecisionCache: Sendable {
         }
     }
 
-    /// Remembers a decision the daemon just made.
+    /// Remembers a decision the daemon just made (unless an answer already showed a newer revision).
     func store(_ decision: Decision, for request: CheckRequest) {
         let expires = NIODeadline.now() + TimeAmount(configuration.effectiveTimeToLive)
         state.withLock { state in
-            noteRevision(decision.revision, in: &state)
+            guard noteRevision(decision.revision, in: &state) else { return }
             if state.entries.count >= configuration.maximumEntries {
                 let now = NIODeadline.now()
                 state.entries = state.entries.filter { $0.value.expires > now }
@@ -70,16 +70,36 @@ final class DecisionCache: Sendable {
         }
     }
 
-    /// Drops everything when `revision` is not the one the cache was filled on.
+    /// Drops everything when `revision` is newer than the one the cache was filled on.
     func observe(_ revision: Revision) {
-        state.withLock { noteRevision(revision, in: &$0) }
+        state.withLock { _ = noteRevision(revision, in: &$0) }
     }
 
-    private func noteRevision(_ revision: Revision, in state: inout State) {
-        if let current = state.revision, current != revision { state.entries.removeAll(keepingCapacity: true) }
-        state.revision = revision
+    /// A new connection may reach a restarted daemon, whose sequence numbers start again: forget
+    /// everything, revision included.
+    func reset() {
+        state.withLock { state in
+            state.entries.removeAll(keepingCapacity: true)
+            state.revision = nil
+        }
     }
 
+    /// Moves the cache forward to `revision` when it is newer (clearing it); returns whether
+    /// decisions made on `revision` may be cached. Answers can arrive out of order on pipelined
+    /// connections: one decided on an older revision must not bring that revision back.
+    private func noteRevision(_ revision: Revision, in state: inout State) -> Bool {
+        guard let current = state.revision else {
+            state.revision = revision
+            return true
+        }
+        if revision == current { return true }
+        if revision.sequence > current.sequence {
+            state.entries.removeAll(keepingCapacity: true)
+            state.revision = revision
+            return true
+        }
+        return false
+    }
 }
 
 extension MoatClient {

@@ -1,3 +1,5 @@
+import MoatWire
+
 extension MoatClient {
     /// How a `MoatClient` talks to the daemon and what it does when it cannot get an answer.
     public struct Configuration: Sendable {
@@ -14,7 +16,7 @@ extension MoatClient {
         public var maximumReconnectBackoff: Duration = .seconds(2)
         /// The largest request frame the daemon accepts (`moatd --max-frame-bytes`, 64 KiB by
         /// default): larger batches are sent as several frames.
-        public var maximumRequestFrameLength = 64 * 1024
+        public var maximumRequestFrameLength = SocketKind.data.defaultMaximumFrameLength
         /// The largest answer frame accepted (a full batch answer exceeds the daemon's 64 KiB
         /// request limit).
         public var maximumAnswerFrameLength = 16 * 1024 * 1024

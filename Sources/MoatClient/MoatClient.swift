@@ -36,8 +36,9 @@ public final class MoatClient: Service, Sendable {
         self.socketPath = socketPath
         self.configuration = configuration
         self.group = group
-        self.slots = (0..<max(1, configuration.connections)).map { _ in ConnectionSlot() }
-        self.cache = configuration.decisionCache.map(DecisionCache.init)
+        let cache = configuration.decisionCache.map(DecisionCache.init)
+        self.cache = cache
+        self.slots = (0..<max(1, configuration.connections)).map { _ in ConnectionSlot { cache?.reset() } }
     }
 
     /// Decides one request. Never throws: a transport failure is a `CheckResult` that could not
@@ -204,10 +205,11 @@ public func withMoatClient<Result>(
 }
 
 extension Duration {
-    /// Whole microseconds, at least 1 for a positive duration.
+    /// Whole microseconds (0 for a negative duration, saturating for a huge one).
     var microseconds: UInt64 {
         let (seconds, attoseconds) = components
-        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
-        return micros <= 0 ? 0 : UInt64(micros)
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000)
+        return overflow ? .max : whole &+ UInt64(max(0, attoseconds) / 1_000_000_000_000)
     }
 }

@@ -1,4 +1,9 @@
+import MoatWire
 import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Everything `moatd` can be told, with the defaults of INTERFACES.md section 4. Built from flags
 /// in one place (the `moatd` executable); every other part only reads it.
@@ -10,11 +15,17 @@ public struct ServerConfiguration: Sendable {
     /// The rules file, the one source of truth.
     public var rulesFile = "/etc/moat/rules.json"
 
-    public var data = SocketConfiguration(path: "/run/moat/moat.sock", mode: 0o660, maximumFrameLength: 64 * 1024)
+    public var data = SocketConfiguration(
+        path: "/run/moat/moat.sock",
+        mode: 0o660,
+        maximumFrameLength: SocketKind.data.defaultMaximumFrameLength
+    )
+    /// Admits root and the daemon's own uid unless configured otherwise (DESIGN.md).
     public var control = SocketConfiguration(
         path: "/run/moat/control.sock",
         mode: 0o600,
-        maximumFrameLength: 64 * 1024 * 1024
+        peers: PeerPolicy(allowedUIDs: [0, UInt32(getuid())]),
+        maximumFrameLength: SocketKind.control.defaultMaximumFrameLength
     )
 
     /// Unix uids whose checks may carry `assertedIdentity` instead of a token.
@@ -54,14 +65,16 @@ public struct SocketConfiguration: Sendable {
     /// Group owning the socket file; nil leaves the daemon's group.
     public var group: UInt32?
     /// Peers admitted (by SO_PEERCRED uid or gid); empty lists admit anyone the file mode lets in.
-    public var peers = PeerPolicy.anyone
+    public var peers: PeerPolicy
     /// Frames longer than this (the length field, N) are refused before their payload is read.
     public var maximumFrameLength: Int
 
-    public init(path: String, mode: UInt32, group: UInt32? = nil, maximumFrameLength: Int) {
+    public init(path: String, mode: UInt32, group: UInt32? = nil, peers: PeerPolicy = .anyone, maximumFrameLength: Int)
+    {
         self.path = path
         self.mode = mode
         self.group = group
+        self.peers = peers
         self.maximumFrameLength = maximumFrameLength
     }
 }

@@ -19,6 +19,12 @@ struct CheckCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print a readable stage-by-stage account instead of JSON.")
     var explain = false
 
+    func validate() throws {
+        guard timeout > 0, timeout <= 3600 else {
+            throw ValidationError("--timeout must be between 0 and 3600 seconds")
+        }
+    }
+
     func run() async throws {
         let checkRequest = try request.checkRequest()
         var configuration = MoatClient.Configuration()

@@ -73,7 +73,12 @@ struct TokenCommand: ParsableCommand {
 
         func validate() throws {
             guard version == 1 || version == 2 else { throw ValidationError("--version must be 1 or 2") }
-            guard ttl > 0 else { throw ValidationError("--ttl must be positive") }
+            guard ttl > 0, ttl <= 100 * 365 * 86_400 else {
+                throw ValidationError("--ttl must be between 1 s and 100 years")
+            }
+            if let nbf, !(0...(Int64(1) << 40)).contains(nbf) {
+                throw ValidationError("--nbf must be a Unix time in seconds")
+            }
         }
 
         func run() throws {

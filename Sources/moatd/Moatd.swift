@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MoatServer
+import MoatWire
 
 /// The Moat daemon: answers authorization checks on a Unix socket from a hot-reloaded rules file.
 @main
@@ -51,10 +52,10 @@ struct Moatd: AsyncParsableCommand {
     var trustedAsserterUIDs: [UInt32] = []
 
     @Option(name: .customLong("max-frame-bytes"), help: "Largest frame accepted on the data socket.")
-    var maxFrameBytes = 64 * 1024
+    var maxFrameBytes = SocketKind.data.defaultMaximumFrameLength
 
     @Option(name: .customLong("max-control-frame-bytes"), help: "Largest frame accepted on the control socket.")
-    var maxControlFrameBytes = 64 * 1024 * 1024
+    var maxControlFrameBytes = SocketKind.control.defaultMaximumFrameLength
 
     @Option(name: .customLong("max-connections"), help: "Data connections open at once.")
     var maxConnections = 4096
@@ -97,6 +98,19 @@ struct Moatd: AsyncParsableCommand {
             throw ValidationError("socket modes are octal, e.g. 0660")
         }
         guard (0...1).contains(logAllowRate) else { throw ValidationError("--log-allow-rate must be between 0 and 1") }
+        for (flag, value) in [
+            ("--max-frame-bytes", maxFrameBytes), ("--max-control-frame-bytes", maxControlFrameBytes),
+        ]
+        where !(1024...Int(UInt32.max)).contains(value) {
+            throw ValidationError("\(flag) must be between 1024 and \(UInt32.max)")
+        }
+        for (flag, value, least) in [
+            ("--max-connections", Int64(maxConnections), Int64(1)), ("--idle-timeout", idleTimeout, 0),
+            ("--partial-frame-timeout", partialFrameTimeout, 1), ("--poll-interval", pollInterval, 1),
+            ("--drain-timeout", drainTimeout, 0),
+        ] where value < least {
+            throw ValidationError("\(flag) must be at least \(least)")
+        }
     }
 
     func run() async throws {

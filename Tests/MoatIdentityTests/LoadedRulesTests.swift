@@ -160,3 +160,45 @@ struct LoadedRulesTests {
         }
     }
 }
+
+extension LoadedRulesTests {
+    struct LifetimeCase: Sendable, CustomTestStringConvertible {
+        var name: String
+        var exp: String
+        var nbf: String
+        var expired: Bool
+        var testDescription: String { name }
+    }
+
+    static let lifetimeCases: [LifetimeCase] = [
+        LifetimeCase(name: "exp at Int64.max", exp: "9223372036854775807", nbf: "0", expired: false),
+        LifetimeCase(name: "exp at Int64.min", exp: "-9223372036854775808", nbf: "0", expired: true),
+        LifetimeCase(name: "nbf at Int64.min", exp: "1900000000", nbf: "-9223372036854775808", expired: false),
+        LifetimeCase(name: "nbf at Int64.max", exp: "1900000000", nbf: "9223372036854775807", expired: true),
+    ]
+
+    /// SEMANTICS §2 stage 1: lifetimes are compared with the clock skew without overflowing.
+    @Test("token lifetimes at the ends of Int64 are decided, not trapped", arguments: lifetimeCases)
+    func extremeLifetimes(_ testCase: LifetimeCase) throws {
+        let rules = try LoadedRules(json: Self.document(keys: [Fixture.rsaSigner.publicJWK]), sequence: 1)
+        let token = Fixture.rsaSigner.sign(
+            claims: Fixture.claims(setting: [("exp", testCase.exp), ("nbf", testCase.nbf)])
+        )
+        let request = CheckRequest(
+            vault: "contoso-prod",
+            operation: .getSecret,
+            sourceAddress: "203.0.113.9",
+            token: token
+        )
+        let decision = rules.snapshot.evaluate(
+            request,
+            verifier: rules.verifier,
+            context: EvaluationContext(now: 1_800_000_000)
+        )
+        if testCase.expired {
+            #expect(decision.innerCode == .tokenExpired && decision.httpStatus == 401)
+        } else {
+            #expect(decision.httpStatus == 403 && decision.stage != .authentication)
+        }
+    }
+}

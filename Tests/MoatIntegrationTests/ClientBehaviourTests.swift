@@ -65,13 +65,13 @@ extension MoatdIntegrationTests {
         func unreachable() async throws {
             try await withSandbox { sandbox in
                 let request = TestDocuments.aliceGetsSecret()
-                try await withMoatClient(socketPath: sandbox.socketPath, configuration: Self.configuration()) {
+                await withMoatClient(socketPath: sandbox.socketPath, configuration: Self.configuration()) {
                     client in
                     let result = await client.check(request)
                     #expect(!result.isAllowed && !result.failedOpen)
                     #expect(result.error?.code == .unreachable && result.error?.status == .unavailable)
                 }
-                try await withMoatClient(
+                await withMoatClient(
                     socketPath: sandbox.socketPath,
                     configuration: Self.configuration { $0.failurePolicy = .open }
                 ) { client in
@@ -148,7 +148,7 @@ extension MoatdIntegrationTests {
                     #expect(!(await client.check(request).isCached))
                 }
                 await daemon.stop()
-                try await withMoatClient(socketPath: daemon.socket, configuration: configuration) { client in
+                await withMoatClient(socketPath: daemon.socket, configuration: configuration) { client in
                     let down = await client.check(request)
                     #expect(down.decision == nil && !down.isCached)
                     #expect(!(await client.check(request).isCached))

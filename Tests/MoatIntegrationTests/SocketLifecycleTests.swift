@@ -79,6 +79,25 @@ extension MoatdIntegrationTests {
             }
         }
 
+        @Test("out-of-range limits are usage errors (exit 64) naming the flag; nothing is bound")
+        func limitsValidated() async throws {
+            try await withSandbox { sandbox in
+                try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
+                for (flag, value) in [
+                    ("--max-frame-bytes", "100"), ("--max-control-frame-bytes", "4294967296"),
+                    ("--max-connections", "0"), ("--partial-frame-timeout", "0"), ("--log-allow-rate", "2"),
+                ] {
+                    let result = try await sandbox.runFailingDaemon(
+                        socket: sandbox.socketPath,
+                        controlSocket: sandbox.controlSocketPath,
+                        arguments: [flag, value]
+                    )
+                    #expect(result.status == 64 && result.stderr.contains(flag), "\(flag) \(value): \(result)")
+                    #expect(!FileManager.default.fileExists(atPath: sandbox.socketPath))
+                }
+            }
+        }
+
         @Test("a socket path longer than 107 bytes: exit 1, saying so")
         func socketPathTooLong() async throws {
             try await withSandbox { sandbox in

@@ -214,4 +214,45 @@ struct RuleUpdaterTests {
             #expect(file.writeRefusal()?.message.contains("ConfigMap") == true)
         }
     }
+
+    @Test("a control change builds on an edit of the file that was not reported yet; GetDocument shows the file")
+    func catchesUpWithFile() async throws {
+        try await Fixture.withTemporaryDirectory { directory in
+            let setup = Setup(directory: directory, initial: Fixture.document())
+            _ = try await setup.updater.reloadFromFile(reason: "test", force: true).get()
+            let edited = Fixture.document(ipRules: ["198.51.100.0/24"])
+            Fixture.write(edited, to: setup.path)
+            #expect(try await setup.updater.document(vault: nil).0 == edited)
+
+            let pushed = Fixture.document(ipRules: ["192.0.2.0/24"])
+            let result = try await setup.updater.put(pushed, expectedRevision: RevisionHash.of(edited), dryRun: false)
+            #expect(result.revision.sequence == 3)
+            let back = try await setup.updater.rollback(to: nil)
+            #expect(back.revision.hash == RevisionHash.of(edited))
+            #expect(Fixture.read(setup.path) == edited)
+        }
+    }
+
+    @Test(
+        "a missing file is one reload failure, not one per look; pushing the serving document restores a deleted file"
+    )
+    func missingFile() async throws {
+        try await Fixture.withTemporaryDirectory { directory in
+            let setup = Setup(directory: directory, initial: nil)
+            let missing = await #expect(throws: ControlError.self) {
+                try await setup.updater.reloadFromFile(reason: "test").get()
+            }
+            #expect(missing?.code == .notFound)
+            for _ in 0..<3 { _ = await setup.updater.reloadFromFile(reason: "test") }
+            #expect(await setup.updater.status().reloadFailures == 1)
+
+            let document = Fixture.document()
+            _ = try await setup.updater.put(document, expectedRevision: nil, dryRun: false)
+            try FileManager.default.removeItem(atPath: setup.path)
+            let restored = try await setup.updater.put(document, expectedRevision: nil, dryRun: false)
+            #expect(!restored.changed && restored.summary.contains("rules file restored"))
+            #expect(Fixture.read(setup.path) == document)
+            #expect(setup.store.serving?.revision.sequence == 1)
+        }
+    }
 }

@@ -5,22 +5,6 @@ import NIOEmbedded
 import Testing
 
 @Suite struct FrameTests {
-    @Test func encoderWritesFrames() throws {
-        let channel = EmbeddedChannel(handler: MessageToByteHandler(FrameEncoder()))
-        let frame = Frame(
-            streamID: 9,
-            method: .ping,
-            flags: .response,
-            status: .ok,
-            payload: ByteBuffer(string: "pong")
-        )
-        try channel.writeOutbound(frame)
-        var written = try #require(try channel.readOutbound(as: ByteBuffer.self))
-        #expect(try FrameDecoder(maximumLength: 64).readFrame(from: &written) == frame)
-        #expect(written.readableBytes == 0)
-        #expect(try channel.finish().isClean)
-    }
-
     @Test func payloadIsEncodedInPlace() throws {
         var buffer = ByteBuffer(string: "before")
         let decision = Fixtures.decisions[0]

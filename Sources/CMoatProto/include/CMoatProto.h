@@ -51,10 +51,10 @@ CMOAT_MESSAGE_DESCRIPTOR(metrics_response)
 
 #undef CMOAT_MESSAGE_DESCRIPTOR
 
-/// Outcome of `cmoat_check_strings`.
+/// Outcome of `cmoat_check_strings_path`.
 typedef enum {
     CMOAT_STRINGS_VALID = 0,
-    /// A string field holds a NUL byte or bytes that are not UTF-8; `*field` names it.
+    /// A string field holds a NUL byte or bytes that are not UTF-8; `path` names it.
     CMOAT_STRINGS_INVALID = 1,
     /// The bytes are not a well-formed protobuf encoding; unpacking will fail too.
     CMOAT_STRINGS_MALFORMED = 2,
@@ -64,18 +64,11 @@ typedef enum {
 ///
 /// protobuf-c hands strings to C as NUL-terminated `char *`, so an embedded NUL would silently
 /// truncate a field ("a\0b" reads as "a"). This walks the wire encoding with the message's
-/// descriptor and refuses such strings, and strings that are not valid UTF-8, up front.
-cmoat_strings_result cmoat_check_strings(
-    const ProtobufCMessageDescriptor *descriptor,
-    const uint8_t *data,
-    size_t length,
-    const ProtobufCFieldDescriptor **field
-);
-
-/// Like `cmoat_check_strings`, and on `CMOAT_STRINGS_INVALID` also writes the refused string's
-/// path into `path` (NUL-terminated, cut to `capacity`): field names from the outermost message,
-/// with the 0-based occurrence of repeated fields, e.g. `requests[2].asserted_identity.groups[0]`.
-/// `path` is the empty string for any other result.
+/// descriptor and refuses such strings, and strings that are not valid UTF-8, up front. On
+/// `CMOAT_STRINGS_INVALID` it writes the refused string's path into `path` (NUL-terminated, cut to
+/// `capacity`): field names from the outermost message, with the 0-based occurrence of repeated
+/// fields, e.g. `requests[2].asserted_identity.groups[0]`. `path` is the empty string for any
+/// other result.
 cmoat_strings_result cmoat_check_strings_path(
     const ProtobufCMessageDescriptor *descriptor,
     const uint8_t *data,

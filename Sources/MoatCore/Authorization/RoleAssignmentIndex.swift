@@ -17,7 +17,6 @@ struct RoleGrant: Sendable {
 struct RoleGrantTable: Sendable {
     let grantsByPrincipal: [CaseInsensitiveKey: [RoleGrant]]
 
-    static let empty = RoleGrantTable(grantsByPrincipal: [:])
 }
 
 /// The document's role assignments grouped by scope, for handing each vault the ones that cover it.

@@ -38,8 +38,6 @@ extension Vault {
             claims = parsed
             signatureFailure = failure
         }
-        let caller = Caller(claims)
-
         guard issuers.contains(claims.issuer), claims.tenantId.equalsIgnoringCase(tenantId) else {
             let found = issuers.contains(claims.issuer) ? "tid \(claims.tenantId)" : claims.issuer
             return .failure(
@@ -47,12 +45,12 @@ extension Vault {
                     innerCode: .invalidIssuer,
                     message:
                         "AKV10032: Invalid issuer. Expected one of \(issuers.joined(separator: ", ")), found \(found).",
-                    caller: caller
+                    caller: Caller(claims)
                 )
             )
         }
         if let signatureFailure {
-            return .failure(StageFailure(innerCode: .invalidToken, message: signatureFailure, caller: caller))
+            return .failure(StageFailure(innerCode: .invalidToken, message: signatureFailure, caller: Caller(claims)))
         }
         let audiences = operation.isControlPlane ? settings.controlPlaneAudiences : settings.dataPlaneAudiences
         guard claims.audiences.contains(where: audiences.contains) else {
@@ -61,30 +59,30 @@ extension Vault {
                     innerCode: .invalidAudience,
                     message:
                         "AKV10022: Invalid audience. Expected \(audiences[0]), found: \(claims.audiences.joined(separator: ", ")).",
-                    caller: caller
+                    caller: Caller(claims)
                 )
             )
         }
         let skew = Int64(settings.clockSkewSeconds)
         // Built only for a refusal: an allowed check formats nothing.
         func window() -> String { "(now \(context.now), allowed clock skew \(skew) s)" }
-        if let expiresAt = claims.expiresAt, context.now >= expiresAt + skew {
+        if let expiresAt = claims.expiresAt, context.now - skew >= expiresAt {
             return .failure(
                 StageFailure(
                     innerCode: .tokenExpired,
                     message:
                         "[TokenExpired] Error validating token: 'S2S12086'. The token expired at \(expiresAt) \(window()).",
-                    caller: caller
+                    caller: Caller(claims)
                 )
             )
         }
-        if let notBefore = claims.notBefore, context.now < notBefore - skew {
+        if let notBefore = claims.notBefore, context.now + skew < notBefore {
             return .failure(
                 StageFailure(
                     innerCode: .tokenExpired,
                     message:
                         "[TokenNotYetValid] Error validating token: the token is not valid before \(notBefore) \(window()).",
-                    caller: caller
+                    caller: Caller(claims)
                 )
             )
         }

@@ -3,18 +3,19 @@
 /// The prefixes are flattened when the table is built into sorted, disjoint address intervals,
 /// each labelled with the winning index: the longest prefix that covers it, the lowest index among
 /// equal prefixes. A lookup is a binary search for the interval holding the address; with more
-/// than a handful of intervals a direct index on the top 16 address bits first narrows the search
-/// to one /16 block, so the cost does not grow with the number of rules.
+/// than a handful of intervals a direct index on the top address bits (as many bits as the table
+/// has intervals, about, so its memory stays proportional to the rules) first narrows the search to
+/// a block of about one interval, so the cost does not grow with the number of rules.
 struct PrefixTable<Address: FixedWidthInteger & UnsignedInteger & Sendable>: Sendable {
     /// Interval `i` covers `starts[i] ..< starts[i + 1]`; `starts[0] == 0`.
     private let starts: [Address]
     /// The winning index of each interval, -1 where no prefix covers it.
     private let winners: [Int32]
-    /// For each top-16-bit block `b`: the interval holding the block's first address; one extra
-    /// entry at the end. Empty when the table is small enough to search directly.
+    /// For each block `b` of the top address bits: the interval holding the block's first address;
+    /// one extra entry at the end. Empty when the table is small enough to search directly.
     private let blocks: [UInt32]
-
-    private static var blockShift: Int { Address.bitWidth - 16 }
+    /// `address >> blockShift` is an address's block.
+    private let blockShift: Int
 
     /// Builds the table. `entries` hold network addresses (host bits clear) and their lengths.
     private struct Prefix {
@@ -75,17 +76,23 @@ struct PrefixTable<Address: FixedWidthInteger & UnsignedInteger & Sendable>: Sen
         self.starts = starts
         self.winners = winners
         if starts.count > 32 {
-            var blocks = [UInt32](repeating: 0, count: (1 << 16) + 1)
+            // 2^bits blocks for n intervals, 2^bits ≥ n: at most 8 bytes of index per interval.
+            let bits = min(20, Int.bitWidth - starts.count.leadingZeroBitCount)
+            let blockCount = 1 << bits
+            let shift = Address.bitWidth - bits
+            var blocks = [UInt32](repeating: 0, count: blockCount + 1)
             var interval = 0
-            for block in 0..<(1 << 16) {
-                let first = Address(block) << Self.blockShift
+            for block in 0..<blockCount {
+                let first = Address(block) << shift
                 while interval + 1 < starts.count && starts[interval + 1] <= first { interval += 1 }
                 blocks[block] = UInt32(interval)
             }
-            blocks[1 << 16] = UInt32(starts.count - 1)
+            blocks[blockCount] = UInt32(starts.count - 1)
             self.blocks = blocks
+            self.blockShift = shift
         } else {
             self.blocks = []
+            self.blockShift = 0
         }
     }
 
@@ -94,7 +101,7 @@ struct PrefixTable<Address: FixedWidthInteger & UnsignedInteger & Sendable>: Sen
         var low = 0
         var high = starts.count - 1
         if !blocks.isEmpty {
-            let block = Int(address >> Self.blockShift)
+            let block = Int(address >> blockShift)
             low = Int(blocks[block])
             high = Int(blocks[block + 1])
         }

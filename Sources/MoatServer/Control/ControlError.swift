@@ -11,6 +11,8 @@ public struct ControlError: Error, Sendable, Hashable, CustomStringConvertible {
         case failedPrecondition
         /// The expected revision is not the current one.
         case aborted
+        /// The rules file could not be written (disk full, I/O error), or a bug.
+        case internalError
     }
 
     public var code: Code

@@ -122,6 +122,7 @@ struct ControlRequestProcessor: Sendable {
                 case .notFound: .notFound
                 case .failedPrecondition: .failedPrecondition
                 case .aborted: .aborted
+                case .internalError: .internalError
                 }
             throw StatusError(
                 code: code,

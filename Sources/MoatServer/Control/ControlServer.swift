@@ -5,18 +5,18 @@ import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
-/// The control socket: rule updates and operator queries, one connection at a time per client,
-/// handled with structured concurrency (DESIGN.md: async/await is for lifecycle and control).
+/// The control socket: rule updates and operator queries; connections are served concurrently,
+/// the frames of each one at a time, with structured concurrency (DESIGN.md: async/await is for lifecycle and control).
 final class ControlServer: Service {
     typealias Connection = NIOAsyncChannel<Frame, ByteBuffer>
 
-    private let server: NIOAsyncChannel<Connection, Never>
+    private let server: NIOAsyncChannel<Connection?, Never>
     private let listener: Listener
     private let processor: ControlRequestProcessor
     private let logger: Logger
 
     private init(
-        server: NIOAsyncChannel<Connection, Never>,
+        server: NIOAsyncChannel<Connection?, Never>,
         listener: Listener,
         processor: ControlRequestProcessor,
         logger: Logger
@@ -37,11 +37,11 @@ final class ControlServer: Service {
     ) async throws -> ControlServer {
         let socket = configuration.control
         let bootstrap = ServerBootstrap(group: group)
-        let initialize: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
+        let initialize: @Sendable (any Channel) -> EventLoopFuture<Connection?> = { channel in
             metrics.connectionsControl.increment()
             channel.closeFuture.whenComplete { _ in metrics.connectionsControl.decrement() }
             return PeerCredentials.of(channel).flatMapThrowing { peer in
-                if !socket.peers.admits(peer) {
+                guard socket.peers.admits(peer) else {
                     metrics.countRefusal(.peerNotAllowed)
                     let refusal = StatusFrame.make(
                         status: .permissionDenied,
@@ -49,6 +49,7 @@ final class ControlServer: Service {
                         allocator: channel.allocator
                     )
                     channel.writeAndFlush(refusal).whenComplete { _ in channel.close(promise: nil) }
+                    return nil  // never read, never served
                 }
                 try channel.pipeline.syncOperations.addHandler(
                     ByteToMessageHandler(FrameDecoder(maximumLength: socket.maximumFrameLength))
@@ -56,9 +57,13 @@ final class ControlServer: Service {
                 return try Connection(wrappingChannelSynchronously: channel)
             }
         }
-        let server = try await listener.bind(backlog: 64) { fd in
-            try await bootstrap.bind(fd, cleanupExistingSocketFile: false, childChannelInitializer: initialize)
-        }
+        let server = try await listener.bind(
+            backlog: 64,
+            adopt: { fd in
+                try await bootstrap.bind(fd, cleanupExistingSocketFile: false, childChannelInitializer: initialize)
+            },
+            release: { try await $0.channel.close() }
+        )
         logger.info("control socket listening", metadata: ["socket": "\(listener.description)"])
         return ControlServer(server: server, listener: listener, processor: processor, logger: logger)
     }
@@ -69,6 +74,7 @@ final class ControlServer: Service {
             try await server.executeThenClose { connections in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in connections {
+                        guard let connection else { continue }
                         group.addTask { await self.serve(connection) }
                     }
                     group.cancelAll()

@@ -56,7 +56,11 @@ final class DataServer: Service {
             .childChannelInitializer { channel in
                 context.initialize(channel, connections: connections, configuration: configuration)
             }
-        let channel = try await listener.bind(backlog: 1024) { fd in try await bootstrap.withBoundSocket(fd).get() }
+        let channel = try await listener.bind(
+            backlog: 1024,
+            adopt: { fd in try await bootstrap.withBoundSocket(fd).get() },
+            release: { try await $0.close() }
+        )
         logger.info("data socket listening", metadata: ["socket": "\(listener.description)"])
         return DataServer(
             channel: channel,
@@ -80,7 +84,7 @@ final class DataServer: Service {
             try await drained.futureResult.get()
             timeout.cancel()
         } catch {
-            logger.warning("connections still open after the drain deadline; closing them")
+            logger.warning("connections still open after the drain deadline; they close with the event loops")
         }
         listener.removeSocketFile()
     }

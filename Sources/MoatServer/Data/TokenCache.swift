@@ -40,8 +40,9 @@ final class TokenCache: @unchecked Sendable {
     private let eventLoop: any EventLoop
     private let capacity: Int
     private var entries: [Key: Entry] = [:]
-    /// The serving state the entries were verified against.
-    private var owner: ObjectIdentifier?
+    /// The revision the entries were verified against: sequence numbers are never reused (an
+    /// object's address could be, once the old state is freed).
+    private var revision: UInt64?
     private let metrics: ServerMetrics
 
     init(eventLoop: any EventLoop, capacity: Int, metrics: ServerMetrics) {
@@ -52,10 +53,10 @@ final class TokenCache: @unchecked Sendable {
 
     /// The verification of `token` under `state`, from the cache or verified now.
     func verify(_ token: Substring, state: ServingState, now: Int64) -> TokenVerification {
-        eventLoop.preconditionInEventLoop()
-        if owner != ObjectIdentifier(state) {
+        eventLoop.assertInEventLoop()
+        if revision != state.revision.sequence {
             entries.removeAll(keepingCapacity: true)
-            owner = ObjectIdentifier(state)
+            revision = state.revision.sequence
         }
         let signature =
             token.utf8.lastIndex(of: UInt8(ascii: ".")).map { token[token.utf8.index(after: $0)...] } ?? token

@@ -1,8 +1,8 @@
 import MoatCore
 import Prometheus
 
-/// The daemon's metrics, in Prometheus text form through `Metrics` on the control socket and the
-/// optional HTTP listener. Every instrument is created up front: the request path only increments.
+/// The daemon's metrics, in Prometheus text form through `Metrics` on the control socket
+/// (`moatctl metrics`). Every instrument is created up front: the request path only increments.
 public final class ServerMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
 

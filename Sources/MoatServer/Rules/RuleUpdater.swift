@@ -67,13 +67,20 @@ public actor RuleUpdater {
     @discardableResult
     public func reloadFromFile(reason: String, force: Bool = false) -> Result<ChangeResult, ControlError> {
         let current = file.fingerprint()
-        if !force && current != nil && current == fingerprint { return .success(unchanged()) }
+        // Unchanged, or still missing: report (and count) a missing file once, not at every look.
+        if !force && current == fingerprint && (current != nil || reloadFailures > 0) { return .success(unchanged()) }
         fingerprint = current
         let bytes: [UInt8]
         do {
             bytes = try file.read()
         } catch {
-            return .failure(refuseReload(error.message, details: []))
+            return .failure(
+                refuseReload(
+                    error.message,
+                    details: [],
+                    code: error.code == .notFound ? .notFound : .failedPrecondition
+                )
+            )
         }
         do {
             return .success(
@@ -86,9 +93,13 @@ public actor RuleUpdater {
         }
     }
 
-    private func refuseReload(_ message: String, details: [ValidationError]) -> ControlError {
+    private func refuseReload(
+        _ message: String,
+        details: [ValidationError],
+        code: ControlError.Code = .invalidArgument
+    ) -> ControlError {
         reloadFailures += 1
-        lastReloadError = details.first.map { "\(message.prefix { $0 != ":" }): \($0)" } ?? message
+        lastReloadError = details.first.map { "\(message): first error: \($0)" } ?? message
         metrics.reloadFailures.increment()
         let keeping =
             store.serving.map { "keeping revision \($0.revision)" }
@@ -97,13 +108,14 @@ public actor RuleUpdater {
         for detail in details.prefix(100) {
             logger.error("invalid rules", metadata: ["path": "\(detail.path)", "error": "\(detail.message)"])
         }
-        return ControlError(.invalidArgument, message, details: details)
+        return ControlError(code, message, details: details)
     }
 
     // MARK: - Control calls
 
     /// Replaces the whole document (PutDocument).
     public func put(_ bytes: [UInt8], expectedRevision: String?, dryRun: Bool) throws(ControlError) -> ChangeResult {
+        catchUpWithFile()
         try checkExpected(expectedRevision)
         return try accept(bytes, summary: "document replaced", writeBack: true, dryRun: dryRun)
     }
@@ -114,10 +126,16 @@ public actor RuleUpdater {
         expectedRevision: String?,
         dryRun: Bool
     ) throws(ControlError) -> ChangeResult {
+        catchUpWithFile()
         try checkExpected(expectedRevision)
         let base: JSONValue
         if let serving = store.serving {
-            base = (try? JSONValue(parsing: serving.document)) ?? .object([])
+            // The serving bytes parsed when they were accepted; failing now would be a bug, and
+            // editing an empty document instead would erase every vault.
+            guard let parsed = try? JSONValue(parsing: serving.document) else {
+                throw ControlError(.internalError, "the serving document no longer parses")
+            }
+            base = parsed
         } else if file.fingerprint() == nil {
             base = .object([])
         } else {
@@ -140,6 +158,7 @@ public actor RuleUpdater {
 
     /// Returns to a kept revision: the one before the current (`hash` nil) or the one named.
     public func rollback(to hash: String?) throws(ControlError) -> ChangeResult {
+        catchUpWithFile()
         let target: Int
         if let hash {
             guard
@@ -169,14 +188,25 @@ public actor RuleUpdater {
         return result
     }
 
-    /// The document, or one vault of it, as JSON bytes (GetDocument).
+    /// The rules file's current content, or one vault of it, as JSON bytes (GetDocument), with
+    /// the serving revision. When the file cannot be read, the serving document stands in.
     public func document(vault: String?) throws(ControlError) -> ([UInt8], Revision) {
-        guard let serving = store.serving else { throw ControlError(.failedPrecondition, "no valid rules are loaded") }
-        guard let vault else { return (serving.document, serving.revision) }
-        guard let document = try? JSONValue(parsing: serving.document),
-            let entry = RuleDocumentEditor(document: document).vault(named: vault)
-        else { throw ControlError(.notFound, "no vault '\(vault)'") }
-        return (Array((entry.serialized(.document) + "\n").utf8), serving.revision)
+        let serving = store.serving
+        let revision = serving?.revision ?? Revision(sequence: 0, hash: "")
+        guard let bytes = (try? file.read()) ?? serving?.document else {
+            throw ControlError(
+                .failedPrecondition,
+                "the rules file '\(file.path)' cannot be read and no rules are loaded"
+            )
+        }
+        guard let vault else { return (bytes, revision) }
+        guard let document = try? JSONValue(parsing: bytes) else {
+            throw ControlError(.failedPrecondition, "the rules file '\(file.path)' is not JSON")
+        }
+        guard let entry = RuleDocumentEditor(document: document).vault(named: vault) else {
+            throw ControlError(.notFound, "no vault '\(vault)'")
+        }
+        return (Array((entry.serialized(.document) + "\n").utf8), revision)
     }
 
     public func status() -> Status {
@@ -194,6 +224,21 @@ public actor RuleUpdater {
     }
 
     // MARK: - Accepting a document
+
+    /// Takes in a valid edit of the rules file the watcher has not reported yet, so that a control
+    /// change builds on it rather than overwriting it (one `stat` when nothing changed).
+    private func catchUpWithFile() {
+        reloadFromFile(reason: "before a control change")
+    }
+
+    private func writeRulesFile(_ bytes: [UInt8]) throws(ControlError) {
+        do {
+            try file.replace(with: bytes)
+        } catch {
+            throw ControlError(error.code == .notWritable ? .failedPrecondition : .internalError, error.message)
+        }
+        fingerprint = file.fingerprint()
+    }
 
     private func keptRevisions() -> [Revision] {
         history.indices.reversed().filter { $0 != cursor }.map { history[$0].revision }
@@ -228,6 +273,14 @@ public actor RuleUpdater {
     ) throws(ControlError) -> ChangeResult {
         let hash = RevisionHash.of(bytes)
         if let serving = store.serving, serving.revision.hash == hash {
+            // No new revision; but a file that lost it (deleted, or edited into something invalid)
+            // gets it back, so that a restart finds what is serving.
+            if writeBack && !dryRun && (try? file.read()).map(RevisionHash.of) != hash {
+                try writeRulesFile(bytes)
+                return unchanged(
+                    summary: "no change: the document is revision \(serving.revision.hash); rules file restored"
+                )
+            }
             return unchanged(summary: "no change: the document is revision \(serving.revision.hash)")
         }
         let rules: LoadedRules
@@ -247,14 +300,7 @@ public actor RuleUpdater {
                 summary: "dry run: valid; \(summary) would make revision \(hash)"
             )
         }
-        if writeBack {
-            do {
-                try file.replace(with: bytes)
-            } catch {
-                throw ControlError(.failedPrecondition, error.message)
-            }
-            fingerprint = file.fingerprint()
-        }
+        if writeBack { try writeRulesFile(bytes) }
         sequence += 1
         let state = ServingState(rules: rules, document: bytes, loadedAtMillis: WallClock.millis())
         store.publish(state)

@@ -24,7 +24,9 @@ public struct RulesWatcher: Service {
     }
 
     public func run() async throws {
-        let (wakeups, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+        // Keep a few wake-ups in order, so that a SIGHUP (a forced reload) is never replaced by a
+        // file event; each non-forced look costs one stat when nothing changed.
+        let (wakeups, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(16))
         let watcher = DirectoryWatcher(
             directory: RulesFile.directory(of: updater.file.resolvedPath()),
             path: updater.file.path
@@ -39,7 +41,9 @@ public struct RulesWatcher: Service {
             pollIntervalSeconds: pollIntervalSeconds,
             continuation: continuation
         )
-        thread.start()
+        if !thread.start() {
+            logger.error("cannot start the rules file watcher thread; SIGHUP and `moatctl reload` still reload")
+        }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask {
@@ -107,10 +111,17 @@ private final class WatcherThread: @unchecked Sendable {
         for fd in stopPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
     }
 
-    func start() {
+    /// The pipe is closed only when both the thread and the service are done with it, so that
+    /// `stop()` never writes to a descriptor number reused by something else.
+    deinit {
+        for fd in stopPipe where fd >= 0 { close(fd) }
+    }
+
+    /// Starts the thread; false when the system refuses one.
+    func start() -> Bool {
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(
+        let started = pthread_create(
             &thread,
             nil,
             { raw in
@@ -120,7 +131,12 @@ private final class WatcherThread: @unchecked Sendable {
             },
             context
         )
+        guard started == 0 else {
+            Unmanaged<WatcherThread>.fromOpaque(context).release()
+            return false
+        }
         pthread_detach(thread)
+        return true
     }
 
     func stop() {
@@ -129,17 +145,17 @@ private final class WatcherThread: @unchecked Sendable {
     }
 
     private func loop() {
-        defer {
-            close(stopPipe[0])
-            close(stopPipe[1])
-        }
         var descriptors = [pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]
         if let watcher { descriptors.append(pollfd(fd: watcher.fd, events: Int16(POLLIN), revents: 0)) }
         let timeout = Int32(clamping: max(pollIntervalSeconds, 1) * 1000)
         while true {
             for i in descriptors.indices { descriptors[i].revents = 0 }
             let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
-            if ready < 0 && errno != EINTR { return }
+            if ready < 0 {
+                // Keep watching whatever went wrong; the periodic looks still run.
+                if errno != EINTR { usleep(1_000_000) }
+                continue
+            }
             if descriptors[0].revents != 0 { return }
             if descriptors.count > 1 && descriptors[1].revents != 0 {
                 // Editors and kubelet make several changes in a row; let them settle.

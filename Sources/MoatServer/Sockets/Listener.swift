@@ -12,11 +12,16 @@ enum Listener {
     case path(SocketConfiguration)
     case inherited(fd: Int32)
 
-    /// A listening socket handed to `adopt` (which gives it to NIO): systemd's, or one bound here
+    /// A listening socket handed to `adopt` (which gives it to NIO; `release` closes what it
+    /// returned if setup fails afterwards): systemd's, or one bound here
     /// after making the path safe to bind (see `UnixSocketPath`), with the configured mode in force
     /// from the first moment (umask), then group ownership. Binding by hand lets paths use all 107
     /// bytes the kernel allows (NIO's own bind stops at 103).
-    func bind<Bound>(backlog: Int32, adopt: (Int32) async throws -> Bound) async throws -> Bound {
+    func bind<Bound>(
+        backlog: Int32,
+        adopt: (Int32) async throws -> Bound,
+        release: (Bound) async throws -> Void
+    ) async throws -> Bound {
         switch self {
         case .inherited(let fd):
             return try await adopt(fd)
@@ -35,11 +40,17 @@ enum Listener {
             do {
                 bound = try await adopt(fd)
             } catch {
-                close(fd)
+                Glibc.close(fd)
                 unlink(socket.path)
                 throw SocketSetupError("cannot listen on '\(socket.path)': \(error)")
             }
-            try UnixSocketPath.applyPermissions(socket.path, mode: socket.mode, group: socket.group)
+            do {
+                try UnixSocketPath.applyPermissions(socket.path, mode: socket.mode, group: socket.group)
+            } catch {
+                try? await release(bound)
+                unlink(socket.path)
+                throw error
+            }
             return bound
         }
     }

@@ -49,7 +49,11 @@ enum UnixSocketPath {
             close(try UnixDomainSocket.connect(to: path))
             return .live
         } catch {
-            return error.code == ECONNREFUSED || error.code == ENOENT ? .stale : .failed(error.code)
+            switch error.code {
+            case ECONNREFUSED, ENOENT: return .stale
+            case EAGAIN: return .live  // listening, with a full backlog
+            default: return .failed(error.code)
+            }
         }
     }
 

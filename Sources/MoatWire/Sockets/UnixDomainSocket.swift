@@ -19,9 +19,13 @@ package enum UnixDomainSocket {
         package var description: String { "\(call): \(String(cString: strerror(code)))" }
     }
 
-    /// A connected socket; the caller owns the descriptor.
+    /// A connected, non-blocking socket; the caller owns the descriptor. A listener whose backlog
+    /// is full answers EAGAIN at once rather than making the caller wait past its deadline.
     package static func connect(to path: String) throws(Failure) -> Int32 {
-        let fd = try makeSocket()
+        guard path.utf8.count <= maximumPathLength, !path.utf8.contains(0) else {
+            throw Failure(call: "connect", code: ENAMETOOLONG)
+        }
+        let fd = try makeSocket(nonBlocking: true)
         let result = withAddress(path) { address, length in Glibc.connect(fd, address, length) }
         guard result == 0 else {
             let failure = Failure(call: "connect", code: errno)
@@ -33,7 +37,10 @@ package enum UnixDomainSocket {
 
     /// A bound, listening socket; the caller owns the descriptor.
     package static func listen(on path: String, backlog: Int32) throws(Failure) -> Int32 {
-        let fd = try makeSocket()
+        guard path.utf8.count <= maximumPathLength, !path.utf8.contains(0) else {
+            throw Failure(call: "bind", code: ENAMETOOLONG)
+        }
+        let fd = try makeSocket(nonBlocking: false)
         guard withAddress(path, { address, length in bind(fd, address, length) }) == 0 else {
             let failure = Failure(call: "bind", code: errno)
             close(fd)
@@ -47,8 +54,11 @@ package enum UnixDomainSocket {
         return fd
     }
 
-    private static func makeSocket() throws(Failure) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    private static func makeSocket(nonBlocking: Bool) throws(Failure) -> Int32 {
+        let flags =
+            Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+            | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        let fd = socket(AF_UNIX, flags, 0)
         guard fd >= 0 else { throw Failure(call: "socket", code: errno) }
         return fd
     }
@@ -59,7 +69,7 @@ package enum UnixDomainSocket {
     ) -> Int32 {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8.prefix(maximumPathLength))
+        let bytes = Array(path.utf8)
         withUnsafeMutableBytes(of: &address.sun_path) { buffer in
             for (i, byte) in bytes.enumerated() { buffer[i] = byte }
         }

@@ -1,0 +1,104 @@
+import Foundation
+import MoatCore
+import Testing
+
+/// The `moatctl` verbs that need no daemon, with INTERFACES.md section 3's exit codes: `validate`
+/// 0 valid, 1 invalid, 2 usage or unreadable; `eval` 0 for any decision, 2 usage or unreadable.
+@Suite("moatctl validate, eval and token")
+struct OfflineCommandTests {
+    static let exampleRules = packageRoot + "/deploy/examples/rules.json"
+    static let demoKey = packageRoot + "/deploy/examples/demo-signing-key.pem"
+    static let alice = "a11ce000-0000-4000-8000-000000000001"
+
+    @Test("validate: 0 with a summary, 1 with one PATH: message line per error, 2 for a missing file")
+    func validate() async throws {
+        try await withSandbox { sandbox in
+            let valid = try await sandbox.moatctl("validate", Self.exampleRules)
+            #expect(valid.status == 0 && valid.stdout.hasPrefix("valid: 2 vaults"), "\(valid)")
+
+            try sandbox.write(TestDocuments.invalid, to: sandbox.file("invalid.json"))
+            let invalid = try await sandbox.moatctl("validate", sandbox.file("invalid.json"))
+            let paths = invalid.stdout.split(separator: "\n").map { $0.prefix { $0 != ":" } }
+            #expect(invalid.status == 1, "\(invalid)")
+            #expect(
+                paths == [
+                    "vaults[0].properties.networkAcls.defaultAction", "vaults[0].properties.accessPolicies[0].objectId",
+                ],
+                "\(invalid)"
+            )
+
+            let notJSON = try await sandbox.moatctl("validate", "-", stdin: Array("{\"vaults\": [".utf8))
+            #expect(notJSON.status == 1 && notJSON.stdout.hasPrefix("$"), "\(notJSON)")
+
+            let missing = try await sandbox.moatctl("validate", sandbox.file("absent.json"))
+            #expect(missing.status == 2 && missing.stderr.contains("absent.json"), "\(missing)")
+        }
+    }
+
+    @Test("token mint signs with the demo key; eval decides allow and deny with exit 0, and refuses bad input with 2")
+    func mintAndEval() async throws {
+        try await withSandbox { sandbox in
+            let mint = try await sandbox.moatctl("token", "mint", "--key", Self.demoKey, "--oid", Self.alice)
+            let token = mint.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(mint.status == 0 && token.split(separator: ".").count == 3, "\(mint)")
+
+            func eval(_ extra: String...) async throws -> (ToolResult, JSONValue?) {
+                let result = try await sandbox.run(
+                    moatctlPath,
+                    ["eval", "--rules", Self.exampleRules, "--vault", "contoso-prod", "--token", token] + extra
+                )
+                return (result, try? JSONValue(parsing: Array(result.stdout.utf8)))
+            }
+            let (allowed, allow) = try await eval("--operation", "GetSecret", "--source", "203.0.113.9")
+            #expect(allowed.status == 0 && allow?["decision"]?.stringValue == "ALLOW", "\(allowed)")
+
+            let (denied, deny) = try await eval("--operation", "GetSecret", "--source", "198.51.100.7")
+            #expect(denied.status == 0 && deny?["decision"]?.stringValue == "DENY", "\(denied)")
+            #expect(deny?["innerCode"]?.stringValue == "ForbiddenByFirewall", "\(denied)")
+
+            let (unknown, badRequest) = try await eval("--operation", "BrewCoffee", "--source", "203.0.113.9")
+            #expect(unknown.status == 0 && badRequest?["httpStatus"] == .number("400"), "\(unknown)")
+
+            let (later, expired) = try await eval(
+                "--operation",
+                "GetSecret",
+                "--source",
+                "203.0.113.9",
+                "--now",
+                "4102444800"
+            )
+            #expect(later.status == 0 && expired?["innerCode"]?.stringValue == "TokenExpired", "\(later)")
+
+            try sandbox.write(TestDocuments.invalid, to: sandbox.file("invalid.json"))
+            for rules in [sandbox.file("invalid.json"), sandbox.file("absent.json")] {
+                let refused = try await sandbox.moatctl(
+                    "eval",
+                    "--rules",
+                    rules,
+                    "--vault",
+                    "contoso-prod",
+                    "--operation",
+                    "GetSecret"
+                )
+                #expect(refused.status == 2 && refused.stdout.isEmpty, "\(refused)")
+            }
+        }
+    }
+
+    @Test("token mint refuses out-of-range options and unusable keys with exit 2")
+    func mintRefusals() async throws {
+        try await withSandbox { sandbox in
+            try sandbox.write(Array("not a key".utf8), to: sandbox.file("bad.pem"))
+            for arguments in [
+                ["--ttl", "0"], ["--ttl", "9223372036854775807"], ["--nbf", "-1"], ["--version", "3"],
+                ["--key", sandbox.file("bad.pem")], ["--key", sandbox.file("absent.pem")],
+            ] {
+                let result = try await sandbox.run(moatctlPath, ["token", "mint", "--key", Self.demoKey] + arguments)
+                #expect(
+                    result.status == 2 && result.stdout.isEmpty && !result.stderr.isEmpty,
+                    "\(arguments): \(result)"
+                )
+            }
+        }
+    }
+}
