@@ -40,4 +40,21 @@ struct ConformanceTests {
         let problems = testCase.mismatches(reported)
         #expect(problems.isEmpty, "\(testCase): \(problems.joined(separator: "; "))")
     }
+
+    /// The runner itself: a decision that conforms stops conforming when a member goes missing,
+    /// even one whose expected value is `null`.
+    @Test("a decision missing a null member does not conform")
+    func missingMember() throws {
+        let testCase = try #require(ConformanceTable.decisionCases.first { $0.expect["innerCode"] == .null })
+        let rules = try #require(Self.rules[testCase.file])
+        let request = try CheckRequest(json: testCase.request)
+        let context = EvaluationContext(
+            now: testCase.evaluateAt ?? 1_800_000_000,
+            trustsAssertedIdentity: testCase.trustedAsserter
+        )
+        let json = rules.snapshot.evaluate(request, verifier: rules.verifier, context: context).json
+        try #require(testCase.mismatches(json).isEmpty)
+        let problems = testCase.mismatches(json.removing("innerCode"))
+        #expect(problems.count == 1 && problems[0].hasPrefix("decision has members"), "\(problems)")
+    }
 }

@@ -32,6 +32,12 @@ extension MoatdIntegrationTests {
             }
         }
 
+        /// The rules file and the serving revision are still those `withDaemon` started with.
+        static func expectNothingChanged(_ sandbox: Sandbox, _ daemon: DaemonProcess) async throws {
+            #expect(try sandbox.read(daemon.rules) == TestDocuments.allowing)
+            #expect(try await daemon.status().revision == Revision(sequence: 1, hash: hashA))
+        }
+
         /// The one line a successful change prints: "...; revision N (HASH)".
         static func revisionLine(_ result: ToolResult) -> (sequence: UInt64, hash: String, unchanged: Bool)? {
             let lines = result.stdout.split(separator: "\n")
@@ -115,29 +121,25 @@ extension MoatdIntegrationTests {
                 #expect(push.stdout.isEmpty, "\(push)")
                 #expect(push.stderr.contains("vaults[0].properties.networkAcls.defaultAction: "), "\(push)")
                 #expect(push.stderr.contains("vaults[0].properties.accessPolicies[0].objectId: "), "\(push)")
-                #expect(try sandbox.read(daemon.rules) == TestDocuments.allowing)
-                #expect(try await daemon.status().revision == Revision(sequence: 1, hash: Self.hashA))
+                try await Self.expectNothingChanged(sandbox, daemon)
 
-                do {
-                    _ = try await daemon.control { try await $0.putDocument(TestDocuments.invalid) }
-                    Issue.record("an invalid document was accepted")
-                } catch let error as MoatClientError {
-                    #expect(error.status == .invalidArgument)
-                    #expect(
-                        error.details.map(\.path) == [
-                            "vaults[0].properties.networkAcls.defaultAction",
-                            "vaults[0].properties.accessPolicies[0].objectId",
-                        ]
-                    )
+                let refused = await #expect(throws: MoatClientError.self) {
+                    try await daemon.control { try await $0.putDocument(TestDocuments.invalid) }
                 }
+                #expect(refused?.status == .invalidArgument)
+                #expect(
+                    refused?.details.map(\.path) == [
+                        "vaults[0].properties.networkAcls.defaultAction",
+                        "vaults[0].properties.accessPolicies[0].objectId",
+                    ]
+                )
 
                 // Not JSON at all.
                 let garbage = sandbox.file("garbage.json")
                 try sandbox.write(Array("{\"vaults\": [".utf8), to: garbage)
                 let notJSON = try await sandbox.moatctl("push", "--control-socket", daemon.controlSocket, garbage)
                 #expect(notJSON.status == 1, "\(notJSON)")
-                #expect(try sandbox.read(daemon.rules) == TestDocuments.allowing)
-                #expect(try await daemon.status().revision == Revision(sequence: 1, hash: Self.hashA))
+                try await Self.expectNothingChanged(sandbox, daemon)
             }
         }
 
@@ -154,16 +156,13 @@ extension MoatdIntegrationTests {
                 )
                 #expect(stale.status == 1, "\(stale)")
                 #expect(stale.stderr.contains(Self.hashA) && stale.stderr.contains(Self.hashB), "\(stale)")
-                #expect(try sandbox.read(daemon.rules) == TestDocuments.allowing)
-                #expect(try await daemon.status().revision?.sequence == 1)
-                do {
-                    _ = try await daemon.control {
+                try await Self.expectNothingChanged(sandbox, daemon)
+                let aborted = await #expect(throws: MoatClientError.self) {
+                    try await daemon.control {
                         try await $0.putDocument(TestDocuments.denying, expectedRevision: Self.hashB)
                     }
-                    Issue.record("a stale expected revision was accepted")
-                } catch let error as MoatClientError {
-                    #expect(error.status == .aborted, "\(error)")
                 }
+                #expect(aborted?.status == .aborted)
 
                 let current = try await sandbox.moatctl(
                     "push",
@@ -191,8 +190,7 @@ extension MoatdIntegrationTests {
                 )
                 #expect(dry.status == 0, "\(dry)")
                 #expect(dry.stdout.contains("dry run") && dry.stdout.contains(Self.hashB), "\(dry)")
-                #expect(try sandbox.read(daemon.rules) == TestDocuments.allowing)
-                #expect(try await daemon.status().revision == Revision(sequence: 1, hash: Self.hashA))
+                try await Self.expectNothingChanged(sandbox, daemon)
                 let allowed = try await daemon.withClient { await $0.check(TestDocuments.aliceGetsSecret()) }
                 #expect(allowed.decision?.outcome == .allow)
 
@@ -252,12 +250,10 @@ extension MoatdIntegrationTests {
                     "no-such-vault"
                 )
                 #expect(missing.status == 1, "\(missing)")
-                do {
-                    _ = try await daemon.control { try await $0.document(vault: "no-such-vault") }
-                    Issue.record("a missing vault was found")
-                } catch let error as MoatClientError {
-                    #expect(error.status == .notFound)
+                let notFound = await #expect(throws: MoatClientError.self) {
+                    try await daemon.control { try await $0.document(vault: "no-such-vault") }
                 }
+                #expect(notFound?.status == .notFound)
             }
         }
 
@@ -308,12 +304,10 @@ extension MoatdIntegrationTests {
                 #expect(unknown.status == 1, "\(unknown)")
                 #expect(unknown.stderr.contains("0123456789abcdef"), "\(unknown)")
                 #expect(try sandbox.read(daemon.rules) == third)
-                do {
-                    _ = try await daemon.control { try await $0.rollback(to: "0123456789abcdef") }
-                    Issue.record("a rollback to a revision not kept succeeded")
-                } catch let error as MoatClientError {
-                    #expect(error.status == .notFound)
+                let notKept = await #expect(throws: MoatClientError.self) {
+                    try await daemon.control { try await $0.rollback(to: "0123456789abcdef") }
                 }
+                #expect(notKept?.status == .notFound)
                 #expect(try await daemon.status().revision == Revision(sequence: 6, hash: hashC))
             }
         }
@@ -402,12 +396,10 @@ extension MoatdIntegrationTests {
                 )
                 #expect(push.status == 1, "\(push)")
                 #expect(push.stderr.contains("read-only"), "\(push)")
-                do {
-                    _ = try await daemon.control { try await $0.putDocument(TestDocuments.denying) }
-                    Issue.record("a push to a read-only rules file was accepted")
-                } catch let error as MoatClientError {
-                    #expect(error.status == .failedPrecondition, "\(error)")
+                let readOnly = await #expect(throws: MoatClientError.self) {
+                    try await daemon.control { try await $0.putDocument(TestDocuments.denying) }
                 }
+                #expect(readOnly?.status == .failedPrecondition)
                 #expect(try sandbox.read(daemon.rules) == TestDocuments.allowing)
                 #expect(fileMode(daemon.rules) == 0o444)
                 #expect(try await daemon.status().revision == Revision(sequence: 1, hash: Self.hashA))
@@ -426,12 +418,10 @@ extension MoatdIntegrationTests {
                 try Readiness.makeConfigMap(in: volume, timestamp: "..2024_01_01", document: TestDocuments.allowing)
                 let daemon = try await sandbox.startDaemon(rules: "\(volume)/rules.json")
                 try await daemon.waitUntilServing(hash: Self.hashA)
-                do {
-                    let accepted = try await daemon.control { try await $0.putDocument(TestDocuments.denying) }
-                    Issue.record("a push to a ConfigMap-mounted rules file was accepted: \(accepted.summary)")
-                } catch let error as MoatClientError {
-                    #expect(error.status == .failedPrecondition, "\(error)")
+                let managed = await #expect(throws: MoatClientError.self) {
+                    try await daemon.control { try await $0.putDocument(TestDocuments.denying) }
                 }
+                #expect(managed?.status == .failedPrecondition)
                 #expect(try sandbox.read("\(volume)/..2024_01_01/rules.json") == TestDocuments.allowing)
                 #expect(try await daemon.status().revision?.hash == Self.hashA)
                 #expect(await daemon.stop() == .exit(0))
@@ -468,12 +458,10 @@ extension MoatdIntegrationTests {
                     DocumentChange.removeIpRule(vault: TestDocuments.vault, value: "192.0.2.1"),
                     .addIpRule(vault: "no-such-vault", value: "192.0.2.1"),
                 ] {
-                    do {
-                        _ = try await daemon.control { try await $0.apply(change) }
-                        Issue.record("\(change) succeeded")
-                    } catch let error as MoatClientError {
-                        #expect(error.status == .notFound, "\(change): \(error)")
+                    let refused = await #expect(throws: MoatClientError.self, "\(change)") {
+                        try await daemon.control { try await $0.apply(change) }
                     }
+                    #expect(refused?.status == .notFound, "\(change)")
                 }
                 #expect(try sandbox.read(daemon.rules) == file)
                 #expect(await daemon.stop() == .exit(0))

@@ -69,37 +69,42 @@ extension MoatdIntegrationTests {
             },
             Scenario(name: "a reserved flag bit: INVALID_ARGUMENT, the connection stays open") { daemon in
                 let raw = try await RawConnection.connect(daemon.socket)
-                try await raw.send(RawFrame.bytes(streamID: 10, method: MethodID.ping.rawValue, flags: 2))
-                let answer = try await raw.readFrame()
-                #expect(answer.streamID == 10 && answer.statusName == "INVALID_ARGUMENT", "\(answer)")
+                try await MalformedTraffic.expectAnswer(
+                    on: raw,
+                    to: RawFrame.bytes(streamID: 10, method: MethodID.ping.rawValue, flags: 2),
+                    streamID: 10,
+                    status: "INVALID_ARGUMENT"
+                )
                 try await MalformedTraffic.expectPong(on: raw, streamID: 11)
             },
             Scenario(name: "a Check payload that does not decode: INVALID_ARGUMENT, the connection stays open") {
                 daemon in
                 let raw = try await RawConnection.connect(daemon.socket)
-                try await raw.send(
-                    RawFrame.bytes(
+                try await MalformedTraffic.expectAnswer(
+                    on: raw,
+                    to: RawFrame.bytes(
                         streamID: 12,
                         method: MethodID.check.rawValue,
                         payload: [0xff, 0xff, 0xff, 0xff, 0x0f]
-                    )
+                    ),
+                    streamID: 12,
+                    status: "INVALID_ARGUMENT"
                 )
-                let answer = try await raw.readFrame()
-                #expect(answer.streamID == 12 && answer.statusName == "INVALID_ARGUMENT", "\(answer)")
                 try await MalformedTraffic.expectPong(on: raw, streamID: 13)
             },
             Scenario(name: "a Ping payload that does not decode: INVALID_ARGUMENT, the connection stays open") {
                 daemon in
                 let raw = try await RawConnection.connect(daemon.socket)
-                try await raw.send(
-                    RawFrame.bytes(
+                try await MalformedTraffic.expectAnswer(
+                    on: raw,
+                    to: RawFrame.bytes(
                         streamID: 28,
                         method: MethodID.ping.rawValue,
                         payload: [0xff, 0xff, 0xff, 0xff, 0x0f]
-                    )
+                    ),
+                    streamID: 28,
+                    status: "INVALID_ARGUMENT"
                 )
-                let answer = try await raw.readFrame()
-                #expect(answer.streamID == 28 && answer.statusName == "INVALID_ARGUMENT", "\(answer)")
                 try await MalformedTraffic.expectPong(on: raw, streamID: 29)
             },
             Scenario(
@@ -108,33 +113,36 @@ extension MoatdIntegrationTests {
             ) { daemon in
                 let raw = try await RawConnection.connect(daemon.socket)
                 let nulVault = ProtobufBytes().bytes(1, Array("it".utf8) + [0] + Array("vault".utf8)).varint(2, 101)
-                try await raw.send(
-                    RawFrame.bytes(streamID: 14, method: MethodID.check.rawValue, payload: nulVault.bytes)
+                var answer = try await MalformedTraffic.expectAnswer(
+                    on: raw,
+                    to: RawFrame.bytes(streamID: 14, method: MethodID.check.rawValue, payload: nulVault.bytes),
+                    streamID: 14,
+                    status: "INVALID_ARGUMENT"
                 )
-                var answer = try await raw.readFrame()
-                #expect(answer.streamID == 14 && answer.statusName == "INVALID_ARGUMENT", "\(answer)")
                 #expect(answer.error?.message.contains("vault") == true, "\(answer)")
 
                 let badUTF8 = ProtobufBytes().string(1, TestDocuments.vault).varint(2, 101).bytes(
                     3,
                     [0x64, 0xc3, 0x28]
                 )
-                try await raw.send(
-                    RawFrame.bytes(streamID: 15, method: MethodID.check.rawValue, payload: badUTF8.bytes)
+                answer = try await MalformedTraffic.expectAnswer(
+                    on: raw,
+                    to: RawFrame.bytes(streamID: 15, method: MethodID.check.rawValue, payload: badUTF8.bytes),
+                    streamID: 15,
+                    status: "INVALID_ARGUMENT"
                 )
-                answer = try await raw.readFrame()
-                #expect(answer.streamID == 15 && answer.statusName == "INVALID_ARGUMENT", "\(answer)")
                 #expect(answer.error?.message.contains("object_name") == true, "\(answer)")
 
                 let identity = ProtobufBytes().string(1, TestDocuments.alice).string(3, TestDocuments.tenant)
                     .bytes(4, Array("90000000".utf8) + [0] + Array("x".utf8))
                 let good = ProtobufBytes().string(1, TestDocuments.vault).varint(2, 101)
                 let batch = ProtobufBytes().message(1, good).message(1, good.message(10, identity))
-                try await raw.send(
-                    RawFrame.bytes(streamID: 16, method: MethodID.checkBatch.rawValue, payload: batch.bytes)
+                answer = try await MalformedTraffic.expectAnswer(
+                    on: raw,
+                    to: RawFrame.bytes(streamID: 16, method: MethodID.checkBatch.rawValue, payload: batch.bytes),
+                    streamID: 16,
+                    status: "INVALID_ARGUMENT"
                 )
-                answer = try await raw.readFrame()
-                #expect(answer.streamID == 16 && answer.statusName == "INVALID_ARGUMENT", "\(answer)")
                 #expect(answer.error?.message.contains("requests[1].asserted_identity.groups[0]") == true, "\(answer)")
                 try await MalformedTraffic.expectPong(on: raw, streamID: 17)
             },
@@ -143,22 +151,34 @@ extension MoatdIntegrationTests {
                     "an unknown method id and a control method on the data socket: UNIMPLEMENTED, the connection stays open"
             ) { daemon in
                 let raw = try await RawConnection.connect(daemon.socket)
-                try await raw.send(RawFrame.bytes(streamID: 18, method: 99))
-                var answer = try await raw.readFrame()
-                #expect(answer.streamID == 18 && answer.statusName == "UNIMPLEMENTED", "\(answer)")
-                try await raw.send(RawFrame.bytes(streamID: 19, method: MethodID.status.rawValue))
-                answer = try await raw.readFrame()
-                #expect(answer.streamID == 19 && answer.statusName == "UNIMPLEMENTED", "\(answer)")
+                try await MalformedTraffic.expectAnswer(
+                    on: raw,
+                    to: RawFrame.bytes(streamID: 18, method: 99),
+                    streamID: 18,
+                    status: "UNIMPLEMENTED"
+                )
+                try await MalformedTraffic.expectAnswer(
+                    on: raw,
+                    to: RawFrame.bytes(streamID: 19, method: MethodID.status.rawValue),
+                    streamID: 19,
+                    status: "UNIMPLEMENTED"
+                )
                 try await MalformedTraffic.expectPong(on: raw, streamID: 20)
 
                 // And a data method on the control socket.
                 let control = try await RawConnection.connect(daemon.controlSocket)
-                try await control.send(try RawFrame.check(streamID: 21, MalformedTraffic.request))
-                answer = try await control.readFrame()
-                #expect(answer.streamID == 21 && answer.statusName == "UNIMPLEMENTED", "\(answer)")
-                try await control.send(RawFrame.bytes(streamID: 22, method: MethodID.status.rawValue))
-                answer = try await control.readFrame()
-                #expect(answer.streamID == 22 && answer.status == 0, "\(answer)")
+                try await MalformedTraffic.expectAnswer(
+                    on: control,
+                    to: try RawFrame.check(streamID: 21, MalformedTraffic.request),
+                    streamID: 21,
+                    status: "UNIMPLEMENTED"
+                )
+                try await MalformedTraffic.expectAnswer(
+                    on: control,
+                    to: RawFrame.bytes(streamID: 22, method: MethodID.status.rawValue),
+                    streamID: 22,
+                    status: "OK"
+                )
             },
             Scenario(
                 name:
@@ -179,9 +199,12 @@ extension MoatdIntegrationTests {
                     payload: Array(batch.readableBytesView)
                 )
                 #expect(frame.count < 64 * 1024)
-                try await raw.send(frame)
-                let answer = try await raw.readFrame()
-                #expect(answer.streamID == 26 && answer.statusName == "RESOURCE_EXHAUSTED", "\(answer)")
+                let answer = try await MalformedTraffic.expectAnswer(
+                    on: raw,
+                    to: frame,
+                    streamID: 26,
+                    status: "RESOURCE_EXHAUSTED"
+                )
                 #expect(answer.error?.message.contains("1024") == true, "\(answer)")
                 try await MalformedTraffic.expectPong(on: raw, streamID: 27)
 
@@ -405,6 +428,20 @@ extension MoatdIntegrationTests {
                 )
                 #expect(answered == Array(1...UInt32(frames)))
             }
+        }
+
+        /// Sends `frame` and reads the answer, which must carry `status` on `streamID`.
+        @discardableResult
+        static func expectAnswer(
+            on raw: RawConnection,
+            to frame: [UInt8],
+            streamID: UInt32,
+            status: String
+        ) async throws -> RawFrame {
+            try await raw.send(frame)
+            let answer = try await raw.readFrame()
+            #expect(answer.streamID == streamID && answer.statusName == status, "\(answer)")
+            return answer
         }
 
         static func expectPong(on raw: RawConnection, streamID: UInt32) async throws {

@@ -45,8 +45,12 @@ public enum ConformanceTable {
 
     private static func load(_ folder: String) -> [(String, JSONValue)] {
         let url = directory.appendingPathComponent(folder)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
-        return names.filter { $0.hasSuffix(".json") }.sorted().map { name in
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).filter {
+            $0.hasSuffix(".json")
+        }
+        // A table that went missing must fail the run, not pass it with zero cases.
+        guard !names.isEmpty else { fatalError("no conformance files in \(url.path)") }
+        return names.sorted().map { name in
             let data = FileManager.default.contents(atPath: url.appendingPathComponent(name).path)!
             do {
                 return (String(name.dropLast(5)), try JSONValue(parsing: Array(data)))
@@ -79,37 +83,53 @@ public struct DecisionCase: Sendable, CustomStringConvertible {
 
     public var description: String { "\(file): \(name)" }
 
-    /// How `decision` (the decision JSON) differs from `expect`; empty when it conforms.
+    /// The members of a decision, of `admittedBy` and of `grantedBy`: INTERFACES.md section 3 says
+    /// every one is present (`null` when not applicable).
+    static let shape: [String: [String]] = [
+        "": [
+            "decision", "httpStatus", "code", "innerCode", "stage", "message", "admittedBy", "grantedBy", "required",
+            "wwwAuthenticate", "revision",
+        ],
+        "admittedBy": ["kind", "index", "rule", "service", "mode"],
+        "grantedBy": ["kind", "index", "objectId", "applicationId", "id", "role", "roleDefinitionId"],
+    ]
+
+    /// How `decision` (the decision JSON) differs from `expect`; empty when it conforms. A member
+    /// missing from `decision` is a mismatch even where `null` is expected.
     public func mismatches(_ decision: JSONValue) -> [String] {
-        var problems: [String] = []
+        var problems = Self.shapeProblems(decision, expected: Self.shape[""]!, at: "decision")
+        for key in ["admittedBy", "grantedBy"] where decision[key]?.objectValue != nil {
+            problems += Self.shapeProblems(decision[key]!, expected: Self.shape[key]!, at: key)
+        }
         for (key, expected) in expect.objectValue ?? [] {
-            switch key {
-            case "messageContains":
+            if key == "messageContains" {
                 let message = decision["message"]?.stringValue ?? ""
                 if let text = expected.stringValue, !message.lowercased().contains(text.lowercased()) {
                     problems.append("message '\(message)' does not contain '\(text)'")
                 }
-            case "admittedBy", "grantedBy":
-                let actual = decision[key] ?? .null
-                switch (expected, actual) {
-                case (.null, .null): break
-                case (.object(let members), .object):
-                    for (member, value) in members where actual[member] != value {
-                        problems.append(
-                            "\(key).\(member) is \((actual[member] ?? .null).serialized()), expected \(value.serialized())"
-                        )
-                    }
-                default:
-                    problems.append("\(key) is \(actual.serialized()), expected \(expected.serialized())")
+                continue
+            }
+            guard let actual = decision[key] else { continue }  // reported by the shape check
+            switch (key, expected, actual) {
+            case ("admittedBy", .object(let members), .object), ("grantedBy", .object(let members), .object):
+                for (member, value) in members where actual[member] != value {
+                    problems.append(
+                        "\(key).\(member) is \((actual[member] ?? .null).serialized()), expected \(value.serialized())"
+                    )
                 }
             default:
-                let actual = decision[key] ?? .null
                 if actual != expected {
                     problems.append("\(key) is \(actual.serialized()), expected \(expected.serialized())")
                 }
             }
         }
         return problems
+    }
+
+    private static func shapeProblems(_ object: JSONValue, expected: [String], at path: String) -> [String] {
+        let keys = (object.objectValue ?? []).map(\.key)
+        guard keys.sorted() != expected.sorted() else { return [] }
+        return ["\(path) has members \(keys), expected \(expected)"]
     }
 }
 
@@ -132,6 +152,8 @@ public struct ValidationCase: Sendable, CustomStringConvertible {
         if valid {
             return reported.map { "unexpected error \($0)" }
         }
+        if errors.isEmpty { return ["the case is invalid but lists no errors"] }
+        if reported.isEmpty { return ["the document was accepted"] }
         var problems: [String] = []
         if reported.map(\.path) != errors.map(\.path) {
             problems.append(

@@ -14,3 +14,18 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+extension SplitMix64 {
+    /// A decoder's fuzz input: on even rounds up to 47 random bytes, on odd rounds one of `seeds`
+    /// (valid encodings) with one to three bytes overwritten.
+    public mutating func fuzzInput(round: Int, seeds: [[UInt8]]) -> [UInt8] {
+        if round % 2 == 0 {
+            return (0..<Int(next() % 48)).map { _ in UInt8(truncatingIfNeeded: next()) }
+        }
+        var bytes = seeds[Int(next() % UInt64(seeds.count))]
+        for _ in 0...(next() % 3) {
+            bytes[Int(next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: next())
+        }
+        return bytes
+    }
+}

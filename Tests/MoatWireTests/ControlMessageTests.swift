@@ -187,80 +187,75 @@ import Testing
         let bytes: ProtobufBytes
         let field: String
 
+        init<Message: WireMessage>(_ type: Message.Type, bytes: ProtobufBytes, field: String) {
+            message = "\(type)"
+            decode = { _ = try Message(wirePayload: $0) }
+            self.bytes = bytes
+            self.field = field
+        }
+
         var testDescription: String { "\(message) \(field)" }
     }
 
     static let refusedStrings: [Refusal] = [
         Refusal(
-            message: "PutDocumentRequest",
-            decode: { _ = try PutDocumentRequest(wirePayload: $0) },
+            PutDocumentRequest.self,
             bytes: ProtobufBytes().bytes(1, [0xff, 0]).bytes(2, [0x61, 0xff]),
             field: "expected_revision"
         ),
         Refusal(
-            message: "PutDocumentRequest",
-            decode: { _ = try PutDocumentRequest(wirePayload: $0) },
+            PutDocumentRequest.self,
             bytes: ProtobufBytes().bytes(2, [0x61, 0]),
             field: "expected_revision"
         ),
         Refusal(
-            message: "ChangeResponse",
-            decode: { _ = try ChangeResponse(wirePayload: $0) },
+            ChangeResponse.self,
             bytes: ProtobufBytes().message(2, ProtobufBytes().bytes(2, [0xc0, 0xaf])),
             field: "revision.hash"
         ),
         Refusal(
-            message: "ChangeResponse",
-            decode: { _ = try ChangeResponse(wirePayload: $0) },
+            ChangeResponse.self,
             bytes: ProtobufBytes().varint(1, 1).bytes(3, Array("a\u{0}".utf8)),
             field: "summary"
         ),
         Refusal(
-            message: "GetDocumentRequest",
-            decode: { _ = try GetDocumentRequest(wirePayload: $0) },
+            GetDocumentRequest.self,
             bytes: ProtobufBytes().bytes(1, [0xed, 0xa0, 0x80]),
             field: "vault"
         ),
         Refusal(
-            message: "GetDocumentResponse",
-            decode: { _ = try GetDocumentResponse(wirePayload: $0) },
+            GetDocumentResponse.self,
             bytes: ProtobufBytes().bytes(1, [0xff]).message(2, ProtobufBytes().bytes(2, [0])),
             field: "revision.hash"
         ),
         Refusal(
-            message: "StatusResponse",
-            decode: { _ = try StatusResponse(wirePayload: $0) },
+            StatusResponse.self,
             bytes: ProtobufBytes().bytes(2, [0x80]),
             field: "not_ready_reason"
         ),
         Refusal(
-            message: "StatusResponse",
-            decode: { _ = try StatusResponse(wirePayload: $0) },
+            StatusResponse.self,
             bytes: ProtobufBytes().string(5, "ok").bytes(5, [0xfe]),
             field: "rules_file"
         ),
         Refusal(
-            message: "StatusResponse",
-            decode: { _ = try StatusResponse(wirePayload: $0) },
+            StatusResponse.self,
             bytes: ProtobufBytes().message(12, ProtobufBytes()).message(12, ProtobufBytes().string(2, "h"))
                 .message(12, ProtobufBytes().bytes(2, [0x41, 0xe2, 0x82])),
             field: "history[2].hash"
         ),
         Refusal(
-            message: "StatusResponse",
-            decode: { _ = try StatusResponse(wirePayload: $0) },
+            StatusResponse.self,
             bytes: ProtobufBytes().bytes(14, [0, 0]),
             field: "last_reload_error"
         ),
         Refusal(
-            message: "RollbackRequest",
-            decode: { _ = try RollbackRequest(wirePayload: $0) },
+            RollbackRequest.self,
             bytes: ProtobufBytes().bytes(1, [0xf4, 0x90, 0x80, 0x80]),
             field: "revision_hash"
         ),
         Refusal(
-            message: "MetricsResponse",
-            decode: { _ = try MetricsResponse(wirePayload: $0) },
+            MetricsResponse.self,
             bytes: ProtobufBytes().bytes(1, Array("moat_x 1\n\u{0}".utf8)),
             field: "text"
         ),

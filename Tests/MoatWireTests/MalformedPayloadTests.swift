@@ -71,16 +71,7 @@ import Testing
         seeds.append(Array(try Fixtures.requests[2].payload().readableBytesView))
         var decoded = 0
         for round in 0..<3000 {
-            var bytes: [UInt8]
-            if round % 2 == 0 {
-                bytes = (0..<Int(random.next() % 48)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
-            } else {
-                bytes = seeds[Int(random.next() % UInt64(seeds.count))]
-                for _ in 0...(random.next() % 3) {
-                    bytes[Int(random.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: random.next())
-                }
-            }
-            let buffer = ByteBuffer(bytes: bytes)
+            let buffer = ByteBuffer(bytes: random.fuzzInput(round: round, seeds: seeds))
             if let request = try? CheckRequest(wirePayload: buffer) {
                 decoded += 1
                 #expect(try CheckRequest(wirePayload: try request.payload()) == request)
@@ -136,16 +127,7 @@ extension MalformedPayloadTests {
         )
         var decoded = 0
         for round in 0..<4000 {
-            var bytes: [UInt8]
-            if round % 2 == 0 {
-                bytes = (0..<Int(random.next() % 48)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
-            } else {
-                bytes = seeds[Int(random.next() % UInt64(seeds.count))]
-                for _ in 0...(random.next() % 3) {
-                    bytes[Int(random.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: random.next())
-                }
-            }
-            let buffer = ByteBuffer(bytes: bytes)
+            let buffer = ByteBuffer(bytes: random.fuzzInput(round: round, seeds: seeds))
             if try Self.roundTripIfDecodable(ApplyChangeRequest.self, buffer) { decoded += 1 }
             if try Self.roundTripIfDecodable(StatusResponse.self, buffer) { decoded += 1 }
             _ = try Self.roundTripIfDecodable(PutDocumentRequest.self, buffer)

@@ -1,4 +1,5 @@
 import Foundation
+import MoatWire
 import Synchronization
 
 #if canImport(Glibc)
@@ -15,22 +16,11 @@ final class FakeDaemon: Sendable {
 
     init(path: String, greeting: [UInt8]) throws {
         self.path = path
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard bound == 0, listen(fd, 16) == 0 else {
-            let message = String(cString: strerror(errno))
-            close(fd)
-            throw HarnessError("bind/listen '\(path)': \(message)")
+        let fd: Int32
+        do {
+            fd = try UnixDomainSocket.listen(on: path, backlog: 16)
+        } catch {
+            throw HarnessError("listen on '\(path)': \(error)")
         }
         listener = fd
         let thread = Thread { [self] in

@@ -69,23 +69,14 @@ final class RawConnection: Sendable {
 
     static func connect(_ path: String) async throws -> RawConnection {
         try await offload {
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw HarnessError("socket: \(String(cString: strerror(errno)))") }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-                for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+            let fd: Int32
+            do {
+                fd = try UnixDomainSocket.connect(to: path)
+            } catch {
+                throw HarnessError("connect '\(path)': \(error)")
             }
-            let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            guard result == 0 else {
-                let message = String(cString: strerror(errno))
-                Glibc.close(fd)
-                throw HarnessError("connect '\(path)': \(message)")
-            }
+            // Blocking from here on: sends and receives wait in poll(2) or the kernel, off the pool.
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
             return RawConnection(fd: fd)
         }
     }
