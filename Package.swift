@@ -123,6 +123,10 @@ let package = Package(
             path: "Examples/SecretStore",
             exclude: ["README.md"]
         ),
+        .testTarget(
+            name: "MoatClientTests",
+            dependencies: ["MoatClient", "MoatCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(name: "MoatCoreTests", dependencies: ["MoatCore", "MoatIdentity", "MoatTestSupport"]),
         .testTarget(
             name: "MoatIdentityTests",

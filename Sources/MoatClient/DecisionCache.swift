@@ -8,7 +8,8 @@ import Synchronization
 /// the whole cache is dropped as soon as an answer shows a new revision, so a revoked grant is not
 /// served for longer than that. "Could not decide" is never cached.
 final class DecisionCache: Sendable {
-    private struct Key: Hashable {
+    /// A request's deciding fields; built once per check, outside the lock.
+    struct Key: Hashable {
         var vault: String
         var operation: Operation?
         var objectName: String
@@ -37,17 +38,22 @@ final class DecisionCache: Sendable {
 
     private let state = Mutex(State())
     private let configuration: MoatClient.DecisionCacheConfiguration
+    private let clock: @Sendable () -> NIODeadline
 
-    init(configuration: MoatClient.DecisionCacheConfiguration) {
+    init(
+        configuration: MoatClient.DecisionCacheConfiguration,
+        clock: @escaping @Sendable () -> NIODeadline = { .now() }
+    ) {
         self.configuration = configuration
+        self.clock = clock
     }
 
-    func decision(for request: CheckRequest) -> Decision? {
-        let now = NIODeadline.now()
+    func decision(for key: Key) -> Decision? {
+        let now = clock()
         return state.withLock { state in
-            guard let entry = state.entries[Key(request)] else { return nil }
+            guard let entry = state.entries[key] else { return nil }
             guard now < entry.expires else {
-                state.entries[Key(request)] = nil
+                state.entries[key] = nil
                 return nil
             }
             return entry.decision
@@ -55,18 +61,18 @@ final class DecisionCache: Sendable {
     }
 
     /// Remembers a decision the daemon just made (unless an answer already showed a newer revision).
-    func store(_ decision: Decision, for request: CheckRequest) {
-        let expires = NIODeadline.now() + TimeAmount(configuration.effectiveTimeToLive)
+    func store(_ decision: Decision, for key: Key) {
+        let now = clock()
+        let expires = now + TimeAmount(configuration.effectiveTimeToLive)
         state.withLock { state in
             guard noteRevision(decision.revision, in: &state) else { return }
             if state.entries.count >= configuration.maximumEntries {
-                let now = NIODeadline.now()
                 state.entries = state.entries.filter { $0.value.expires > now }
                 if state.entries.count >= configuration.maximumEntries {
                     state.entries.removeAll(keepingCapacity: true)
                 }
             }
-            state.entries[Key(request)] = (decision, expires)
+            state.entries[key] = (decision, expires)
         }
     }
 

@@ -36,7 +36,7 @@ public final class MoatClient: Service, Sendable {
         self.socketPath = socketPath
         self.configuration = configuration
         self.group = group
-        let cache = configuration.decisionCache.map(DecisionCache.init)
+        let cache = configuration.decisionCache.map { DecisionCache(configuration: $0) }
         self.cache = cache
         self.slots = (0..<max(1, configuration.connections)).map { _ in ConnectionSlot { cache?.reset() } }
     }
@@ -44,7 +44,8 @@ public final class MoatClient: Service, Sendable {
     /// Decides one request. Never throws: a transport failure is a `CheckResult` that could not
     /// decide, resolved by the failure policy.
     public func check(_ request: CheckRequest) async -> CheckResult {
-        if let cached = cache?.decision(for: request) {
+        let key = cache.map { _ in DecisionCache.Key(request) }
+        if let key, let cached = cache?.decision(for: key) {
             return CheckResult(decision: cached, policy: configuration.failurePolicy, cached: true)
         }
         var request = request
@@ -53,15 +54,11 @@ public final class MoatClient: Service, Sendable {
             let payload = try await call(.check, request)
             do {
                 let decision = try Decision(wirePayload: payload)
-                cache?.store(decision, for: request)
+                if let key { cache?.store(decision, for: key) }
                 return CheckResult(decision: decision, policy: configuration.failurePolicy)
             } catch {
                 return CheckResult(
-                    error: MoatClientError(
-                        code: .protocolViolation,
-                        message: "unreadable answer: \(error.message)",
-                        status: .internalError
-                    ),
+                    error: .unreadableAnswer(error.message),
                     policy: configuration.failurePolicy
                 )
             }
@@ -131,11 +128,7 @@ public final class MoatClient: Service, Sendable {
         } catch let error as MoatClientError {
             failure = error
         } catch let error as MessageCodingError {
-            failure = MoatClientError(
-                code: .protocolViolation,
-                message: "unreadable answer: \(error.message)",
-                status: .internalError
-            )
+            failure = .unreadableAnswer(error.message)
         } catch {
             failure = MoatClientError(code: .protocolViolation, message: "\(error)", status: .internalError)
         }
@@ -150,11 +143,7 @@ public final class MoatClient: Service, Sendable {
             if let revision = pong.revision { cache?.observe(revision) }
             return pong
         } catch {
-            throw MoatClientError(
-                code: .protocolViolation,
-                message: "unreadable answer: \(error.message)",
-                status: .internalError
-            )
+            throw MoatClientError.unreadableAnswer(error.message)
         }
     }
 

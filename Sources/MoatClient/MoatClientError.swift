@@ -56,4 +56,15 @@ public struct MoatClientError: Error, Sendable, Hashable, CustomStringConvertibl
     }
 
     public var description: String { message }
+
+    /// An answer that does not decode (a frame or message), with the decoder's reason.
+    static func unreadableAnswer(_ reason: String) -> MoatClientError {
+        MoatClientError(code: .protocolViolation, message: "unreadable answer: \(reason)", status: .internalError)
+    }
+
+    static let connectionClosed = MoatClientError(
+        code: .connectionClosed,
+        message: "the connection is closed",
+        status: .unavailable
+    )
 }

@@ -66,7 +66,7 @@ final class MoatConnection: Sendable {
         }
         if let refused = refusal.error { throw refused }
         guard channel.isActive else {
-            throw MoatClientError(code: .connectionClosed, message: "the connection is closed", status: .unavailable)
+            throw MoatClientError.connectionClosed
         }
         let promise = channel.eventLoop.makePromise(of: Frame.self)
         // The deadline holds even if the request never reaches the dispatcher (the channel closed
@@ -152,11 +152,7 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
         guard !closed else {
             outgoing.promise.fail(
                 refusal.error
-                    ?? MoatClientError(
-                        code: .connectionClosed,
-                        message: "the connection is closed",
-                        status: .unavailable
-                    )
+                    ?? .connectionClosed
             )
             return
         }
@@ -201,14 +197,14 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
     func handlerRemoved(context: ChannelHandlerContext) {
         failAll(
             refusal.error
-                ?? MoatClientError(code: .connectionClosed, message: "the connection is closed", status: .unavailable)
+                ?? .connectionClosed
         )
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let message = (error as? FrameError)?.message ?? "\(error)"
         failAll(
-            MoatClientError(code: .protocolViolation, message: "unreadable answer: \(message)", status: .internalError)
+            .unreadableAnswer(message)
         )
         context.close(promise: nil)
     }

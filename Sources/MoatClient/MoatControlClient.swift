@@ -43,11 +43,7 @@ public struct MoatControlClient: Sendable {
         do {
             return try Answer(wirePayload: payload)
         } catch {
-            throw MoatClientError(
-                code: .protocolViolation,
-                message: "unreadable answer: \(error.message)",
-                status: .internalError
-            )
+            throw MoatClientError.unreadableAnswer(error.message)
         }
     }
 

@@ -137,7 +137,14 @@ struct RuleDocumentEditorTests {
         let upserted = try Self.editing(.upsertVaults(.array([replacement]), createOnly: false))
         #expect(upserted.document["vaults"]!.arrayValue!.count == 2)
         #expect(Self.vault(upserted.document, 1) == replacement)
-        #expect(throws: DocumentChangeError.self) { try Self.editing(.upsertVaults(replacement, createOnly: true)) }
+        let exists = #expect(throws: DocumentChangeError.self) {
+            try Self.editing(.upsertVaults(replacement, createOnly: true))
+        }
+        #expect(exists?.kind == .invalid && exists?.message == "vault 'OPEN' already exists")
+        let created = try Self.editing(
+            .upsertVaults(replacement.setting("name", to: .string("fresh")), createOnly: true)
+        )
+        #expect(created.changed && created.document["vaults"]!.arrayValue!.count == 3)
         let deleted = try Self.editing(.deleteVault(name: "OPEN"))
         #expect(deleted.document["vaults"]!.arrayValue!.map { $0["name"] } == [.string("Contoso-Prod")])
     }

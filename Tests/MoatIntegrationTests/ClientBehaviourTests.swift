@@ -29,7 +29,7 @@ extension MoatdIntegrationTests {
                 let request = TestDocuments.aliceGetsSecret()
                 for policy in [MoatClient.FailurePolicy.closed, .open] {
                     let configuration = Self.configuration {
-                        $0.deadline = .milliseconds(500)
+                        $0.deadline = .seconds(3)
                         $0.failurePolicy = policy
                     }
                     try await withMoatClient(socketPath: daemon.socket, configuration: configuration) { client in
@@ -137,15 +137,6 @@ extension MoatdIntegrationTests {
                     #expect(!fresh.isCached && fresh.decision?.innerCode == .forbiddenByFirewall)
                     let after = await client.check(request)
                     #expect(!after.isCached && after.decision?.innerCode == .forbiddenByFirewall, "\(after.summary)")
-                }
-                let shortLived = Self.configuration {
-                    $0.decisionCache = .init(maximumEntries: 100, timeToLive: .milliseconds(200))
-                }
-                try await withMoatClient(socketPath: daemon.socket, configuration: shortLived) { client in
-                    _ = await client.check(request)
-                    #expect(await client.check(request).isCached)
-                    try await Task.sleep(for: .milliseconds(400))
-                    #expect(!(await client.check(request).isCached))
                 }
                 await daemon.stop()
                 await withMoatClient(socketPath: daemon.socket, configuration: configuration) { client in

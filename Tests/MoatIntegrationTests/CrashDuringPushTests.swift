@@ -1,6 +1,7 @@
 import Foundation
 import MoatClient
 import MoatCore
+import MoatTestSupport
 import MoatWire
 import Testing
 
@@ -41,6 +42,7 @@ extension MoatdIntegrationTests {
                 #expect(try sandbox.read(daemon.rules) == variants[1])
 
                 var outcomes: [String] = []
+                var random = SplitMix64(seed: 0x6b69_6c6c)
                 for round in 1...Self.rounds {
                     let old = variants[round]
                     let new = variants[round + 1]
@@ -54,7 +56,7 @@ extension MoatdIntegrationTests {
                     let when: String
                     if round % 2 == 1 {
                         // At a random moment of the push.
-                        let delay = pushDuration * Double.random(in: 0.2...1.5)
+                        let delay = pushDuration * Double.random(in: 0.2...1.5, using: &random)
                         try await Task.sleep(for: delay)
                         when = "after \(delay)"
                     } else {
@@ -124,6 +126,10 @@ extension MoatdIntegrationTests {
                 print(
                     "kill -9 during push (\(Self.ipRules) IP rules, \(variants[0].count) bytes, push \(pushDuration)):\n  "
                         + outcomes.joined(separator: "\n  ")
+                )
+                #expect(
+                    outcomes.contains { $0.hasPrefix("while writing") },
+                    "no kill landed inside the write-back: \(outcomes)"
                 )
                 #expect(await daemon.stop() == .exit(0))
             }

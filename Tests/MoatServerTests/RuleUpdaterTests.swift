@@ -1,6 +1,7 @@
 import Foundation
 import MoatCore
 import MoatIdentity
+import MoatWire
 import Testing
 
 @testable import MoatServer
@@ -41,7 +42,7 @@ struct RuleUpdaterTests {
     func invalidFile() async throws {
         try await Fixture.withTemporaryDirectory { directory in
             let setup = Setup(directory: directory, initial: nil)
-            await #expect(throws: ControlError.self) {
+            await #expect(throws: StatusError.self) {
                 try await setup.updater.reloadFromFile(reason: "test", force: true).get()
             }
             #expect(setup.store.serving == nil)
@@ -52,7 +53,7 @@ struct RuleUpdaterTests {
             let serving = try #require(setup.store.serving)
 
             Fixture.write(Array("{\"vaults\": 3}".utf8), to: setup.path)
-            let error = await #expect(throws: ControlError.self) {
+            let error = await #expect(throws: StatusError.self) {
                 try await setup.updater.reloadFromFile(reason: "test").get()
             }
             #expect(error?.details.map(\.path) == ["vaults"])
@@ -75,7 +76,7 @@ struct RuleUpdaterTests {
             #expect(Fixture.read(setup.path) == Fixture.document())
             #expect(setup.store.serving?.revision.sequence == 1)
 
-            let invalid = await #expect(throws: ControlError.self) {
+            let invalid = await #expect(throws: StatusError.self) {
                 try await setup.updater.put(
                     Fixture.document(ipRules: ["10.0.0.0/8"]),
                     expectedRevision: nil,
@@ -98,7 +99,7 @@ struct RuleUpdaterTests {
         try await Fixture.withTemporaryDirectory { directory in
             let setup = Setup(directory: directory, initial: Fixture.document())
             let current = try await setup.updater.reloadFromFile(reason: "test", force: true).get().revision.hash
-            let aborted = await #expect(throws: ControlError.self) {
+            let aborted = await #expect(throws: StatusError.self) {
                 try await setup.updater.put(
                     Fixture.document(ipRules: []),
                     expectedRevision: "0000000000000000",
@@ -137,7 +138,7 @@ struct RuleUpdaterTests {
             )
             #expect(!again.changed && again.revision.sequence == 2)
 
-            let missing = await #expect(throws: ControlError.self) {
+            let missing = await #expect(throws: StatusError.self) {
                 try await setup.updater.apply(
                     .removeIpRule(vault: "contoso-prod", value: "192.0.2.1"),
                     expectedRevision: nil,
@@ -172,7 +173,7 @@ struct RuleUpdaterTests {
             #expect(named.revision.hash == RevisionHash.of(documents[6]))
             #expect(setup.store.serving?.document == documents[6])
 
-            let gone = await #expect(throws: ControlError.self) {
+            let gone = await #expect(throws: StatusError.self) {
                 try await setup.updater.rollback(to: RevisionHash.of(documents[0]))
             }
             #expect(gone?.code == .notFound)
@@ -185,7 +186,7 @@ struct RuleUpdaterTests {
             let setup = Setup(directory: directory, initial: Fixture.document())
             _ = try await setup.updater.reloadFromFile(reason: "test", force: true).get()
             chmod(setup.path, 0o444)
-            let refused = await #expect(throws: ControlError.self) {
+            let refused = await #expect(throws: StatusError.self) {
                 try await setup.updater.put(Fixture.document(ipRules: []), expectedRevision: nil, dryRun: false)
             }
             #expect(refused?.code == .failedPrecondition)
@@ -239,7 +240,7 @@ struct RuleUpdaterTests {
     func missingFile() async throws {
         try await Fixture.withTemporaryDirectory { directory in
             let setup = Setup(directory: directory, initial: nil)
-            let missing = await #expect(throws: ControlError.self) {
+            let missing = await #expect(throws: StatusError.self) {
                 try await setup.updater.reloadFromFile(reason: "test").get()
             }
             #expect(missing?.code == .notFound)

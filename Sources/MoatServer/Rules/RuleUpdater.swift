@@ -1,6 +1,7 @@
 public import Logging
 public import MoatCore
 import MoatIdentity
+public import MoatWire
 import Prometheus
 
 /// Every change to the serving rules goes through here, one at a time: reloads of the rules file,
@@ -10,14 +11,6 @@ import Prometheus
 /// control socket it is written back to the rules file (atomically) before it takes effect, so a
 /// restart always finds what was last accepted. Then one atomic store publishes it.
 public actor RuleUpdater {
-    /// What a successful change call reports.
-    public struct ChangeResult: Sendable, Hashable {
-        /// False when the document was already as asked (no new revision).
-        public var changed: Bool
-        public var revision: Revision
-        public var summary: String
-    }
-
     /// What `Status` reports.
     public struct Status: Sendable {
         public var ready: Bool
@@ -65,7 +58,7 @@ public actor RuleUpdater {
     /// Re-reads the rules file when it changed since the last look (or always, when `force`).
     /// An invalid or missing file keeps the serving revision; the problem is logged and counted.
     @discardableResult
-    public func reloadFromFile(reason: String, force: Bool = false) -> Result<ChangeResult, ControlError> {
+    public func reloadFromFile(reason: String, force: Bool = false) -> Result<ChangeResponse, StatusError> {
         let current = file.fingerprint()
         // Unchanged, or still missing: report (and count) a missing file once, not at every look.
         if !force && current == fingerprint && (current != nil || reloadFailures > 0) { return .success(unchanged()) }
@@ -95,11 +88,11 @@ public actor RuleUpdater {
 
     private func refuseReload(
         _ message: String,
-        details: [ValidationError],
-        code: ControlError.Code = .invalidArgument
-    ) -> ControlError {
+        details: [StatusError.Detail],
+        code: StatusCode = .invalidArgument
+    ) -> StatusError {
         reloadFailures += 1
-        lastReloadError = details.first.map { "\(message): first error: \($0)" } ?? message
+        lastReloadError = details.first.map { "\(message): first error: \($0.path): \($0.message)" } ?? message
         metrics.reloadFailures.increment()
         let keeping =
             store.serving.map { "keeping revision \($0.revision)" }
@@ -108,13 +101,13 @@ public actor RuleUpdater {
         for detail in details.prefix(100) {
             logger.error("invalid rules", metadata: ["path": "\(detail.path)", "error": "\(detail.message)"])
         }
-        return ControlError(code, message, details: details)
+        return StatusError(code: code, message: message, details: details)
     }
 
     // MARK: - Control calls
 
     /// Replaces the whole document (PutDocument).
-    public func put(_ bytes: [UInt8], expectedRevision: String?, dryRun: Bool) throws(ControlError) -> ChangeResult {
+    public func put(_ bytes: [UInt8], expectedRevision: String?, dryRun: Bool) throws(StatusError) -> ChangeResponse {
         catchUpWithFile()
         try checkExpected(expectedRevision)
         return try accept(bytes, summary: "document replaced", writeBack: true, dryRun: dryRun)
@@ -125,7 +118,7 @@ public actor RuleUpdater {
         _ change: DocumentChange,
         expectedRevision: String?,
         dryRun: Bool
-    ) throws(ControlError) -> ChangeResult {
+    ) throws(StatusError) -> ChangeResponse {
         catchUpWithFile()
         try checkExpected(expectedRevision)
         let base: JSONValue
@@ -133,13 +126,13 @@ public actor RuleUpdater {
             // The serving bytes parsed when they were accepted; failing now would be a bug, and
             // editing an empty document instead would erase every vault.
             guard let parsed = try? JSONValue(parsing: serving.document) else {
-                throw ControlError(.internalError, "the serving document no longer parses")
+                throw StatusError(.internalError, "the serving document no longer parses")
             }
             base = parsed
         } else if file.fingerprint() == nil {
             base = .object([])
         } else {
-            throw ControlError(
+            throw StatusError(
                 .failedPrecondition,
                 "no valid rules are loaded (\(lastReloadError ?? "the rules file is invalid")); fix the file or push a whole document"
             )
@@ -149,7 +142,7 @@ public actor RuleUpdater {
         do {
             changed = try editor.apply(change)
         } catch {
-            throw ControlError(error.kind == .notFound ? .notFound : .invalidArgument, error.message)
+            throw StatusError(error.kind == .notFound ? .notFound : .invalidArgument, error.message)
         }
         guard changed else { return unchanged(summary: "no change: the document already says so") }
         let bytes = Array((editor.document.serialized(.document) + "\n").utf8)
@@ -157,7 +150,7 @@ public actor RuleUpdater {
     }
 
     /// Returns to a kept revision: the one before the current (`hash` nil) or the one named.
-    public func rollback(to hash: String?) throws(ControlError) -> ChangeResult {
+    public func rollback(to hash: String?) throws(StatusError) -> ChangeResponse {
         catchUpWithFile()
         let target: Int
         if let hash {
@@ -166,14 +159,14 @@ public actor RuleUpdater {
                     history[$0].revision.hash == hash.lowercased() && $0 != cursor
                 })
             else {
-                throw ControlError(
+                throw StatusError(
                     .notFound,
                     "revision '\(hash)' is not kept; kept: \(keptRevisions().map(\.hash).joined(separator: ", "))"
                 )
             }
             target = index
         } else {
-            guard cursor > 0 else { throw ControlError(.notFound, "no earlier revision is kept") }
+            guard cursor > 0 else { throw StatusError(.notFound, "no earlier revision is kept") }
             target = cursor - 1
         }
         let kept = history[target]
@@ -190,21 +183,21 @@ public actor RuleUpdater {
 
     /// The rules file's current content, or one vault of it, as JSON bytes (GetDocument), with
     /// the serving revision. When the file cannot be read, the serving document stands in.
-    public func document(vault: String?) throws(ControlError) -> ([UInt8], Revision) {
+    public func document(vault: String?) throws(StatusError) -> ([UInt8], Revision) {
         let serving = store.serving
         let revision = serving?.revision ?? Revision(sequence: 0, hash: "")
         guard let bytes = (try? file.read()) ?? serving?.document else {
-            throw ControlError(
+            throw StatusError(
                 .failedPrecondition,
                 "the rules file '\(file.path)' cannot be read and no rules are loaded"
             )
         }
         guard let vault else { return (bytes, revision) }
         guard let document = try? JSONValue(parsing: bytes) else {
-            throw ControlError(.failedPrecondition, "the rules file '\(file.path)' is not JSON")
+            throw StatusError(.failedPrecondition, "the rules file '\(file.path)' is not JSON")
         }
         guard let entry = RuleDocumentEditor(document: document).vault(named: vault) else {
-            throw ControlError(.notFound, "no vault '\(vault)'")
+            throw StatusError(.notFound, "no vault '\(vault)'")
         }
         return (Array((entry.serialized(.document) + "\n").utf8), revision)
     }
@@ -231,11 +224,11 @@ public actor RuleUpdater {
         reloadFromFile(reason: "before a control change")
     }
 
-    private func writeRulesFile(_ bytes: [UInt8]) throws(ControlError) {
+    private func writeRulesFile(_ bytes: [UInt8]) throws(StatusError) {
         do {
             try file.replace(with: bytes)
         } catch {
-            throw ControlError(error.code == .notWritable ? .failedPrecondition : .internalError, error.message)
+            throw StatusError(error.code == .notWritable ? .failedPrecondition : .internalError, error.message)
         }
         fingerprint = file.fingerprint()
     }
@@ -244,19 +237,19 @@ public actor RuleUpdater {
         history.indices.reversed().filter { $0 != cursor }.map { history[$0].revision }
     }
 
-    private func checkExpected(_ expected: String?) throws(ControlError) {
+    private func checkExpected(_ expected: String?) throws(StatusError) {
         guard let expected, !expected.isEmpty else { return }
         let current = store.serving?.revision.hash ?? ""
         guard expected.lowercased() == current else {
-            throw ControlError(
+            throw StatusError(
                 .aborted,
                 "expected revision \(expected), but the current revision is \(current.isEmpty ? "none" : current)"
             )
         }
     }
 
-    private func unchanged(summary: String = "no change") -> ChangeResult {
-        ChangeResult(
+    private func unchanged(summary: String = "no change") -> ChangeResponse {
+        ChangeResponse(
             changed: false,
             revision: store.serving?.revision ?? Revision(sequence: 0, hash: ""),
             summary: summary
@@ -270,7 +263,7 @@ public actor RuleUpdater {
         writeBack: Bool,
         dryRun: Bool,
         recordInHistory: Bool = true
-    ) throws(ControlError) -> ChangeResult {
+    ) throws(StatusError) -> ChangeResponse {
         let hash = RevisionHash.of(bytes)
         if let serving = store.serving, serving.revision.hash == hash {
             // No new revision; but a file that lost it (deleted, or edited into something invalid)
@@ -287,14 +280,14 @@ public actor RuleUpdater {
         do {
             rules = try LoadedRules(json: bytes, sequence: sequence + 1)
         } catch {
-            throw ControlError(
+            throw StatusError(
                 .invalidArgument,
                 "the document is invalid (\(error.errors.count) error\(error.errors.count == 1 ? "" : "s"))",
                 details: error.errors
             )
         }
         if dryRun {
-            return ChangeResult(
+            return ChangeResponse(
                 changed: true,
                 revision: rules.snapshot.revision,
                 summary: "dry run: valid; \(summary) would make revision \(hash)"
@@ -322,7 +315,7 @@ public actor RuleUpdater {
                 "accessPolicies": "\(counts.accessPolicies)",
             ]
         )
-        return ChangeResult(changed: true, revision: state.revision, summary: summary)
+        return ChangeResponse(changed: true, revision: state.revision, summary: summary)
     }
 
     static func describe(_ change: DocumentChange) -> String {

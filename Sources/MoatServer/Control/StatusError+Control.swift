@@ -1,0 +1,14 @@
+public import MoatCore
+public import MoatWire
+
+extension StatusError {
+    /// A control call's refusal; a rejected document's validation errors become the details
+    /// (INTERFACES.md section 1).
+    public init(_ code: StatusCode, _ message: String, details: [ValidationError] = []) {
+        self.init(
+            code: code,
+            message: message,
+            details: details.map { Detail(path: $0.path, message: $0.message) }
+        )
+    }
+}
