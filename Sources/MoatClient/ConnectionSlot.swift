@@ -25,11 +25,10 @@ final class ConnectionSlot: Sendable {
         group: any EventLoopGroup,
         configuration: MoatClient.Configuration
     ) async throws(MoatClientError) -> MoatConnection {
-        let now = NIODeadline.now()
         let current = state.withLock { state -> Result<MoatConnection, MoatClientError>? in
             if let connection = state.connection, connection.isActive { return .success(connection) }
             state.connection = nil
-            if now < state.nextAttempt, let error = state.lastError { return .failure(error) }
+            if let error = state.lastError, NIODeadline.now() < state.nextAttempt { return .failure(error) }
             return nil
         }
         switch current {

@@ -66,18 +66,7 @@ public struct JWTVerifier: TokenVerifier {
             return "[InvalidSignature] Error validating token: the token's alg is \(token.algorithm.rawValue) but key "
                 + "'\(keyID)' is an \(key.algorithm.keyType) key, which verifies \(key.algorithm.rawValue) only."
         }
-        return key.failure(verifying: token.signature, for: Self.digest(token.signingInput), keyID: keyID)
+        return key.failure(verifying: token.signature, for: SHA256.digest(of: token.signingInput.utf8), keyID: keyID)
     }
 
-    /// SHA-256 of the signing input's bytes as sent, hashed in place when the string is contiguous.
-    private static func digest(_ signingInput: Substring) -> SHA256Digest {
-        var hasher = SHA256()
-        let hashed: Void? = signingInput.utf8.withContiguousStorageIfAvailable { buffer in
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(buffer))
-        }
-        if hashed == nil {
-            Array(signingInput.utf8).withUnsafeBytes { hasher.update(bufferPointer: $0) }
-        }
-        return hasher.finalize()
-    }
 }

@@ -12,6 +12,22 @@ internal import Crypto
 public enum RevisionHash {
     /// The first 16 lower-case hex digits of SHA-256 over `bytes`.
     public static func of(_ bytes: some Collection<UInt8>) -> String {
+        let digest = SHA256.digest(of: bytes)
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(16)
+        for byte in digest.prefix(8) {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
+
+extension SHA256 {
+    /// The digest of `bytes`, hashed in place when they are contiguous (a token's substring, a
+    /// document's bytes), copied once otherwise.
+    static func digest(of bytes: some Collection<UInt8>) -> SHA256Digest {
         var hasher = SHA256()
         let hashed: Void? = bytes.withContiguousStorageIfAvailable { buffer in
             hasher.update(bufferPointer: UnsafeRawBufferPointer(buffer))
@@ -19,13 +35,6 @@ public enum RevisionHash {
         if hashed == nil {
             Array(bytes).withUnsafeBytes { hasher.update(bufferPointer: $0) }
         }
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(16)
-        for byte in hasher.finalize().prefix(8) {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        return hasher.finalize()
     }
 }

@@ -16,13 +16,13 @@ public struct ServerConfiguration: Sendable {
     public var rulesFile = "/etc/moat/rules.json"
 
     public var data = SocketConfiguration(
-        path: "/run/moat/moat.sock",
+        path: SocketKind.data.defaultPath,
         mode: 0o660,
         maximumFrameLength: SocketKind.data.defaultMaximumFrameLength
     )
     /// Admits root and the daemon's own uid unless configured otherwise (DESIGN.md).
     public var control = SocketConfiguration(
-        path: "/run/moat/control.sock",
+        path: SocketKind.control.defaultPath,
         mode: 0o600,
         peers: PeerPolicy(allowedUIDs: [0, UInt32(getuid())]),
         maximumFrameLength: SocketKind.control.defaultMaximumFrameLength

@@ -15,16 +15,12 @@ struct PushCommand: AsyncParsableCommand {
     @Argument(help: "The rule document (JSON); - reads standard input.")
     var file: String
 
-    @Option(name: .customLong("expected-revision"), help: "Refuse unless this is the current revision's hash.")
-    var expectedRevision: String?
-
-    @Flag(name: .customLong("dry-run"), help: "Validate only; change nothing.")
-    var dryRun = false
+    @OptionGroup var options: ChangeOptions
 
     func run() async throws {
         let bytes = try InputFile.read(file, what: "rules file")
         let change = try await withControlClient(sockets) {
-            try await $0.putDocument(bytes, expectedRevision: expectedRevision, dryRun: dryRun)
+            try await $0.putDocument(bytes, expectedRevision: options.expectedRevision, dryRun: options.dryRun)
         }
         report(change)
     }
@@ -43,7 +39,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let status = try await withControlClient(sockets) { try await $0.status() }
-        let revision = status.revision.map { "\($0.sequence) (\($0.hash))" } ?? "none"
+        let revision = status.revision.map { "\($0)" } ?? "none"
         let loaded =
             status.loadedAtUnixMillis > 0
             ? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(status.loadedAtUnixMillis) / 1000))
@@ -52,12 +48,7 @@ struct StatusCommand: AsyncParsableCommand {
             let value = JSONValue.object([
                 ("ready", .bool(status.ready)),
                 ("notReadyReason", status.notReadyReason.map { .string($0) } ?? .null),
-                (
-                    "revision",
-                    status.revision.map {
-                        .object([("sequence", .number(String($0.sequence))), ("hash", .string($0.hash))])
-                    } ?? .null
-                ),
+                ("revision", status.revision?.json ?? .null),
                 ("loadedAt", status.loadedAtUnixMillis > 0 ? .string(loaded) : .null),
                 ("rulesFile", .string(status.rulesFile)),
                 ("uptimeSeconds", .number(String(status.uptimeSeconds))),
@@ -66,14 +57,7 @@ struct StatusCommand: AsyncParsableCommand {
                 ("virtualNetworkRules", .number(String(status.virtualNetworkRules))),
                 ("accessPolicies", .number(String(status.accessPolicies))),
                 ("roleAssignments", .number(String(status.roleAssignments))),
-                (
-                    "history",
-                    .array(
-                        status.history.map {
-                            .object([("sequence", .number(String($0.sequence))), ("hash", .string($0.hash))])
-                        }
-                    )
-                ),
+                ("history", .array(status.history.map(\.json))),
                 ("reloadFailures", .number(String(status.reloadFailures))),
                 ("lastReloadError", status.lastReloadError.map { .string($0) } ?? .null),
             ])
@@ -91,7 +75,7 @@ struct StatusCommand: AsyncParsableCommand {
         print("access policies: \(status.accessPolicies)")
         print("role assignments: \(status.roleAssignments)")
         print(
-            "kept revisions:  \(status.history.isEmpty ? "none" : status.history.map { "\($0.sequence) (\($0.hash))" }.joined(separator: ", "))"
+            "kept revisions:  \(status.history.isEmpty ? "none" : status.history.map { "\($0)" }.joined(separator: ", "))"
         )
         print("reload failures: \(status.reloadFailures)\(status.lastReloadError.map { " (last: \($0))" } ?? "")")
     }
@@ -152,6 +136,7 @@ struct MetricsCommand: AsyncParsableCommand {
     @OptionGroup var sockets: SocketOptions
 
     func run() async throws {
-        print(try await withControlClient(sockets) { try await $0.metrics() }, terminator: "")
+        let text = try await withControlClient(sockets) { try await $0.metrics() }
+        print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
     }
 }

@@ -15,13 +15,9 @@ struct SocketOptions: ParsableArguments {
     )
     var controlSocket: String?
 
-    var dataPath: String {
-        socket ?? ProcessInfo.processInfo.environment["MOAT_SOCKET"] ?? "/run/moat/moat.sock"
-    }
+    var dataPath: String { socket ?? SocketKind.data.configuredPath }
 
-    var controlPath: String {
-        controlSocket ?? ProcessInfo.processInfo.environment["MOAT_CONTROL_SOCKET"] ?? "/run/moat/control.sock"
-    }
+    var controlPath: String { controlSocket ?? SocketKind.control.configuredPath }
 }
 
 /// Runs a control call with INTERFACES.md's exit codes: 1 when the daemon refused (error and
@@ -41,9 +37,5 @@ func withControlClient<Result>(
 
 /// The one line a successful change prints.
 func report(_ change: ChangeResponse) {
-    if change.changed {
-        print("\(change.summary); revision \(change.revision.sequence) (\(change.revision.hash))")
-    } else {
-        print("\(change.summary); revision \(change.revision.sequence) (\(change.revision.hash)) unchanged")
-    }
+    print("\(change.summary); revision \(change.revision)\(change.changed ? "" : " unchanged")")
 }

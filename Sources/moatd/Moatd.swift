@@ -12,20 +12,23 @@ struct Moatd: AsyncParsableCommand {
         abstract: "Answer Key Vault authorization checks over a Unix socket, from a watched rules file."
     )
 
+    /// Where every default below comes from.
+    private static let defaults = ServerConfiguration()
+
     @Option(help: "The rules file, the one source of truth (watched; control-socket changes are written back).")
-    var rules = "/etc/moat/rules.json"
+    var rules = defaults.rulesFile
 
     @Option(help: "Data socket path (env MOAT_SOCKET).")
-    var socket = ProcessInfo.processInfo.environment["MOAT_SOCKET"] ?? "/run/moat/moat.sock"
+    var socket = SocketKind.data.configuredPath
 
     @Option(name: .customLong("control-socket"), help: "Control socket path (env MOAT_CONTROL_SOCKET).")
-    var controlSocket = ProcessInfo.processInfo.environment["MOAT_CONTROL_SOCKET"] ?? "/run/moat/control.sock"
+    var controlSocket = SocketKind.control.configuredPath
 
     @Option(name: .customLong("socket-mode"), help: "Data socket file mode, octal.")
-    var socketMode = "0660"
+    var socketMode = "0" + String(defaults.data.mode, radix: 8)
 
     @Option(name: .customLong("control-socket-mode"), help: "Control socket file mode, octal.")
-    var controlSocketMode = "0600"
+    var controlSocketMode = "0" + String(defaults.control.mode, radix: 8)
 
     @Option(name: .customLong("socket-group"), help: "Group (name or gid) owning both socket files.")
     var socketGroup: String?
@@ -52,40 +55,40 @@ struct Moatd: AsyncParsableCommand {
     var trustedAsserterUIDs: [UInt32] = []
 
     @Option(name: .customLong("max-frame-bytes"), help: "Largest frame accepted on the data socket.")
-    var maxFrameBytes = SocketKind.data.defaultMaximumFrameLength
+    var maxFrameBytes = defaults.data.maximumFrameLength
 
     @Option(name: .customLong("max-control-frame-bytes"), help: "Largest frame accepted on the control socket.")
-    var maxControlFrameBytes = SocketKind.control.defaultMaximumFrameLength
+    var maxControlFrameBytes = defaults.control.maximumFrameLength
 
     @Option(name: .customLong("max-connections"), help: "Data connections open at once.")
-    var maxConnections = 4096
+    var maxConnections = defaults.maximumConnections
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds before an idle data connection is closed (0: never).")
-    var idleTimeout: Int64 = 600
+    var idleTimeout = defaults.idleTimeoutSeconds
 
     @Option(name: .customLong("partial-frame-timeout"), help: "Seconds a frame may take to arrive in full.")
-    var partialFrameTimeout: Int64 = 10
+    var partialFrameTimeout = defaults.partialFrameTimeoutSeconds
 
     @Option(
         name: .customLong("poll-interval"),
         help: "Seconds between looks at the rules file when no change event arrives."
     )
-    var pollInterval: Int64 = 5
+    var pollInterval = defaults.pollIntervalSeconds
 
     @Option(name: .customLong("drain-timeout"), help: "Seconds SIGTERM waits for connections to finish.")
-    var drainTimeout: Int64 = 5
+    var drainTimeout = defaults.drainSeconds
 
     @Option(name: .customLong("threads"), help: "Event loop threads (default: one per core).")
     var threads: Int?
 
     @Option(name: .customLong("decision-log"), help: "Decision log destination: a file, or - for standard error.")
-    var decisionLog = "-"
+    var decisionLog = defaults.decisionLog.destination
 
     @Option(
         name: .customLong("log-allow-rate"),
         help: "Share of allow decisions written to the decision log, 0 to 1 (denies: all)."
     )
-    var logAllowRate = 0.01
+    var logAllowRate = defaults.decisionLog.allowSampleRate
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
@@ -133,9 +136,7 @@ struct Moatd: AsyncParsableCommand {
             $0.control.mode = UInt32(controlSocketMode, radix: 8)!
             $0.control.group = group
             $0.control.maximumFrameLength = maxControlFrameBytes
-            $0.control.peers = PeerPolicy(
-                allowedUIDs: controlAllowUIDs.isEmpty ? [0, getuid()] : Set(controlAllowUIDs)
-            )
+            if !controlAllowUIDs.isEmpty { $0.control.peers = PeerPolicy(allowedUIDs: Set(controlAllowUIDs)) }
             $0.trustedAsserterUIDs = Set(trustedAsserterUIDs)
             $0.maximumConnections = maxConnections
             $0.idleTimeoutSeconds = idleTimeout
@@ -143,7 +144,8 @@ struct Moatd: AsyncParsableCommand {
             $0.pollIntervalSeconds = pollInterval
             $0.drainSeconds = drainTimeout
             if let threads { $0.eventLoopThreads = threads }
-            $0.decisionLog = .init(destination: decisionLog, allowSampleRate: logAllowRate)
+            $0.decisionLog.destination = decisionLog
+            $0.decisionLog.allowSampleRate = logAllowRate
         }
         do {
             try await MoatDaemon(configuration: configuration, logger: logger).run()

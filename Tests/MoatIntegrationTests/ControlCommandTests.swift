@@ -340,13 +340,24 @@ extension MoatdIntegrationTests {
             }
         }
 
-        @Test("metrics: Prometheus text")
+        @Test("metrics: Prometheus text counting the checks, the revision and the connections")
         func metrics() async throws {
             try await Self.withDaemon { sandbox, daemon in
                 _ = try await daemon.withClient { await $0.check(TestDocuments.aliceGetsSecret()) }
                 let metrics = try await sandbox.moatctl("metrics", "--control-socket", daemon.controlSocket)
-                #expect(metrics.status == 0, "\(metrics)")
-                #expect(metrics.stdout.contains("# TYPE "), "\(metrics)")
+                #expect(metrics.status == 0 && metrics.stdout.hasSuffix("\n"), "\(metrics)")
+                let lines = Set(metrics.stdout.split(separator: "\n").map(String.init))
+                for expected in [
+                    #"moat_checks_total{decision="allow",inner_code=""} 1"#,
+                    #"moat_checks_total{decision="deny",inner_code="ForbiddenByFirewall"} 0"#,
+                    "moat_check_duration_seconds_count 1",
+                    "moat_snapshot_sequence 1.0",
+                    #"moat_reloads_total{result="success"} 1"#,
+                    #"moat_connections{socket="control"} 1.0"#,
+                    #"moat_refusals_total{reason="unknown_method"} 0"#,
+                ] {
+                    #expect(lines.contains(expected), "no line '\(expected)' in:\n\(metrics.stdout)")
+                }
             }
         }
 

@@ -12,16 +12,20 @@ extension Decision {
             ("grantedBy", grantedBy.map(\.json) ?? .null),
             ("required", Self.text(required)),
             ("wwwAuthenticate", Self.text(wwwAuthenticate)),
-            (
-                "revision",
-                .object([("sequence", .number(String(revision.sequence))), ("hash", .string(revision.hash))])
-            ),
+            ("revision", revision.json),
         ])
     }
 
     static func text(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
 
     static func number(_ value: Int?) -> JSONValue { value.map { .number(String($0)) } ?? .null }
+}
+
+extension Revision {
+    /// `{"sequence": N, "hash": "…"}`, as in the decision JSON.
+    public var json: JSONValue {
+        .object([("sequence", .number(String(sequence))), ("hash", .string(hash))])
+    }
 }
 
 extension Admission {

@@ -84,7 +84,7 @@ extension Snapshot {
 
         // Stage 2: the network gate (data plane only).
         let admission: Admission
-        switch vault.admit(request, source: source, claims: claims) {
+        switch vault.admit(request, operation, source: source, claims: claims) {
         case .success(let admitted): admission = admitted
         case .failure(let failure):
             return Decision(

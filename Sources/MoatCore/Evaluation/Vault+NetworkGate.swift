@@ -1,9 +1,12 @@
 extension Vault {
     /// Stage 2 (`SEMANTICS.md` section 3): what admits the request's network source.
-    func admit(_ request: CheckRequest, source: IPAddress?, claims: TokenClaims) -> Result<Admission, StageFailure> {
-        guard let operation = request.operation, !operation.isControlPlane else {
-            return .success(Admission(kind: .notApplicable))
-        }
+    func admit(
+        _ request: CheckRequest,
+        _ operation: Operation,
+        source: IPAddress?,
+        claims: TokenClaims
+    ) -> Result<Admission, StageFailure> {
+        guard !operation.isControlPlane else { return .success(Admission(kind: .notApplicable)) }
         if !request.privateEndpointId.isEmpty,
             privateEndpoints[CaseInsensitiveKey(request.privateEndpointId)] == .approved
         {
@@ -27,7 +30,7 @@ extension Vault {
             if let source, let index = perimeter.addressTable.lookup(source) {
                 return .success(Admission(kind: .perimeter, rule: perimeter.addressPrefixes[Int(index)]))
             }
-            if let subscription = ResourceID(claims.managedIdentityResourceId)?.subscriptionId,
+            if let subscription = claims.managedIdentityResource?.subscriptionId,
                 let written = perimeter.subscriptions[subscription.lowercased()]
             {
                 return .success(Admission(kind: .perimeter, rule: written))

@@ -24,6 +24,9 @@ public final class TokenClaims: Sendable {
     public let managedIdentityResourceId: String
     /// `xms_az_rid`: the ARM id of the Azure resource the caller acts for.
     public let azureResourceId: String
+    /// The two ids parsed once here, not once per trusted-service entry; `nil` when not ARM ids.
+    let managedIdentityResource: ResourceID?
+    let azureResource: ResourceID?
 
     public init(
         issuer: String = "",
@@ -49,6 +52,8 @@ public final class TokenClaims: Sendable {
         self.hasGroupOverage = hasGroupOverage
         self.managedIdentityResourceId = managedIdentityResourceId
         self.azureResourceId = azureResourceId
+        managedIdentityResource = ResourceID(managedIdentityResourceId)
+        azureResource = ResourceID(azureResourceId)
     }
 }
 

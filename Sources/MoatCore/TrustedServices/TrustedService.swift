@@ -26,17 +26,14 @@ struct TrustedService: Sendable {
             let identity = claims.managedIdentityResourceId
             guard !identity.isEmpty else { return false }
             if managedIdentityResourceIds.contains(CaseInsensitiveKey(identity)) { return true }
-            guard let resourceProvider, let resource = ResourceID(identity), let type = resource.type else {
-                return false
-            }
+            guard let resourceProvider, let type = claims.managedIdentityResource?.type else { return false }
             return type.equalsIgnoringCase(resourceProvider)
         case .subscription:
             guard let vaultSubscription, applicationIds.contains(CaseInsensitiveKey(claims.applicationId)) else {
                 return false
             }
-            return [claims.managedIdentityResourceId, claims.azureResourceId].contains { id in
-                ResourceID(id)?.subscriptionId?.equalsIgnoringCase(vaultSubscription) == true
-            }
+            return claims.managedIdentityResource?.subscriptionId?.equalsIgnoringCase(vaultSubscription) == true
+                || claims.azureResource?.subscriptionId?.equalsIgnoringCase(vaultSubscription) == true
         case .federated:
             // The authentication stage already required the vault's tenant as issuer and `tid`.
             return applicationIds.contains(CaseInsensitiveKey(claims.applicationId))

@@ -42,13 +42,7 @@ final class ControlServer: Service {
             channel.closeFuture.whenComplete { _ in metrics.connectionsControl.decrement() }
             return PeerCredentials.of(channel).flatMapThrowing { peer in
                 guard socket.peers.admits(peer) else {
-                    metrics.countRefusal(.peerNotAllowed)
-                    let refusal = StatusFrame.make(
-                        status: .permissionDenied,
-                        message: "uid \(peer.map { String($0.uid) } ?? "unknown") is not allowed on the control socket",
-                        allocator: channel.allocator
-                    )
-                    channel.writeAndFlush(refusal).whenComplete { _ in channel.close(promise: nil) }
+                    StatusFrame.refusePeer(peer, on: .control, channel, metrics: metrics)
                     return nil  // never read, never served
                 }
                 try channel.pipeline.syncOperations.addHandler(

@@ -1,4 +1,3 @@
-import Atomics
 import MoatWire
 import NIOCore
 
@@ -130,7 +129,8 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         closing = true
         partialFrameTimer?.cancel()
         partialFrameTimer = nil
-        context.writeAndFlush(wrapOutboundOut(last)).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(last)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     /// Answers a framing error on stream 0 (the frame's own id may be unreadable) and closes.

@@ -1,8 +1,8 @@
 import Atomics
-public import MoatCore
+import MoatCore
 import MoatIdentity
-public import MoatWire
-public import NIOCore
+import MoatWire
+import NIOCore
 import Prometheus
 
 /// Answers the frames of one data-socket connection: Check, CheckBatch and Ping. Pure apart from
@@ -110,7 +110,7 @@ struct DataRequestProcessor {
     }
 
     private func undecided(_ code: StatusCode, _ message: String) -> StatusError {
-        metrics.countUndecided(status: code.name)
+        metrics.countUndecided(code)
         return StatusError(code: code, message: message)
     }
 

@@ -114,16 +114,13 @@ struct DataContext: Sendable {
         }
         guard open <= configuration.maximumConnections else {
             metrics.countRefusal(.connectionLimit)
-            return refuse(channel, .unavailable, "connection limit of \(configuration.maximumConnections) reached")
+            StatusFrame.refuse(channel, .unavailable, "connection limit of \(configuration.maximumConnections) reached")
+            return channel.eventLoop.makeSucceededVoidFuture()
         }
         return PeerCredentials.of(channel).flatMap { peer in
             guard configuration.data.peers.admits(peer) else {
-                metrics.countRefusal(.peerNotAllowed)
-                return refuse(
-                    channel,
-                    .permissionDenied,
-                    "uid \(peer.map { String($0.uid) } ?? "unknown") is not allowed on this socket"
-                )
+                StatusFrame.refusePeer(peer, on: .data, channel, metrics: metrics)
+                return channel.eventLoop.makeSucceededVoidFuture()
             }
             let processor = DataRequestProcessor(
                 store: store,
@@ -150,13 +147,5 @@ struct DataContext: Sendable {
                 )
             }
         }
-    }
-
-    /// Sends the refusal and closes. The initializer must not wait for that write: it can only
-    /// complete once the channel is active, which happens after the initializer returns.
-    private func refuse(_ channel: any Channel, _ status: StatusCode, _ message: String) -> EventLoopFuture<Void> {
-        channel.writeAndFlush(StatusFrame.make(status: status, message: message, allocator: channel.allocator))
-            .whenComplete { _ in channel.close(promise: nil) }
-        return channel.eventLoop.makeSucceededVoidFuture()
     }
 }

@@ -1,5 +1,5 @@
-public import Logging
-public import MoatCore
+import Logging
+import MoatCore
 import Prometheus
 import ServiceLifecycle
 
@@ -145,13 +145,7 @@ public final class DecisionLog: Sendable {
             ("isRbacAuthorized", flag(rbacAuthorized)),
             ("appliedAssignmentId", text(granted?.id)),
             ("enableRbacAuthorization", flag(decision.enableRbacAuthorization)),
-            (
-                "revision",
-                .object([
-                    ("sequence", .number(String(decision.revision.sequence))),
-                    ("hash", .string(decision.revision.hash)),
-                ])
-            ),
+            ("revision", decision.revision.json),
             ("durationMicros", .number(String(record.durationMicros))),
             (
                 "peer",

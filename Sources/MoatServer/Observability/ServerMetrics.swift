@@ -1,4 +1,5 @@
 import MoatCore
+import MoatWire
 import Prometheus
 
 /// The daemon's metrics, in Prometheus text form through `Metrics` on the control socket
@@ -9,9 +10,13 @@ public final class ServerMetrics: Sendable {
     /// Checks decided, by decision and inner code (index: `Decision.InnerCode` position + 1, 0 = none).
     private let allowed: Counter
     private let denied: [Counter]
+    private static let position = Dictionary(
+        uniqueKeysWithValues: Decision.InnerCode.allCases.enumerated().map { ($1, $0) }
+    )
     let checkDuration: DurationHistogram
-    /// Checks not decided (a transport status instead of a decision), by status name.
-    private let undecided: [String: Counter]
+    /// Checks not decided (a transport status instead of a decision).
+    private let undecidedUnavailable: Counter
+    private let undecidedDeadline: Counter
     let snapshotSequence: Gauge
     let snapshotLoadedAt: Gauge
     let reloadSuccesses: Counter
@@ -40,98 +45,65 @@ public final class ServerMetrics: Sendable {
     public init() {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        let checks = "moat_checks_total"
-        let checksHelp = "Checks decided, by decision and inner code."
-        allowed = registry.makeCounter(
-            name: checks,
-            labels: [("decision", "allow"), ("inner_code", "")],
-            help: checksHelp
-        )
-        denied =
-            [registry.makeCounter(name: checks, labels: [("decision", "deny"), ("inner_code", "")], help: checksHelp)]
-            + Decision.InnerCode.allCases.map {
-                registry.makeCounter(
-                    name: checks,
-                    labels: [("decision", "deny"), ("inner_code", $0.rawValue)],
-                    help: checksHelp
-                )
-            }
+        func name(_ metric: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "moat", metricName: metric, unitName: unit, helpText: help)
+        }
+        let checks = name("checks", unit: "total", "Checks decided, by decision and inner code.")
+        allowed = registry.makeCounter(descriptor: checks, labels: [("decision", "allow"), ("inner_code", "")])
+        denied = ([nil] + Decision.InnerCode.allCases).map {
+            registry.makeCounter(
+                descriptor: checks,
+                labels: [("decision", "deny"), ("inner_code", $0?.rawValue ?? "")]
+            )
+        }
         checkDuration = registry.makeDurationHistogram(
-            name: "moat_check_duration_seconds",
-            labels: [],
-            buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000].map { Duration.microseconds($0) },
-            help: "Time from reading a check's frame to writing its answer."
+            descriptor: name(
+                "check_duration",
+                unit: "seconds",
+                "Time from reading a check's frame to writing its answer."
+            ),
+            buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000].map { Duration.microseconds($0) }
         )
-        undecided = Dictionary(
-            uniqueKeysWithValues: [
-                "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "UNIMPLEMENTED",
-                "INTERNAL",
-            ].map {
-                (
-                    $0,
-                    registry.makeCounter(
-                        name: "moat_checks_undecided_total",
-                        labels: [("status", $0)],
-                        help: "Checks answered with an error status instead of a decision."
-                    )
-                )
-            }
+        let undecided = name(
+            "checks_undecided",
+            unit: "total",
+            "Checks answered with an error status instead of a decision."
         )
+        undecidedUnavailable = registry.makeCounter(descriptor: undecided, labels: [("status", "UNAVAILABLE")])
+        undecidedDeadline = registry.makeCounter(descriptor: undecided, labels: [("status", "DEADLINE_EXCEEDED")])
         snapshotSequence = registry.makeGauge(
-            name: "moat_snapshot_sequence",
-            help: "Sequence number of the serving revision."
+            descriptor: name("snapshot_sequence", "Sequence number of the serving revision.")
         )
         snapshotLoadedAt = registry.makeGauge(
-            name: "moat_snapshot_loaded_timestamp_seconds",
-            help: "When the serving revision was accepted."
+            descriptor: name("snapshot_loaded_timestamp", unit: "seconds", "When the serving revision was accepted.")
         )
-        reloadSuccesses = registry.makeCounter(
-            name: "moat_reloads_total",
-            labels: [("result", "success")],
-            help: "Rule documents accepted or refused."
-        )
-        reloadFailures = registry.makeCounter(
-            name: "moat_reloads_total",
-            labels: [("result", "failure")],
-            help: "Rule documents accepted or refused."
-        )
-        connectionsData = registry.makeGauge(
-            name: "moat_connections",
-            labels: [("socket", "data")],
-            help: "Open connections."
-        )
-        connectionsControl = registry.makeGauge(
-            name: "moat_connections",
-            labels: [("socket", "control")],
-            help: "Open connections."
-        )
+        let reloads = name("reloads", unit: "total", "Rule documents accepted or refused.")
+        reloadSuccesses = registry.makeCounter(descriptor: reloads, labels: [("result", "success")])
+        reloadFailures = registry.makeCounter(descriptor: reloads, labels: [("result", "failure")])
+        let connections = name("connections", "Open connections.")
+        connectionsData = registry.makeGauge(descriptor: connections, labels: [("socket", "data")])
+        connectionsControl = registry.makeGauge(descriptor: connections, labels: [("socket", "control")])
+        let refused = name("refusals", unit: "total", "Frames and connections refused.")
         refusals = Dictionary(
             uniqueKeysWithValues: Refusal.allCases.map {
-                (
-                    $0,
-                    registry.makeCounter(
-                        name: "moat_refusals_total",
-                        labels: [("reason", $0.rawValue)],
-                        help: "Frames and connections refused."
-                    )
-                )
+                ($0, registry.makeCounter(descriptor: refused, labels: [("reason", $0.rawValue)]))
             }
         )
         decisionLogDropped = registry.makeCounter(
-            name: "moat_decision_log_dropped_total",
-            help: "Decision records dropped because the log's queue was full."
+            descriptor: name(
+                "decision_log_dropped",
+                unit: "total",
+                "Decision records dropped because the log's queue was full."
+            )
         )
         decisionLogWritten = registry.makeCounter(
-            name: "moat_decision_log_written_total",
-            help: "Decision records written."
+            descriptor: name("decision_log_written", unit: "total", "Decision records written.")
         )
         tokenCacheHits = registry.makeCounter(
-            name: "moat_token_cache_hits_total",
-            help: "Tokens found verified in the cache."
+            descriptor: name("token_cache_hits", unit: "total", "Tokens found verified in the cache.")
         )
         tokenCacheMisses = registry.makeCounter(
-            name: "moat_token_cache_misses_total",
-            help: "Tokens verified (not found in the cache)."
+            descriptor: name("token_cache_misses", unit: "total", "Tokens verified (not found in the cache).")
         )
     }
 
@@ -139,13 +111,13 @@ public final class ServerMetrics: Sendable {
         if decision.outcome == .allow {
             allowed.increment()
         } else {
-            let index = decision.innerCode.map { Decision.InnerCode.allCases.firstIndex(of: $0)! + 1 } ?? 0
-            denied[index].increment()
+            denied[decision.innerCode.map { Self.position[$0]! + 1 } ?? 0].increment()
         }
     }
 
-    func countUndecided(status name: String) {
-        undecided[name]?.increment()
+    /// A check answered UNAVAILABLE (not ready, draining) or DEADLINE_EXCEEDED.
+    func countUndecided(_ code: StatusCode) {
+        (code == .deadlineExceeded ? undecidedDeadline : undecidedUnavailable).increment()
     }
 
     func countRefusal(_ refusal: Refusal) {

@@ -41,8 +41,18 @@ public actor RuleUpdater {
     private var history: [Kept] = []
     /// Position of the serving document in `history`; rollbacks move it back.
     private var cursor = -1
-    private var sequence: UInt64 = 0
-    private var fingerprint: RulesFile.Fingerprint?
+    /// What the last look at the rules file found (`nil` before the first look): a reload that
+    /// finds the same again does nothing, so a missing file is reported once, not at every poll.
+    private var lastLook: Look?
+
+    private enum Look: Equatable {
+        case missing
+        case present(RulesFile.Fingerprint)
+
+        init(_ file: RulesFile) {
+            self = file.fingerprint().map(Look.present) ?? .missing
+        }
+    }
     private var reloadFailures: UInt64 = 0
     private var lastReloadError: String?
 
@@ -59,10 +69,9 @@ public actor RuleUpdater {
     /// An invalid or missing file keeps the serving revision; the problem is logged and counted.
     @discardableResult
     public func reloadFromFile(reason: String, force: Bool = false) -> Result<ChangeResponse, StatusError> {
-        let current = file.fingerprint()
-        // Unchanged, or still missing: report (and count) a missing file once, not at every look.
-        if !force && current == fingerprint && (current != nil || reloadFailures > 0) { return .success(unchanged()) }
-        fingerprint = current
+        let look = Look(file)
+        if !force && look == lastLook { return .success(unchanged()) }
+        lastLook = look
         let bytes: [UInt8]
         do {
             bytes = try file.read()
@@ -230,7 +239,7 @@ public actor RuleUpdater {
         } catch {
             throw StatusError(error.code == .notWritable ? .failedPrecondition : .internalError, error.message)
         }
-        fingerprint = file.fingerprint()
+        lastLook = Look(file)
     }
 
     private func keptRevisions() -> [Revision] {
@@ -278,7 +287,7 @@ public actor RuleUpdater {
         }
         let rules: LoadedRules
         do {
-            rules = try LoadedRules(json: bytes, sequence: sequence + 1)
+            rules = try LoadedRules(json: bytes, sequence: (store.serving?.revision.sequence ?? 0) + 1)
         } catch {
             throw StatusError(
                 .invalidArgument,
@@ -294,7 +303,6 @@ public actor RuleUpdater {
             )
         }
         if writeBack { try writeRulesFile(bytes) }
-        sequence += 1
         let state = ServingState(rules: rules, document: bytes, loadedAtMillis: WallClock.millis())
         store.publish(state)
         if recordInHistory {

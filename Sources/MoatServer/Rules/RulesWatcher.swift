@@ -86,12 +86,10 @@ private final class DirectoryWatcher: Sendable {
         close(fd)
     }
 
-    /// Reads and discards queued events; returns whether there were any.
-    func drain() -> Bool {
+    /// Reads and discards queued events (the watcher reacts to there being some, not to which).
+    func drain() {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        var any = false
-        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 { any = true }
-        return any
+        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
     }
 }
 
@@ -160,7 +158,7 @@ private final class WatcherThread: @unchecked Sendable {
             if descriptors.count > 1 && descriptors[1].revents != 0 {
                 // Editors and kubelet make several changes in a row; let them settle.
                 usleep(50_000)
-                _ = watcher?.drain()
+                watcher?.drain()
                 continuation.yield("file changed")
             } else if ready == 0 {
                 continuation.yield("periodic check")

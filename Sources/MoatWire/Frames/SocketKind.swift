@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Moat's two sockets. Each answers only its own methods (`MethodID.socket`); a method sent to the
 /// other one gets UNIMPLEMENTED.
 public enum SocketKind: Hashable, Sendable, CaseIterable, CustomStringConvertible {
@@ -13,6 +19,27 @@ public enum SocketKind: Hashable, Sendable, CaseIterable, CustomStringConvertibl
         case .data: 64 * 1024
         case .control: 64 * 1024 * 1024
         }
+    }
+
+    /// Where moatd listens and clients connect unless told otherwise (INTERFACES.md section 4).
+    public var defaultPath: String {
+        switch self {
+        case .data: "/run/moat/moat.sock"
+        case .control: "/run/moat/control.sock"
+        }
+    }
+
+    /// The environment variable that overrides `defaultPath`.
+    public var environmentVariable: String {
+        switch self {
+        case .data: "MOAT_SOCKET"
+        case .control: "MOAT_CONTROL_SOCKET"
+        }
+    }
+
+    /// The path from the environment, else the default.
+    public var configuredPath: String {
+        getenv(environmentVariable).map { String(cString: $0) } ?? defaultPath
     }
 
     public var description: String {
