@@ -45,11 +45,20 @@ struct OperationTests {
             ("GetDeletedSecret", "secrets/get", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"),
             ("GetDeletedSecrets", "secrets/list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"),
             ("DeleteSecret", "secrets/delete", "Microsoft.KeyVault/vaults/secrets/delete"),
+            ("BackupSecret", "secrets/backup", "Microsoft.KeyVault/vaults/secrets/backup/action"),
+            ("RestoreSecret", "secrets/restore", "Microsoft.KeyVault/vaults/secrets/restore/action"),
+            ("RecoverDeletedSecret", "secrets/recover", "Microsoft.KeyVault/vaults/secrets/recover/action"),
             ("PurgeDeletedSecret", "secrets/purge", "Microsoft.KeyVault/vaults/secrets/purge/action"),
             ("GetKey", "keys/get", "Microsoft.KeyVault/vaults/keys/read"),
             ("GetKeys", "keys/list", "Microsoft.KeyVault/vaults/keys/read"),
             ("CreateKey", "keys/create", "Microsoft.KeyVault/vaults/keys/create/action"),
+            ("ImportKey", "keys/import", "Microsoft.KeyVault/vaults/keys/import/action"),
+            ("UpdateKey", "keys/update", "Microsoft.KeyVault/vaults/keys/update/action"),
             ("DeleteKey", "keys/delete", "Microsoft.KeyVault/vaults/keys/delete"),
+            ("Encrypt", "keys/encrypt", "Microsoft.KeyVault/vaults/keys/encrypt/action"),
+            ("Decrypt", "keys/decrypt", "Microsoft.KeyVault/vaults/keys/decrypt/action"),
+            ("Sign", "keys/sign", "Microsoft.KeyVault/vaults/keys/sign/action"),
+            ("Verify", "keys/verify", "Microsoft.KeyVault/vaults/keys/verify/action"),
             ("WrapKey", "keys/wrapkey", "Microsoft.KeyVault/vaults/keys/wrap/action"),
             ("UnwrapKey", "keys/unwrapkey", "Microsoft.KeyVault/vaults/keys/unwrap/action"),
             ("Release", "keys/release", "Microsoft.KeyVault/vaults/keys/release/action"),
@@ -61,12 +70,25 @@ struct OperationTests {
             ),
             ("GetCertificate", "certificates/get", "Microsoft.KeyVault/vaults/certificates/read"),
             ("GetCertificates", "certificates/list", "Microsoft.KeyVault/vaults/certificates/read"),
+            ("CreateCertificate", "certificates/create", "Microsoft.KeyVault/vaults/certificates/create/action"),
+            ("ImportCertificate", "certificates/import", "Microsoft.KeyVault/vaults/certificates/import/action"),
+            ("UpdateCertificate", "certificates/update", "Microsoft.KeyVault/vaults/certificates/update/action"),
             ("DeleteCertificate", "certificates/delete", "Microsoft.KeyVault/vaults/certificates/delete"),
+            (
+                "GetCertificateContacts", "certificates/managecontacts",
+                "Microsoft.KeyVault/vaults/certificatecontacts/write"
+            ),
             (
                 "SetCertificateContacts", "certificates/managecontacts",
                 "Microsoft.KeyVault/vaults/certificatecontacts/write"
             ),
+            (
+                "DeleteCertificateContacts", "certificates/managecontacts",
+                "Microsoft.KeyVault/vaults/certificatecontacts/write"
+            ),
+            ("GetCertificateIssuer", "certificates/getissuers", "Microsoft.KeyVault/vaults/certificatecas/read"),
             ("GetCertificateIssuers", "certificates/listissuers", "Microsoft.KeyVault/vaults/certificatecas/read"),
+            ("SetCertificateIssuer", "certificates/setissuers", "Microsoft.KeyVault/vaults/certificatecas/write"),
             (
                 "DeleteCertificateIssuer", "certificates/deleteissuers",
                 "Microsoft.KeyVault/vaults/certificatecas/delete"
@@ -81,6 +103,41 @@ struct OperationTests {
         let operation = try #require(Operation(name: name))
         #expect(operation.requirement.permission?.description == permission)
         #expect(operation.requirement.action == action)
+    }
+
+    /// SEMANTICS.md section 7 names the storage rows only as a range: "storage account and SAS
+    /// operations | storage/get ... deletesas | DA:storageaccounts/..., DA:storageaccounts/sas/...".
+    @Test("storage account and SAS operations need a storage permission and a storageaccounts data action")
+    func storageRows() throws {
+        let storage = Operation.allCases.filter {
+            $0.name.contains("StorageAccount") || $0.name.contains("SasDefinition")
+        }
+        #expect(storage.contains(try #require(Operation(name: "GetStorageAccount"))))
+        #expect(storage.contains(try #require(Operation(name: "SetSasDefinition"))))
+        let sasPermissions: Set = ["storage/setsas", "storage/listsas", "storage/getsas", "storage/deletesas"]
+        for operation in Operation.allCases {
+            let requirement = operation.requirement
+            let permission = requirement.permission?.description ?? ""
+            if storage.contains(operation) {
+                #expect(permission.hasPrefix("storage/"), "\(operation.name): \(permission)")
+                #expect(
+                    requirement.action.hasPrefix("Microsoft.KeyVault/vaults/storageaccounts/"),
+                    "\(operation.name): \(requirement.action)"
+                )
+                if sasPermissions.contains(permission) {
+                    #expect(
+                        requirement.action.hasPrefix("Microsoft.KeyVault/vaults/storageaccounts/sas/"),
+                        "\(operation.name): \(requirement.action)"
+                    )
+                }
+            } else {
+                #expect(!permission.hasPrefix("storage/"), "\(operation.name): \(permission)")
+                #expect(
+                    !requirement.action.hasPrefix("Microsoft.KeyVault/vaults/storageaccounts/"),
+                    "\(operation.name): \(requirement.action)"
+                )
+            }
+        }
     }
 
     @Test("manageissuers grants every certificate-issuer operation and nothing else")
