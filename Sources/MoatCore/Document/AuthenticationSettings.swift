@@ -37,19 +37,25 @@ extension DocumentReader {
             "challengeResource",
         ]
         checkKeys(members, path, known: keys, strict: true)
-        func strings(_ key: String) -> [String]? {
+        /// A non-empty list of strings; each entry's error (and `check`'s) at the entry's own path.
+        func strings(_ key: String, check: (String) -> String? = { _ in nil }) -> [String]? {
             let listPath = path.appending(key)
             guard let items = array(members[member: key], listPath) else { return nil }
-            let values = items.enumerated().compactMap { string($1, listPath.appending($0)) }
-            if values.isEmpty { fail(listPath, "must list at least one value") }
-            return values
+            if items.isEmpty { fail(listPath, "must list at least one value") }
+            var values: [String] = []
+            for (index, item) in items.enumerated() {
+                guard let value = string(item, listPath.appending(index)) else { continue }
+                if let problem = check(value) { fail(listPath.appending(index), problem) }
+                values.append(value)
+            }
+            return values.count == items.count ? values : nil
         }
         if let audiences = strings("dataPlaneAudiences") { settings.dataPlaneAudiences = audiences }
         if let audiences = strings("controlPlaneAudiences") { settings.controlPlaneAudiences = audiences }
-        if let issuers = strings("issuers") {
-            for (index, issuer) in issuers.enumerated() where !issuer.contains(AuthenticationSettings.placeholder) {
-                fail(path.appending("issuers").appending(index), "must contain {tenantId}")
-            }
+        if let issuers = strings(
+            "issuers",
+            check: { $0.contains(AuthenticationSettings.placeholder) ? nil : "must contain {tenantId}" }
+        ) {
             settings.issuers = issuers
         }
         if let skew = integer(members[member: "clockSkewSeconds"], path.appending("clockSkewSeconds"), in: 0...3600) {
