@@ -82,6 +82,16 @@ struct OfflineCommandTests {
                 )
                 #expect(refused.status == 2 && refused.stdout.isEmpty, "\(refused)")
             }
+            let invalid = try await sandbox.moatctl(
+                "eval",
+                "--rules",
+                sandbox.file("invalid.json"),
+                "--vault",
+                "contoso-prod",
+                "--operation",
+                "GetSecret"
+            )
+            #expect(invalid.stderr.contains("vaults[0].properties.networkAcls.defaultAction: "), "\(invalid)")
         }
     }
 
@@ -99,6 +109,105 @@ struct OfflineCommandTests {
                     "\(arguments): \(result)"
                 )
             }
+        }
+    }
+
+    @Test("eval --request - reads standard input; a per-field flag overrides the same field of the request")
+    func requestFromStandardInput() async throws {
+        try await withSandbox { sandbox in
+            let request = """
+                {"vault": "contoso-prod", "operation": "GetSecret", "sourceAddress": "203.0.113.9",
+                 "assertedIdentity": {"oid": "\(Self.alice)", "tid": "de300000-0000-4000-8000-000000000001"}}
+                """
+            let result = try await sandbox.moatctl(
+                "eval",
+                "--rules",
+                Self.exampleRules,
+                "--asserter",
+                "--request",
+                "-",
+                "--operation",
+                "DeleteSecret",
+                stdin: Array(request.utf8)
+            )
+            let decision = try JSONValue(parsing: Array(result.stdout.utf8))
+            #expect(result.status == 0 && decision["required"] == .string("secrets/delete"), "\(result)")
+
+            for bad in [#"{"vault": 3}"#, #"{"vaultt": "contoso-prod"}"#, "{", #"{"vault": "a\u0000b"}"#] {
+                let refused = try await sandbox.moatctl(
+                    "eval",
+                    "--rules",
+                    Self.exampleRules,
+                    "--request",
+                    "-",
+                    stdin: Array(bad.utf8)
+                )
+                #expect(refused.status == 2 && refused.stdout.isEmpty && !refused.stderr.isEmpty, "\(bad): \(refused)")
+            }
+        }
+    }
+
+    @Test("token mint writes the claims its flags name")
+    func mintClaims() async throws {
+        try await withSandbox { sandbox in
+            let group = "90000000-0000-4000-8000-000000000001"
+            let mint = try await sandbox.moatctl(
+                "token",
+                "mint",
+                "--key",
+                Self.demoKey,
+                "--oid",
+                Self.alice,
+                "--appid",
+                "app-1",
+                "--tid",
+                "tenant-1",
+                "--aud",
+                "https://vault.azure.us",
+                "--groups",
+                "\(group),g2",
+                "--xms-mirid",
+                "/subscriptions/s/x",
+                "--nbf",
+                "1800000000",
+                "--ttl",
+                "60",
+                "--version",
+                "2"
+            )
+            let segments = mint.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".")
+            #expect(mint.status == 0 && segments.count == 3, "\(mint)")
+            let payload = try #require(Base64URL.decode(String(segments[1])))
+            let claims = try JSONValue(parsing: payload)
+            #expect(claims["oid"] == .string(Self.alice) && claims["azp"] == .string("app-1"))
+            #expect(claims["tid"] == .string("tenant-1") && claims["ver"] == .string("2.0"))
+            #expect(claims["iss"] == .string("https://login.microsoftonline.com/tenant-1/v2.0"))
+            #expect(claims["aud"] == .string("https://vault.azure.us"))
+            #expect(claims["groups"] == .array([.string(group), .string("g2")]))
+            #expect(claims["xms_mirid"] == .string("/subscriptions/s/x"))
+            #expect(claims["nbf"] == .number("1800000000") && claims["exp"] == .number("1800000060"))
+        }
+    }
+
+    @Test("check through the daemon prints exactly what eval prints for the same rules file")
+    func checkMatchesEval() async throws {
+        try await withSandbox { sandbox in
+            try sandbox.write(try sandbox.read(Self.exampleRules), to: sandbox.rulesPath)
+            let daemon = try await sandbox.startDaemon()
+            let mint = try await sandbox.moatctl("token", "mint", "--key", Self.demoKey, "--oid", Self.alice)
+            let token = mint.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            for (operation, source) in [
+                ("GetSecret", "203.0.113.9"), ("GetSecret", "198.51.100.7"), ("Purge", "203.0.113.9"),
+            ] {
+                let fields = [
+                    "--vault", "contoso-prod", "--operation", operation, "--source", source, "--token", token,
+                ]
+                let offline = try await sandbox.run(moatctlPath, ["eval", "--rules", sandbox.rulesPath] + fields)
+                let online = try await sandbox.run(moatctlPath, ["check", "--socket", daemon.socket] + fields)
+                #expect(offline.status == 0 && online.status == 0, "\(offline)\n\(online)")
+                #expect(online.stdout == offline.stdout, "\(operation) from \(source)")
+            }
+            #expect(await daemon.stop() == .exit(0))
         }
     }
 }

@@ -180,7 +180,9 @@ extension MoatdIntegrationTests {
             }
         }
 
-        @Test("SIGTERM with clients connected: answers in flight are written, exit 0")
+        @Test(
+            "SIGTERM with clients connected: checks after the drain starts are UNAVAILABLE, the connection closes, exit 0"
+        )
         func sigtermWithClients() async throws {
             try await withSandbox { sandbox in
                 try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
@@ -191,8 +193,29 @@ extension MoatdIntegrationTests {
                 try await raw.send(try RawFrame.check(streamID: 1, TestDocuments.aliceGetsSecret()))
                 #expect(try await raw.readFrame().status == 0)
                 daemon.send(SIGTERM)
-                // The open connection is closed by the drain, not left hanging.
-                #expect(try await raw.readUntilClosed(timeout: .seconds(30)).closed)
+                // Checks keep coming: decided until the drain starts, UNAVAILABLE after (never a
+                // decision again), and the open connection is closed by the drain, not left hanging.
+                var answers: [String] = []
+                var closed = false
+                let giveUp = ContinuousClock.now + .seconds(30)
+                for streamID in UInt32(2)... where ContinuousClock.now < giveUp {
+                    guard
+                        (try? await raw.send(try RawFrame.check(streamID: streamID, TestDocuments.aliceGetsSecret())))
+                            != nil
+                    else {
+                        closed = true
+                        break
+                    }
+                    guard case .frame(let answer) = try await raw.read(timeout: .seconds(30)) else {
+                        closed = true
+                        break
+                    }
+                    answers.append(answer.statusName)
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                #expect(closed, "the connection stayed open")
+                let decided = answers.prefix { $0 == "OK" }.count
+                #expect(answers.dropFirst(decided).allSatisfy { $0 == "UNAVAILABLE" }, "\(answers)")
                 #expect(await daemon.child.waitForExit(timeout: .seconds(30)) == .exit(0))
                 #expect(!exists(daemon.socket) && !exists(daemon.controlSocket))
             }

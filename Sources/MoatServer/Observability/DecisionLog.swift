@@ -139,7 +139,9 @@ public final class DecisionLog: Sendable {
             ),
             ("addressAuthorizationType", text(admitted?.kind.addressAuthorizationType)),
             ("isAddressAuthorized", decision.stage == .network ? .bool(false) : flag(admitted.map { _ in true })),
-            ("subnetId", text(request.subnetId)),
+            // The subnet that admitted the request (also one resolved from a declared prefix),
+            // else the one the request named.
+            ("subnetId", text(admitted?.kind == .virtualNetworkRule ? admitted?.rule : request.subnetId)),
             ("trustedService", text(admitted?.service)),
             ("isAccessPolicyMatch", flag(accessPolicyMatch)),
             ("isRbacAuthorized", flag(rbacAuthorized)),
