@@ -18,6 +18,7 @@ struct DaemonProcess: Sendable {
     var pid: Int32 { child.pid }
     var isRunning: Bool { child.isRunning }
     func stderr() -> String { child.stderr() }
+    func residentBytes() -> Int? { child.residentBytes() }
 
     /// Waits until the control socket answers Status and the daemon handles SIGTERM and SIGHUP
     /// (there is a short window after binding before its signal handlers are in place, when

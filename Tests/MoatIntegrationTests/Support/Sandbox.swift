@@ -11,9 +11,17 @@ let packageRoot: String = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .path
 
-/// The binaries under test (`swift build` puts them there; `swift build --build-tests` does not relink them).
-let moatdPath = "\(packageRoot)/.build/debug/moatd"
-let moatctlPath = "\(packageRoot)/.build/debug/moatctl"
+/// The folder of the binaries under test: the build's bin path, where the test bundle itself runs
+/// from (`.build/debug`, or `--scratch-path .build-asan`'s for a sanitized build), so a test always
+/// starts the `moatd` of the build under test. `MOAT_TEST_BIN` overrides it. `swift build` links
+/// the binaries; `swift build --build-tests` does not relink them.
+let binPath: String = {
+    if let override = ProcessInfo.processInfo.environment["MOAT_TEST_BIN"], !override.isEmpty { return override }
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: executable).deletingLastPathComponent().path
+}()
+let moatdPath = "\(binPath)/moatd"
+let moatctlPath = "\(binPath)/moatctl"
 
 /// A failure of the test machinery (not of the product): a process that would not start, a
 /// condition that never came true before its deadline.
@@ -250,6 +258,16 @@ final class ChildProcess: @unchecked Sendable {
         send(SIGKILL)
         while process.isRunning { try? await Task.sleep(for: .milliseconds(5)) }
         return termination
+    }
+
+    /// The process's resident set size in bytes (VmRSS of /proc/PID/status), or nil once it is gone.
+    func residentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let kilobytes = line.dropFirst("VmRSS:".count).split(separator: " ").first.flatMap { Int($0) }
+            return kilobytes.map { $0 * 1024 }
+        }
+        return nil
     }
 
     /// Whether the process has a handler for (or ignores) `signal`: before it does, the signal's
