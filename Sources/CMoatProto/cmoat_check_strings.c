@@ -172,3 +172,44 @@ cmoat_strings_result cmoat_check_strings_path(
     }
     return result;
 }
+
+int64_t cmoat_field_spans(
+    const uint8_t *data,
+    size_t length,
+    uint32_t number,
+    cmoat_span *spans,
+    size_t capacity
+) {
+    const uint8_t *cursor = data;
+    const uint8_t *end = data + length;
+    int64_t count = 0;
+    while (cursor < end) {
+        uint64_t tag;
+        uint64_t skip;
+        if (!read_varint(&cursor, end, &tag)) return -1;
+        switch (tag & 7) {
+        case 0:
+            if (!read_varint(&cursor, end, &skip)) return -1;
+            skip = 0;
+            break;
+        case 1: skip = 8; break;
+        case 5: skip = 4; break;
+        case 2:
+            if (!read_varint(&cursor, end, &skip)) return -1;
+            break;
+        default:
+            return -1;
+        }
+        if (skip > (uint64_t)(end - cursor)) return -1;
+        if ((tag >> 3) == number) {
+            if ((tag & 7) != 2) return -1;
+            if ((uint64_t)count < capacity) {
+                spans[count].offset = (size_t)(cursor - data);
+                spans[count].length = (size_t)skip;
+            }
+            count += 1;
+        }
+        cursor += skip;
+    }
+    return count;
+}

@@ -2,9 +2,12 @@ public import MoatCore
 
 /// The answer to a check, as a caller uses it: allowed or not, and why.
 ///
-/// A decision (allow or deny) came from the daemon. "Could not decide" means no decision came
-/// (daemon unreachable, deadline passed, daemon not ready); the client's failure policy then says
-/// whether `isAllowed` is false (closed, the default) or true (open, flagged by `failedOpen`).
+/// A decision (allow or deny) came from the daemon. "Could not decide" means no decision came. When
+/// the daemon was unavailable (unreachable, connection closed, deadline passed, not ready:
+/// `MoatClientError.Fault.availability`) the client's failure policy says whether `isAllowed` is
+/// false (closed, the default) or true (open, flagged by `failedOpen`). Any other failure (the
+/// request could not be sent or was refused, the daemon failed) is a deny whatever the policy: a
+/// caller must not be able to turn its own bad input into an allow.
 public struct CheckResult: Sendable, Hashable {
     public enum Outcome: Sendable, Hashable {
         case decided(Decision)
@@ -32,7 +35,7 @@ public struct CheckResult: Sendable, Hashable {
     public var isAllowed: Bool {
         switch outcome {
         case .decided(let decision): decision.outcome == .allow
-        case .couldNotDecide: policy == .open
+        case .couldNotDecide: failedOpen
         }
     }
 
@@ -48,9 +51,10 @@ public struct CheckResult: Sendable, Hashable {
         return nil
     }
 
-    /// True when the request is allowed only because the failure policy is open.
+    /// True when the request is allowed only because the daemon was unavailable and the failure
+    /// policy is open.
     public var failedOpen: Bool {
-        if case .couldNotDecide = outcome { return policy == .open }
+        if case .couldNotDecide(let error) = outcome { return policy == .open && error.fault == .availability }
         return false
     }
 }

@@ -40,7 +40,8 @@ final class ConnectionSlot: Sendable {
             let connection = try await MoatConnection.connect(
                 socketPath: socketPath,
                 group: group,
-                maximumFrameLength: configuration.maximumAnswerFrameLength
+                maximumRequestLength: configuration.maximumRequestFrameLength,
+                maximumAnswerLength: configuration.maximumAnswerFrameLength
             )
             let winner = state.withLock { state -> MoatConnection in
                 // Another caller may have connected meanwhile: keep one connection per slot.

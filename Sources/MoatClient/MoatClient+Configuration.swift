@@ -14,8 +14,11 @@ extension MoatClient {
         /// jitter) after each failed attempt, up to `maximumReconnectBackoff`.
         public var initialReconnectBackoff: Duration = .milliseconds(10)
         public var maximumReconnectBackoff: Duration = .seconds(2)
-        /// The largest request frame the daemon accepts (`moatd --max-frame-bytes`, 64 KiB by
-        /// default): larger batches are sent as several frames.
+        /// The largest request frame (its length field N) the daemon accepts (`moatd
+        /// --max-frame-bytes`, 64 KiB by default): larger batches are sent as several frames, and a
+        /// check whose frame alone is larger is refused without being sent
+        /// (`MoatClientError.Code.requestRefused`, RESOURCE_EXHAUSTED, a deny): the daemon would
+        /// close the connection, failing the checks pipelined on it.
         public var maximumRequestFrameLength = SocketKind.data.defaultMaximumFrameLength
         /// The largest answer frame accepted (a full batch answer exceeds the daemon's 64 KiB
         /// request limit).
@@ -26,12 +29,14 @@ extension MoatClient {
         public init() {}
     }
 
-    /// What a check that could not be decided (daemon unreachable, deadline passed, daemon not
-    /// ready) means to the caller.
+    /// What a check that could not be decided because the daemon was unavailable (unreachable,
+    /// connection closed, deadline passed, daemon not ready) means to the caller. Every other
+    /// failure (the request could not be sent or was refused, the daemon failed, its answer could
+    /// not be read) is a deny under both policies (`MoatClientError.Fault`).
     public enum FailurePolicy: Sendable, Hashable {
         /// Treat it as a deny (the default).
         case closed
-        /// Treat it as an allow. The result says it failed open.
+        /// Treat an availability failure as an allow. The result says it failed open.
         case open
     }
 }

@@ -8,8 +8,12 @@ import Synchronization
 /// The client services embed to ask Moat "may this caller do this?".
 ///
 /// A small pool of pipelined connections to the daemon's data socket; every check has a deadline
-/// (sent to the daemon too); a daemon that cannot be reached or does not answer in time gives
-/// "could not decide", which the configured `FailurePolicy` turns into deny (the default) or allow.
+/// (sent to the daemon too). A check that gets no decision "could not decide": it is a deny,
+/// unless the daemon was unavailable (unreachable, the connection closed, no answer in time,
+/// UNAVAILABLE) and the configured `FailurePolicy` is `.open`. A request the client cannot send
+/// (it does not encode, its frame is over the daemon's limit) or the daemon refuses
+/// (INVALID_ARGUMENT, RESOURCE_EXHAUSTED), and a daemon failure (INTERNAL, an unreadable answer),
+/// are denies whatever the policy (see `MoatClientError.Fault`).
 ///
 /// ```swift
 /// try await withMoatClient(socketPath: "/run/moat/moat.sock") { moat in
@@ -41,8 +45,10 @@ public final class MoatClient: Service, Sendable {
         self.slots = (0..<max(1, configuration.connections)).map { _ in ConnectionSlot { cache?.reset() } }
     }
 
-    /// Decides one request. Never throws: a transport failure is a `CheckResult` that could not
-    /// decide, resolved by the failure policy.
+    /// Decides one request. Never throws: a failure is a `CheckResult` that could not decide,
+    /// resolved by the failure policy when the daemon was unavailable and a deny otherwise. A
+    /// request whose frame would be over `Configuration.maximumRequestFrameLength` is refused
+    /// without being sent, so that the daemon does not close a connection other checks share.
     public func check(_ request: CheckRequest) async -> CheckResult {
         let key = cache.map { _ in DecisionCache.Key(request) }
         if let key, let cached = cache?.decision(for: key) {
@@ -57,10 +63,7 @@ public final class MoatClient: Service, Sendable {
                 if let key { cache?.store(decision, for: key) }
                 return CheckResult(decision: decision, policy: configuration.failurePolicy)
             } catch {
-                return CheckResult(
-                    error: .unreadableAnswer(error.message),
-                    policy: configuration.failurePolicy
-                )
+                return CheckResult(error: .unreadableAnswer(error), policy: configuration.failurePolicy)
             }
         } catch {
             return CheckResult(error: error, policy: configuration.failurePolicy)
@@ -68,7 +71,8 @@ public final class MoatClient: Service, Sendable {
     }
 
     /// Decides many requests in one frame (at most `CheckBatchRequest.maximumCount`); the results
-    /// are in the order of the requests.
+    /// are in the order of the requests, each its own outcome: a request the daemon could not
+    /// decide (it does not decode, its deadline passed) fails alone.
     public func checkBatch(_ requests: [CheckRequest]) async -> [CheckResult] {
         let requests = requests.map { request in
             var request = request
@@ -76,38 +80,59 @@ public final class MoatClient: Service, Sendable {
             return request
         }
         // Batches larger than a frame the daemon accepts (or than 1024 requests) go as several
-        // frames, pipelined; the answers are put back in order.
-        let chunks = batches(of: requests)
-        return await withTaskGroup(of: (Int, [CheckResult]).self) { group in
-            for (index, chunk) in chunks.enumerated() {
-                group.addTask { (index, await self.decideBatch(chunk)) }
+        // frames, pipelined; the answers are put back in order. A request that cannot be sent
+        // (it does not encode, or is too large for a frame on its own) is refused here, alone.
+        let plan = plan(requests)
+        var results = plan.refused.mapValues { CheckResult(error: $0, policy: configuration.failurePolicy) }
+        await withTaskGroup(of: ([Int], [CheckResult]).self) { group in
+            for batch in plan.batches {
+                group.addTask { (batch, await self.decideBatch(batch.map { requests[$0] })) }
             }
-            var answers = [[CheckResult]](repeating: [], count: chunks.count)
-            for await (index, results) in group { answers[index] = results }
-            return answers.flatMap { $0 }
+            for await (indices, answers) in group {
+                for (index, answer) in zip(indices, answers) { results[index] = answer }
+            }
         }
+        return requests.indices.map { results[$0]! }
     }
 
-    /// Splits requests into batches that fit the daemon's frame limit and the 1024-request cap.
-    private func batches(of requests: [CheckRequest]) -> [[CheckRequest]] {
+    /// Which requests go in which batch (their indices), so that every batch fits the daemon's
+    /// frame limit and the 1024-request cap; and the requests refused without being sent.
+    private func plan(_ requests: [CheckRequest]) -> (batches: [[Int]], refused: [Int: MoatClientError]) {
         let budget = configuration.maximumRequestFrameLength - Frame.minimumLength
-        var batches: [[CheckRequest]] = []
-        var current: [CheckRequest] = []
+        var batches: [[Int]] = []
+        var refused: [Int: MoatClientError] = [:]
+        var current: [Int] = []
         var size = 0
-        for request in requests {
+        for (index, request) in requests.enumerated() {
             var encoded = ByteBuffer()
-            // A request that does not encode is refused in its batch, as the daemon would.
-            let cost = ((try? request.encode(into: &encoded)) != nil ? encoded.readableBytes : 0) + 6
+            do {
+                try request.encode(into: &encoded)
+            } catch {
+                refused[index] = .unencodable(error)
+                continue
+            }
+            // In the batch: the field's tag (1 byte), the item's length (a varint), the item.
+            let length = encoded.readableBytes
+            let cost = 1 + (Int.bitWidth - length.leadingZeroBitCount + 6) / 7 + length
+            do throws(MoatClientError) {
+                try MoatConnection.refuseOversized(
+                    frameLength: Frame.minimumLength + cost,
+                    limit: configuration.maximumRequestFrameLength
+                )
+            } catch {
+                refused[index] = error
+                continue
+            }
             if !current.isEmpty && (size + cost > budget || current.count == CheckBatchRequest.maximumCount) {
                 batches.append(current)
                 current = []
                 size = 0
             }
-            current.append(request)
+            current.append(index)
             size += cost
         }
         if !current.isEmpty { batches.append(current) }
-        return batches
+        return (batches, refused)
     }
 
     private func decideBatch(_ requests: [CheckRequest]) async -> [CheckResult] {
@@ -115,22 +140,27 @@ public final class MoatClient: Service, Sendable {
         do {
             let payload = try await call(.checkBatch, CheckBatchRequest(requests: requests))
             let answer = try CheckBatchResponse(wirePayload: payload)
-            guard answer.decisions.count == requests.count else {
+            guard answer.items.count == requests.count else {
                 failure = MoatClientError(
                     code: .protocolViolation,
-                    message: "the daemon answered \(answer.decisions.count) of \(requests.count) requests",
+                    message: "the daemon answered \(answer.items.count) of \(requests.count) requests",
                     status: .internalError
                 )
                 return requests.map { _ in CheckResult(error: failure, policy: configuration.failurePolicy) }
             }
-            if let revision = answer.decisions.first?.revision { cache?.observe(revision) }
-            return answer.decisions.map { CheckResult(decision: $0, policy: configuration.failurePolicy) }
+            return answer.items.map { item in
+                switch item {
+                case .decision(let decision):
+                    cache?.observe(decision.revision)
+                    return CheckResult(decision: decision, policy: configuration.failurePolicy)
+                case .error(let error):
+                    return CheckResult(error: MoatClientError(error), policy: configuration.failurePolicy)
+                }
+            }
         } catch let error as MoatClientError {
             failure = error
-        } catch let error as MessageCodingError {
-            failure = .unreadableAnswer(error.message)
         } catch {
-            failure = MoatClientError(code: .protocolViolation, message: "\(error)", status: .internalError)
+            failure = .unreadableAnswer(error)
         }
         return requests.map { _ in CheckResult(error: failure, policy: configuration.failurePolicy) }
     }
@@ -143,7 +173,7 @@ public final class MoatClient: Service, Sendable {
             if let revision = pong.revision { cache?.observe(revision) }
             return pong
         } catch {
-            throw MoatClientError.unreadableAnswer(error.message)
+            throw MoatClientError.unreadableAnswer(error)
         }
     }
 

@@ -7,20 +7,26 @@ import Synchronization
 /// gets a stream id, and answers are matched by it whatever their order.
 final class MoatConnection: Sendable {
     let channel: any Channel
+    /// The largest request frame (its length field N) the daemon accepts on this socket.
+    private let maximumRequestLength: Int
     /// Why the daemon refused this connection (a stream-0 status), kept after the channel closes
     /// so that every later call reports it rather than "connection closed".
     private let refusal: RefusalBox
 
-    private init(channel: any Channel, refusal: RefusalBox) {
+    private init(channel: any Channel, maximumRequestLength: Int, refusal: RefusalBox) {
         self.channel = channel
+        self.maximumRequestLength = maximumRequestLength
         self.refusal = refusal
     }
 
-    /// Connects to `socketPath`; answers larger than `maximumFrameLength` are refused.
+    /// Connects to `socketPath`. Requests whose frame would be longer than `maximumRequestLength`
+    /// are refused without being sent (the daemon would close the connection, failing every call
+    /// on it); answers longer than `maximumAnswerLength` are refused.
     static func connect(
         socketPath: String,
         group: any EventLoopGroup,
-        maximumFrameLength: Int
+        maximumRequestLength: Int,
+        maximumAnswerLength: Int
     ) async throws(MoatClientError) -> MoatConnection {
         let refusal = RefusalBox()
         do {
@@ -30,18 +36,19 @@ final class MoatConnection: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
-                        try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: maximumFrameLength)))
+                        try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: maximumAnswerLength)))
                         try sync.addHandler(ResponseDispatcher(refusal: refusal))
                     }
                 }
                 .withConnectedSocket(fd)
                 .get()
-            return MoatConnection(channel: channel, refusal: refusal)
+            return MoatConnection(channel: channel, maximumRequestLength: maximumRequestLength, refusal: refusal)
         } catch {
             throw MoatClientError(
                 code: .unreachable,
                 message: "cannot connect to '\(socketPath)': \(error)",
-                status: .unavailable
+                status: .unavailable,
+                underlyingError: error
             )
         }
     }
@@ -58,12 +65,9 @@ final class MoatConnection: Sendable {
         do {
             try request.encode(into: &payload)
         } catch {
-            throw MoatClientError(
-                code: .protocolViolation,
-                message: "cannot encode the request: \(error.message)",
-                status: .invalidArgument
-            )
+            throw .unencodable(error)
         }
+        try Self.refuseOversized(frameLength: Frame.minimumLength + payload.readableBytes, limit: maximumRequestLength)
         if let refused = refusal.error { throw refused }
         guard channel.isActive else {
             throw MoatClientError.connectionClosed
@@ -94,7 +98,8 @@ final class MoatConnection: Sendable {
             throw MoatClientError(
                 code: .connectionClosed,
                 message: "the connection failed: \(error)",
-                status: .unavailable
+                status: .unavailable,
+                underlyingError: error
             )
         }
         guard frame.status == .ok else {
@@ -108,6 +113,17 @@ final class MoatConnection: Sendable {
 
     func close() async {
         try? await channel.close()
+    }
+
+    /// Refuses a request whose frame (length field N) would be over the daemon's `limit`.
+    static func refuseOversized(frameLength: Int, limit: Int) throws(MoatClientError) {
+        guard frameLength > limit else { return }
+        throw MoatClientError(
+            code: .requestRefused,
+            message:
+                "the request's frame of \(frameLength) bytes is over the daemon's limit of \(limit) bytes (Configuration.maximumRequestFrameLength); not sent",
+            status: .resourceExhausted
+        )
     }
 }
 
@@ -202,10 +218,7 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let message = (error as? FrameError)?.message ?? "\(error)"
-        failAll(
-            .unreadableAnswer(message)
-        )
+        failAll(.unreadableAnswer(error))
         context.close(promise: nil)
     }
 

@@ -21,7 +21,10 @@ public struct MoatControlClient: Sendable {
         let connection = try await MoatConnection.connect(
             socketPath: socketPath,
             group: MultiThreadedEventLoopGroup.singleton,
-            maximumFrameLength: SocketKind.control.defaultMaximumFrameLength
+            // The daemon's control limit is configurable and its refusal ends only this connection;
+            // the client refuses only what a frame's length field cannot hold.
+            maximumRequestLength: Int(UInt32.max),
+            maximumAnswerLength: SocketKind.control.defaultMaximumFrameLength
         )
         let client = MoatControlClient(connection: connection, timeout: TimeAmount(timeout))
         do {
@@ -43,7 +46,7 @@ public struct MoatControlClient: Sendable {
         do {
             return try Answer(wirePayload: payload)
         } catch {
-            throw MoatClientError.unreadableAnswer(error.message)
+            throw MoatClientError.unreadableAnswer(error)
         }
     }
 

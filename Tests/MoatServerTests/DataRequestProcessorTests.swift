@@ -136,12 +136,60 @@ struct DataRequestProcessorTests {
             &processor,
             try Self.frame(.checkBatch, CheckBatchRequest(requests: [Self.request, denied]))
         )
-        let decisions = try CheckBatchResponse(wirePayload: reply.frame.payload).decisions
-        #expect(decisions.map(\.code) == [.unauthorized, .vaultNotFound])
+        let items = try CheckBatchResponse(wirePayload: reply.frame.payload).items
+        #expect(items.map(\.code) == [.unauthorized, .vaultNotFound])
         let tooMany = CheckBatchRequest(
             requests: Array(repeating: Self.request, count: CheckBatchRequest.maximumCount + 1)
         )
-        #expect(Self.answer(&processor, try Self.frame(.checkBatch, tooMany)).frame.status == .resourceExhausted)
+        let refused = Self.answer(&processor, try Self.frame(.checkBatch, tooMany))
+        #expect(refused.frame.status == .resourceExhausted && !refused.closesConnection)
+    }
+
+    /// Issue 8, L9: the requests are counted before any is unpacked: 1025 requests that would not
+    /// even decode are RESOURCE_EXHAUSTED, not INVALID_ARGUMENT.
+    @Test("more than 1024 requests is RESOURCE_EXHAUSTED before any request is decoded")
+    func batchCountedFirst() throws {
+        var processor = try Self.processor()
+        let bytes = (0...CheckBatchRequest.maximumCount).flatMap { _ in Self.item([0xff]) }
+        let frame = Frame(streamID: 3, method: .checkBatch, payload: ByteBuffer(bytes: bytes))
+        let reply = Self.answer(&processor, frame)
+        #expect(reply.frame.status == .resourceExhausted)
+        #expect(try StatusError(wirePayload: reply.frame.payload).message.contains("at most 1024"))
+    }
+
+    /// Issue 8, H1: one request that cannot be decided fails alone; the others are decided.
+    @Test("a batch answers each request: one that does not decode or is late gets its own status")
+    func batchItemsFailAlone() throws {
+        var processor = try Self.processor()
+        var late = Self.request
+        late.timeoutMicros = 1000
+        let good = Self.item(Array(try Self.request.payload().readableBytesView))
+        // Field 1 (vault), 12 bytes: "contoso\0prod".
+        let nul = Self.item([0x0a, 0x0c] + Array("contoso\u{0}prod".utf8))
+        let payload = good + nul + Self.item(Array(try late.payload().readableBytesView)) + good
+        let frame = Frame(streamID: 4, method: .checkBatch, payload: ByteBuffer(bytes: payload))
+        let reply = Self.answer(&processor, frame, arrival: .now() - .seconds(1))
+        #expect(reply.frame.status == .ok && !reply.closesConnection)
+        let items = try CheckBatchResponse(wirePayload: reply.frame.payload).items
+        #expect(items.map(\.code) == [.unauthorized, nil, nil, .unauthorized])
+        guard items.count == 4, case .error(let undecodable) = items[1], case .error(let expired) = items[2] else {
+            Issue.record("items: \(items)")
+            return
+        }
+        #expect(undecodable.code == .invalidArgument)
+        #expect(undecodable.message == "field 'requests[1].vault' holds a NUL byte or invalid UTF-8")
+        #expect(expired.code == .deadlineExceeded)
+    }
+
+    /// Issue 8: a request whose status field is not 0 is refused; the connection stays.
+    @Test("a request whose status field is not 0 is INVALID_ARGUMENT and the connection stays")
+    func statusInRequest() throws {
+        var processor = try Self.processor()
+        var frame = try Self.frame(.check, Self.request)
+        frame.status = .internalError
+        let reply = Self.answer(&processor, frame)
+        #expect(reply.frame.status == .invalidArgument && !reply.closesConnection)
+        #expect(try StatusError(wirePayload: reply.frame.payload).message.contains("status field"))
     }
 
     @Test("a request whose deadline passed before evaluation is DEADLINE_EXCEEDED")
@@ -169,5 +217,29 @@ struct DataRequestProcessorTests {
         let decision = try Decision(wirePayload: Self.answer(&trusted, try Self.frame(.check, request)).frame.payload)
         #expect(decision.stage == .authorization)
         #expect(decision.caller?.objectId == "a11ce000-0000-4000-8000-000000000001")
+    }
+}
+
+extension DataRequestProcessorTests {
+    /// `bytes` as one item of `CheckBatchRequest.requests` (field 1, a length under 128).
+    static func item(_ bytes: [UInt8]) -> [UInt8] {
+        precondition(bytes.count < 128)
+        return [0x0a, UInt8(bytes.count)] + bytes
+    }
+}
+
+extension CheckRequest {
+    fileprivate func payload() throws -> ByteBuffer {
+        var buffer = ByteBuffer()
+        try encode(into: &buffer)
+        return buffer
+    }
+}
+
+extension CheckBatchResponse.Item {
+    /// The decision's code; nil for an item that could not be decided.
+    fileprivate var code: Decision.Code? {
+        if case .decision(let decision) = self { return decision.code }
+        return nil
     }
 }

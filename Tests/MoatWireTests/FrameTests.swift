@@ -38,18 +38,38 @@ import Testing
     }
 
     @Test(arguments: [
-        (UInt8(0), nil as Frame.FlagViolation?),
+        (UInt8(0), nil as Frame.HeaderViolation?),
         (1, .responseBitInRequest),
         (3, .responseBitInRequest),
         (2, .reservedBits(Frame.Flags(rawValue: 2))),
         (0x80, .reservedBits(Frame.Flags(rawValue: 0x80))),
         (0xfe, .reservedBits(Frame.Flags(rawValue: 0xfe))),
     ])
-    func requestFlags(flags: UInt8, violation: Frame.FlagViolation?) {
+    func requestFlags(flags: UInt8, violation: Frame.HeaderViolation?) {
         let frame = Frame(streamID: 1, method: .check, flags: Frame.Flags(rawValue: flags))
-        #expect(frame.requestFlagViolation == violation)
-        #expect(frame.requestFlagViolation?.closesConnection == (violation.map { $0 == .responseBitInRequest }))
-        #expect(frame.requestFlagViolation?.status ?? .invalidArgument == .invalidArgument)
+        #expect(frame.requestHeaderViolation == violation)
+        #expect(frame.requestHeaderViolation?.closesConnection == (violation.map { $0 == .responseBitInRequest }))
+        #expect(frame.requestHeaderViolation?.status ?? .invalidArgument == .invalidArgument)
+    }
+
+    /// A request's status field must be 0: anything else is refused (issue 8), keeping the
+    /// connection; flag violations are reported first.
+    @Test(arguments: [
+        (UInt8(0), UInt16(1), Frame.HeaderViolation.statusInRequest(StatusCode(rawValue: 1))),
+        (0, 0xffff, .statusInRequest(StatusCode(rawValue: 0xffff))),
+        (2, 13, .reservedBits(Frame.Flags(rawValue: 2))),
+        (1, 13, .responseBitInRequest),
+    ])
+    func requestStatus(flags: UInt8, status: UInt16, violation: Frame.HeaderViolation) {
+        let frame = Frame(
+            streamID: 1,
+            method: .ping,
+            flags: Frame.Flags(rawValue: flags),
+            status: StatusCode(rawValue: status)
+        )
+        #expect(frame.requestHeaderViolation == violation)
+        #expect(frame.requestHeaderViolation?.closesConnection == (violation == .responseBitInRequest))
+        #expect(frame.requestHeaderViolation?.status == .invalidArgument)
     }
 
     @Test(

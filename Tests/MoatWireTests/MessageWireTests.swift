@@ -17,9 +17,15 @@ import Testing
     }
 
     @Test(arguments: [
-        CheckBatchResponse(decisions: []),
-        CheckBatchResponse(decisions: Fixtures.decisions),
-        CheckBatchResponse(decisions: Array(repeating: Fixtures.decisions[2], count: 1024)),
+        CheckBatchResponse(items: []),
+        CheckBatchResponse(items: Fixtures.decisions.map { .decision($0) }),
+        CheckBatchResponse(items: Array(repeating: .decision(Fixtures.decisions[2]), count: 1024)),
+        CheckBatchResponse(items: [
+            .decision(Fixtures.decisions[0]),
+            .error(StatusError(code: .invalidArgument, message: "field 'requests[1].vault' holds a NUL byte")),
+            .error(StatusError(code: .deadlineExceeded, message: "late")),
+            .decision(Fixtures.decisions[1]),
+        ]),
     ])
     func batchResponseRoundTrips(batch: CheckBatchResponse) throws {
         #expect(try CheckBatchResponse(wirePayload: try batch.payload()) == batch)
@@ -63,6 +69,98 @@ import Testing
         let error = #expect(throws: MessageCodingError.self) { try CheckBatchResponse(wirePayload: bytes.buffer) }
         #expect(error?.code == .noDecision)
         #expect(error?.field == "responses[2].decision")
+    }
+
+    /// Issue 8: an item that could not be decided is a `CheckResponse` with DECISION_UNSPECIFIED and
+    /// `error` (field 13) set, so that clients that predate it read "could not decide".
+    @Test func batchResponseErrorItemOnTheWire() throws {
+        let batch = CheckBatchResponse(items: [.error(StatusError(code: .deadlineExceeded, message: "late"))])
+        let expected = ProtobufBytes().message(
+            1,
+            ProtobufBytes().message(13, ProtobufBytes().varint(1, 4).string(2, "late"))
+        )
+        #expect(try batch.payload() == expected.buffer)
+        // What a client that reads it as a plain CheckResponse sees: no decision.
+        let item = #expect(throws: MessageCodingError.self) {
+            try Decision(wirePayload: ProtobufBytes().message(13, ProtobufBytes().varint(1, 4)).buffer)
+        }
+        #expect(item?.code == .noDecision)
+    }
+
+    @Test(arguments: [
+        // A decision and an error on one item.
+        (ProtobufBytes().varint(1, 2).message(13, ProtobufBytes().varint(1, 3)), "responses[0].error"),
+        // An error whose code is OK.
+        (ProtobufBytes().message(13, ProtobufBytes().string(2, "m")), "responses[0].error.code"),
+        // An error whose code is not a status code.
+        (ProtobufBytes().message(13, ProtobufBytes().varint(1, 70_000)), "responses[0].error.code"),
+    ])
+    func batchResponseRefusesContradictoryItems(item: ProtobufBytes, field: String) {
+        let bytes = ProtobufBytes().message(1, item)
+        let error = #expect(throws: MessageCodingError.self) { try CheckBatchResponse(wirePayload: bytes.buffer) }
+        #expect(error?.code == .invalidValue)
+        #expect(error?.field == field)
+    }
+
+    /// Issue 8: one request that does not decode fails alone; the others of the batch decode.
+    @Test func batchRequestItemsDecodeOneByOne() throws {
+        let bytes = ProtobufBytes()
+            .message(1, ProtobufBytes().string(1, "a"))
+            .message(1, ProtobufBytes().bytes(1, Array("a\u{0}b".utf8)))
+            .message(1, ProtobufBytes().bytes(7, [0xff]))
+            .message(1, ProtobufBytes().bytes(1, [0xff]))
+            .message(1, ProtobufBytes().string(1, "e"))
+        let items = try CheckBatchRequest.items(wirePayload: bytes.buffer)
+        #expect(items.count == 5)
+        #expect(try items[0].get() == CheckRequest(vault: "a"))
+        #expect(try items[4].get() == CheckRequest(vault: "e"))
+        let errors = items.map { item -> MessageCodingError? in
+            if case .failure(let error) = item { return error }
+            return nil
+        }
+        #expect(errors.map(\.?.field) == [nil, "requests[1].vault", "requests[2].token", "requests[3].vault", nil])
+        #expect(errors[1]?.message == "field 'requests[1].vault' holds a NUL byte or invalid UTF-8")
+        // An item that is not a CheckRequest at all (a truncated varint) is named too.
+        let malformed = try CheckBatchRequest.items(
+            wirePayload: ProtobufBytes().message(1, ProtobufBytes()).bytes(1, [0x08]).buffer
+        )
+        guard case .failure(let error) = malformed[1] else {
+            Issue.record("a malformed item decoded: \(malformed)")
+            return
+        }
+        #expect(error.code == .malformedPayload && error.field == "requests[1]")
+        #expect(error.message == "field 'requests[1]': payload does not decode as moat.v1.CheckRequest")
+    }
+
+    /// Issue 8, L9: the requests are counted before any is unpacked. 1025 items that would not
+    /// even decode are refused for their number, not for their content.
+    @Test func batchRequestCountsBeforeUnpacking() throws {
+        var bytes = ProtobufBytes()
+        for _ in 0...CheckBatchRequest.maximumCount { bytes = bytes.bytes(1, [0x08]) }
+        let error = #expect(throws: MessageCodingError.self) { try CheckBatchRequest.items(wirePayload: bytes.buffer) }
+        #expect(error?.code == .tooManyItems)
+        #expect(error?.message == "field 'requests' holds 1025 items; at most 1024 are accepted")
+        var fits = ProtobufBytes()
+        for _ in 0..<CheckBatchRequest.maximumCount { fits = fits.message(1, ProtobufBytes()) }
+        #expect(try CheckBatchRequest.items(wirePayload: fits.buffer).count == CheckBatchRequest.maximumCount)
+        // Bytes that are not a batch, or a `requests` field that is not length-delimited.
+        for garbage in [ByteBuffer(bytes: [0x0a, 0x05, 0x00]), ProtobufBytes().varint(1, 1).buffer] {
+            let refused = #expect(throws: MessageCodingError.self) { try CheckBatchRequest.items(wirePayload: garbage) }
+            #expect(refused?.code == .malformedPayload, "\(garbage)")
+        }
+    }
+
+    /// Issue 8: an error answer always encodes, whatever it echoes.
+    @Test func statusErrorEncodingIsTotal() throws {
+        let error = StatusError(
+            code: .invalidArgument,
+            message: "vault 'a\u{0}b' not found",
+            details: [StatusError.Detail(path: "vaults[0].name", message: String(repeating: "x", count: 10_000))]
+        )
+        let decoded = try StatusError(wirePayload: try error.payload())
+        #expect(decoded.message == "vault 'a\u{FFFD}b' not found")
+        #expect(decoded.details[0].message.utf8.count == StatusError.maximumWireStringBytes)
+        #expect(decoded.details[0].message.hasSuffix("…"))
     }
 
     @Test func pingRoundTrips() throws {

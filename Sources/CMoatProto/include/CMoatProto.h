@@ -77,4 +77,25 @@ cmoat_strings_result cmoat_check_strings_path(
     size_t capacity
 );
 
+/// Where one occurrence of a field's value lies in an encoded message: `length` bytes from `offset`.
+typedef struct {
+    size_t offset;
+    size_t length;
+} cmoat_span;
+
+/// Finds every occurrence of the length-delimited field `number` (a repeated message, string or
+/// bytes field) at the top level of an encoded message, without unpacking anything.
+///
+/// Returns how many occurrences there are, and writes the spans of the first `capacity` of them
+/// into `spans` (so a caller can refuse a message with too many items before any allocation, and
+/// unpack the items one by one). Returns -1 when the bytes are not a well-formed protobuf encoding
+/// or the field occurs with another wire type; unpacking would fail too.
+int64_t cmoat_field_spans(
+    const uint8_t *data,
+    size_t length,
+    uint32_t number,
+    cmoat_span *spans,
+    size_t capacity
+);
+
 #endif

@@ -39,21 +39,25 @@ struct DataRequestProcessor {
             switch frame.method {
             case .check:
                 let request = try frames.decode(CheckRequest.self, frame)
-                payload = try frames.encode(try decide([request], arrival: arrival)[0], allocator)
-            case .checkBatch:
-                let batch = try frames.decode(CheckBatchRequest.self, frame)
-                guard batch.requests.count <= CheckBatchRequest.maximumCount else {
-                    metrics.countRefusal(.batchTooLarge)
-                    throw StatusError(
-                        code: .resourceExhausted,
-                        message:
-                            "a CheckBatch holds at most \(CheckBatchRequest.maximumCount) requests; this one has \(batch.requests.count)"
-                    )
+                let evaluation = try evaluation(arrival: arrival)
+                switch decide(request, evaluation) {
+                case .decision(let decision): payload = try frames.encode(decision, allocator)
+                case .error(let error): throw error
                 }
-                payload = try frames.encode(
-                    CheckBatchResponse(decisions: try decide(batch.requests, arrival: arrival)),
-                    allocator
-                )
+            case .checkBatch:
+                let items = try batchItems(frame)
+                let evaluation = try evaluation(arrival: arrival)
+                let answers = items.map { item -> CheckBatchResponse.Item in
+                    switch item {
+                    case .success(let request):
+                        return decide(request, evaluation)
+                    case .failure(let error):
+                        // This request alone is refused; the others of the batch are decided.
+                        metrics.countRefusal(.undecodablePayload)
+                        return .error(StatusError(code: .invalidArgument, message: error.message))
+                    }
+                }
+                payload = try frames.encode(CheckBatchResponse(items: answers), allocator)
             case .ping:
                 _ = try frames.decode(Ping.self, frame)
                 let serving = store.serving
@@ -67,8 +71,23 @@ struct DataRequestProcessor {
         }
     }
 
-    /// Decides requests in order, or says why they cannot be decided.
-    private mutating func decide(_ requests: [CheckRequest], arrival: NIODeadline) throws(StatusError) -> [Decision] {
+    /// The requests of a CheckBatch, each decoded or refused on its own. Too many requests
+    /// (counted before anything is unpacked) is RESOURCE_EXHAUSTED; a payload that is not a
+    /// batch is INVALID_ARGUMENT.
+    private func batchItems(_ frame: Frame) throws(StatusError) -> [Result<CheckRequest, MessageCodingError>] {
+        do {
+            return try CheckBatchRequest.items(wirePayload: frame.payload)
+        } catch where error.code == .tooManyItems {
+            metrics.countRefusal(.batchTooLarge)
+            throw StatusError(code: .resourceExhausted, message: error.message)
+        } catch {
+            metrics.countRefusal(.undecodablePayload)
+            throw StatusError(code: .invalidArgument, message: error.message)
+        }
+    }
+
+    /// What deciding needs, once per frame; or why nothing can be decided now.
+    private func evaluation(arrival: NIODeadline) throws(StatusError) -> Evaluation {
         guard !draining.load(ordering: .relaxed) else {
             throw undecided(.unavailable, "the daemon is shutting down")
         }
@@ -76,37 +95,60 @@ struct DataRequestProcessor {
             throw undecided(.unavailable, "no rules loaded")
         }
         let now = WallClock.seconds()
-        let verifier = CachedTokenVerifier(cache: tokenCache, state: state, now: now)
-        let context = EvaluationContext(now: now, trustsAssertedIdentity: trustsAssertedIdentity)
-        var decisions: [Decision] = []
-        decisions.reserveCapacity(requests.count)
-        for request in requests {
-            if request.timeoutMicros > 0,
-                (NIODeadline.now() - arrival).nanoseconds / 1000 > Int64(clamping: request.timeoutMicros)
-            {
-                throw undecided(
+        return Evaluation(
+            state: state,
+            verifier: CachedTokenVerifier(cache: tokenCache, state: state, now: now),
+            context: EvaluationContext(now: now, trustsAssertedIdentity: trustsAssertedIdentity),
+            arrival: arrival
+        )
+    }
+
+    /// What the requests of one frame are decided with: one snapshot, one clock reading.
+    private struct Evaluation {
+        let state: ServingState
+        let verifier: CachedTokenVerifier
+        let context: EvaluationContext
+        let arrival: NIODeadline
+    }
+
+    /// The decision on `request`, or DEADLINE_EXCEEDED when its deadline passed before it was
+    /// evaluated (that request alone, in a batch).
+    private mutating func decide(_ request: CheckRequest, _ evaluation: Evaluation) -> CheckBatchResponse.Item {
+        if request.timeoutMicros > 0,
+            (NIODeadline.now() - evaluation.arrival).nanoseconds / 1000 > Int64(clamping: request.timeoutMicros)
+        {
+            return .error(
+                undecided(
                     .deadlineExceeded,
                     "the request's deadline of \(request.timeoutMicros) µs passed before it was evaluated"
                 )
-            }
-            let decision = state.snapshot.evaluate(request, verifier: verifier, context: context)
-            let duration = NIODeadline.now() - arrival
-            metrics.countDecision(decision)
-            metrics.checkDuration.record(.nanoseconds(duration.nanoseconds))
-            if let decisionLog, decision.outcome == .deny || decisionLog.samplesAllow(nextRandom()) {
-                decisionLog.submit(
-                    DecisionLog.Record(
-                        unixMillis: WallClock.millis(),
-                        request: request,
-                        decision: decision,
-                        peer: peer,
-                        durationMicros: duration.nanoseconds / 1000
-                    )
-                )
-            }
-            decisions.append(decision)
+            )
         }
-        return decisions
+        let decision = evaluation.state.snapshot.evaluate(
+            request,
+            verifier: evaluation.verifier,
+            context: evaluation.context
+        )
+        record(request, decision, duration: NIODeadline.now() - evaluation.arrival)
+        return .decision(decision)
+    }
+
+    /// Counts a decision, records its duration and submits it to the decision log (every deny, a
+    /// sample of the allows).
+    private mutating func record(_ request: CheckRequest, _ decision: Decision, duration: TimeAmount) {
+        metrics.countDecision(decision)
+        metrics.checkDuration.record(.nanoseconds(duration.nanoseconds))
+        if let decisionLog, decision.outcome == .deny || decisionLog.samplesAllow(nextRandom()) {
+            decisionLog.submit(
+                DecisionLog.Record(
+                    unixMillis: WallClock.millis(),
+                    request: request,
+                    decision: decision,
+                    peer: peer,
+                    durationMicros: duration.nanoseconds / 1000
+                )
+            )
+        }
     }
 
     private func undecided(_ code: StatusCode, _ message: String) -> StatusError {

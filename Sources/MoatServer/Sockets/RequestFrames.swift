@@ -1,7 +1,7 @@
 import MoatWire
 import NIOCore
 
-/// The frame plumbing both sockets share (INTERFACES.md section 1): a request's payload decodes or
+/// The frame plumbing both sockets share (docs/protocol.md): a request's payload decodes or
 /// is refused INVALID_ARGUMENT, an answer encodes or fails INTERNAL, a method the socket does not
 /// serve is UNIMPLEMENTED, and a refusal is an error frame on the request's stream.
 struct RequestFrames {
@@ -39,9 +39,10 @@ struct RequestFrames {
         )
     }
 
-    /// The refusal of a frame whose flags break the rules, and whether it ends the connection.
+    /// The refusal of a frame whose header (flags, status) breaks the rules, and whether it ends
+    /// the connection.
     func violation(_ frame: Frame, _ allocator: ByteBufferAllocator) -> (frame: Frame, closesConnection: Bool)? {
-        guard let violation = frame.requestFlagViolation else { return nil }
+        guard let violation = frame.requestHeaderViolation else { return nil }
         let error = StatusError(code: violation.status, message: violation.description)
         return (Self.reply(frame, error, allocator), violation.closesConnection)
     }
@@ -59,11 +60,8 @@ extension StatusError {
     /// The error as a frame payload.
     func payload(_ allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 64 + message.utf8.count)
-        // An error message with a NUL cannot be encoded; say so rather than fail to answer.
-        if (try? encode(into: &buffer)) == nil {
-            buffer.clear()
-            try? StatusError(code: code, message: "(the error message could not be encoded)").encode(into: &buffer)
-        }
+        // Never fails: what protobuf-c cannot carry is replaced (`StatusError.encode`).
+        try? encode(into: &buffer)
         return buffer
     }
 }

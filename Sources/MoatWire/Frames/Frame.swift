@@ -1,6 +1,6 @@
 public import NIOCore
 
-/// One message on a Moat socket (`INTERFACES.md` section 1): a 12-byte header and a payload.
+/// One message on a Moat socket (`docs/protocol.md`): a 12-byte header and a payload.
 ///
 /// ```text
 /// 4 length N (everything after this field, N >= 8) | 4 stream id | 1 method | 1 flags | 2 status | N-8 payload
@@ -77,23 +77,26 @@ extension Frame {
         public var reserved: Flags { subtracting(.response) }
     }
 
-    /// Why a request frame's flags are not acceptable. The frame decoder does not judge flags; the
-    /// daemon asks `requestFlagViolation` and answers INVALID_ARGUMENT.
-    public enum FlagViolation: Hashable, Sendable, CustomStringConvertible {
+    /// Why a request frame's header is not acceptable (docs/protocol.md, "Limits"). The frame
+    /// decoder does not judge flags or status; the daemon asks `requestHeaderViolation` and
+    /// answers INVALID_ARGUMENT.
+    public enum HeaderViolation: Hashable, Sendable, CustomStringConvertible {
         /// Bit 0 set in a request: the peer is confused about who is who; answer, then close.
         case responseBitInRequest
         /// Reserved bits set: answer this request, keep the connection.
         case reservedBits(Flags)
+        /// A status other than 0 (OK) in a request: answer this request, keep the connection.
+        case statusInRequest(StatusCode)
 
         /// Whether the daemon closes the connection after answering.
         public var closesConnection: Bool {
             switch self {
             case .responseBitInRequest: true
-            case .reservedBits: false
+            case .reservedBits, .statusInRequest: false
             }
         }
 
-        /// Both are answered INVALID_ARGUMENT.
+        /// All are answered INVALID_ARGUMENT.
         public var status: StatusCode { .invalidArgument }
 
         public var description: String {
@@ -102,15 +105,18 @@ extension Frame {
                 "the response flag (bit 0) is set in a request"
             case .reservedBits(let bits):
                 "reserved flag bits are set (0x\(String(bits.rawValue, radix: 16, uppercase: false)))"
+            case .statusInRequest(let status):
+                "the status field of a request must be 0, not \(status.rawValue) (\(status))"
             }
         }
     }
 
-    /// What is wrong with this frame's flags when it is a request; `nil` when nothing is. A set
-    /// response bit takes precedence over reserved bits.
-    public var requestFlagViolation: FlagViolation? {
+    /// What is wrong with this frame's header when it is a request; `nil` when nothing is. A set
+    /// response bit takes precedence over reserved bits, and both over a non-zero status.
+    public var requestHeaderViolation: HeaderViolation? {
         if flags.contains(.response) { return .responseBitInRequest }
         if !flags.reserved.isEmpty { return .reservedBits(flags.reserved) }
+        if status != .ok { return .statusInRequest(status) }
         return nil
     }
 }

@@ -3,7 +3,7 @@ public import NIOCore
 /// Splits a byte stream into `Frame`s, refusing a frame whose length field is over `maximumLength`
 /// as soon as the 4 length bytes are in, so nothing of its size is ever buffered.
 ///
-/// It does not judge flags or status (see `Frame.requestFlagViolation`). Errors are `FrameError`s
+/// It does not judge flags or status (see `Frame.requestHeaderViolation`). Errors are `FrameError`s
 /// and are fatal for the connection; bytes left at EOF are a `.truncatedFrame`.
 ///
 /// ```swift

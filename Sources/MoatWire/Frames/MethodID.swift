@@ -1,4 +1,4 @@
-/// A frame's method id: one number space for both sockets (`INTERFACES.md` section 1).
+/// A frame's method id: one number space for both sockets (`docs/protocol.md`).
 ///
 /// Any byte can arrive; `socket` is `nil` for an id Moat does not define (answered UNIMPLEMENTED).
 public struct MethodID: RawRepresentable, Hashable, Sendable, CustomStringConvertible {

@@ -21,7 +21,7 @@ public enum SocketKind: Hashable, Sendable, CaseIterable, CustomStringConvertibl
         }
     }
 
-    /// Where moatd listens and clients connect unless told otherwise (INTERFACES.md section 4).
+    /// Where moatd listens and clients connect unless told otherwise (docs/protocol.md, "Sockets").
     public var defaultPath: String {
         switch self {
         case .data: "/run/moat/moat.sock"

@@ -1,4 +1,4 @@
-/// A frame's status: a gRPC canonical status code (`INTERFACES.md` section 1).
+/// A frame's status: a gRPC canonical status code (`docs/protocol.md`).
 ///
 /// Any 16-bit value can arrive; the named ones are those Moat uses.
 public struct StatusCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {

@@ -5,7 +5,7 @@ public import NIOCore
 /// `moat.v1.CheckBatchRequest`: many checks in one frame, answered in the same order by a
 /// `CheckBatchResponse`. The daemon refuses more than `maximumCount` with RESOURCE_EXHAUSTED.
 public struct CheckBatchRequest: WireMessage, Hashable {
-    /// The most requests one batch may hold (`INTERFACES.md` section 1).
+    /// The most requests one batch may hold (docs/protocol.md).
     public static let maximumCount = 1024
 
     public var requests: [CheckRequest]
@@ -14,13 +14,29 @@ public struct CheckBatchRequest: WireMessage, Hashable {
         self.requests = requests
     }
 
+    /// Decodes the batch as a whole: the first request that does not decode fails it. The daemon
+    /// uses `items(wirePayload:)` instead, so that such a request fails alone.
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
-        self = try ProtobufCCodec.decode(Moat__V1__CheckBatchRequest.self, from: payload) { message in
-            guard let items = message.requests, message.n_requests > 0 else { return CheckBatchRequest(requests: []) }
-            return CheckBatchRequest(
-                requests: (0..<message.n_requests).map { CheckRequest(cMessage: items[$0]!.pointee) }
-            )
-        }
+        self.init(
+            requests: try Self.items(wirePayload: payload).map { item throws(MessageCodingError) in try item.get() }
+        )
+    }
+
+    /// Decodes each request of a batch to its own outcome: a request that does not decode (a NUL
+    /// byte or invalid UTF-8 in one of its strings) is an error naming it (`requests[2].vault`),
+    /// and the others decode. The requests are counted before anything is unpacked: more than
+    /// `maximumCount` throws `.tooManyItems`; bytes that are not a `CheckBatchRequest` throw
+    /// `.malformedPayload`.
+    public static func items(
+        wirePayload payload: ByteBuffer
+    ) throws(MessageCodingError) -> [Result<CheckRequest, MessageCodingError>] {
+        try ProtobufCCodec.decodeItems(
+            of: Moat__V1__CheckBatchRequest.self,
+            field: "requests",
+            as: Moat__V1__CheckRequest.self,
+            from: payload,
+            maximumCount: maximumCount
+        ) { CheckRequest(cMessage: $0) }
     }
 
     public func encode(into buffer: inout ByteBuffer) throws(MessageCodingError) {

@@ -22,10 +22,8 @@ extension Decision: WireMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) throws(MessageCodingError) {
-        try ProtobufCCodec.encode(Moat__V1__CheckResponse.self, into: &buffer) {
-            message,
-            arena throws(MessageCodingError) in
-            try fill(message, &arena)
+        ProtobufCCodec.encode(Moat__V1__CheckResponse.self, into: &buffer) { message, arena in
+            fill(message, &arena)
         }
     }
 
@@ -104,10 +102,10 @@ extension Decision: WireMessage {
         )
     }
 
-    func fill(
-        _ message: UnsafeMutablePointer<Moat__V1__CheckResponse>,
-        _ arena: inout PackingArena
-    ) throws(MessageCodingError) {
+    /// Fills a `CheckResponse`. Never fails, whatever the engine put in the decision: strings are
+    /// made packable and capped (`maximumWireMessageBytes`, `maximumWireFieldBytes`; see
+    /// `PackingArena.setPackable`), because they may echo what a caller sent (a token's claims).
+    func fill(_ message: UnsafeMutablePointer<Moat__V1__CheckResponse>, _ arena: inout PackingArena) {
         message.pointee.decision =
             switch outcome {
             case .allow: MOAT__V1__DECISION__DECISION_ALLOW
@@ -116,45 +114,37 @@ extension Decision: WireMessage {
         message.pointee.http_status = UInt32(httpStatus)
         message.pointee.code = code.wire
         message.pointee.inner_code = innerCode?.wire ?? MOAT__V1__INNER_CODE__INNER_CODE_UNSPECIFIED
-        try arena.set(&message.pointee.message, self.message, field: "message")
+        arena.setPackable(&message.pointee.message, self.message, limit: Self.maximumWireMessageBytes)
         message.pointee.stage = stage.wire
         if let admittedBy {
             let admission = arena.message(Moat__V1__Admission.self)
-            do throws(MessageCodingError) {
-                try admittedBy.fill(admission, &arena)
-            } catch {
-                throw error.nested(in: "admitted_by")
-            }
+            admittedBy.fill(admission, &arena)
             message.pointee.admitted_by = admission
         }
         if let grantedBy {
             let grant = arena.message(Moat__V1__Grant.self)
-            do throws(MessageCodingError) {
-                try grantedBy.fill(grant, &arena)
-            } catch {
-                throw error.nested(in: "granted_by")
-            }
+            grantedBy.fill(grant, &arena)
             message.pointee.granted_by = grant
         }
-        try arena.set(&message.pointee.required, required, field: "required")
-        try arena.set(&message.pointee.www_authenticate, wwwAuthenticate, field: "www_authenticate")
+        arena.setPackable(&message.pointee.required, required, limit: Self.maximumWireFieldBytes)
+        arena.setPackable(&message.pointee.www_authenticate, wwwAuthenticate, limit: Self.maximumWireFieldBytes)
         let revision = arena.message(Moat__V1__Revision.self)
-        do throws(MessageCodingError) {
-            try self.revision.fill(revision, &arena)
-        } catch {
-            throw error.nested(in: "revision")
-        }
+        self.revision.fill(revision, &arena)
         message.pointee.revision = revision
         if let caller {
             let cCaller = arena.message(Moat__V1__Caller.self)
-            do throws(MessageCodingError) {
-                try caller.fill(cCaller, &arena)
-            } catch {
-                throw error.nested(in: "caller")
-            }
+            caller.fill(cCaller, &arena)
             message.pointee.caller = cCaller
         }
     }
+}
+
+extension Decision {
+    /// The most UTF-8 bytes `CheckResponse.message` carries on the wire (docs/protocol.md); a
+    /// longer message is cut and ends with "…".
+    public static let maximumWireMessageBytes = 4096
+    /// The most UTF-8 bytes every other string of a `CheckResponse` carries on the wire.
+    public static let maximumWireFieldBytes = 1024
 }
 
 extension Caller {
@@ -167,12 +157,12 @@ extension Caller {
         )
     }
 
-    func fill(_ message: UnsafeMutablePointer<Moat__V1__Caller>, _ arena: inout PackingArena) throws(MessageCodingError)
-    {
-        try arena.set(&message.pointee.object_id, objectId, field: "object_id")
-        try arena.set(&message.pointee.application_id, applicationId, field: "application_id")
-        try arena.set(&message.pointee.tenant_id, tenantId, field: "tenant_id")
-        try arena.set(&message.pointee.issuer, issuer, field: "issuer")
+    func fill(_ message: UnsafeMutablePointer<Moat__V1__Caller>, _ arena: inout PackingArena) {
+        let limit = Decision.maximumWireFieldBytes
+        arena.setPackable(&message.pointee.object_id, objectId, limit: limit)
+        arena.setPackable(&message.pointee.application_id, applicationId, limit: limit)
+        arena.setPackable(&message.pointee.tenant_id, tenantId, limit: limit)
+        arena.setPackable(&message.pointee.issuer, issuer, limit: limit)
     }
 }
 
@@ -207,16 +197,13 @@ extension Admission {
         )
     }
 
-    func fill(
-        _ message: UnsafeMutablePointer<Moat__V1__Admission>,
-        _ arena: inout PackingArena
-    ) throws(MessageCodingError) {
+    func fill(_ message: UnsafeMutablePointer<Moat__V1__Admission>, _ arena: inout PackingArena) {
         message.pointee.kind = kind.wire
         if kind.hasIndex, let index {
             message.pointee.index = Int32(clamping: index)
         }
-        try arena.set(&message.pointee.rule, rule, field: "rule")
-        try arena.set(&message.pointee.service, service, field: "service")
+        arena.setPackable(&message.pointee.rule, rule, limit: Decision.maximumWireFieldBytes)
+        arena.setPackable(&message.pointee.service, service, limit: Decision.maximumWireFieldBytes)
         message.pointee.mode = mode?.wire ?? MOAT__V1__TRUSTED_SERVICE_MODE__TRUSTED_SERVICE_MODE_UNSPECIFIED
     }
 }
@@ -242,15 +229,15 @@ extension Grant {
         )
     }
 
-    func fill(_ message: UnsafeMutablePointer<Moat__V1__Grant>, _ arena: inout PackingArena) throws(MessageCodingError)
-    {
+    func fill(_ message: UnsafeMutablePointer<Moat__V1__Grant>, _ arena: inout PackingArena) {
+        let limit = Decision.maximumWireFieldBytes
         message.pointee.kind = kind.wire
         message.pointee.index = Int32(clamping: index ?? 0)
-        try arena.set(&message.pointee.object_id, objectId, field: "object_id")
-        try arena.set(&message.pointee.application_id, applicationId, field: "application_id")
-        try arena.set(&message.pointee.id, id, field: "id")
-        try arena.set(&message.pointee.role, role, field: "role")
-        try arena.set(&message.pointee.role_definition_id, roleDefinitionId, field: "role_definition_id")
+        arena.setPackable(&message.pointee.object_id, objectId, limit: limit)
+        arena.setPackable(&message.pointee.application_id, applicationId, limit: limit)
+        arena.setPackable(&message.pointee.id, id, limit: limit)
+        arena.setPackable(&message.pointee.role, role, limit: limit)
+        arena.setPackable(&message.pointee.role_definition_id, roleDefinitionId, limit: limit)
     }
 }
 
@@ -259,12 +246,9 @@ extension Revision {
         self.init(sequence: message.sequence, hash: CString.string(message.hash))
     }
 
-    func fill(
-        _ message: UnsafeMutablePointer<Moat__V1__Revision>,
-        _ arena: inout PackingArena
-    ) throws(MessageCodingError) {
+    func fill(_ message: UnsafeMutablePointer<Moat__V1__Revision>, _ arena: inout PackingArena) {
         message.pointee.sequence = sequence
-        try arena.set(&message.pointee.hash, hash, field: "hash")
+        arena.setPackable(&message.pointee.hash, hash, limit: Decision.maximumWireFieldBytes)
     }
 }
 

@@ -18,6 +18,7 @@ public struct MessageCodingError: Error, Hashable, Sendable, CustomStringConvert
             case invalidString
             case invalidValue
             case noDecision
+            case tooManyItems
         }
 
         private let wrapped: Wrapped
@@ -37,6 +38,9 @@ public struct MessageCodingError: Error, Hashable, Sendable, CustomStringConvert
         /// A `CheckResponse` carries no decision (`DECISION_UNSPECIFIED` or an unknown number):
         /// the caller could not decide, and must never treat it as an allow.
         public static let noDecision = Code(.noDecision)
+        /// A repeated field holds more items than Moat accepts (a CheckBatch of more than 1024
+        /// requests); counted before anything is unpacked.
+        public static let tooManyItems = Code(.tooManyItems)
 
         public var description: String {
             switch wrapped {
@@ -44,6 +48,7 @@ public struct MessageCodingError: Error, Hashable, Sendable, CustomStringConvert
             case .invalidString: "invalid string"
             case .invalidValue: "invalid value"
             case .noDecision: "no decision"
+            case .tooManyItems: "too many items"
             }
         }
     }
@@ -83,6 +88,25 @@ extension MessageCodingError {
 
     static func invalidValue(field: String, _ message: String) -> Self {
         Self(code: .invalidValue, field: field, message: "field '\(field)' \(message)")
+    }
+
+    static func tooManyItems(field: String, count: Int, maximum: Int) -> Self {
+        Self(
+            code: .tooManyItems,
+            field: field,
+            message: "field '\(field)' holds \(count) items; at most \(maximum) are accepted"
+        )
+    }
+
+    /// The error of item `index` of repeated field `name`: its path starts `name[index]`, and an
+    /// error about the item as a whole (it does not decode) names it.
+    func item(_ index: Int, of name: String) -> Self {
+        let prefix = "\(name)[\(index)]"
+        guard field == nil else { return nested(in: prefix) }
+        var copy = self
+        copy.field = prefix
+        copy.message = "field '\(prefix)': \(message)"
+        return copy
     }
 
     /// The same error, with `prefix` in front of its field path (for a nested or repeated message).

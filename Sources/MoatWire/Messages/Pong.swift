@@ -28,11 +28,7 @@ public struct Pong: WireMessage, Hashable {
             message.pointee.ready = ready ? 1 : 0
             if let revision {
                 let cRevision = arena.message(Moat__V1__Revision.self)
-                do throws(MessageCodingError) {
-                    try revision.fill(cRevision, &arena)
-                } catch {
-                    throw error.nested(in: "revision")
-                }
+                revision.fill(cRevision, &arena)
                 message.pointee.revision = cRevision
             }
         }

@@ -99,8 +99,14 @@ struct PackingArena {
         _ string: String,
         field: @autoclosure () -> String
     ) throws(MessageCodingError) -> UnsafeMutablePointer<CChar> {
+        guard let copy = copyWithoutNUL(string) else { throw .nulByteInString(field: field()) }
+        return copy
+    }
+
+    /// A NUL-terminated copy of `string`, or `nil` when it holds a NUL byte.
+    private mutating func copyWithoutNUL(_ string: String) -> UnsafeMutablePointer<CChar>? {
         var string = string
-        let copy: UnsafeMutablePointer<CChar>? = string.withUTF8 { utf8 in
+        return string.withUTF8 { utf8 in
             let target = allocate(byteCount: utf8.count + 1, alignment: 1)
             if let source = utf8.baseAddress, utf8.count > 0 {
                 if memchr(source, 0, utf8.count) != nil { return nil }
@@ -109,8 +115,38 @@ struct PackingArena {
             target.storeBytes(of: 0, toByteOffset: utf8.count, as: UInt8.self)
             return target.assumingMemoryBound(to: CChar.self)
         }
-        guard let copy else { throw .nulByteInString(field: field()) }
-        return copy
+    }
+
+    /// Sets a string field to what can be packed of `string`, and never fails: a NUL byte becomes
+    /// U+FFFD (the visible replacement character), and a string of more than `limit` UTF-8 bytes
+    /// is cut at a Unicode scalar boundary and ends with "…", `limit` bytes in all. (A Swift `String` is
+    /// always valid Unicode, so there is no invalid UTF-8 to replace.) Empty or `nil` keeps
+    /// protobuf-c's default (absent). For answers that echo values a caller controls.
+    mutating func setPackable(_ target: inout UnsafeMutablePointer<CChar>?, _ string: String?, limit: Int) {
+        guard let string, !string.isEmpty else { return }
+        if string.utf8.count <= limit, let copy = copyWithoutNUL(string) {
+            target = copy
+            return
+        }
+        target = copyWithoutNUL(Self.packable(string, limit: limit))
+    }
+
+    /// `string` with every NUL replaced by U+FFFD, cut to at most `limit` UTF-8 bytes (ending in
+    /// "…" when cut).
+    static func packable(_ string: String, limit: Int) -> String {
+        let ellipsis: Unicode.Scalar = "…"
+        var scalars = String.UnicodeScalarView()
+        var bytes = 0
+        let all = string.unicodeScalars.map { $0 == "\0" ? Unicode.Scalar(0xFFFD)! : $0 }
+        let total = all.reduce(0) { $0 + $1.utf8.count }
+        let budget = total <= limit ? limit : max(0, limit - ellipsis.utf8.count)
+        for scalar in all {
+            guard bytes + scalar.utf8.count <= budget else { break }
+            scalars.append(scalar)
+            bytes += scalar.utf8.count
+        }
+        if total > limit, limit >= ellipsis.utf8.count { scalars.append(ellipsis) }
+        return String(scalars)
     }
 
     /// Sets a proto3 string field; an empty string keeps protobuf-c's default (absent).

@@ -47,6 +47,51 @@ enum ProtobufCCodec {
         }
     }
 
+    /// Decodes the items of repeated message field `name` of a `Container` one by one, each to
+    /// its own outcome, so that one item that does not decode fails only itself; its error names
+    /// the item (`requests[2].vault`).
+    ///
+    /// The items are counted in the wire bytes first (`cmoat_field_spans`), before anything is
+    /// unpacked: more than `maximumCount` throws `.tooManyItems`. Bytes that are not an encoding
+    /// of `Container` throw `.malformedPayload`.
+    static func decodeItems<Container: CMessage, Item: CMessage, Value>(
+        of _: Container.Type,
+        field name: String,
+        as _: Item.Type,
+        from payload: ByteBuffer,
+        maximumCount: Int,
+        _ convert: (borrowing Item) throws(MessageCodingError) -> Value
+    ) throws(MessageCodingError) -> [Result<Value, MessageCodingError>] {
+        let number = protobuf_c_message_descriptor_get_field_by_name(Container.descriptor, name)!.pointee.id
+        let outcome: Result<[Result<Value, MessageCodingError>], MessageCodingError> =
+            payload
+            .withUnsafeReadableBytes { bytes in
+                withUnsafeTemporaryAllocation(of: cmoat_span.self, capacity: maximumCount) { spans in
+                    let empty: UInt8 = 0
+                    let count = withUnsafePointer(to: empty) { emptyAddress in
+                        let data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyAddress
+                        return cmoat_field_spans(data, bytes.count, number, spans.baseAddress!, maximumCount)
+                    }
+                    guard count >= 0 else { return .failure(.malformed(Container.fullName)) }
+                    guard count <= maximumCount else {
+                        return .failure(.tooManyItems(field: name, count: Int(count), maximum: maximumCount))
+                    }
+                    return .success(
+                        (0..<Int(count)).map { index in
+                            let span = spans[index]
+                            let item = UnsafeRawBufferPointer(rebasing: bytes[span.offset..<span.offset + span.length])
+                            do throws(MessageCodingError) {
+                                return .success(try decode(Item.self, from: item, convert))
+                            } catch {
+                                return .failure(error.item(index, of: name))
+                            }
+                        }
+                    )
+                }
+            }
+        return try outcome.get()
+    }
+
     private static func checkStrings(
         _ descriptor: UnsafePointer<ProtobufCMessageDescriptor>,
         _ data: UnsafePointer<UInt8>,
@@ -68,12 +113,13 @@ enum ProtobufCCodec {
     }
 
     /// Fills a `Message` with `fill` and appends its encoding to `buffer`.
-    static func encode<Message: CMessage>(
+    /// `Failure` is `Never` for messages whose encoding cannot fail (`CheckResponse`).
+    static func encode<Message: CMessage, Failure: Error>(
         _: Message.Type,
         into buffer: inout ByteBuffer,
-        _ fill: (UnsafeMutablePointer<Message>, inout PackingArena) throws(MessageCodingError) -> Void
-    ) throws(MessageCodingError) {
-        try PackingArena.with { arena throws(MessageCodingError) in
+        _ fill: (UnsafeMutablePointer<Message>, inout PackingArena) throws(Failure) -> Void
+    ) throws(Failure) {
+        try PackingArena.with { arena throws(Failure) in
             let message = arena.message(Message.self)
             try fill(message, &arena)
             let base = UnsafeRawPointer(message).assumingMemoryBound(to: ProtobufCMessage.self)

@@ -1171,7 +1171,7 @@ const ProtobufCMessageDescriptor moat__v1__caller__descriptor =
   (ProtobufCMessageInit) moat__v1__caller__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__check_response__field_descriptors[12] =
+static const ProtobufCFieldDescriptor moat__v1__check_response__field_descriptors[13] =
 {
   {
     "decision",
@@ -1317,12 +1317,25 @@ static const ProtobufCFieldDescriptor moat__v1__check_response__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "error",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__CheckResponse, error),
+    &moat__v1__error__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned moat__v1__check_response__field_indices_by_name[] = {
   6,   /* field[6] = admitted_by */
   11,   /* field[11] = caller */
   2,   /* field[2] = code */
   0,   /* field[0] = decision */
+  12,   /* field[12] = error */
   7,   /* field[7] = granted_by */
   1,   /* field[1] = http_status */
   3,   /* field[3] = inner_code */
@@ -1335,7 +1348,7 @@ static const unsigned moat__v1__check_response__field_indices_by_name[] = {
 static const ProtobufCIntRange moat__v1__check_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor moat__v1__check_response__descriptor =
 {
@@ -1345,7 +1358,7 @@ const ProtobufCMessageDescriptor moat__v1__check_response__descriptor =
   "Moat__V1__CheckResponse",
   "moat.v1",
   sizeof(Moat__V1__CheckResponse),
-  12,
+  13,
   moat__v1__check_response__field_descriptors,
   moat__v1__check_response__field_indices_by_name,
   1,  moat__v1__check_response__number_ranges,

@@ -37,11 +37,7 @@ public struct ChangeResponse: WireMessage, Hashable {
             arena throws(MessageCodingError) in
             message.pointee.changed = changed ? 1 : 0
             let cRevision = arena.message(Moat__V1__Revision.self)
-            do throws(MessageCodingError) {
-                try revision.fill(cRevision, &arena)
-            } catch {
-                throw error.nested(in: "revision")
-            }
+            revision.fill(cRevision, &arena)
             message.pointee.revision = cRevision
             try arena.set(&message.pointee.summary, summary, field: "summary")
         }

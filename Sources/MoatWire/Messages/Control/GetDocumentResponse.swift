@@ -31,11 +31,7 @@ public struct GetDocumentResponse: WireMessage, Hashable {
             arena throws(MessageCodingError) in
             arena.set(&message.pointee.document, document)
             let cRevision = arena.message(Moat__V1__Revision.self)
-            do throws(MessageCodingError) {
-                try revision.fill(cRevision, &arena)
-            } catch {
-                throw error.nested(in: "revision")
-            }
+            revision.fill(cRevision, &arena)
             message.pointee.revision = cRevision
         }
     }

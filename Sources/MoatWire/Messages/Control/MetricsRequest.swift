@@ -10,6 +10,6 @@ public struct MetricsRequest: WireMessage, Hashable {
     }
 
     public func encode(into buffer: inout ByteBuffer) throws(MessageCodingError) {
-        try ProtobufCCodec.encode(Moat__V1__MetricsRequest.self, into: &buffer) { _, _ in }
+        ProtobufCCodec.encode(Moat__V1__MetricsRequest.self, into: &buffer) { _, _ in }
     }
 }

@@ -11,6 +11,6 @@ public struct ReloadRequest: WireMessage, Hashable {
     }
 
     public func encode(into buffer: inout ByteBuffer) throws(MessageCodingError) {
-        try ProtobufCCodec.encode(Moat__V1__ReloadRequest.self, into: &buffer) { _, _ in }
+        ProtobufCCodec.encode(Moat__V1__ReloadRequest.self, into: &buffer) { _, _ in }
     }
 }

@@ -95,11 +95,7 @@ public struct StatusResponse: WireMessage, Hashable {
             try arena.set(&message.pointee.not_ready_reason, notReadyReason, field: "not_ready_reason")
             if let revision {
                 let cRevision = arena.message(Moat__V1__Revision.self)
-                do throws(MessageCodingError) {
-                    try revision.fill(cRevision, &arena)
-                } catch {
-                    throw error.nested(in: "revision")
-                }
+                revision.fill(cRevision, &arena)
                 message.pointee.revision = cRevision
             }
             message.pointee.loaded_at_unix_millis = loadedAtUnixMillis
@@ -114,11 +110,7 @@ public struct StatusResponse: WireMessage, Hashable {
                 let items = arena.pointers(to: Moat__V1__Revision.self, count: history.count)
                 for (index, revision) in history.enumerated() {
                     let item = arena.message(Moat__V1__Revision.self)
-                    do throws(MessageCodingError) {
-                        try revision.fill(item, &arena)
-                    } catch {
-                        throw error.nested(in: "history[\(index)]")
-                    }
+                    revision.fill(item, &arena)
                     items[index] = item
                 }
                 message.pointee.n_history = history.count

@@ -432,10 +432,17 @@ struct  Moat__V1__CheckResponse
    * Absent when the request was refused before its token was read (400, 404, malformed token).
    */
   Moat__V1__Caller *caller;
+  /*
+   * Set only on an item of a CheckBatchResponse that could not be decided (its own status and
+   * message, e.g. INVALID_ARGUMENT for an item that does not decode, DEADLINE_EXCEEDED for one whose
+   * deadline passed); `decision` is then DECISION_UNSPECIFIED and the other fields are absent. A
+   * Check that cannot be decided is answered with the frame's status instead.
+   */
+  Moat__V1__Error *error;
 };
 #define MOAT__V1__CHECK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__check_response__descriptor) \
-    , MOAT__V1__DECISION__DECISION_UNSPECIFIED, 0, MOAT__V1__RESULT_CODE__RESULT_CODE_UNSPECIFIED, MOAT__V1__INNER_CODE__INNER_CODE_UNSPECIFIED, (char *)protobuf_c_empty_string, MOAT__V1__STAGE__STAGE_UNSPECIFIED, NULL, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL }
+    , MOAT__V1__DECISION__DECISION_UNSPECIFIED, 0, MOAT__V1__RESULT_CODE__RESULT_CODE_UNSPECIFIED, MOAT__V1__INNER_CODE__INNER_CODE_UNSPECIFIED, (char *)protobuf_c_empty_string, MOAT__V1__STAGE__STAGE_UNSPECIFIED, NULL, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL, NULL }
 
 
 struct  Moat__V1__CheckBatchRequest
@@ -450,7 +457,8 @@ struct  Moat__V1__CheckBatchRequest
 
 
 /*
- * Answers in the order of the requests.
+ * Answers in the order of the requests, one per request: each is a decision, or (`error` set)
+ * that item's own status and message. One item that cannot be decided does not fail the others.
  */
 struct  Moat__V1__CheckBatchResponse
 {
