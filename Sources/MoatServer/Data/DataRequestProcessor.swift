@@ -77,7 +77,7 @@ struct DataRequestProcessor {
     private func batchItems(_ frame: Frame) throws(StatusError) -> [Result<CheckRequest, MessageCodingError>] {
         do {
             return try CheckBatchRequest.items(wirePayload: frame.payload)
-        } catch where error.code == .tooManyItems {
+        } catch  where error.code == .tooManyItems {
             metrics.countRefusal(.batchTooLarge)
             throw StatusError(code: .resourceExhausted, message: error.message)
         } catch {
