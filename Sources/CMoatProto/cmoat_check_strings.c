@@ -19,6 +19,29 @@ static bool read_varint(const uint8_t **cursor, const uint8_t *end, uint64_t *va
     return false;
 }
 
+/// Reads a field's tag, and the length of its value after the cursor: 0 for a varint (consumed
+/// here), 8 or 4 for fixed-size values, the length prefix for length-delimited ones. False when
+/// the bytes are malformed: a truncated varint, an unknown wire type (groups included), or a
+/// value running past `end`.
+static bool read_field(const uint8_t **cursor, const uint8_t *end, uint64_t *tag, uint64_t *length) {
+    if (!read_varint(cursor, end, tag)) return false;
+    switch (*tag & 7) {
+    case 0: {
+        uint64_t ignored;
+        *length = 0;
+        return read_varint(cursor, end, &ignored);
+    }
+    case 1: *length = 8; break;
+    case 5: *length = 4; break;
+    case 2:
+        if (!read_varint(cursor, end, length)) return false;
+        break;
+    default:
+        return false;
+    }
+    return *length <= (uint64_t)(end - *cursor);
+}
+
 /// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF; NUL refused.
 static bool is_clean_utf8(const uint8_t *s, size_t length) {
     const uint64_t high_bits = 0x8080808080808080ULL;
@@ -69,24 +92,10 @@ static size_t occurrences_before(const uint8_t *data, const uint8_t *upto, uint6
     const uint8_t *cursor = data;
     while (cursor < upto) {
         uint64_t tag;
-        uint64_t skip = 0;
-        if (!read_varint(&cursor, upto, &tag)) break;
-        switch (tag & 7) {
-        case 0:
-            if (!read_varint(&cursor, upto, &skip)) return count;
-            skip = 0;
-            break;
-        case 1: skip = 8; break;
-        case 5: skip = 4; break;
-        case 2:
-            if (!read_varint(&cursor, upto, &skip)) return count;
-            break;
-        default:
-            return count;
-        }
+        uint64_t length;
+        if (!read_field(&cursor, upto, &tag, &length)) break;
         if ((tag >> 3) == number) count += 1;
-        if (skip > (uint64_t)(upto - cursor)) break;
-        cursor += skip;
+        cursor += length;
     }
     return count;
 }
@@ -105,25 +114,13 @@ static cmoat_strings_result check(
     while (cursor < end) {
         const uint8_t *start = cursor;
         uint64_t tag;
-        if (!read_varint(&cursor, end, &tag)) return CMOAT_STRINGS_MALFORMED;
-        uint64_t skip;
-        switch (tag & 7) {
-        case 0:
-            if (!read_varint(&cursor, end, &skip)) return CMOAT_STRINGS_MALFORMED;
-            continue;
-        case 1:
-            skip = 8;
-            break;
-        case 5:
-            skip = 4;
-            break;
-        case 2: {
-            if (!read_varint(&cursor, end, &skip)) return CMOAT_STRINGS_MALFORMED;
-            if (skip > (uint64_t)(end - cursor)) return CMOAT_STRINGS_MALFORMED;
+        uint64_t value_length;
+        if (!read_field(&cursor, end, &tag, &value_length)) return CMOAT_STRINGS_MALFORMED;
+        if ((tag & 7) == 2) {
             uint64_t number = tag >> 3;
             const ProtobufCFieldDescriptor *f =
                 number <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(descriptor, (unsigned)number) : NULL;
-            if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING && !is_clean_utf8(cursor, (size_t)skip)) {
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING && !is_clean_utf8(cursor, (size_t)value_length)) {
                 trail[depth].field = f;
                 trail[depth].occurrence = occurrences_before(data, start, number);
                 *trail_length = depth + 1;
@@ -131,20 +128,15 @@ static cmoat_strings_result check(
             }
             if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
                 cmoat_strings_result inner =
-                    check(f->descriptor, cursor, (size_t)skip, trail, trail_length, depth + 1);
+                    check(f->descriptor, cursor, (size_t)value_length, trail, trail_length, depth + 1);
                 if (inner == CMOAT_STRINGS_INVALID) {
                     trail[depth].field = f;
                     trail[depth].occurrence = occurrences_before(data, start, number);
                 }
                 if (inner != CMOAT_STRINGS_VALID) return inner;
             }
-            break;
         }
-        default:
-            return CMOAT_STRINGS_MALFORMED;
-        }
-        if (skip > (uint64_t)(end - cursor)) return CMOAT_STRINGS_MALFORMED;
-        cursor += skip;
+        cursor += value_length;
     }
     return CMOAT_STRINGS_VALID;
 }
@@ -185,31 +177,17 @@ int64_t cmoat_field_spans(
     int64_t count = 0;
     while (cursor < end) {
         uint64_t tag;
-        uint64_t skip;
-        if (!read_varint(&cursor, end, &tag)) return -1;
-        switch (tag & 7) {
-        case 0:
-            if (!read_varint(&cursor, end, &skip)) return -1;
-            skip = 0;
-            break;
-        case 1: skip = 8; break;
-        case 5: skip = 4; break;
-        case 2:
-            if (!read_varint(&cursor, end, &skip)) return -1;
-            break;
-        default:
-            return -1;
-        }
-        if (skip > (uint64_t)(end - cursor)) return -1;
+        uint64_t value_length;
+        if (!read_field(&cursor, end, &tag, &value_length)) return -1;
         if ((tag >> 3) == number) {
             if ((tag & 7) != 2) return -1;
             if ((uint64_t)count < capacity) {
                 spans[count].offset = (size_t)(cursor - data);
-                spans[count].length = (size_t)skip;
+                spans[count].length = (size_t)value_length;
             }
             count += 1;
         }
-        cursor += skip;
+        cursor += value_length;
     }
     return count;
 }

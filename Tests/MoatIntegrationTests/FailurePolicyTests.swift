@@ -38,22 +38,36 @@ extension MoatdIntegrationTests {
             return request
         }
 
-        @Test("a token whose iss is NUL gets a 401 decision, alone and among good requests of a batch")
-        func nulInToken() async throws {
+        /// One connection, so that every check shares it; failing open, so that a failure that
+        /// would fail open shows.
+        static var failingOpen: MoatClient.Configuration {
+            var configuration = MoatClient.Configuration.integrationTests(connections: 1)
+            configuration.failurePolicy = .open
+            return configuration
+        }
+
+        /// Runs `body` with a daemon serving `TestDocuments.allowing` (the test process a trusted
+        /// asserter) and a client of it, `failingOpen`.
+        static func withDaemonAndClient(_ body: (DaemonProcess, MoatClient) async throws -> Void) async throws {
             try await withSandbox { sandbox in
                 try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
                 let daemon = try await sandbox.startDaemon(arguments: TestDocuments.asserterArguments)
-                var configuration = MoatClient.Configuration.integrationTests(connections: 1)
-                configuration.failurePolicy = .open
-                await withMoatClient(socketPath: daemon.socket, configuration: configuration) { client in
-                    let alone = await client.check(Self.nulIssuerRequest)
-                    #expect(alone.decision?.code == .unauthorized && !alone.isAllowed, "\(alone.summary)")
-                    let good = TestDocuments.aliceGetsSecret()
-                    let batch = await client.checkBatch([good, Self.nulIssuerRequest, good])
-                    #expect(batch.count == 3)
-                    #expect(batch.map { $0.decision?.code } == [.ok, .unauthorized, .ok], "\(batch.map(\.summary))")
-                    #expect(batch.map(\.isAllowed) == [true, false, true])
+                try await withMoatClient(socketPath: daemon.socket, configuration: failingOpen) { client in
+                    try await body(daemon, client)
                 }
+            }
+        }
+
+        @Test("a token whose iss is NUL gets a 401 decision, alone and among good requests of a batch")
+        func nulInToken() async throws {
+            try await Self.withDaemonAndClient { daemon, client in
+                let alone = await client.check(Self.nulIssuerRequest)
+                #expect(alone.decision?.code == .unauthorized && !alone.isAllowed, "\(alone.summary)")
+                let good = TestDocuments.aliceGetsSecret()
+                let batch = await client.checkBatch([good, Self.nulIssuerRequest, good])
+                #expect(batch.count == 3)
+                #expect(batch.map { $0.decision?.code } == [.ok, .unauthorized, .ok], "\(batch.map(\.summary))")
+                #expect(batch.map(\.isAllowed) == [true, false, true])
                 // Through the raw socket too: status 0 and a decodable 401, not INTERNAL.
                 let connection = try await RawConnection.connect(daemon.socket)
                 defer { connection.shutdown() }
@@ -68,58 +82,50 @@ extension MoatdIntegrationTests {
 
         @Test("an oversized check is refused by the client, and the checks pipelined beside it are all answered")
         func oversizedCheck() async throws {
-            try await withSandbox { sandbox in
-                try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
-                let daemon = try await sandbox.startDaemon(arguments: TestDocuments.asserterArguments)
-                var configuration = MoatClient.Configuration.integrationTests(connections: 1)
-                configuration.failurePolicy = .open
-                let oversized = {
-                    var request = TestDocuments.aliceGetsSecret()
-                    request.token = String(repeating: "a", count: 70 * 1024)
-                    return request
-                }()
-                try await withMoatClient(socketPath: daemon.socket, configuration: configuration) { client in
-                    let good = TestDocuments.aliceGetsSecret()
-                    let first = await client.check(good)  // the one connection is up
-                    #expect(first.decision?.outcome == .allow, "\(first.summary)")
-                    // The daemon is stopped while the checks are queued on the shared connection,
-                    // so that, were the oversized check sent, the others would be behind it when
-                    // the daemon reads its length and closes the connection. (The pauses only order
-                    // the calls; nothing here depends on how long anything takes.)
-                    daemon.send(SIGSTOP)
-                    defer { daemon.send(SIGCONT) }
-                    try await ClientBehaviour.waitUntilStopped(daemon.pid)
-                    let refused = Task { await client.check(oversized) }
-                    try await Task.sleep(for: .milliseconds(200))
-                    let answered = Task {
-                        await withTaskGroup(of: CheckResult.self) { group in
-                            for _ in 0..<32 { group.addTask { await client.check(good) } }
-                            return await group.reduce(into: []) { $0.append($1) }
-                        }
+            let oversized = {
+                var request = TestDocuments.aliceGetsSecret()
+                request.token = String(repeating: "a", count: 70 * 1024)
+                return request
+            }()
+            try await Self.withDaemonAndClient { daemon, client in
+                let good = TestDocuments.aliceGetsSecret()
+                let first = await client.check(good)  // the one connection is up
+                #expect(first.decision?.outcome == .allow, "\(first.summary)")
+                // The daemon is stopped while the checks are queued on the shared connection,
+                // so that, were the oversized check sent, the others would be behind it when
+                // the daemon reads its length and closes the connection. (The pauses only order
+                // the calls; nothing here depends on how long anything takes.)
+                daemon.send(SIGSTOP)
+                defer { daemon.send(SIGCONT) }
+                try await ClientBehaviour.waitUntilStopped(daemon.pid)
+                let refused = Task { await client.check(oversized) }
+                try await Task.sleep(for: .milliseconds(200))
+                let answered = Task {
+                    await withTaskGroup(of: CheckResult.self) { group in
+                        for _ in 0..<32 { group.addTask { await client.check(good) } }
+                        return await group.reduce(into: []) { $0.append($1) }
                     }
-                    try await Task.sleep(for: .milliseconds(200))
-                    daemon.send(SIGCONT)
-                    let result = await refused.value
-                    #expect(result.error?.code == .requestRefused, "\(result.summary)")
-                    #expect(result.error?.status == .resourceExhausted)
-                    #expect(result.error?.fault == .request)
-                    #expect(!result.isAllowed && !result.failedOpen)
-                    let others = await answered.value
-                    #expect(others.count == 32)
-                    #expect(others.allSatisfy { $0.decision?.outcome == .allow }, "\(others.map(\.summary))")
-                    // In a batch, the oversized request alone is refused.
-                    let batch = await client.checkBatch([good, oversized, good])
-                    #expect(batch.map { $0.decision?.outcome } == [.allow, nil, .allow])
-                    #expect(batch[1].error?.code == .requestRefused && !batch[1].isAllowed)
                 }
+                try await Task.sleep(for: .milliseconds(200))
+                daemon.send(SIGCONT)
+                let result = await refused.value
+                #expect(result.error?.code == .requestRefused, "\(result.summary)")
+                #expect(result.error?.status == .resourceExhausted)
+                #expect(result.error?.fault == .request)
+                #expect(!result.isAllowed && !result.failedOpen)
+                let others = await answered.value
+                #expect(others.count == 32)
+                #expect(others.allSatisfy { $0.decision?.outcome == .allow }, "\(others.map(\.summary))")
+                // In a batch, the oversized request alone is refused.
+                let batch = await client.checkBatch([good, oversized, good])
+                #expect(batch.map { $0.decision?.outcome } == [.allow, nil, .allow])
+                #expect(batch[1].error?.code == .requestRefused && !batch[1].isAllowed)
             }
         }
 
         @Test("a request frame whose status field is not 0 is INVALID_ARGUMENT, and the connection stays open")
         func statusInRequest() async throws {
-            try await withSandbox { sandbox in
-                try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
-                let daemon = try await sandbox.startDaemon(arguments: TestDocuments.asserterArguments)
+            try await Self.withDaemonAndClient { daemon, _ in
                 for socket in [daemon.socket, daemon.controlSocket] {
                     let connection = try await RawConnection.connect(socket)
                     defer { connection.shutdown() }
@@ -144,11 +150,9 @@ extension MoatdIntegrationTests {
         )
         func openOnlyOnAvailability(status: StatusCode, allowed: Bool) async throws {
             try await withSandbox { sandbox in
-                let daemon = try StatusDaemon(path: sandbox.socketPath, status: status)
+                let daemon = try FakeDaemon(path: sandbox.socketPath, serve: answering(status))
                 defer { daemon.stop() }
-                var configuration = MoatClient.Configuration.integrationTests(connections: 1)
-                configuration.failurePolicy = .open
-                try await withMoatClient(socketPath: daemon.path, configuration: configuration) { client in
+                try await withMoatClient(socketPath: daemon.path, configuration: Self.failingOpen) { client in
                     let request = TestDocuments.aliceGetsSecret()
                     let single = await client.check(request)
                     #expect(single.error?.status == status, "\(single.summary)")
@@ -165,49 +169,16 @@ extension MoatdIntegrationTests {
     }
 }
 
-/// A listening Unix socket that plays a daemon unable to decide: it answers every Check with
-/// `status` (an `Error` payload), every CheckBatch with OK and one `status` item per request, and
-/// Ping with a ready Pong. For statuses the real daemon cannot be made to answer.
-private final class StatusDaemon: Sendable {
-    let path: String
-    private let listener: Int32
-    private let connections = Mutex<[Int32]>([])
-
-    init(path: String, status: StatusCode) throws {
-        self.path = path
-        let fd: Int32
-        do {
-            fd = try UnixDomainSocket.listen(on: path, backlog: 16)
-        } catch {
-            throw HarnessError("listen on '\(path)': \(error)")
-        }
-        listener = fd
-        Thread { [self] in
-            while true {
-                let connection = accept(fd, nil, nil)
-                if connection < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                connections.withLock { $0.append(connection) }
-                Thread { [self] in
-                    Self.serve(connection, status: status)
-                    connections.withLock { open in
-                        open.removeAll { $0 == connection }
-                        close(connection)
-                    }
-                }.start()
-            }
-        }.start()
-    }
-
-    private static func serve(_ fd: Int32, status: StatusCode) {
+/// What a daemon unable to decide answers on `connection`: every Check with `status` (an `Error`
+/// payload), every CheckBatch with OK and one `status` item per request, Ping with a ready Pong.
+/// For statuses the real daemon cannot be made to answer (`FakeDaemon`).
+private func answering(_ status: StatusCode) -> @Sendable (Int32) -> Void {
+    { connection in
         let error = StatusError(code: status, message: "the test daemon answers \(status)")
-        while let header = read(fd, 12) {
+        while let header = receive(connection, 12) {
             let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
-            guard length >= 8, let payload = read(fd, length - 8) else { return }
-            let streamID =
-                UInt32(header[4]) << 24 | UInt32(header[5]) << 16 | UInt32(header[6]) << 8 | UInt32(header[7])
+            guard length >= 8, let payload = receive(connection, length - 8) else { return }
+            let streamID = header[4..<8].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             let method = MethodID(rawValue: header[8])
             var answer = ByteBuffer()
             var answerStatus = StatusCode.ok
@@ -228,32 +199,21 @@ private final class StatusDaemon: Sendable {
                 status: answerStatus.rawValue,
                 payload: Array(answer.readableBytesView)
             )
-            let sent = frame.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let sent = frame.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard sent == frame.count else { return }
         }
     }
+}
 
-    /// Exactly `count` bytes, or nil at end of stream.
-    private static func read(_ fd: Int32, _ count: Int) -> [UInt8]? {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let got = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + done, count - done, 0) }
-            if got < 0 && errno == EINTR { continue }
-            guard got > 0 else { return nil }
-            done += got
-        }
-        return bytes
+/// Exactly `count` bytes from `fd`, or nil at end of stream.
+private func receive(_ fd: Int32, _ count: Int) -> [UInt8]? {
+    var bytes = [UInt8](repeating: 0, count: count)
+    var done = 0
+    while done < count {
+        let got = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + done, count - done, 0) }
+        if got < 0 && errno == EINTR { continue }
+        guard got > 0 else { return nil }
+        done += got
     }
-
-    /// Stops accepting and ends every connection (their threads close them); removes the socket
-    /// file.
-    func stop() {
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        connections.withLock { open in
-            for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
-        }
-        unlink(path)
-    }
+    return bytes
 }

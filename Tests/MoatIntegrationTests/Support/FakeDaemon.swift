@@ -6,15 +6,15 @@ import Synchronization
 import Glibc
 #endif
 
-/// A listening Unix socket that plays a daemon refusing every connection: it accepts, writes
-/// `greeting` (a stream-0 refusal frame, or nothing), and closes. For the clients' side of the
-/// connection-level refusals, independently of the real daemon.
+/// A listening Unix socket that plays a daemon: for each connection it accepts, `serve` runs on a
+/// thread of its own with the connection's descriptor, which is closed after. For the clients'
+/// side of answers the real daemon cannot be made to give.
 final class FakeDaemon: Sendable {
     let path: String
     private let listener: Int32
     private let accepted = Atomic<Int>(0)
 
-    init(path: String, greeting: [UInt8]) throws {
+    init(path: String, serve: @escaping @Sendable (Int32) -> Void) throws {
         self.path = path
         let fd: Int32
         do {
@@ -31,11 +31,21 @@ final class FakeDaemon: Sendable {
                     return
                 }
                 accepted.wrappingAdd(1, ordering: .relaxed)
-                _ = greeting.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                close(connection)
+                Thread {
+                    serve(connection)
+                    close(connection)
+                }.start()
             }
         }
         thread.start()
+    }
+
+    /// A daemon refusing every connection: it writes `greeting` (a stream-0 refusal frame, or
+    /// nothing), and closes.
+    convenience init(path: String, greeting: [UInt8]) throws {
+        try self.init(path: path) { connection in
+            _ = greeting.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
     }
 
     /// Connections accepted so far.
