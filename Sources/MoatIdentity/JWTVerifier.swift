@@ -43,6 +43,10 @@ public struct JWTVerifier: TokenVerifier {
         try self.init(tenants: snapshot.tenants)
     }
 
+    /// The longest token verified, in UTF-8 bytes (without `Bearer `): a longer one is
+    /// `.malformed` before it is parsed.
+    public static let maximumTokenBytes = ParsedToken.maximumBytes
+
     /// Parses `token` and checks its signature with the key its `tid` and `kid` select.
     ///
     /// Depends only on the token and the keys (not on the vault or the clock), so the answer can be
@@ -60,11 +64,11 @@ public struct JWTVerifier: TokenVerifier {
     private func signatureFailure(_ token: ParsedToken) -> String? {
         guard let keyID = token.keyID, let key = keys[token.claims.tenantId.lowercased()]?[keyID] else {
             return "AKV10046: Unable to resolve the key used for signature validation. "
-                + "EncodedJwtHeader: '\(token.headerSegment)'."
+                + "EncodedJwtHeader: \(Echo.quoted(token.headerSegment))."
         }
         guard key.algorithm == token.algorithm else {
             return "[InvalidSignature] Error validating token: the token's alg is \(token.algorithm.rawValue) but key "
-                + "'\(keyID)' is an \(key.algorithm.keyType) key, which verifies \(key.algorithm.rawValue) only."
+                + "\(Echo.quoted(keyID)) is an \(key.algorithm.keyType) key, which verifies \(key.algorithm.rawValue) only."
         }
         return key.failure(verifying: token.signature, for: SHA256.digest(of: token.signingInput.utf8), keyID: keyID)
     }

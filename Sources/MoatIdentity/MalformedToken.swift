@@ -8,12 +8,4 @@ struct MalformedToken: Error, Sendable, Hashable {
     init(_ reason: String) {
         self.reason = reason
     }
-
-    /// A value from the token, quoted and shortened, so that a hostile token cannot make a message
-    /// (and the audit record that carries it) as large as itself.
-    static func quoted(_ text: some StringProtocol) -> String {
-        let limit = 64
-        guard text.prefix(limit + 1).count > limit else { return "'\(text)'" }
-        return "'\(text.prefix(limit))…'"
-    }
 }

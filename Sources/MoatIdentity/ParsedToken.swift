@@ -3,9 +3,14 @@ internal import MoatCore
 /// A bearer token split into its three JWS compact parts (RFC 7515 section 7.1) and decoded, before
 /// its signature is checked.
 ///
-/// Everything here is the "parse and `alg`" step of `INTERFACES.md` section 5: any failure is
-/// `InvalidToken` before the issuer is even looked at, so it must not depend on the snapshot's keys.
+/// Everything here is the "parse and `alg`" step of `docs/semantics.md` ("Token checks, in
+/// order"): any failure is `InvalidToken` before the issuer is even looked at, so it must not depend
+/// on the snapshot's keys.
 struct ParsedToken {
+    /// The longest token parsed, in UTF-8 bytes (without `Bearer `); Entra tokens are 1 to 4 KB,
+    /// 8 KB with many groups.
+    static let maximumBytes = 16 * 1024
+
     /// The header segment as sent: Key Vault quotes it when no key matches (AKV10046).
     var headerSegment: Substring
     /// `header.payload` as sent: the bytes the signature covers.
@@ -18,6 +23,11 @@ struct ParsedToken {
 
     init(_ token: Substring) throws(MalformedToken) {
         let utf8 = token.utf8
+        guard utf8.count <= Self.maximumBytes else {
+            throw MalformedToken(
+                "the token is \(utf8.count) bytes; Moat parses tokens of at most \(Self.maximumBytes) bytes"
+            )
+        }
         var dots: [Substring.UTF8View.Index] = []
         var dotCount = 0
         for index in utf8.indices where utf8[index] == UInt8(ascii: ".") {
@@ -42,7 +52,7 @@ struct ParsedToken {
         switch header["alg"] {
         case .string(let name):
             guard let known = JWTAlgorithm(rawValue: name) else {
-                throw MalformedToken("unsupported alg \(MalformedToken.quoted(name)); Moat accepts RS256 and ES256")
+                throw MalformedToken("unsupported alg \(Echo.quoted(name)); Moat accepts RS256 and ES256")
             }
             algorithm = known
         case nil:
@@ -65,8 +75,8 @@ struct ParsedToken {
         let payload = try Self.decodeObject(payloadSegment, part: "payload")
         let claims = try TokenClaims(jwtPayload: payload)
 
-        guard let signature = Base64URL.decode(signatureSegment) else {
-            throw MalformedToken("the signature is not base64url")
+        guard let signature = Base64URL.decode(signatureSegment, allowingPadding: false) else {
+            throw MalformedToken(Self.notBase64URL("signature", signatureSegment))
         }
         guard !signature.isEmpty else { throw MalformedToken("the token is unsigned (empty signature segment)") }
 
@@ -78,18 +88,70 @@ struct ParsedToken {
         self.signature = signature
     }
 
-    /// Base64url-decodes a segment and parses it as a JSON object.
+    /// Base64url-decodes a segment and parses it as a JSON object whose names and strings hold no
+    /// control character.
     private static func decodeObject(_ segment: Substring, part: String) throws(MalformedToken) -> JSONValue {
-        guard let bytes = Base64URL.decode(segment) else { throw MalformedToken("the \(part) is not base64url") }
+        guard let bytes = Base64URL.decode(segment, allowingPadding: false) else {
+            throw MalformedToken(notBase64URL(part, segment))
+        }
         let value: JSONValue
         do {
             value = try JSONValue(parsing: bytes)
         } catch {
             throw MalformedToken("the \(part) is not JSON (\(error))")
         }
-        guard case .object = value else {
+        guard case .object(let members) = value else {
             throw MalformedToken("the \(part) is \(value.typeName), not a JSON object")
         }
+        // Claims name the caller in messages and audit records: a control character there could
+        // only be an attack on what reads them.
+        let member = part == "header" ? "header parameter" : "claim"
+        for (name, memberValue) in members {
+            if let control = name.unicodeScalars.first(where: Echo.isControl) {
+                throw controlCharacter(control, part: part, in: "a \(member) name")
+            }
+            if let control = firstControl(in: memberValue) {
+                throw controlCharacter(control, part: part, in: "\(member) \(Echo.quoted(name))")
+            }
+        }
         return value
+    }
+
+    private static func controlCharacter(_ scalar: Unicode.Scalar, part: String, in place: String) -> MalformedToken {
+        let code = String(scalar.value, radix: 16, uppercase: true)
+        return MalformedToken(
+            "the \(part) holds a control character (U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code)) "
+                + "in \(place); Moat refuses control characters in tokens"
+        )
+    }
+
+    /// The first control character in a value's strings and member names, nested ones included.
+    private static func firstControl(in value: JSONValue) -> Unicode.Scalar? {
+        switch value {
+        case .string(let text):
+            return text.unicodeScalars.first(where: Echo.isControl)
+        case .array(let elements):
+            for element in elements {
+                if let control = firstControl(in: element) { return control }
+            }
+            return nil
+        case .object(let members):
+            for (name, member) in members {
+                if let control = name.unicodeScalars.first(where: Echo.isControl) ?? firstControl(in: member) {
+                    return control
+                }
+            }
+            return nil
+        case .null, .bool, .number:
+            return nil
+        }
+    }
+
+    /// Why a segment does not decode; padding gets its own reason, as base64url tools often add it.
+    private static func notBase64URL(_ part: String, _ segment: Substring) -> String {
+        if segment.utf8.last == UInt8(ascii: "=") {
+            return "the \(part) ends in '=' padding; JWS segments are unpadded base64url (RFC 7515 section 2)"
+        }
+        return "the \(part) is not base64url"
     }
 }

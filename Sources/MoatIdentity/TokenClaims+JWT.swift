@@ -113,7 +113,7 @@ extension TokenClaims {
         }
         if let whole = Int64(literal) { return whole }
         guard let number = Double(literal), number.isFinite, let whole = Int64(exactly: number.rounded(.down)) else {
-            throw MalformedToken("claim '\(claim)' is out of range: \(MalformedToken.quoted(literal))")
+            throw MalformedToken("claim '\(claim)' is out of range: \(Echo.quoted(literal))")
         }
         return whole
     }

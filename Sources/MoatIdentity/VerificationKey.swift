@@ -56,11 +56,12 @@ enum VerificationKey: Sendable {
             guard signature.count == 64, let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signature)
             else {
                 return "[InvalidSignature] Error validating token: an ES256 signature is 64 bytes (r || s), "
-                    + "found \(signature.count); the signature does not verify with key '\(keyID)'."
+                    + "found \(signature.count); the signature does not verify with key \(Echo.quoted(keyID))."
             }
             if key.isValidSignature(signature, for: digest) { return nil }
         }
-        return "[InvalidSignature] Error validating token: the signature does not verify with key '\(keyID)'."
+        return
+            "[InvalidSignature] Error validating token: the signature does not verify with key \(Echo.quoted(keyID))."
     }
 
     /// Says why swift-crypto refused an RSA key, checking the reasons BoringSSL has in the order it

@@ -206,7 +206,7 @@ struct JWTVerifierTests {
         MalformedCase(
             name: "alg very long",
             token: Fixture.token(header: "{\"alg\":\"\(String(repeating: "X", count: 5000))\"}", payload: "{}"),
-            reason: "unsupported alg '\(String(repeating: "X", count: 64))…'; Moat accepts RS256 and ES256"
+            reason: "unsupported alg '\(String(repeating: "X", count: Echo.limit))…'; Moat accepts RS256 and ES256"
         ),
         MalformedCase(
             name: "kid a number",
@@ -323,6 +323,130 @@ struct JWTVerifierTests {
         } else {
             #expect(reason == testCase.reason)
         }
+    }
+
+    // MARK: Hostile tokens (issue 8: H1, M2, L2, L8)
+
+    struct ControlCase: Sendable, CustomTestStringConvertible {
+        var name: String
+        var header = #"{"alg":"RS256","kid":"rsa-1","typ":"JWT"}"#
+        var payload: String
+        var reason: String
+        var testDescription: String { name }
+    }
+
+    static func controls(_ code: String, _ place: String, part: String = "payload") -> String {
+        "the \(part) holds a control character (U+\(code)) in \(place); Moat refuses control characters in tokens"
+    }
+
+    static let controlCases: [ControlCase] = [
+        ControlCase(
+            name: "NUL as the issuer, nothing else",
+            payload: #"{"iss":"\u0000","exp":1900000000}"#,
+            reason: controls("0000", "claim 'iss'")
+        ),
+        ControlCase(
+            name: "a line feed in oid",
+            payload: Fixture.claims(setting: [("oid", #""a\nb""#)]).serialized(.compact),
+            reason: controls("000A", "claim 'oid'")
+        ),
+        ControlCase(
+            name: "DEL in an unknown claim",
+            payload: Fixture.claims(setting: [("note", #""\u007f""#)]).serialized(.compact),
+            reason: controls("007F", "claim 'note'")
+        ),
+        ControlCase(
+            name: "a C1 control nested in groups",
+            payload: Fixture.claims(setting: [("groups", #"["g1",{"x":"\u0085"}]"#)]).serialized(.compact),
+            reason: controls("0085", "claim 'groups'")
+        ),
+        ControlCase(
+            name: "NUL in a claim name",
+            payload: #"{"exp":1900000000,"\u0000":1}"#,
+            reason: controls("0000", "a claim name")
+        ),
+        ControlCase(
+            name: "an escape in the kid",
+            header: #"{"alg":"RS256","kid":"rsa-1\u001b[2J"}"#,
+            payload: Fixture.claimsText,
+            reason: controls("001B", "header parameter 'kid'", part: "header")
+        ),
+        ControlCase(
+            name: "NUL as the alg",
+            header: #"{"alg":"\u0000"}"#,
+            payload: Fixture.claimsText,
+            reason: controls("0000", "header parameter 'alg'", part: "header")
+        ),
+    ]
+
+    @Test(
+        "a control character in the header or the claims is InvalidToken, and the reason does not echo it",
+        arguments: controlCases
+    )
+    func controlCharacters(_ testCase: ControlCase) throws {
+        // Signed with the tenant's key: the refusal is about the content, not the signature.
+        let token = Fixture.token(header: testCase.header, payload: testCase.payload)
+        let reason = try #require(Fixture.verifier.verify(token[...]).malformedReason)
+        #expect(reason == testCase.reason)
+        #expect(!reason.unicodeScalars.contains(where: Echo.isControl))
+    }
+
+    @Test("'=' padding is refused in every segment, even on a token that otherwise verifies")
+    func padding() throws {
+        let token = Fixture.rsaSigner.sign(claims: Fixture.claims)
+        #expect(Fixture.verifier.verify(token[...]).isVerified)
+        let parts = token.split(separator: ".").map(String.init)
+        // A 256-byte RS256 signature is 342 characters unpadded: base64 pads it with "==".
+        #expect(parts[2].utf8.count % 4 == 2)
+        let padded = [
+            ("signature", "\(parts[0]).\(parts[1]).\(parts[2])=="),
+            ("payload", "\(parts[0]).\(parts[1])=.\(parts[2])"),
+            ("header", "\(parts[0])=.\(parts[1]).\(parts[2])"),
+        ]
+        for (part, token) in padded {
+            #expect(
+                Fixture.verifier.verify(token[...]).malformedReason
+                    == "the \(part) ends in '=' padding; JWS segments are unpadded base64url (RFC 7515 section 2)"
+            )
+        }
+    }
+
+    @Test("a token over 16 KiB is refused before parsing; the longest one under it verifies")
+    func size() throws {
+        let limit = JWTVerifier.maximumTokenBytes
+        #expect(limit == 16 * 1024)
+        func padded(_ count: Int) -> String {
+            Fixture.rsaSigner.sign(
+                claims: Fixture.claims(setting: [("pad", "\"\(String(repeating: "p", count: count))\"")])
+            )
+        }
+        // Every 3 bytes of claims add 4 characters: start just under the limit, grow until over it.
+        var count = (limit - padded(0).utf8.count) / 4 * 3 - 6
+        var fitting = padded(count)
+        var large = fitting
+        while large.utf8.count <= limit {
+            fitting = large
+            count += 1
+            large = padded(count)
+        }
+        #expect(fitting.utf8.count <= limit && fitting.utf8.count > limit - 8)
+        #expect(Fixture.verifier.verify(fitting[...]).isVerified)
+        #expect(
+            Fixture.verifier.verify(large[...]).malformedReason
+                == "the token is \(large.utf8.count) bytes; Moat parses tokens of at most 16384 bytes"
+        )
+    }
+
+    @Test("values echoed in signature failures are cut at Echo.limit")
+    func echoedValuesAreCut() throws {
+        let kid = String(repeating: "k", count: 5000)
+        let token = Fixture.token(header: "{\"alg\":\"RS256\",\"kid\":\"\(kid)\"}", claims: Fixture.claims)
+        let failure = try #require(Fixture.verifier.verify(token[...]).signatureFailure)
+        #expect(
+            failure.hasPrefix("AKV10046: Unable to resolve the key used for signature validation. EncodedJwtHeader: '")
+        )
+        #expect(failure.hasSuffix("…'."))
+        #expect(failure.utf8.count < 100 + Echo.limit)
     }
 
     // MARK: Signature failures
@@ -505,22 +629,22 @@ struct JWTVerifierTests {
         let huge = String(repeating: "A", count: 4 << 20)
         #expect(
             Fixture.verifier.verify("\(huge).\(Self.goodPayload).AAAA"[...]).malformedReason?.hasPrefix(
-                "the header is not JSON"
+                "the token is \(huge.utf8.count + Self.goodPayload.utf8.count + 6) bytes"
             ) == true
         )
-        let deep = Fixture.segment(String(repeating: "[", count: 100_000))
+        let deep = Fixture.segment(String(repeating: "[", count: 10_000))
         #expect(
             Fixture.verifier.verify("\(deep).\(Self.goodPayload).AAAA"[...]).malformedReason?.hasPrefix(
                 "the header is not JSON"
             ) == true
         )
         let bigClaims = Fixture.claims(setting: [
-            ("groups", "[" + Array(repeating: "\"g\"", count: 20_000).joined(separator: ",") + "]")
+            ("groups", "[" + Array(repeating: "\"g\"", count: 2_500).joined(separator: ",") + "]")
         ])
         let token = Fixture.rsaSigner.sign(claims: bigClaims)
-        #expect(Fixture.verifier.verify(token[...]).claims?.groups.count == 20_000)
-        let dots = String(repeating: ".", count: 1 << 20)
-        #expect(Fixture.verifier.verify(dots[...]).malformedReason?.hasSuffix("found 1048577") == true)
+        #expect(Fixture.verifier.verify(token[...]).claims?.groups.count == 2_500)
+        let dots = String(repeating: ".", count: 16_000)
+        #expect(Fixture.verifier.verify(dots[...]).malformedReason?.hasSuffix("found 16001") == true)
     }
 
     @Test("a token inside a larger string verifies as a substring")

@@ -1,4 +1,5 @@
-/// Base64url (RFC 4648 section 5), as JWTs and JWKs use it: no padding written, padding tolerated on input.
+/// Base64url (RFC 4648 section 5), as JWTs and JWKs use it: no padding written; on input, padding
+/// is tolerated in JWK members and refused in JWS segments (RFC 7515 section 2 omits it).
 package enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
@@ -24,14 +25,18 @@ package enum Base64URL {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Decodes base64url text; `nil` for characters outside the alphabet or an impossible length.
-    package static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        text.utf8.withContiguousStorageIfAvailable(decode) ?? Array(text.utf8).withUnsafeBufferPointer(decode)
+    /// Decodes base64url text; `nil` for characters outside the alphabet, an impossible length, or
+    /// trailing `=` padding unless `allowingPadding`.
+    package static func decode(_ text: some StringProtocol, allowingPadding: Bool = true) -> [UInt8]? {
+        let decode = { (input: UnsafeBufferPointer<UInt8>) in Self.decode(input, allowingPadding: allowingPadding) }
+        return text.utf8.withContiguousStorageIfAvailable(decode) ?? Array(text.utf8).withUnsafeBufferPointer(decode)
     }
 
-    private static func decode(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+    private static func decode(_ input: UnsafeBufferPointer<UInt8>, allowingPadding: Bool) -> [UInt8]? {
         var count = input.count
-        while count > 0 && input[count - 1] == UInt8(ascii: "=") { count -= 1 }
+        if allowingPadding {
+            while count > 0 && input[count - 1] == UInt8(ascii: "=") { count -= 1 }
+        }
         guard count % 4 != 1 else { return nil }
         return values.withUnsafeBufferPointer { table -> [UInt8]? in
             var out = [UInt8]()

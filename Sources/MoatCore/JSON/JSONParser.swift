@@ -127,7 +127,9 @@ private struct JSONParser {
             }
             let keyOffset = index
             let key = try parseString()
-            guard keys.insert(key).inserted else { throw error("duplicate key \"\(key)\"", at: keyOffset) }
+            guard keys.insert(key).inserted else {
+                throw error("duplicate key \"\(Echo.truncated(key))\"", at: keyOffset)
+            }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
                 throw error("expected ':' after a member name")
