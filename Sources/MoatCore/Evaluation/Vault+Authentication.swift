@@ -38,19 +38,20 @@ extension Vault {
             claims = parsed
             signatureFailure = failure
         }
+        // Until the signature has verified, the claims are whatever the sender wrote: these two
+        // refusals name no caller (docs/semantics.md, "Who the caller is").
         guard issuers.contains(claims.issuer), claims.tenantId.equalsIgnoringCase(tenantId) else {
             let found = issuers.contains(claims.issuer) ? "tid \(claims.tenantId)" : claims.issuer
             return .failure(
                 StageFailure(
                     innerCode: .invalidIssuer,
                     message:
-                        "AKV10032: Invalid issuer. Expected one of \(issuers.joined(separator: ", ")), found \(found).",
-                    caller: Caller(claims)
+                        "AKV10032: Invalid issuer. Expected one of \(issuers.joined(separator: ", ")), found \(Echo.truncated(found))."
                 )
             )
         }
         if let signatureFailure {
-            return .failure(StageFailure(innerCode: .invalidToken, message: signatureFailure, caller: Caller(claims)))
+            return .failure(StageFailure(innerCode: .invalidToken, message: signatureFailure))
         }
         let audiences = operation.isControlPlane ? settings.controlPlaneAudiences : settings.dataPlaneAudiences
         guard claims.audiences.contains(where: audiences.contains) else {
@@ -58,7 +59,7 @@ extension Vault {
                 StageFailure(
                     innerCode: .invalidAudience,
                     message:
-                        "AKV10022: Invalid audience. Expected \(audiences[0]), found: \(claims.audiences.joined(separator: ", ")).",
+                        "AKV10022: Invalid audience. Expected \(audiences[0]), found: \(Echo.list(claims.audiences)).",
                     caller: Caller(claims)
                 )
             )
@@ -119,7 +120,7 @@ extension Vault {
                 StageFailure(
                     innerCode: .invalidIssuer,
                     message:
-                        "AKV10032: Invalid issuer. The asserted identity's tenant '\(asserted.tid)' is not the vault's tenant '\(tenantId)'.",
+                        "AKV10032: Invalid issuer. The asserted identity's tenant \(Echo.quoted(asserted.tid)) is not the vault's tenant '\(tenantId)'.",
                     caller: Caller(claims)
                 )
             )
