@@ -49,7 +49,7 @@ public struct MoatDaemon: Sendable {
         for loop in group.makeIterator() {
             caches[ObjectIdentifier(loop)] = TokenCache(
                 eventLoop: loop,
-                capacity: configuration.tokenCacheCapacity,
+                maximumBytes: configuration.tokenCacheBytes,
                 metrics: metrics
             )
         }

@@ -37,8 +37,8 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeoutSeconds: Int64 = 600
     /// A frame begun but not completed within this long closes the connection.
     public var partialFrameTimeoutSeconds: Int64 = 10
-    /// Verified tokens cached per event loop.
-    public var tokenCacheCapacity = 16_384
+    /// Bytes of verified tokens cached per event loop (each token counted as its length plus 512).
+    public var tokenCacheBytes = 16 * 1024 * 1024
     /// How often the rules file is examined when no file-system event arrives.
     public var pollIntervalSeconds: Int64 = 5
     /// How long SIGTERM waits for connections to finish before closing them.

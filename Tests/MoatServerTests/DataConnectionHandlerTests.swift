@@ -18,7 +18,7 @@ struct DataConnectionHandlerTests {
         let metrics = ServerMetrics()
         let processor = DataRequestProcessor(
             store: store,
-            tokenCache: TokenCache(eventLoop: channel.embeddedEventLoop, capacity: 16, metrics: metrics),
+            tokenCache: TokenCache(eventLoop: channel.embeddedEventLoop, maximumBytes: 1 << 20, metrics: metrics),
             metrics: metrics,
             decisionLog: nil,
             draining: ManagedAtomic(false),

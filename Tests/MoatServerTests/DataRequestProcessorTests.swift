@@ -24,7 +24,7 @@ struct DataRequestProcessorTests {
         }
         return DataRequestProcessor(
             store: store,
-            tokenCache: TokenCache(eventLoop: EmbeddedEventLoop(), capacity: 16, metrics: metrics),
+            tokenCache: TokenCache(eventLoop: EmbeddedEventLoop(), maximumBytes: 1 << 20, metrics: metrics),
             metrics: metrics,
             decisionLog: nil,
             draining: ManagedAtomic(draining),

@@ -6,7 +6,7 @@ import Testing
 
 @testable import MoatServer
 
-/// DESIGN.md: verified tokens are "cached per snapshot until exp".
+/// docs/semantics.md: verified tokens are cached per rule snapshot until they expire.
 @Suite("The per-loop token cache")
 struct TokenCacheTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -55,7 +55,7 @@ struct TokenCacheTests {
     @Test("a verified token is served from the cache until it expires")
     func hitsUntilExpiry() throws {
         let metrics = ServerMetrics()
-        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), capacity: 16, metrics: metrics)
+        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), maximumBytes: 1 << 20, metrics: metrics)
         let state = try Self.state(sequence: 1)
         let token = Substring(try Self.token(object: "a11ce000-0000-4000-8000-000000000001"))
         #expect(Self.verified(cache.verify(token, state: state, now: 1_800_000_000)) != nil)
@@ -68,7 +68,7 @@ struct TokenCacheTests {
     @Test("a new revision starts an empty cache, even for an equal document")
     func revisionChange() throws {
         let metrics = ServerMetrics()
-        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), capacity: 16, metrics: metrics)
+        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), maximumBytes: 1 << 20, metrics: metrics)
         let token = Substring(try Self.token(object: "a11ce000-0000-4000-8000-000000000001"))
         _ = cache.verify(token, state: try Self.state(sequence: 1), now: 1_800_000_000)
         _ = cache.verify(token, state: try Self.state(sequence: 2), now: 1_800_000_000)
@@ -77,7 +77,7 @@ struct TokenCacheTests {
 
     @Test("a token sharing a cached token's signature segment is verified, not served from the cache")
     func sameSignatureOtherPayload() throws {
-        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), capacity: 16, metrics: ServerMetrics())
+        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), maximumBytes: 1 << 20, metrics: ServerMetrics())
         let state = try Self.state(sequence: 1)
         let alice = try Self.token(object: "a11ce000-0000-4000-8000-000000000001").split(separator: ".")
         let mallory = try Self.token(object: "3a11040e-0000-4000-8000-000000000001").split(separator: ".")
@@ -94,15 +94,68 @@ struct TokenCacheTests {
         #expect(claims.objectId == "3a11040e-0000-4000-8000-000000000001" && failure != nil)
     }
 
-    @Test("a full cache starts over rather than growing")
+    @Test("a cache full by bytes starts over rather than growing")
     func capacity() throws {
         let metrics = ServerMetrics()
-        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), capacity: 2, metrics: metrics)
         let state = try Self.state(sequence: 1)
         let tokens = try (1...3).map { Substring(try Self.token(object: "a11ce000-0000-4000-8000-00000000000\($0)")) }
+        // Room for two entries, not three.
+        let entry = tokens[0].utf8.count + TokenCache.entryOverhead
+        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), maximumBytes: 3 * entry - 1, metrics: metrics)
         for token in tokens { _ = cache.verify(token, state: state, now: 1_800_000_000) }
         _ = cache.verify(tokens[2], state: state, now: 1_800_000_000)
         _ = cache.verify(tokens[0], state: state, now: 1_800_000_000)
         #expect(Self.counts(metrics) == (1, 4))
+    }
+
+    /// A junk token: a real token's header and payload with a signature that does not verify.
+    static func junk(_ index: Int) throws -> Substring {
+        let token = try Self.token(object: "a11ce000-0000-4000-8000-000000000001")
+        let input = token[..<token.utf8.lastIndex(of: UInt8(ascii: "."))!]
+        return Substring("\(input).\(Base64URL.encode((0..<256).map { UInt8(truncatingIfNeeded: $0 &* index) }))")
+    }
+
+    @Test("a token whose signature does not verify is verified again each time, never cached")
+    func failuresAreNotCached() throws {
+        let metrics = ServerMetrics()
+        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), maximumBytes: 1 << 20, metrics: metrics)
+        let state = try Self.state(sequence: 1)
+        let junk = try Self.junk(7)
+        for _ in 0..<3 {
+            guard case .parsed(_, let failure) = cache.verify(junk, state: state, now: 1_800_000_000) else {
+                Issue.record("the junk token did not parse")
+                return
+            }
+            #expect(failure != nil)
+        }
+        #expect(Self.counts(metrics) == (0, 3))
+    }
+
+    @Test("a token over 16 KiB is refused as malformed, every time, and not cached")
+    func oversizedTokens() throws {
+        let metrics = ServerMetrics()
+        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), maximumBytes: 1 << 20, metrics: metrics)
+        let state = try Self.state(sequence: 1)
+        let token = Substring(try Self.token(object: String(repeating: "a", count: 13_000)))
+        #expect(token.utf8.count > JWTVerifier.maximumTokenBytes)
+        for _ in 0..<2 {
+            guard case .malformed(let reason) = cache.verify(token, state: state, now: 1_800_000_000) else {
+                Issue.record("a token of \(token.utf8.count) bytes was parsed")
+                return
+            }
+            #expect(reason.hasPrefix("the token is \(token.utf8.count) bytes"))
+        }
+        #expect(Self.counts(metrics) == (0, 2))
+    }
+
+    @Test("an expired token is answered but not kept: an entry is never served past exp")
+    func expiredTokensAreNotKept() throws {
+        let metrics = ServerMetrics()
+        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), maximumBytes: 1 << 20, metrics: metrics)
+        let state = try Self.state(sequence: 1)
+        let token = Substring(try Self.token(object: "a11ce000-0000-4000-8000-000000000001"))
+        #expect(Self.verified(cache.verify(token, state: state, now: Self.expiry)) != nil)
+        #expect(Self.verified(cache.verify(token, state: state, now: Self.expiry - 10)) != nil)
+        #expect(Self.counts(metrics) == (0, 2))
     }
 }

@@ -3,51 +3,40 @@ import MoatIdentity
 import NIOCore
 import Prometheus
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Verified tokens of one event loop, for the snapshot they were verified against
-/// (DESIGN.md: "cached per snapshot until exp").
+/// Verified tokens of one event loop, for the snapshot they were verified against: a token's
+/// verification depends only on the token and the snapshot's keys, so it is cached until the token
+/// expires (`docs/semantics.md`, "Token checks, in order").
 ///
-/// One cache per event loop, touched only on that loop, so the request path takes no lock. Keys
-/// are the token's signature segment; a hit also compares the whole token. The cache is bounded:
-/// when full it starts over (verification is tens of microseconds, a refill is cheap).
+/// One cache per event loop, touched only on that loop, so the request path takes no lock. Only
+/// tokens whose signature verified are kept, so a sender without a tenant's signing key cannot add
+/// entries; an entry holds the claims and no token, keyed by the token's keyed 128-bit
+/// `TokenFingerprint`. The cache is bounded by bytes (each entry counted as its token's length
+/// plus `entryOverhead`): when full it starts over (verification is tens of microseconds, a refill
+/// is cheap). Tokens longer than `JWTVerifier.maximumTokenBytes` are refused without being hashed.
 final class TokenCache: @unchecked Sendable {
     private struct Entry {
-        var token: Substring
-        var verification: TokenVerification
+        var claims: TokenClaims
         var expiresAt: Int64
+        var bytes: Int
     }
 
-    /// Text compared and hashed as bytes: tokens are ASCII, and Swift's Unicode-aware comparison
-    /// of 1 KB strings would cost more than the rest of a check.
-    private struct Key: Hashable {
-        let text: Substring
-
-        static func == (lhs: Key, rhs: Key) -> Bool {
-            sameBytes(lhs.text, rhs.text)
-        }
-
-        func hash(into hasher: inout Hasher) {
-            let hashed: Void? = text.utf8.withContiguousStorageIfAvailable {
-                hasher.combine(bytes: UnsafeRawBufferPointer($0))
-            }
-            if hashed == nil { for byte in text.utf8 { hasher.combine(byte) } }
-        }
-    }
+    /// What an entry costs besides its token's length: the dictionary slot, the claims object and
+    /// its strings' headers.
+    static let entryOverhead = 512
 
     private let eventLoop: any EventLoop
-    private let capacity: Int
-    private var entries: [Key: Entry] = [:]
+    private let maximumBytes: Int
+    private let fingerprinter = TokenFingerprinter()
+    private var entries: [TokenFingerprint: Entry] = [:]
+    private var bytes = 0
     /// The revision the entries were verified against: sequence numbers are never reused (an
     /// object's address could be, once the old state is freed).
     private var revision: UInt64?
     private let metrics: ServerMetrics
 
-    init(eventLoop: any EventLoop, capacity: Int, metrics: ServerMetrics) {
+    init(eventLoop: any EventLoop, maximumBytes: Int, metrics: ServerMetrics) {
         self.eventLoop = eventLoop
-        self.capacity = capacity
+        self.maximumBytes = maximumBytes
         self.metrics = metrics
     }
 
@@ -55,39 +44,41 @@ final class TokenCache: @unchecked Sendable {
     func verify(_ token: Substring, state: ServingState, now: Int64) -> TokenVerification {
         eventLoop.assertInEventLoop()
         if revision != state.revision.sequence {
-            entries.removeAll(keepingCapacity: true)
+            removeAll()
             revision = state.revision.sequence
         }
-        let signature =
-            token.utf8.lastIndex(of: UInt8(ascii: ".")).map { token[token.utf8.index(after: $0)...] } ?? token
-        let key = Key(text: signature)
-        if let entry = entries[key], Self.sameBytes(entry.token, token) {
+        let length = token.utf8.count
+        guard length <= JWTVerifier.maximumTokenBytes else {
+            metrics.tokenCacheMisses.increment()
+            return state.rules.verifier.verify(token)
+        }
+        let key = fingerprinter.fingerprint(token)
+        if let entry = entries[key] {
             if now < entry.expiresAt {
                 metrics.tokenCacheHits.increment()
-                return entry.verification
+                return .parsed(entry.claims, signatureFailure: nil)
             }
             entries[key] = nil
+            bytes -= entry.bytes
         }
         metrics.tokenCacheMisses.increment()
         let verification = state.rules.verifier.verify(token)
-        if case .parsed(let claims, _) = verification, let expiresAt = claims.expiresAt {
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(token: token, verification: verification, expiresAt: expiresAt)
+        if case .parsed(let claims, signatureFailure: nil) = verification, let expiresAt = claims.expiresAt,
+            now < expiresAt
+        {
+            let cost = length + Self.entryOverhead
+            if bytes + cost > maximumBytes { removeAll() }
+            if cost <= maximumBytes {
+                entries[key] = Entry(claims: claims, expiresAt: expiresAt, bytes: cost)
+                bytes += cost
+            }
         }
         return verification
     }
-}
 
-extension TokenCache {
-    /// Byte equality with `memcmp` (generic `elementsEqual` walks a substring byte by byte).
-    fileprivate static func sameBytes(_ a: Substring, _ b: Substring) -> Bool {
-        guard a.utf8.count == b.utf8.count else { return false }
-        let compared = a.utf8.withContiguousStorageIfAvailable { x in
-            b.utf8.withContiguousStorageIfAvailable { y in
-                x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0
-            }
-        }
-        return (compared ?? nil) ?? a.utf8.elementsEqual(b.utf8)
+    private func removeAll() {
+        entries.removeAll(keepingCapacity: false)
+        bytes = 0
     }
 }
 
