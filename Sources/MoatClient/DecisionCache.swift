@@ -9,8 +9,12 @@ import Synchronization
 /// served for longer than that. "Could not decide" is never cached.
 final class DecisionCache: Sendable {
     /// A request's deciding fields; built once per check, outside the lock.
+    ///
+    /// Two keys are equal only when the daemon could not tell the requests apart: the vault name
+    /// with ASCII letters folded, as the daemon looks it up (`K`, U+212A KELVIN SIGN, is not `k`),
+    /// every other text byte for byte (Swift's `==` would equate canonically equivalent texts).
     struct Key: Hashable {
-        var vault: String
+        var vault: CaseInsensitiveKey
         var operation: Operation?
         var objectName: String
         var sourceAddress: String
@@ -20,7 +24,7 @@ final class DecisionCache: Sendable {
         var assertedIdentity: AssertedIdentity?
 
         init(_ request: CheckRequest) {
-            vault = request.vault.lowercased()
+            vault = CaseInsensitiveKey(request.vault)
             operation = request.operation
             objectName = request.objectName
             sourceAddress = request.sourceAddress
@@ -28,6 +32,25 @@ final class DecisionCache: Sendable {
             privateEndpointId = request.privateEndpointId
             token = request.token
             assertedIdentity = request.assertedIdentity
+        }
+
+        /// Byte equality implies `String` equality, so the synthesized `hash(into:)` stays consistent.
+        static func == (lhs: Key, rhs: Key) -> Bool {
+            lhs.vault == rhs.vault && lhs.operation == rhs.operation
+                && lhs.objectName.hasSameBytes(as: rhs.objectName)
+                && lhs.sourceAddress.hasSameBytes(as: rhs.sourceAddress)
+                && lhs.subnetId.hasSameBytes(as: rhs.subnetId)
+                && lhs.privateEndpointId.hasSameBytes(as: rhs.privateEndpointId)
+                && lhs.token.hasSameBytes(as: rhs.token)
+                && sameIdentity(lhs.assertedIdentity, rhs.assertedIdentity)
+        }
+
+        private static func sameIdentity(_ lhs: AssertedIdentity?, _ rhs: AssertedIdentity?) -> Bool {
+            guard let lhs, let rhs else { return lhs == nil && rhs == nil }
+            return lhs.oid.hasSameBytes(as: rhs.oid) && lhs.appid.hasSameBytes(as: rhs.appid)
+                && lhs.tid.hasSameBytes(as: rhs.tid) && lhs.xmsMirid.hasSameBytes(as: rhs.xmsMirid)
+                && lhs.groups.count == rhs.groups.count
+                && zip(lhs.groups, rhs.groups).allSatisfy { $0.hasSameBytes(as: $1) }
         }
     }
 

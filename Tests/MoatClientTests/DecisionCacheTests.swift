@@ -70,6 +70,30 @@ struct DecisionCacheTests {
         #expect(cache.decision(for: DecisionCache.Key(other)) == nil)
     }
 
+    @Test("vault names fold ASCII letters only, as the daemon does; other texts compare byte for byte")
+    func keyFoldsAsTheDaemon() {
+        let (cache, _) = Self.cache()
+        var kelvin = Self.request
+        kelvin.vault = "kv-prod"
+        cache.store(Self.decision(sequence: 1), for: DecisionCache.Key(kelvin))
+        // U+212A KELVIN SIGN lower-cases to "k" in Unicode; the daemon folds ASCII only, so to it
+        // this is another vault (404), and the cached allow must not answer it.
+        kelvin.vault = "\u{212A}v-prod"
+        #expect(cache.decision(for: DecisionCache.Key(kelvin)) == nil)
+        kelvin.vault = "KV-PROD"
+        #expect(cache.decision(for: DecisionCache.Key(kelvin)) != nil)
+
+        // Canonically equivalent object names are different names to the daemon.
+        var composed = Self.request
+        composed.objectName = "caf\u{E9}"
+        cache.store(Self.decision(sequence: 1), for: DecisionCache.Key(composed))
+        var decomposed = composed
+        decomposed.objectName = "cafe\u{301}"
+        #expect(composed.objectName == decomposed.objectName)
+        #expect(cache.decision(for: DecisionCache.Key(decomposed)) == nil)
+        #expect(cache.decision(for: DecisionCache.Key(composed)) != nil)
+    }
+
     @Test("a newer revision drops every entry; an answer on an older one is not stored")
     func revisions() {
         let (cache, _) = Self.cache()

@@ -6,19 +6,20 @@ import Darwin
 
 /// A string compared and hashed with ASCII letters folded to lower case, without building the
 /// folded copy: vault names, ARM resource ids and GUIDs from requests are looked up as they come.
-struct CaseInsensitiveKey: Hashable, Sendable {
-    let value: String
+/// Only ASCII folds: `K` (U+212A KELVIN SIGN) is not `k`, as in Key Vault's names.
+package struct CaseInsensitiveKey: Hashable, Sendable {
+    package let value: String
 
-    init(_ value: String) {
+    package init(_ value: String) {
         self.value = value
     }
 
-    static func == (lhs: CaseInsensitiveKey, rhs: CaseInsensitiveKey) -> Bool {
+    package static func == (lhs: CaseInsensitiveKey, rhs: CaseInsensitiveKey) -> Bool {
+        // Ids usually arrive in the case they were stored in: compare bytes first.
+        if lhs.value.hasSameBytes(as: rhs.value) { return true }
         guard lhs.value.utf8.count == rhs.value.utf8.count else { return false }
         let equal = lhs.value.utf8.withContiguousStorageIfAvailable { a in
             rhs.value.utf8.withContiguousStorageIfAvailable { b in
-                // Ids usually arrive in the case they were stored in: compare bytes first.
-                if a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 { return true }
                 for i in 0..<a.count where fold(a[i]) != fold(b[i]) { return false }
                 return true
             }
@@ -29,7 +30,7 @@ struct CaseInsensitiveKey: Hashable, Sendable {
     /// Folds the bytes into one word, eight at a time with ASCII upper case lowered in parallel,
     /// and gives the hasher that: ids are 36 to 200 bytes, and a `combine` per byte would cost
     /// more than the lookup.
-    func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         let folded =
             value.utf8.withContiguousStorageIfAvailable(CaseInsensitiveKey.foldedHash)
             ?? Array(value.utf8).withUnsafeBufferPointer(CaseInsensitiveKey.foldedHash)
@@ -73,6 +74,18 @@ struct CaseInsensitiveKey: Hashable, Sendable {
 }
 
 extension String {
+    /// Whether the two strings have the same UTF-8 bytes; `==` also equates canonically equivalent
+    /// strings (`é` and `e` + U+0301), which Moat's comparisons never do.
+    package func hasSameBytes(as other: String) -> Bool {
+        guard utf8.count == other.utf8.count else { return false }
+        let equal = utf8.withContiguousStorageIfAvailable { a in
+            other.utf8.withContiguousStorageIfAvailable { b in
+                a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+            }
+        }
+        return (equal ?? nil) ?? utf8.elementsEqual(other.utf8)
+    }
+
     /// Whether the two strings are equal with ASCII letters compared case-insensitively.
     func equalsIgnoringCase(_ other: String) -> Bool {
         CaseInsensitiveKey(self) == CaseInsensitiveKey(other)
