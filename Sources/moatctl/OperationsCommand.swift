@@ -12,14 +12,17 @@ struct OperationsCommand: ParsableCommand {
 
     func run() {
         if markdown {
-            print("| operation | wire number | access policy | RBAC action |")
-            print("|---|---|---|---|")
+            print("| operation | wire number | access policy | RBAC action | RBAC scope |")
+            print("|---|---|---|---|---|")
         }
         for operation in Operation.allCases {
             let requirement = operation.requirement
             if markdown {
                 let permission = requirement.permission.map { "`\($0)`" } ?? "(control plane: role assignments)"
-                print("| `\(operation.name)` | \(operation.rawValue) | \(permission) | `\(requirement.action)` |")
+                let scope = operation.actsOnOneObject ? "object" : "vault"
+                print(
+                    "| `\(operation.name)` | \(operation.rawValue) | \(permission) | `\(requirement.action)` | \(scope) |"
+                )
             } else {
                 print("\(operation.name)\t\(requirement.permission?.description ?? "-")\t\(requirement.action)")
             }

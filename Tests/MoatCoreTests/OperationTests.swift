@@ -184,7 +184,7 @@ struct OperationTests {
 
 @Suite("docs/operations.md")
 struct OperationsDocumentTests {
-    /// The table rows of docs/operations.md: name, number, permission, action.
+    /// The table rows of docs/operations.md: name, number, permission, action, RBAC scope.
     static let rows: [[String]] = {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("docs/operations.md")
@@ -196,7 +196,7 @@ struct OperationsDocumentTests {
         }
     }()
 
-    @Test("lists every operation once, with the engine's number, permission and action")
+    @Test("lists every operation once, with the engine's number, permission, action and RBAC scope")
     func matchesTheEngine() throws {
         #expect(Self.rows.map { $0[0] } == Operation.allCases.map(\.name))
         for row in Self.rows {
@@ -207,6 +207,7 @@ struct OperationsDocumentTests {
                 "\(row[0])"
             )
             #expect(row[3] == operation.requirement.action, "\(row[0])")
+            #expect(row[4] == (operation.actsOnOneObject ? "object" : "vault"), "\(row[0])")
         }
     }
 }

@@ -21,11 +21,15 @@ extension Vault {
 
     /// Role assignments whose role grants the action, at the vault, above it, or at the request's
     /// object; the narrowest granting scope is reported, lowest index among equals.
+    ///
+    /// An operation on the vault (a listing, deleted items, contacts…) is evaluated at vault scope
+    /// whatever `objectName` the request carries, so object-scoped assignments never grant it.
     private func authorizeByRoleAssignment(
         _ operation: Operation,
-        objectName: String,
+        objectName requested: String,
         claims: TokenClaims
     ) -> Result<Authorization, StageFailure> {
+        let objectName = operation.actsOnOneObject ? requested : ""
         let requirement = operation.requirement
         let category = requirement.permission?.category
         var best: RoleGrant?
@@ -63,8 +67,8 @@ extension Vault {
             )
         }
         var resource = resourceId
-        if let category, !objectName.isEmpty, category != .storage {
-            resource += "/\(category.name)/\(objectName)"
+        if let category, !objectName.isEmpty {
+            resource += "/\(category.name)/\(Echo.truncated(objectName))"
         }
         let overage =
             claims.hasGroupOverage

@@ -114,4 +114,28 @@ public enum Operation: Int32, CaseIterable, Sendable, Hashable {
     /// Data-plane operations act on a vault's contents and pass the network gate; control-plane
     /// operations act on the vault resource and skip it.
     public var isControlPlane: Bool { rawValue >= 900 }
+
+    /// Whether the operation acts on one key, secret or certificate, named in its REST path
+    /// (`/secrets/{name}/…`, `/keys/{name}/…`, `/certificates/{name}/…`), so that a role assignment
+    /// scoped to that object can grant it. Every other operation acts on the vault, and Key Vault
+    /// evaluates it at vault scope whatever object name a request carries: listings, deleted items
+    /// (`/deletedsecrets/…`), restores (the name is inside the backup), certificate contacts and
+    /// issuers, managed storage accounts and the control plane (`docs/semantics.md`, "Object scopes").
+    public var actsOnOneObject: Bool {
+        switch self {
+        case .getSecret, .getSecretVersions, .setSecret, .updateSecret, .deleteSecret, .backupSecret:
+            true
+        case .getKey, .getKeyVersions, .createKey, .importKey, .updateKey, .deleteKey, .backupKey, .encrypt, .decrypt,
+            .sign, .verify, .wrapKey, .unwrapKey, .release, .rotateKey, .getKeyRotationPolicy, .updateKeyRotationPolicy:
+            true
+        case .getCertificate, .getCertificateVersions, .getCertificatePolicy, .updateCertificatePolicy,
+            .createCertificate, .importCertificate, .updateCertificate, .mergeCertificate, .deleteCertificate,
+            .getCertificateOperation, .updateCertificateOperation, .deleteCertificateOperation, .backupCertificate:
+            true
+        default:
+            // New operations act on the vault until shown otherwise: an object-scoped assignment
+            // must never grant more than its object.
+            false
+        }
+    }
 }
