@@ -37,7 +37,7 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeoutSeconds: Int64 = 600
     /// A frame begun but not completed within this long closes the connection.
     public var partialFrameTimeoutSeconds: Int64 = 10
-    /// Bytes of verified tokens cached per event loop (each token counted as its length plus 512).
+    /// Bytes of verified tokens cached per event loop (`docs/semantics.md`, "Token checks, in order").
     public var tokenCacheBytes = 16 * 1024 * 1024
     /// How often the rules file is examined when no file-system event arrives.
     public var pollIntervalSeconds: Int64 = 5

@@ -108,6 +108,34 @@ struct TokenCacheTests {
         #expect(Self.counts(metrics) == (1, 4))
     }
 
+    @Test("groups count in an entry's size: a token whose groups overflow the cache is not kept")
+    func groupsCount() throws {
+        let groups = (0..<200).map { JSONValue.string(String(format: "90000000-0000-4000-8000-%012d", $0)) }
+        let pem = try String(
+            contentsOf: Self.root.appendingPathComponent("deploy/examples/demo-signing-key.pem"),
+            encoding: .utf8
+        )
+        let token = Substring(
+            try TokenSigner(pem: pem).sign(
+                claims: .object([
+                    ("aud", .string("https://vault.azure.net")),
+                    ("iss", .string("https://sts.windows.net/\(Fixture.tenant)/")),
+                    ("tid", .string(Fixture.tenant)),
+                    ("oid", .string("a11ce000-0000-4000-8000-000000000001")),
+                    ("groups", .array(groups)),
+                    ("exp", .number("\(Self.expiry)")),
+                ])
+            )
+        )
+        let metrics = ServerMetrics()
+        // Room for the token's characters and half of its groups' overhead.
+        let room = token.utf8.count + TokenCache.entryOverhead + 100 * TokenCache.groupOverhead
+        let cache = TokenCache(eventLoop: EmbeddedEventLoop(), maximumBytes: room, metrics: metrics)
+        let state = try Self.state(sequence: 1)
+        for _ in 0..<2 { #expect(Self.verified(cache.verify(token, state: state, now: 1_800_000_000)) != nil) }
+        #expect(Self.counts(metrics) == (0, 2))
+    }
+
     /// A junk token: a real token's header and payload with a signature that does not verify.
     static func junk(_ index: Int) throws -> Substring {
         let token = try Self.token(object: "a11ce000-0000-4000-8000-000000000001")

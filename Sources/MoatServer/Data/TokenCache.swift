@@ -10,8 +10,8 @@ import Prometheus
 /// One cache per event loop, touched only on that loop, so the request path takes no lock. Only
 /// tokens whose signature verified are kept, so a sender without a tenant's signing key cannot add
 /// entries; an entry holds the claims and no token, keyed by the token's keyed 128-bit
-/// `TokenFingerprint`. The cache is bounded by bytes (each entry counted as its token's length
-/// plus `entryOverhead`): when full it starts over (verification is tens of microseconds, a refill
+/// `TokenFingerprint`. The cache is bounded by bytes (each entry counted as its token's length,
+/// plus `groupOverhead` per group, plus `entryOverhead`): when full it starts over (verification is tens of microseconds, a refill
 /// is cheap). Tokens longer than `JWTVerifier.maximumTokenBytes` are refused without being hashed.
 final class TokenCache: @unchecked Sendable {
     private struct Entry {
@@ -23,6 +23,9 @@ final class TokenCache: @unchecked Sendable {
     /// What an entry costs besides its token's length: the dictionary slot, the claims object and
     /// its strings' headers.
     static let entryOverhead = 512
+    /// What a group costs besides its characters in the token: a string object and an array slot
+    /// (a GUID takes 52 bytes of the token and about 96 in memory).
+    static let groupOverhead = 64
 
     private let eventLoop: any EventLoop
     private let maximumBytes: Int
@@ -66,7 +69,7 @@ final class TokenCache: @unchecked Sendable {
         if case .parsed(let claims, signatureFailure: nil) = verification, let expiresAt = claims.expiresAt,
             now < expiresAt
         {
-            let cost = length + Self.entryOverhead
+            let cost = length + claims.groups.count * Self.groupOverhead + Self.entryOverhead
             if bytes + cost > maximumBytes { removeAll() }
             if cost <= maximumBytes {
                 entries[key] = Entry(claims: claims, expiresAt: expiresAt, bytes: cost)
