@@ -11,7 +11,7 @@ final class DecisionCache: Sendable {
     /// A request's deciding fields; built once per check, outside the lock.
     ///
     /// Two keys are equal only when the daemon could not tell the requests apart: the vault name
-    /// with ASCII letters folded, as the daemon looks it up (`K`, U+212A KELVIN SIGN, is not `k`),
+    /// with ASCII letters folded, as the daemon looks it up (U+212A KELVIN SIGN is not `k`),
     /// every other text byte for byte (Swift's `==` would equate canonically equivalent texts).
     struct Key: Hashable {
         var vault: CaseInsensitiveKey

@@ -6,7 +6,7 @@ import Darwin
 
 /// A string compared and hashed with ASCII letters folded to lower case, without building the
 /// folded copy: vault names, ARM resource ids and GUIDs from requests are looked up as they come.
-/// Only ASCII folds: `K` (U+212A KELVIN SIGN) is not `k`, as in Key Vault's names.
+/// Only ASCII letters fold: U+212A KELVIN SIGN is not `k`.
 package struct CaseInsensitiveKey: Hashable, Sendable {
     package let value: String
 

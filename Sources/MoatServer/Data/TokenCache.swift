@@ -11,8 +11,9 @@ import Prometheus
 /// tokens whose signature verified are kept, so a sender without a tenant's signing key cannot add
 /// entries; an entry holds the claims and no token, keyed by the token's keyed 128-bit
 /// `TokenFingerprint`. The cache is bounded by bytes (each entry counted as its token's length,
-/// plus `groupOverhead` per group, plus `entryOverhead`): when full it starts over (verification is tens of microseconds, a refill
-/// is cheap). Tokens longer than `JWTVerifier.maximumTokenBytes` are refused without being hashed.
+/// plus `groupOverhead` per group, plus `entryOverhead`): when full it starts over (verification
+/// is tens of microseconds, a refill is cheap). Tokens longer than `JWTVerifier.maximumTokenBytes`
+/// are refused without being hashed.
 final class TokenCache: @unchecked Sendable {
     private struct Entry {
         var claims: TokenClaims
