@@ -4,9 +4,10 @@ import Testing
 
 @testable import MoatCore
 
-/// 401s for hostile tokens (issue 8): who they name as the caller, and how much of the token their
-/// message repeats. Runs the engine with the example rules and tokens signed by the demo key.
-@Suite("401s for hostile tokens")
+/// Refusals of hostile tokens and requests (issue 8): who a 401 names as the caller, and how much
+/// of the token or the request a message repeats. Runs the engine with the example rules and tokens
+/// signed by the demo key.
+@Suite("Refusals of hostile tokens and requests")
 struct TokenRefusalTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
@@ -100,5 +101,39 @@ struct TokenRefusalTests {
         #expect(decision.message.hasPrefix("[BearerReadAccessTokenFailed] Error validating token: the payload holds"))
         #expect(!decision.message.unicodeScalars.contains { $0.value < 0x20 })
         #expect(decision.caller == nil)
+    }
+
+    @Test("400 and 404 messages repeat at most Echo.limit characters of the request's values")
+    func echoedRequestValuesAreCut() {
+        let long = String(repeating: "v", count: 100_000)
+        let context = EvaluationContext(now: 1_800_000_000)
+        let token = Self.signer.sign(claims: Self.claims())
+        let unknownVault = Self.rules.snapshot.evaluate(
+            CheckRequest(vault: long, operation: .getSecret, token: token),
+            verifier: Self.rules.verifier,
+            context: context
+        )
+        #expect(unknownVault.code == .vaultNotFound)
+        #expect(unknownVault.message == "Vault not found: '\(String(repeating: "v", count: Echo.limit))…'.")
+        let badSource = Self.rules.snapshot.evaluate(
+            CheckRequest(vault: "contoso-prod", operation: .getSecret, sourceAddress: long, token: token),
+            verifier: Self.rules.verifier,
+            context: context
+        )
+        #expect(badSource.code == .badParameter)
+        #expect(badSource.message.utf8.count < Echo.limit + 100)
+        let subnet = Self.rules.snapshot.evaluate(
+            CheckRequest(
+                vault: "contoso-prod",
+                operation: .getSecret,
+                sourceAddress: "198.51.100.7",
+                subnetId: long,
+                token: token
+            ),
+            verifier: Self.rules.verifier,
+            context: context
+        )
+        #expect(subnet.innerCode == .forbiddenByFirewall)
+        #expect(subnet.message.utf8.count < Echo.limit + 400)
     }
 }

@@ -18,7 +18,9 @@ extension Snapshot {
         var source: IPAddress?
         if !request.sourceAddress.isEmpty {
             guard let address = IPAddress(request.sourceAddress) else {
-                return badParameter("The source address '\(request.sourceAddress)' is not an IPv4 or IPv6 address.")
+                return badParameter(
+                    "The source address \(Echo.quoted(request.sourceAddress)) is not an IPv4 or IPv6 address."
+                )
             }
             source = address
         }
@@ -32,7 +34,7 @@ extension Snapshot {
                 outcome: .deny,
                 code: .vaultNotFound,
                 stage: .vault,
-                message: "Vault not found: '\(request.vault)'.",
+                message: "Vault not found: \(Echo.quoted(request.vault)).",
                 revision: revision
             )
         }

@@ -71,7 +71,7 @@ extension Vault {
                 return .success(trusted)
             }
             var address = request.sourceAddress.isEmpty ? "unknown" : request.sourceAddress
-            if !request.subnetId.isEmpty { address += " from subnet \(request.subnetId)" }
+            if !request.subnetId.isEmpty { address += " from subnet \(Echo.truncated(request.subnetId))" }
             return .failure(
                 StageFailure(
                     innerCode: .forbiddenByFirewall,
