@@ -17,7 +17,8 @@ let packageRoot: String = URL(fileURLWithPath: #filePath)
 /// the binaries; `swift build --build-tests` does not relink them.
 let binPath: String = {
     if let override = ProcessInfo.processInfo.environment["MOAT_TEST_BIN"], !override.isEmpty { return override }
-    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let executable =
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: executable).deletingLastPathComponent().path
 }()
 let moatdPath = "\(binPath)/moatd"
@@ -264,7 +265,9 @@ final class ChildProcess: @unchecked Sendable {
     func residentBytes() -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let kilobytes = line.dropFirst("VmRSS:".count).split(separator: " ").first.flatMap { Int($0) }
+            let kilobytes = line.dropFirst("VmRSS:".count).split(whereSeparator: \.isWhitespace).first.flatMap {
+                Int($0)
+            }
             return kilobytes.map { $0 * 1024 }
         }
         return nil
