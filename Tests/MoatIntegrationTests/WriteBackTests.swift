@@ -1,6 +1,7 @@
 import Foundation
 import MoatClient
 import MoatCore
+import MoatTestSupport
 import MoatWire
 import Testing
 
@@ -28,16 +29,7 @@ extension MoatdIntegrationTests {
                 try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
                 #expect(chown(sandbox.rulesPath, 1234, 5678) == 0 && chmod(sandbox.rulesPath, 0o604) == 0)
                 let daemon = try await sandbox.startDaemon()
-                let add = try await sandbox.moatctl(
-                    "network-rule",
-                    "add",
-                    "--control-socket",
-                    daemon.controlSocket,
-                    "--vault",
-                    TestDocuments.vault,
-                    "--ip-address",
-                    "198.51.100.0/24"
-                )
+                let add = try await Self.addIpRule(sandbox, daemon)
                 #expect(add.status == 0, "\(add)")
                 #expect(
                     String(decoding: try sandbox.read(sandbox.rulesPath), as: UTF8.self).contains("198.51.100.0/24")
@@ -62,58 +54,48 @@ extension MoatdIntegrationTests {
 
         @Test(
             "a full file system refuses a change with RESOURCE_EXHAUSTED and the errno text; nothing changes",
-            .enabled(if: getuid() == 0, "needs root to mount a tmpfs")
+            .enabled(if: FullFileSystem.isAvailable, "needs to mount a tmpfs (root, and a kernel that lets it)")
         )
         func noSpace() async throws {
             try await withSandbox { sandbox in
-                let mount = sandbox.file("full")
-                #expect(mkdir(mount, 0o755) == 0)
-                guard "size=256k".withCString({ Glibc.mount("tmpfs", mount, "tmpfs", 0, $0) }) == 0 else {
-                    Issue.record("cannot mount a tmpfs at \(mount): \(String(cString: strerror(errno)))")
-                    return
-                }
-                defer { umount2(mount, Int32(MNT_DETACH)) }
-                let rules = mount + "/rules.json"
-                try sandbox.write(TestDocuments.allowing, to: rules)
-                // Fill the file system.
-                let filler = open(mount + "/filler", O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-                let page = [UInt8](repeating: 0, count: 4096)
-                while page.withUnsafeBytes({ Glibc.write(filler, $0.baseAddress, $0.count) }) > 0 {}
-                close(filler)
-                let daemon = try await sandbox.startDaemon(rules: rules)
-                let serving = try #require(try await daemon.status().revision)
+                try await FullFileSystem.withRoomForOneSmallFile(at: sandbox.file("full")) { mount in
+                    let rules = mount + "/rules.json"
+                    try sandbox.write(TestDocuments.allowing, to: rules)
+                    let daemon = try await sandbox.startDaemon(rules: rules)
+                    let serving = try #require(try await daemon.status().revision)
 
-                let add = try await sandbox.moatctl(
-                    "network-rule",
-                    "add",
-                    "--control-socket",
-                    daemon.controlSocket,
-                    "--vault",
-                    TestDocuments.vault,
-                    "--ip-address",
-                    "198.51.100.0/24"
-                )
-                #expect(add.status == 1, "\(add)")
-                #expect(add.stderr.contains("No space left on device"), "\(add)")
-                let status = try await daemon.status()
-                #expect(status.revision == serving)
-                #expect(try sandbox.read(rules) == TestDocuments.allowing)
-                #expect(
-                    try FileManager.default.contentsOfDirectory(atPath: mount).sorted() == ["filler", "rules.json"]
-                )
-                // The status code itself, through the control client.
-                let refused = await #expect(throws: MoatClientError.self) {
-                    try await daemon.control {
-                        try await $0.apply(
-                            .addIpRule(vault: TestDocuments.vault, value: "198.51.100.0/24"),
-                            expectedRevision: nil,
-                            dryRun: false
-                        )
+                    let add = try await Self.addIpRule(sandbox, daemon)
+                    #expect(add.status == 1, "\(add)")
+                    #expect(add.stderr.contains("No space left on device"), "\(add)")
+                    #expect(try await daemon.status().revision == serving)
+                    #expect(try sandbox.read(rules) == TestDocuments.allowing)
+                    #expect(
+                        try FileManager.default.contentsOfDirectory(atPath: mount).sorted() == ["filler", "rules.json"]
+                    )
+                    // The status code itself, through the control client.
+                    let refused = await #expect(throws: MoatClientError.self) {
+                        try await daemon.control {
+                            try await $0.apply(.addIpRule(vault: TestDocuments.vault, value: "198.51.100.0/24"))
+                        }
                     }
+                    #expect(refused?.status == .resourceExhausted, "\(String(describing: refused))")
+                    #expect(await daemon.stop() == .exit(0))
                 }
-                #expect(refused?.status == .resourceExhausted, "\(String(describing: refused))")
-                #expect(await daemon.stop() == .exit(0))
             }
+        }
+
+        /// `moatctl network-rule add` of 198.51.100.0/24 to the test vault.
+        static func addIpRule(_ sandbox: Sandbox, _ daemon: DaemonProcess) async throws -> ToolResult {
+            try await sandbox.moatctl(
+                "network-rule",
+                "add",
+                "--control-socket",
+                daemon.controlSocket,
+                "--vault",
+                TestDocuments.vault,
+                "--ip-address",
+                "198.51.100.0/24"
+            )
         }
     }
 }

@@ -43,37 +43,4 @@ enum Fixture {
     static func read(_ path: String) -> [UInt8] {
         Array(FileManager.default.contents(atPath: path) ?? Data())
     }
-
-    /// Whether this process may mount a tmpfs (root in a namespace that allows it).
-    static let canMountTmpfs: Bool = {
-        guard getuid() == 0 else { return false }
-        let probe = NSTemporaryDirectory() + "moat-tmpfs-probe-" + UUID().uuidString.prefix(8)
-        guard mkdir(probe, 0o700) == 0 else { return false }
-        defer { rmdir(probe) }
-        guard mountTmpfs(at: probe, size: "64k") else { return false }
-        umount(probe)
-        return true
-    }()
-
-    static func mountTmpfs(at path: String, size: String) -> Bool {
-        "size=\(size)".withCString { mount("tmpfs", path, "tmpfs", 0, $0) } == 0
-    }
-
-    /// A 256 KiB tmpfs mounted at `path` for `body`, full but for one page (4 KiB): room for one
-    /// small file, after which the file system is full.
-    static func withFullTmpfs<Result>(at path: String, _ body: (String) async throws -> Result) async throws -> Result {
-        precondition(mkdir(path, 0o755) == 0 && mountTmpfs(at: path, size: "256k"), "cannot mount a tmpfs at \(path)")
-        defer { umount2(path, Int32(MNT_DETACH)) }
-        let filler = open(path + "/filler", O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        let page = [UInt8](repeating: 0, count: 4096)
-        var size = 0
-        while true {
-            let written = page.withUnsafeBytes { Glibc.write(filler, $0.baseAddress, $0.count) }
-            guard written > 0 else { break }
-            size += written
-        }
-        ftruncate(filler, off_t(max(0, size - 4096)))
-        close(filler)
-        return try await body(path)
-    }
 }

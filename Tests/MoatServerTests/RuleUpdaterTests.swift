@@ -1,6 +1,7 @@
 import Foundation
 import MoatCore
 import MoatIdentity
+import MoatTestSupport
 import MoatWire
 import Testing
 
@@ -326,13 +327,12 @@ struct RuleUpdaterTests {
 
     @Test(
         "a full file system answers RESOURCE_EXHAUSTED with the errno text, and nothing changes",
-        .enabled(if: Fixture.canMountTmpfs, "needs to mount a tmpfs (root, and a kernel that lets it)")
+        .enabled(if: FullFileSystem.isAvailable, "needs to mount a tmpfs (root, and a kernel that lets it)")
     )
     func noSpace() async throws {
         try await Fixture.withTemporaryDirectory { directory in
-            try await Fixture.withFullTmpfs(at: directory + "/full") { mount in
+            try await FullFileSystem.withRoomForOneSmallFile(at: directory + "/full") { mount in
                 let setup = Setup(directory: mount, initial: nil)
-                // The file system is full: the document goes in the room a filler file gave up.
                 Fixture.write(Fixture.document(), to: setup.path)
                 _ = try await setup.updater.reloadFromFile(reason: "test", force: true).get()
                 let serving = try #require(setup.store.serving)
