@@ -319,4 +319,32 @@ struct DecisionLogBoundsTests {
             #expect(try Self.lines(path).map { $0["correlationId"]?.stringValue } == ["after"])
         }
     }
+
+    @Test("a writer blocked on its destination never blocks checks, bounds the queue, and does not hold up shutdown")
+    func blockedWriter() async {
+        await Fixture.withTemporaryDirectory { directory in
+            // A FIFO nobody reads: the writer blocks in open(2) until a reader comes.
+            let path = directory + "/decisions.fifo"
+            #expect(mkfifo(path, 0o600) == 0)
+            let metrics = ServerMetrics()
+            let log = DecisionLog(configuration: .init(destination: path, queueBytes: 64 * 1024), metrics: metrics)
+            log.start(logger: Fixture.logger)
+            for index in 0..<1000 { log.submit(Self.record(uid: 1000, requestId: "req-\(index)")) }
+            #expect(log.queuedBytes <= 32 * 1024)
+            let dropped = Self.metric(metrics, "moat_decision_log_dropped_total")
+            #expect(dropped > 900)
+            #expect(await log.stop(within: .milliseconds(200)) == false)
+
+            // A reader unblocks the writer: it writes what it holds and ends.
+            let reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            #expect(reader >= 0)
+            defer { close(reader) }
+            #expect(await log.stop(within: .seconds(60)))
+            var bytes = [UInt8](repeating: 0, count: 1 << 20)
+            let count = bytes.withUnsafeMutableBytes { read(reader, $0.baseAddress, $0.count) }
+            let lines = String(decoding: bytes[..<max(count, 0)], as: UTF8.self).split(separator: "\n")
+            #expect(lines.count == 1000 - dropped + 1)
+            #expect(lines.last?.contains("\"droppedRecords\":\(dropped)") == true)
+        }
+    }
 }

@@ -74,6 +74,8 @@ public final class DecisionLog: Sendable {
         var droppedByPeer: [Int64: UInt64] = [:]
         var reopenRequested = false
         var finishing = false
+        /// The writer thread has written its last line and closed the file.
+        var stopped = false
     }
 
     private let queue = WaitableLock(Queue())
@@ -131,12 +133,21 @@ public final class DecisionLog: Sendable {
         queue.signal()
     }
 
-    /// Refuses new records, lets the writer write what is queued and report drops, and returns
-    /// when its thread has ended.
-    func stop() async {
+    /// Refuses new records and lets the writer write what is queued and report drops. Returns
+    /// whether its thread ended within `limit`: a writer stuck in a system call (a pipe nobody
+    /// reads, a hung file system) is left behind rather than holding up the daemon's shutdown.
+    @discardableResult
+    func stop(within limit: Duration = .seconds(10)) async -> Bool {
         queue.withLock { $0.finishing = true }
         queue.signal()
+        let deadline = ContinuousClock.now + limit
+        while !queue.withLock({ $0.stopped }) {
+            guard ContinuousClock.now < deadline else { return false }
+            // Cancelled (the service group gave up): keep waiting, without spinning.
+            do { try await Task.sleep(for: .milliseconds(5)) } catch { usleep(5_000) }
+        }
         try? await thread.shutdownGracefully()
+        return true
     }
 
     // MARK: - The writer thread
@@ -171,6 +182,7 @@ public final class DecisionLog: Sendable {
             if finishing { break }
         }
         sink.close()
+        queue.withLock { $0.stopped = true }
     }
 
     static func monotonicNanos() -> Int64 {
@@ -343,7 +355,6 @@ private struct Sink {
         }
         var info = stat()
         size = fstat(fd, &info) == 0 ? Int64(info.st_size) : 0
-        failing = false
     }
 
     mutating func close() {
@@ -509,6 +520,9 @@ struct DecisionLogWriter: Service {
             try? await gracefulShutdown()
             group.cancelAll()
         }
-        await log.stop()
+        let limit = Duration.seconds(10)
+        if !(await log.stop(within: limit)) {
+            logger.error("the decision log writer is stuck in a write after \(limit); the records it holds are lost")
+        }
     }
 }
