@@ -383,16 +383,19 @@ private struct Sink {
         write(lines, records: false)
     }
 
-    /// Writes lines in as few system calls as the file's size limit allows.
+    /// Writes lines in few system calls: up to 64 KiB of whole lines each, or to standard error
+    /// (shared with the daemon's own log) at most `PIPE_BUF` bytes, which a pipe never splits.
     mutating func write(_ lines: [JSONValue], records: Bool = true) {
         if fd < 0 && !isStandardError && !lines.isEmpty { open() }
         var buffer: [UInt8] = []
         var buffered = 0
         let limit = isStandardError ? 0 : configuration.maximumFileBytes
+        let chunk = isStandardError ? Int(PIPE_BUF) : 64 * 1024
         for line in lines {
             var text = line.serialized(.compact)
             text += "\n"
             let count = Int64(text.utf8.count)
+            if buffer.count + text.utf8.count > chunk { flush(&buffer, &buffered, records: records) }
             if limit > 0 && size + Int64(buffer.count) + count > limit {
                 flush(&buffer, &buffered, records: records)
                 rotate()
