@@ -169,6 +169,22 @@ extension MoatdIntegrationTests {
             }
         }
 
+        @Test(
+            "decision log sizes under 64 KiB are usage errors naming the flag",
+            arguments: [("--decision-log-max-bytes", "1000"), ("--decision-log-queue-bytes", "0")]
+        )
+        func sizesValidated(_ flag: String, _ value: String) async throws {
+            try await withSandbox { sandbox in
+                try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
+                let refused = try await sandbox.runFailingDaemon(
+                    socket: sandbox.socketPath,
+                    controlSocket: sandbox.controlSocketPath,
+                    arguments: [flag, value]
+                )
+                #expect(refused.status == 64 && refused.stderr.contains("\(flag) must be"), "\(refused)")
+            }
+        }
+
         @Test("SIGUSR1 after the log was moved away makes the daemon write a new file at the path")
         func reopenOnSIGUSR1() async throws {
             try await withSandbox { sandbox in
