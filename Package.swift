@@ -156,6 +156,7 @@ let package = Package(
                 "MoatCore",
                 "MoatIdentity",
                 "MoatWire",
+                "MoatTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]

@@ -81,7 +81,10 @@ struct Moatd: AsyncParsableCommand {
     @Option(name: .customLong("threads"), help: "Event loop threads (default: one per core).")
     var threads: Int?
 
-    @Option(name: .customLong("decision-log"), help: "Decision log destination: a file, or - for standard error.")
+    @Option(
+        name: .customLong("decision-log"),
+        help: "Decision log destination: a file (SIGUSR1 reopens it, for logrotate), or - for standard error."
+    )
     var decisionLog = defaults.decisionLog.destination
 
     @Option(
@@ -89,6 +92,19 @@ struct Moatd: AsyncParsableCommand {
         help: "Share of allow decisions written to the decision log, 0 to 1 (denies: all)."
     )
     var logAllowRate = defaults.decisionLog.allowSampleRate
+
+    @Option(
+        name: .customLong("decision-log-max-bytes"),
+        help:
+            "Size at which the decision log file is rotated to FILE.1 (0: never; then rotate with logrotate and SIGUSR1)."
+    )
+    var decisionLogMaxBytes = defaults.decisionLog.maximumFileBytes
+
+    @Option(
+        name: .customLong("decision-log-queue-bytes"),
+        help: "Bytes of decision records waiting to be written before new ones are dropped (and counted per peer uid)."
+    )
+    var decisionLogQueueBytes = defaults.decisionLog.queueBytes
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
@@ -101,6 +117,13 @@ struct Moatd: AsyncParsableCommand {
             throw ValidationError("socket modes are octal, e.g. 0660")
         }
         guard (0...1).contains(logAllowRate) else { throw ValidationError("--log-allow-rate must be between 0 and 1") }
+        let leastLogBytes = DecisionLog.Configuration.minimumBytes
+        guard decisionLogMaxBytes == 0 || decisionLogMaxBytes >= leastLogBytes else {
+            throw ValidationError("--decision-log-max-bytes must be 0 (never rotate) or at least \(leastLogBytes)")
+        }
+        guard decisionLogQueueBytes >= leastLogBytes else {
+            throw ValidationError("--decision-log-queue-bytes must be at least \(leastLogBytes)")
+        }
         for (flag, value) in [
             ("--max-frame-bytes", maxFrameBytes), ("--max-control-frame-bytes", maxControlFrameBytes),
         ]
@@ -146,6 +169,8 @@ struct Moatd: AsyncParsableCommand {
             if let threads { $0.eventLoopThreads = threads }
             $0.decisionLog.destination = decisionLog
             $0.decisionLog.allowSampleRate = logAllowRate
+            $0.decisionLog.maximumFileBytes = decisionLogMaxBytes
+            $0.decisionLog.queueBytes = decisionLogQueueBytes
         }
         do {
             try await MoatDaemon(configuration: configuration, logger: logger).run()

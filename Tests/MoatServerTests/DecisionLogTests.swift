@@ -1,9 +1,10 @@
+import Foundation
 import MoatCore
 import Testing
 
 @testable import MoatServer
 
-/// SEMANTICS.md section 9: the audit record's fields for each kind of decision.
+/// docs/semantics.md "What a decision reports": the audit record's fields for each kind of decision.
 @Suite("Decision log records")
 struct DecisionLogTests {
     struct Case: Sendable, CustomTestStringConvertible {
@@ -183,5 +184,167 @@ struct DecisionLogTests {
         #expect(json["correlationId"] == .string("req-1") && json["callerIpAddress"] == .string("203.0.113.9"))
         #expect(json["revision"] == Self.revision.json && json["durationMicros"] == .number("7"))
         #expect(json["peer"] == .object([("pid", .number("42")), ("uid", .number("1000"))]))
+    }
+}
+
+/// M3 of the hardening review: a flood of denies cannot fill memory or the disk, nor crowd out
+/// the records of other peers; drops are reported per peer uid; the file rotates and reopens.
+@Suite("Decision log bounds")
+struct DecisionLogBoundsTests {
+    static func record(uid: UInt32, requestId: String = "req", message: String = "denied") -> DecisionLog.Record {
+        var request = CheckRequest(vault: "contoso-prod", operation: .getSecret, sourceAddress: "203.0.113.9")
+        request.requestId = requestId
+        request.token = "eyJ" + String(repeating: "t", count: 4096)
+        return DecisionLog.Record(
+            unixMillis: 1_800_000_000_123,
+            request: request,
+            decision: Decision(
+                outcome: .deny,
+                code: .vaultNotFound,
+                stage: .vault,
+                message: message,
+                revision: DecisionLogTests.revision
+            ),
+            peer: PeerCredentials(pid: 42, uid: uid, gid: uid),
+            durationMicros: 7
+        )
+    }
+
+    /// The JSON lines of a file (none when it does not exist).
+    static func lines(_ path: String) throws -> [JSONValue] {
+        let text = String(decoding: Fixture.read(path), as: UTF8.self)
+        return try text.split(separator: "\n").map { try JSONValue(parsing: Array($0.utf8)) }
+    }
+
+    /// The value of one metric line of the exposition (`name{labels}`), 0 when absent.
+    static func metric(_ metrics: ServerMetrics, _ series: String) -> Int {
+        let line = metrics.text().split(separator: "\n").first { $0.hasPrefix(series + " ") }
+        return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+    }
+
+    @Test("the queue is bounded by bytes, one uid holds at most half of it, and drops are summarized per uid")
+    func queueBound() async throws {
+        try await Fixture.withTemporaryDirectory { directory in
+            let path = directory + "/decisions.log"
+            let metrics = ServerMetrics()
+            let log = DecisionLog(
+                configuration: .init(destination: path, queueBytes: 64 * 1024, maximumFieldBytes: 1024),
+                metrics: metrics
+            )
+            // The writer is not started: nothing leaves the queue.
+            let long = String(repeating: "x", count: 4000)
+            for index in 0..<1000 { log.submit(Self.record(uid: 1000, requestId: "junk-\(index)-\(long)")) }
+            #expect(log.queuedBytes <= 32 * 1024)
+            let dropped = Self.metric(metrics, "moat_decision_log_dropped_total")
+            #expect(dropped > 900)
+            // Another peer still gets its records in.
+            log.submit(Self.record(uid: 2000, requestId: "real-deny"))
+            #expect(Self.metric(metrics, "moat_decision_log_dropped_total") == dropped)
+            #expect(log.queuedBytes <= 64 * 1024)
+
+            log.start(logger: Fixture.logger)
+            await log.stop()
+            let lines = try Self.lines(path)
+            let records = lines.filter { $0["event"] == nil }
+            #expect(records.count == 1000 - dropped + 1)
+            #expect(records.contains { $0["correlationId"]?.stringValue == "real-deny" })
+            let summary = try #require(lines.first { $0["event"]?.stringValue == "DecisionLogDropped" })
+            #expect(summary["peer"]?["uid"] == .number("1000"))
+            #expect(summary["droppedRecords"] == .number(String(dropped)))
+            #expect(summary["message"]?.stringValue == "dropped \(dropped) records from uid 1000")
+            #expect(Self.metric(metrics, "moat_decision_log_peer_dropped_total{uid=\"1000\"}") == dropped)
+            #expect(Self.metric(metrics, "moat_decision_log_written_total") == records.count)
+        }
+    }
+
+    @Test("long text fields are cut at a character boundary with a marker; the token is never kept")
+    func truncation() {
+        let requestId = String(repeating: "é", count: 3000)
+        let trimmed = Self.record(uid: 1000, requestId: requestId, message: String(repeating: "m", count: 100_000))
+            .trimmed(maximumFieldBytes: 256)
+        #expect(trimmed.request.token.isEmpty)
+        #expect(trimmed.request.requestId.utf8.count <= 256)
+        #expect(trimmed.request.requestId.hasPrefix("éé") && trimmed.request.requestId.hasSuffix("…[6000 bytes]"))
+        #expect(trimmed.decision.message.utf8.count <= 1024 && trimmed.decision.message.hasSuffix("…[100000 bytes]"))
+        #expect(trimmed.cost < 4096)
+        let json = DecisionLog.json(trimmed)
+        #expect(json["correlationId"]?.stringValue == trimmed.request.requestId)
+        #expect(json.serialized().utf8.count < 4096)
+        let short = Self.record(uid: 1000, requestId: "req-1").trimmed(maximumFieldBytes: 256)
+        #expect(short.request.requestId == "req-1")
+    }
+
+    @Test("a file that would outgrow its limit is rotated to PATH.1, and both stay under the limit")
+    func rotation() async throws {
+        try await Fixture.withTemporaryDirectory { directory in
+            let path = directory + "/decisions.log"
+            let metrics = ServerMetrics()
+            let limit = 64 * 1024
+            let log = DecisionLog(
+                configuration: .init(destination: path, maximumFileBytes: Int64(limit)),
+                metrics: metrics
+            )
+            log.start(logger: Fixture.logger)
+            for index in 0..<400 { log.submit(Self.record(uid: 1000, requestId: "req-\(index)")) }
+            await log.stop()
+            let current = Fixture.read(path)
+            let rotated = Fixture.read(path + ".1")
+            #expect(current.count <= limit && !current.isEmpty)
+            #expect(rotated.count <= limit && rotated.count > limit / 2)
+            #expect(Self.metric(metrics, "moat_decision_log_rotations_total") >= 1)
+            // Every line is whole, and the newest records are in the current file.
+            let records = try Self.lines(path + ".1") + Self.lines(path)
+            #expect(records.last?["correlationId"]?.stringValue == "req-399")
+            let numbers = records.compactMap { $0["correlationId"]?.stringValue?.dropFirst(4) }.compactMap { Int($0) }
+            #expect(numbers == Array(numbers.sorted()))
+        }
+    }
+
+    @Test("reopen (SIGUSR1) after the file was moved away writes a new file at the path")
+    func reopen() async throws {
+        try await Fixture.withTemporaryDirectory { directory in
+            let path = directory + "/decisions.log"
+            let log = DecisionLog(configuration: .init(destination: path), metrics: ServerMetrics())
+            log.start(logger: Fixture.logger)
+            log.submit(Self.record(uid: 1000, requestId: "before"))
+            let deadline = ContinuousClock.now + .seconds(30)
+            while Fixture.read(path).isEmpty && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(rename(path, path + ".moved") == 0)
+            log.reopen()
+            log.submit(Self.record(uid: 1000, requestId: "after"))
+            await log.stop()
+            #expect(try Self.lines(path + ".moved").map { $0["correlationId"]?.stringValue } == ["before"])
+            #expect(try Self.lines(path).map { $0["correlationId"]?.stringValue } == ["after"])
+        }
+    }
+
+    @Test("a writer blocked on its destination never blocks checks, bounds the queue, and does not hold up shutdown")
+    func blockedWriter() async {
+        await Fixture.withTemporaryDirectory { directory in
+            // A FIFO nobody reads: the writer blocks in open(2) until a reader comes.
+            let path = directory + "/decisions.fifo"
+            #expect(mkfifo(path, 0o600) == 0)
+            let metrics = ServerMetrics()
+            let log = DecisionLog(configuration: .init(destination: path, queueBytes: 64 * 1024), metrics: metrics)
+            log.start(logger: Fixture.logger)
+            for index in 0..<1000 { log.submit(Self.record(uid: 1000, requestId: "req-\(index)")) }
+            #expect(log.queuedBytes <= 32 * 1024)
+            let dropped = Self.metric(metrics, "moat_decision_log_dropped_total")
+            #expect(dropped > 900)
+            #expect(await log.stop(within: .milliseconds(200)) == false)
+
+            // A reader unblocks the writer: it writes what it holds and ends.
+            let reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            #expect(reader >= 0)
+            defer { close(reader) }
+            #expect(await log.stop(within: .seconds(60)))
+            var bytes = [UInt8](repeating: 0, count: 1 << 20)
+            let count = bytes.withUnsafeMutableBytes { read(reader, $0.baseAddress, $0.count) }
+            let lines = String(decoding: bytes[..<max(count, 0)], as: UTF8.self).split(separator: "\n")
+            #expect(lines.count == 1000 - dropped + 1)
+            #expect(lines.last?.contains("\"droppedRecords\":\(dropped)") == true)
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MoatCore
 import MoatIdentity
+import MoatTestSupport
 import MoatWire
 import Testing
 
@@ -13,11 +14,13 @@ struct RuleUpdaterTests {
         let store = RuleStore()
         let updater: RuleUpdater
 
-        init(directory: String, initial: [UInt8]?) {
+        init(directory: String, initial: [UInt8]?, calls: RulesFile.SystemCalls = .init()) {
             path = directory + "/rules.json"
             if let initial { Fixture.write(initial, to: path) }
+            var file = RulesFile(path: path)
+            file.calls = calls
             updater = RuleUpdater(
-                file: RulesFile(path: path),
+                file: file,
                 store: store,
                 metrics: ServerMetrics(),
                 logger: Fixture.logger
@@ -254,6 +257,149 @@ struct RuleUpdaterTests {
             #expect(!restored.changed && restored.summary.contains("rules file restored"))
             #expect(Fixture.read(setup.path) == document)
             #expect(setup.store.serving?.revision.sequence == 1)
+        }
+    }
+
+    // MARK: - Write-back: ownership, mode, fingerprint, failures (hardening review L4, L5, statuses)
+
+    /// The owner, group and mode of a file.
+    static func owner(_ path: String) -> (uid: uid_t, gid: gid_t, mode: mode_t)? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return (info.st_uid, info.st_gid, info.st_mode & 0o7777)
+    }
+
+    /// Names in `directory` (to see that no temporary or backup file is left behind).
+    static func entries(_ directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+    }
+
+    @Test(
+        "write-back keeps the rules file's owner, group and mode",
+        .enabled(if: getuid() == 0, "needs root to give the rules file another owner")
+    )
+    func keepsOwnership() async throws {
+        try await Fixture.withTemporaryDirectory { directory in
+            let setup = Setup(directory: directory, initial: Fixture.document())
+            #expect(chown(setup.path, 1234, 5678) == 0 && chmod(setup.path, 0o604) == 0)
+            _ = try await setup.updater.reloadFromFile(reason: "test", force: true).get()
+            _ = try await setup.updater.put(Fixture.document(ipRules: []), expectedRevision: nil, dryRun: false)
+            #expect(Fixture.read(setup.path) == Fixture.document(ipRules: []))
+            let after = try #require(Self.owner(setup.path))
+            #expect(after.uid == 1234 && after.gid == 5678 && after.mode == 0o604)
+            #expect(Self.entries(directory) == ["rules.json"])
+        }
+    }
+
+    @Test("a rules file created by a write-back is 0640 whatever the umask")
+    func newFileMode() async throws {
+        try await Fixture.withTemporaryDirectory { directory in
+            let setup = Setup(directory: directory, initial: nil)
+            let previous = umask(0)
+            defer { umask(previous) }
+            _ = try await setup.updater.put(Fixture.document(), expectedRevision: nil, dryRun: false)
+            #expect(Self.owner(setup.path)?.mode == 0o640)
+        }
+    }
+
+    @Test("an edit that lands right after a write-back is still reloaded (the fingerprint is of what was written)")
+    func fingerprintOfWrittenFile() async throws {
+        try await Fixture.withTemporaryDirectory { directory in
+            let path = directory + "/rules.json"
+            let edited = Fixture.document(ipRules: ["192.0.2.0/24"])
+            // Another writer replaces the file between the rename and the end of the write-back
+            // (while the directory is synced).
+            let calls = RulesFile.SystemCalls(fsync: { fd in
+                if Self.isDirectory(fd) && Fixture.read(path) != edited {
+                    Fixture.write(edited, to: path + ".editor")
+                    rename(path + ".editor", path)
+                }
+                return Glibc.fsync(fd)
+            })
+            let setup = Setup(directory: directory, initial: Fixture.document(), calls: calls)
+            _ = try await setup.updater.reloadFromFile(reason: "test", force: true).get()
+            _ = try await setup.updater.put(Fixture.document(ipRules: []), expectedRevision: nil, dryRun: false)
+            let reload = try await setup.updater.reloadFromFile(reason: "file changed").get()
+            #expect(reload.changed)
+            #expect(setup.store.serving?.document == edited)
+        }
+    }
+
+    @Test(
+        "a full file system answers RESOURCE_EXHAUSTED with the errno text, and nothing changes",
+        .enabled(if: FullFileSystem.isAvailable, "needs to mount a tmpfs (root, and a kernel that lets it)")
+    )
+    func noSpace() async throws {
+        try await Fixture.withTemporaryDirectory { directory in
+            try await FullFileSystem.withRoomForOneSmallFile(at: directory + "/full") { mount in
+                let setup = Setup(directory: mount, initial: nil)
+                Fixture.write(Fixture.document(), to: setup.path)
+                _ = try await setup.updater.reloadFromFile(reason: "test", force: true).get()
+                let serving = try #require(setup.store.serving)
+                let before = Self.entries(mount)
+                let refused = await #expect(throws: StatusError.self) {
+                    try await setup.updater.put(
+                        Fixture.document(ipRules: (1...200).map { "198.51.100.\($0)" }),
+                        expectedRevision: nil,
+                        dryRun: false
+                    )
+                }
+                #expect(refused?.code == .resourceExhausted)
+                #expect(refused?.message.contains("No space left on device") == true)
+                #expect(setup.store.serving === serving)
+                #expect(Fixture.read(setup.path) == Fixture.document())
+                #expect(Self.entries(mount) == before)
+            }
+        }
+    }
+
+    /// EIO cannot be provoked on a real file system here (no device mapper in the test
+    /// environment), so these fail the calls at the system-call boundary (`RulesFile.SystemCalls`).
+    static func failing(_ call: String) -> RulesFile.SystemCalls {
+        var calls = RulesFile.SystemCalls()
+        switch call {
+        case "fsync": calls.fsync = { isDirectory($0) ? Glibc.fsync($0) : failWithEIO() }
+        case "close":
+            calls.close = {
+                Glibc.close($0)
+                return failWithEIO()
+            }
+        default: calls.fsync = { isDirectory($0) ? failWithEIO() : Glibc.fsync($0) }
+        }
+        return calls
+    }
+
+    static func isDirectory(_ fd: Int32) -> Bool {
+        var info = stat()
+        return fstat(fd, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+    }
+
+    static func failWithEIO() -> Int32 {
+        errno = EIO
+        return -1
+    }
+
+    @Test(
+        "an I/O error while writing back answers UNAVAILABLE with the errno text, and nothing changes",
+        arguments: ["fsync", "close", "directory fsync"]
+    )
+    func ioError(_ call: String) async throws {
+        try await Fixture.withTemporaryDirectory { directory in
+            let setup = Setup(directory: directory, initial: Fixture.document(), calls: Self.failing(call))
+            chmod(setup.path, 0o600)
+            _ = try await setup.updater.reloadFromFile(reason: "test", force: true).get()
+            let serving = try #require(setup.store.serving)
+            let refused = await #expect(throws: StatusError.self) {
+                try await setup.updater.put(Fixture.document(ipRules: []), expectedRevision: nil, dryRun: false)
+            }
+            #expect(refused?.code == .unavailable)
+            #expect(refused?.message.contains("Input/output error") == true, "\(refused?.message ?? "")")
+            #expect(setup.store.serving === serving)
+            #expect(Fixture.read(setup.path) == Fixture.document())
+            #expect(Self.owner(setup.path)?.mode == 0o600)
+            #expect(Self.entries(directory) == ["rules.json"])
+            // The next look finds nothing new: the file is the serving document.
+            #expect(try await !setup.updater.reloadFromFile(reason: "file changed").get().changed)
         }
     }
 }

@@ -3,7 +3,7 @@ public import MoatWire
 
 extension StatusError {
     /// A control call's refusal; a rejected document's validation errors become the details
-    /// (INTERFACES.md section 1).
+    /// (docs/protocol.md "Status codes").
     public init(_ code: StatusCode, _ message: String, details: [ValidationError] = []) {
         self.init(
             code: code,

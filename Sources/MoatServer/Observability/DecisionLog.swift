@@ -1,17 +1,25 @@
 import Logging
 import MoatCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The audit trail of decisions (SEMANTICS.md section 9), as JSON lines.
+/// The audit trail of decisions (docs/semantics.md "What a decision reports", README "Decision
+/// log"), as JSON lines.
 ///
-/// Checks hand a record to a bounded queue and return: denies always, allows sampled. A
-/// background writer formats and writes them. When the queue is full the record is dropped and
-/// counted; a check never waits for the log.
+/// Checks hand a record to a queue bounded by bytes and return: denies always, allows sampled.
+/// Long text is cut before it is queued, and one peer uid may hold at most half of the queue, so
+/// that a flood of junk from one caller cannot crowd out everyone else's records. A dedicated
+/// thread (not Swift's cooperative pool) formats the records and writes them in batches. A record
+/// that does not fit is dropped and counted per peer uid; the writer reports the drops in the log
+/// itself ("dropped N records from uid U") at most every `dropSummaryIntervalSeconds`. A file
+/// that would grow past `maximumFileBytes` is rotated to `PATH.1`; `reopen()` (SIGUSR1) reopens
+/// the path, for logrotate. A check never waits for the log.
 public final class DecisionLog: Sendable {
     /// One decision and what surrounded it.
     struct Record: Sendable {
@@ -27,28 +35,57 @@ public final class DecisionLog: Sendable {
         public var destination: String
         /// The share of allow decisions logged, 0 to 1 (denies are always logged).
         public var allowSampleRate: Double
-        /// Records waiting to be written before new ones are dropped.
-        public var queueCapacity: Int
+        /// Bytes of records waiting to be written before new ones are dropped.
+        public var queueBytes: Int
+        /// The file is rotated to `PATH.1` before it would grow past this (0: never).
+        public var maximumFileBytes: Int64
+        /// Longest text field kept (the message: four times this); longer ones are cut.
+        public var maximumFieldBytes: Int
+        /// Drops are reported at most this often.
+        public var dropSummaryIntervalSeconds: Int64
 
-        public init(destination: String = "-", allowSampleRate: Double = 0.01, queueCapacity: Int = 16_384) {
+        /// The least `queueBytes` and `maximumFileBytes` (when not 0) accepted: a few records.
+        public static let minimumBytes = 64 * 1024
+
+        public init(
+            destination: String = "-",
+            allowSampleRate: Double = 0.01,
+            queueBytes: Int = 8 << 20,
+            maximumFileBytes: Int64 = 100 << 20,
+            maximumFieldBytes: Int = 256,
+            dropSummaryIntervalSeconds: Int64 = 10
+        ) {
             self.destination = destination
             self.allowSampleRate = allowSampleRate
-            self.queueCapacity = queueCapacity
+            self.queueBytes = queueBytes
+            self.maximumFileBytes = maximumFileBytes
+            self.maximumFieldBytes = maximumFieldBytes
+            self.dropSummaryIntervalSeconds = dropSummaryIntervalSeconds
         }
     }
 
-    private let stream: AsyncStream<Record>
-    private let continuation: AsyncStream<Record>.Continuation
+    /// What checks and the writer share, under `queue`'s lock.
+    struct Queue {
+        var records: [Record] = []
+        var bytes = 0
+        /// Queued bytes by peer uid (`Int64(uid)`, -1 for a peer without credentials).
+        var bytesByPeer: [Int64: Int] = [:]
+        /// Records dropped since the last summary, by peer uid.
+        var droppedByPeer: [Int64: UInt64] = [:]
+        var reopenRequested = false
+        var finishing = false
+        /// The writer thread has written its last line and closed the file.
+        var stopped = false
+    }
+
+    private let queue = WaitableLock(Queue())
     let configuration: Configuration
     /// `allowSampleRate` as a threshold for a 64-bit random draw.
     private let allowThreshold: UInt64
     private let metrics: ServerMetrics
+    private let thread = NIOThreadPool(numberOfThreads: 1)
 
     public init(configuration: Configuration, metrics: ServerMetrics) {
-        (stream, continuation) = AsyncStream.makeStream(
-            of: Record.self,
-            bufferingPolicy: .bufferingOldest(configuration.queueCapacity)
-        )
         self.configuration = configuration
         let rate = min(max(configuration.allowSampleRate, 0), 1)
         allowThreshold = rate >= 1 ? .max : UInt64(rate * Double(UInt64.max))
@@ -60,56 +97,113 @@ public final class DecisionLog: Sendable {
         draw < allowThreshold || allowThreshold == .max
     }
 
-    /// Queues a record; drops and counts it when the queue is full. Never blocks.
+    /// Queues a record; drops and counts it when it does not fit. Never blocks on the writer.
     func submit(_ record: Record) {
-        // The token is not logged: do not keep it alive in the queue.
-        var record = record
-        record.request.token = ""
-        if case .dropped = continuation.yield(record) {
-            metrics.decisionLogDropped.increment()
+        let record = record.trimmed(maximumFieldBytes: configuration.maximumFieldBytes)
+        let cost = record.cost
+        let peer = record.peer.map { Int64($0.uid) } ?? -1
+        let capacity = configuration.queueBytes
+        let queued = queue.withLock { queue in
+            guard !queue.finishing, queue.bytes + cost <= capacity,
+                queue.bytesByPeer[peer, default: 0] + cost <= capacity / 2
+            else {
+                queue.droppedByPeer[peer, default: 0] += 1
+                return false
+            }
+            queue.records.append(record)
+            queue.bytes += cost
+            queue.bytesByPeer[peer, default: 0] += cost
+            return true
         }
+        if queued { queue.signal() } else { metrics.decisionLogDropped.increment() }
     }
 
-    /// Writes queued records until the stream ends (`finish()`), then returns.
-    func write(logger: Logger) async {
-        let fd: Int32
-        if configuration.destination == "-" {
-            fd = STDERR_FILENO
-        } else {
-            fd = open(configuration.destination, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-            if fd < 0 {
-                logger.error(
-                    "cannot open decision log '\(configuration.destination)': \(RulesFile.describe(errno)); decisions are not logged"
-                )
-                for await _ in stream { metrics.decisionLogDropped.increment() }
-                return
-            }
+    /// Bytes of records waiting to be written.
+    var queuedBytes: Int { queue.withLock { $0.bytes } }
+
+    /// Starts the writer thread.
+    func start(logger: Logger) {
+        thread.start()
+        thread.submit { _ in self.writeUntilFinished(logger: logger) }
+    }
+
+    /// Asks the writer to reopen the file at the configured path (after logrotate moved it).
+    func reopen() {
+        queue.withLock { $0.reopenRequested = true }
+        queue.signal()
+    }
+
+    /// Refuses new records and lets the writer write what is queued and report drops. Returns
+    /// whether its thread ended within `limit`: a writer stuck in a system call (a pipe nobody
+    /// reads, a hung file system) is left behind rather than holding up the daemon's shutdown.
+    @discardableResult
+    func stop(within limit: Duration = .seconds(10)) async -> Bool {
+        queue.withLock { $0.finishing = true }
+        queue.signal()
+        let deadline = ContinuousClock.now + limit
+        while !queue.withLock({ $0.stopped }) {
+            guard ContinuousClock.now < deadline else { return false }
+            // Cancelled (the service group gave up): keep waiting, without spinning.
+            do { try await Task.sleep(for: .milliseconds(5)) } catch { usleep(5_000) }
         }
-        defer { if fd != STDERR_FILENO { close(fd) } }
-        for await record in stream {
-            var line = Self.json(record).serialized(.compact)
-            line += "\n"
-            line.withUTF8 { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        break
+        try? await thread.shutdownGracefully()
+        return true
+    }
+
+    // MARK: - The writer thread
+
+    private func writeUntilFinished(logger: Logger) {
+        var sink = Sink(configuration: configuration, metrics: metrics, logger: logger)
+        let interval = max(configuration.dropSummaryIntervalSeconds, 1) * 1_000_000_000
+        var nextSummary = Self.monotonicNanos() + interval
+        while true {
+            let summaryDue = nextSummary
+            let (records, dropped, reopen, finishing, due) = queue.wait(
+                untilMonotonicNanos: summaryDue,
+                while: { $0.records.isEmpty && !$0.reopenRequested && !$0.finishing },
+                then: { queue in
+                    let due = queue.finishing || Self.monotonicNanos() >= summaryDue
+                    defer {
+                        queue.records = []
+                        queue.bytes = 0
+                        queue.bytesByPeer = [:]
+                        queue.reopenRequested = false
+                        if due { queue.droppedByPeer = [:] }
                     }
-                    offset += written
+                    return (queue.records, queue.droppedByPeer, queue.reopenRequested, queue.finishing, due)
                 }
+            )
+            if reopen { sink.reopen() }
+            sink.write(records.map { Self.json($0) })
+            if due {
+                sink.summarize(dropped: dropped, millis: WallClock.millis())
+                nextSummary = Self.monotonicNanos() + interval
             }
-            metrics.decisionLogWritten.increment()
+            if finishing { break }
         }
+        sink.close()
+        queue.withLock { $0.stopped = true }
     }
 
-    /// Ends the stream: the writer drains what is queued and returns.
-    func finish() {
-        continuation.finish()
+    static func monotonicNanos() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
-    /// The audit fields of SEMANTICS.md section 9.
+    /// The summary line of records dropped from one peer.
+    static func dropSummary(peer: Int64, dropped: UInt64, millis: Int64) -> JSONValue {
+        let who = peer < 0 ? "a peer without credentials" : "uid \(peer)"
+        return .object([
+            ("time", .string(Timestamp.iso8601(millis: millis))),
+            ("event", .string("DecisionLogDropped")),
+            ("peer", peer < 0 ? .null : .object([("uid", .number(String(peer)))])),
+            ("droppedRecords", .number(String(dropped))),
+            ("message", .string("dropped \(dropped) records from \(who)")),
+        ])
+    }
+
+    /// The audit fields of docs/semantics.md "What a decision reports".
     static func json(_ record: Record) -> JSONValue {
         let decision = record.decision
         let request = record.request
@@ -159,16 +253,279 @@ public final class DecisionLog: Sendable {
     }
 }
 
-/// The decision log's writer as a service: runs until the daemon shuts down, then drains.
+extension DecisionLog.Record {
+    /// Bytes a record costs in the queue besides its text: the line's member names and numbers.
+    static let fixedCost = 640
+
+    /// What the record will be logged as: the fields the log does not write left out (the token
+    /// above all), and each text field cut to `maximumFieldBytes` (the message to four times that).
+    func trimmed(maximumFieldBytes limit: Int) -> Self {
+        func cut(_ text: String, _ limit: Int) -> String { Self.truncated(text, toBytes: limit) }
+        var kept = CheckRequest(
+            vault: cut(request.vault, limit),
+            operation: request.operation,
+            sourceAddress: cut(request.sourceAddress, limit)
+        )
+        kept.subnetId = cut(request.subnetId, limit)
+        kept.requestId = cut(request.requestId, limit)
+        var outcome = decision
+        outcome.message = cut(decision.message, limit * 4)
+        outcome.wwwAuthenticate = nil
+        outcome.required = nil
+        outcome.caller = decision.caller.map {
+            Caller(
+                objectId: cut($0.objectId, limit),
+                applicationId: cut($0.applicationId, limit),
+                tenantId: cut($0.tenantId, limit),
+                issuer: ""
+            )
+        }
+        outcome.admittedBy = decision.admittedBy.map {
+            Admission(kind: $0.kind, rule: $0.rule.map { cut($0, limit) }, service: $0.service.map { cut($0, limit) })
+        }
+        outcome.grantedBy = decision.grantedBy.map { Grant(kind: $0.kind, id: $0.id.map { cut($0, limit) }) }
+        return Self(
+            unixMillis: unixMillis,
+            request: kept,
+            decision: outcome,
+            peer: peer,
+            durationMicros: durationMicros
+        )
+    }
+
+    /// About the bytes the (trimmed) record holds and its line takes.
+    var cost: Int {
+        let texts = [
+            request.vault, request.sourceAddress, request.subnetId, request.requestId, decision.message,
+            decision.caller?.objectId ?? "", decision.caller?.applicationId ?? "", decision.caller?.tenantId ?? "",
+            decision.admittedBy?.rule ?? "", decision.admittedBy?.service ?? "", decision.grantedBy?.id ?? "",
+            decision.revision.hash,
+        ]
+        return texts.reduce(Self.fixedCost) { $0 + $1.utf8.count }
+    }
+
+    /// `text` when it fits in `limit` UTF-8 bytes, else its longest prefix of whole characters
+    /// that fits with the marker `…[N bytes]` (N: the original length) appended.
+    static func truncated(_ text: String, toBytes limit: Int) -> String {
+        let length = text.utf8.count
+        guard length > limit else { return text }
+        let marker = "…[\(length) bytes]"
+        var kept = ""
+        var used = 0
+        for character in text {
+            let size = character.utf8.count
+            if used + size + marker.utf8.count > limit { break }
+            kept.append(character)
+            used += size
+        }
+        return kept + marker
+    }
+}
+
+/// Where the writer thread puts lines: the file (or standard error), its size, rotation. Only
+/// the writer thread touches it.
+private struct Sink {
+    let configuration: DecisionLog.Configuration
+    let metrics: ServerMetrics
+    let logger: Logger
+    private var fd: Int32 = -1
+    private var size: Int64 = 0
+    /// A write or rotation failed and was reported: report the next failure only after a success.
+    private var failing = false
+
+    private var isStandardError: Bool { configuration.destination == "-" }
+    private var path: String { configuration.destination }
+
+    init(configuration: DecisionLog.Configuration, metrics: ServerMetrics, logger: Logger) {
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        open()
+    }
+
+    private mutating func open() {
+        if isStandardError {
+            fd = STDERR_FILENO
+            return
+        }
+        fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            report("cannot open decision log '\(path)': \(RulesFile.describe(errno)); decisions are not logged")
+            return
+        }
+        var info = stat()
+        size = fstat(fd, &info) == 0 ? Int64(info.st_size) : 0
+    }
+
+    mutating func close() {
+        if fd >= 0 && !isStandardError { Glibc.close(fd) }
+        fd = -1
+    }
+
+    /// Reopens the path (SIGUSR1): a file moved away by logrotate is left alone, a new one begins.
+    mutating func reopen() {
+        guard !isStandardError else { return }
+        close()
+        open()
+        if fd >= 0 { logger.info("decision log reopened", metadata: ["path": "\(path)"]) }
+    }
+
+    /// Writes one line per record summary, logging them in the daemon's log too.
+    mutating func summarize(dropped: [Int64: UInt64], millis: Int64) {
+        guard !dropped.isEmpty else { return }
+        var lines: [JSONValue] = []
+        for (peer, count) in dropped.sorted(by: { $0.key < $1.key }) {
+            let summary = DecisionLog.dropSummary(peer: peer, dropped: count, millis: millis)
+            metrics.countDecisionLogDrops(uid: peer < 0 ? "" : String(peer), count: count)
+            logger.warning("decision log: \(summary["message"]?.stringValue ?? "")")
+            lines.append(summary)
+        }
+        write(lines, records: false)
+    }
+
+    /// Writes lines in few system calls: up to 64 KiB of whole lines each, or to standard error
+    /// (shared with the daemon's own log) at most `PIPE_BUF` bytes, which a pipe never splits.
+    mutating func write(_ lines: [JSONValue], records: Bool = true) {
+        if fd < 0 && !isStandardError && !lines.isEmpty { open() }
+        var buffer: [UInt8] = []
+        var buffered = 0
+        let limit = isStandardError ? 0 : configuration.maximumFileBytes
+        let chunk = isStandardError ? Int(PIPE_BUF) : 64 * 1024
+        for line in lines {
+            var text = line.serialized(.compact)
+            text += "\n"
+            let count = Int64(text.utf8.count)
+            if buffer.count + text.utf8.count > chunk { flush(&buffer, &buffered, records: records) }
+            if limit > 0 && size + Int64(buffer.count) + count > limit {
+                flush(&buffer, &buffered, records: records)
+                rotate()
+                if size + count > limit {
+                    if records { metrics.decisionLogDropped.increment() }
+                    continue
+                }
+            }
+            buffer += text.utf8
+            buffered += 1
+        }
+        flush(&buffer, &buffered, records: records)
+    }
+
+    private mutating func flush(_ buffer: inout [UInt8], _ lines: inout Int, records: Bool) {
+        defer {
+            buffer.removeAll(keepingCapacity: true)
+            lines = 0
+        }
+        guard !buffer.isEmpty else { return }
+        guard fd >= 0 else {
+            if records { metrics.decisionLogDropped.increment(by: Int64(lines)) }
+            return
+        }
+        var offset = 0
+        while offset < buffer.count {
+            let written = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                report("cannot write decision log '\(path)': \(RulesFile.describe(errno)); records are dropped")
+                if records { metrics.decisionLogDropped.increment(by: Int64(lines)) }
+                return
+            }
+            offset += written
+        }
+        size += Int64(buffer.count)
+        failing = false
+        if records { metrics.decisionLogWritten.increment(by: Int64(lines)) }
+    }
+
+    /// Moves the full file to `PATH.1` (replacing the previous one) and begins a new one; when the
+    /// file cannot be moved, it stays at its limit and further lines are dropped.
+    private mutating func rotate() {
+        guard fd >= 0, size > 0 else { return }
+        close()
+        if rename(path, path + ".1") != 0 {
+            report("cannot rotate decision log '\(path)' to '\(path).1': \(RulesFile.describe(errno))")
+        } else {
+            metrics.decisionLogRotations.increment()
+        }
+        open()
+    }
+
+    private mutating func report(_ message: String) {
+        if !failing { logger.error("\(message)") }
+        failing = true
+    }
+}
+
+/// State behind a pthread mutex, with a condition variable one thread sleeps on until another
+/// changes the state.
+final class WaitableLock<State>: @unchecked Sendable {
+    private var state: State
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init(_ state: State) {
+        self.state = state
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    func withLock<Result>(_ body: (inout State) -> Result) -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body(&state)
+    }
+
+    /// Wakes the thread in `wait`, if any.
+    func signal() {
+        pthread_cond_signal(condition)
+    }
+
+    /// Sleeps while `idle` holds, until `signal()` or the deadline (CLOCK_MONOTONIC), then runs
+    /// `body` under the lock.
+    func wait<Result>(
+        untilMonotonicNanos deadline: Int64,
+        while idle: (State) -> Bool,
+        then body: (inout State) -> Result
+    ) -> Result {
+        var until = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while idle(state) {
+            if pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT { break }
+        }
+        return body(&state)
+    }
+}
+
+/// The decision log's writer as a service: runs until the daemon shuts down, then drains. SIGUSR1
+/// reopens the file.
 struct DecisionLogWriter: Service {
     let log: DecisionLog
     let logger: Logger
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            await log.write(logger: logger)
-        } onGracefulShutdown: {
-            log.finish()
+        log.start(logger: logger)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sigusr1) { log.reopen() }
+            }
+            // Until the daemon shuts down (or the service is cancelled).
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        let limit = Duration.seconds(10)
+        if !(await log.stop(within: limit)) {
+            logger.error("the decision log writer is stuck in a write after \(limit); the records it holds are lost")
         }
     }
 }

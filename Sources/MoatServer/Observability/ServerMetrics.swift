@@ -26,6 +26,7 @@ public final class ServerMetrics: Sendable {
     private let refusals: [Refusal: Counter]
     let decisionLogDropped: Counter
     let decisionLogWritten: Counter
+    let decisionLogRotations: Counter
     let tokenCacheHits: Counter
     let tokenCacheMisses: Counter
 
@@ -99,6 +100,9 @@ public final class ServerMetrics: Sendable {
         decisionLogWritten = registry.makeCounter(
             descriptor: name("decision_log_written", unit: "total", "Decision records written.")
         )
+        decisionLogRotations = registry.makeCounter(
+            descriptor: name("decision_log_rotations", unit: "total", "Decision log files rotated to PATH.1.")
+        )
         tokenCacheHits = registry.makeCounter(
             descriptor: name("token_cache_hits", unit: "total", "Tokens found verified in the cache.")
         )
@@ -122,6 +126,20 @@ public final class ServerMetrics: Sendable {
 
     func countRefusal(_ refusal: Refusal) {
         refusals[refusal]!.increment()
+    }
+
+    /// Decision records dropped from one peer (`uid` empty: a peer without credentials), counted
+    /// by the decision log's writer when it reports them; the labels are the uids seen dropping.
+    func countDecisionLogDrops(uid: String, count: UInt64) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "moat",
+                metricName: "decision_log_peer_dropped",
+                unitName: "total",
+                helpText: "Decision records dropped, by the peer uid that submitted them."
+            ),
+            labels: [("uid", uid)]
+        ).increment(by: Int64(clamping: count))
     }
 
     /// The Prometheus text exposition of every metric.

@@ -30,7 +30,7 @@ public actor RuleUpdater {
         var revision: Revision
     }
 
-    /// Revisions kept before the current one (DESIGN.md: five).
+    /// Revisions kept before the current one: five.
     public static let keptRevisions = 5
 
     public let file: RulesFile
@@ -233,13 +233,21 @@ public actor RuleUpdater {
         reloadFromFile(reason: "before a control change")
     }
 
+    /// Writes a document back to the rules file; on failure nothing changed (docs/protocol.md
+    /// "Status codes").
     private func writeRulesFile(_ bytes: [UInt8]) throws(StatusError) {
         do {
-            try file.replace(with: bytes)
+            lastLook = .present(try file.replace(with: bytes))
         } catch {
-            throw StatusError(error.code == .notWritable ? .failedPrecondition : .internalError, error.message)
+            let code: StatusCode =
+                switch error.code {
+                case .notWritable: .failedPrecondition
+                case .noSpace: .resourceExhausted
+                case .ioError: .unavailable
+                case .notFound, .unreadable, .writeFailed: .internalError
+                }
+            throw StatusError(code, "the change was not made: \(error.message)")
         }
-        lastLook = Look(file)
     }
 
     private func keptRevisions() -> [Revision] {

@@ -4,11 +4,11 @@ import Glibc
 import Darwin
 #endif
 
-/// The rules file, the one source of truth for the daemon's rules (DESIGN.md "Snapshot lifecycle").
+/// The rules file, the one source of truth for the daemon's rules (docs/rules.md "Write-back").
 ///
 /// Reads are plain; writes replace the file atomically (temporary file in the same directory,
 /// fsync, rename, fsync of the directory), so a crash at any point leaves either the old or the new
-/// document, never a torn one.
+/// document, never a torn one, and a failed write leaves the old one.
 public struct RulesFile: Sendable {
     public let path: String
 
@@ -23,19 +23,21 @@ public struct RulesFile: Sendable {
         var size: Int64
         var modified: Int64
         var changed: Int64
+
+        init(_ info: stat) {
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+            size = Int64(info.st_size)
+            modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+            changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+        }
     }
 
     /// `nil` when the file does not exist (or cannot be examined).
     func fingerprint() -> Fingerprint? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
-        return Fingerprint(
-            device: UInt64(info.st_dev),
-            inode: UInt64(info.st_ino),
-            size: Int64(info.st_size),
-            modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
-            changed: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
-        )
+        return Fingerprint(info)
     }
 
     public func read() throws(RulesFileError) -> [UInt8] {
@@ -106,48 +108,87 @@ public struct RulesFile: Sendable {
         return nil
     }
 
-    /// Replaces the file's content atomically and durably. The file keeps its permissions.
-    public func replace(with bytes: [UInt8]) throws(RulesFileError) {
+    /// The system calls whose failures a test cannot provoke on a real file system (EIO); the
+    /// defaults are the real calls. Every other call is made directly.
+    struct SystemCalls: Sendable {
+        var fsync: @Sendable (Int32) -> Int32 = { Glibc.fsync($0) }
+        var close: @Sendable (Int32) -> Int32 = { Glibc.close($0) }
+    }
+
+    var calls = SystemCalls()
+
+    /// The mode of a rules file the daemon creates (docs/rules.md "Write-back").
+    static let newFileMode: mode_t = 0o640
+
+    /// Replaces the file's content atomically and durably, keeping its mode, owner and group
+    /// (the owner where the daemon may set it). Returns the fingerprint of what it wrote, taken
+    /// from the written file itself, not by path, so that a concurrent replacement by someone else
+    /// is never mistaken for it.
+    ///
+    /// Either every step succeeds, or the file is left as it was: a failure after the rename
+    /// (closing the new file, syncing the directory) puts the previous file back from a hard link
+    /// kept until the end.
+    @discardableResult
+    func replace(with bytes: [UInt8]) throws(RulesFileError) -> Fingerprint {
         if let refusal = writeRefusal() { throw refusal }
         let target = resolvedPath()
         let directory = Self.directory(of: target)
-        var mode: mode_t = 0o644
-        var info = stat()
-        if stat(target, &info) == 0 { mode = info.st_mode & 0o7777 }
-        let temporary = "\(directory)/.\(Self.basename(of: target)).moat-\(getpid()).tmp"
+        var previous = stat()
+        let existing = stat(target, &previous) == 0 ? previous : nil
+        let mode = existing.map { $0.st_mode & 0o7777 } ?? Self.newFileMode
+        let stem = "\(directory)/.\(Self.basename(of: target)).moat-\(getpid())"
+        let temporary = "\(stem).tmp"
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw failure("create", temporary) }
+        var isOpen = true
+        func abandon(_ error: RulesFileError) -> RulesFileError {
+            if isOpen { _ = calls.close(fd) }
+            unlink(temporary)
+            return error
+        }
         var written = 0
         while written < bytes.count {
             let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
             if count < 0 {
                 if errno == EINTR { continue }
-                let error = failure("write", temporary)
-                close(fd)
-                unlink(temporary)
-                throw error
+                throw abandon(failure("write", temporary))
             }
             written += count
         }
-        fchmod(fd, mode)
-        guard fsync(fd) == 0 else {
-            let error = failure("fsync", temporary)
-            close(fd)
-            unlink(temporary)
-            throw error
+        if let existing {
+            // Root keeps both; another daemon user keeps at least the group when it belongs to it.
+            if fchown(fd, existing.st_uid, existing.st_gid) != 0 { _ = fchown(fd, uid_t.max, existing.st_gid) }
         }
-        close(fd)
+        guard fchmod(fd, mode) == 0 else { throw abandon(failure("set the mode of", temporary)) }
+        guard calls.fsync(fd) == 0 else { throw abandon(failure("fsync", temporary)) }
+        // The previous file, kept (a hard link: no copy) until the new one is durable.
+        let backup = "\(stem).old.tmp"
+        unlink(backup)
+        if existing != nil && link(target, backup) != 0 {
+            throw abandon(failure("keep the previous rules file as", backup))
+        }
         guard rename(temporary, target) == 0 else {
-            let error = failure("rename", temporary)
-            unlink(temporary)
+            let error = abandon(failure("rename", temporary))
+            unlink(backup)
             throw error
         }
-        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryFD >= 0 {
-            fsync(directoryFD)
-            close(directoryFD)
+        func restore(_ error: RulesFileError) -> RulesFileError {
+            if isOpen { _ = calls.close(fd) }
+            if existing != nil { rename(backup, target) } else { unlink(target) }
+            return error
         }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw restore(failure("examine", target)) }
+        isOpen = false
+        guard calls.close(fd) == 0 else { throw restore(failure("close", target)) }
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryFD >= 0 else { throw restore(failure("open the directory", directory)) }
+        let synced = calls.fsync(directoryFD) == 0 ? nil : failure("fsync the directory", directory)
+        Glibc.close(directoryFD)
+        if let synced { throw restore(synced) }
+        unlink(backup)
+        return Fingerprint(info)
     }
 
     /// Removes temporary files a killed daemon may have left next to the rules file.
@@ -167,7 +208,13 @@ public struct RulesFile: Sendable {
 
     private func failure(_ step: String, _ file: String) -> RulesFileError {
         let code = errno
-        let kind: RulesFileError.Code = [EACCES, EPERM, EROFS].contains(code) ? .notWritable : .writeFailed
+        let kind: RulesFileError.Code =
+            switch code {
+            case EACCES, EPERM, EROFS: .notWritable
+            case ENOSPC, EDQUOT: .noSpace
+            case EIO: .ioError
+            default: .writeFailed
+            }
         return RulesFileError(code: kind, message: "cannot \(step) '\(file)': \(Self.describe(code))")
     }
 
@@ -207,6 +254,10 @@ public struct RulesFileError: Error, Sendable, Hashable, CustomStringConvertible
         case unreadable
         /// Read-only file or file system, or a file managed elsewhere (FAILED_PRECONDITION).
         case notWritable
+        /// The file system is full, or the daemon's quota is spent (RESOURCE_EXHAUSTED).
+        case noSpace
+        /// The storage reported an I/O error (UNAVAILABLE).
+        case ioError
         case writeFailed
     }
 
