@@ -327,8 +327,13 @@ extension MoatdIntegrationTests {
                 try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
                 let other = getuid() == 12345 ? 12346 : 12345
                 let daemon = try await sandbox.startDaemon(arguments: ["--control-allow-uid", "\(other)"], wait: false)
-                try await eventually("moatd to listen") { isSocket(daemon.controlSocket) }
-                let raw = try await RawConnection.connect(daemon.controlSocket)
+                // The socket file exists from bind(2) on; connections succeed only once it listens.
+                var connection: RawConnection?
+                try await eventually("moatd to listen") {
+                    connection = try? await RawConnection.connect(daemon.controlSocket)
+                    return connection != nil
+                }
+                let raw = connection!
                 // A push sent at once, before the refusal can arrive.
                 var put = ByteBuffer()
                 try PutDocumentRequest(document: TestDocuments.denying).encode(into: &put)
