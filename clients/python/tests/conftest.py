@@ -1,0 +1,124 @@
+"""What the tests share: the daemon they start (a real moatd, $MOATD, default .build/debug/moatd),
+tokens, and the repository's paths."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+import moat_authz
+
+REPOSITORY = Path(__file__).resolve().parents[3]
+MOATD = Path(os.environ.get("MOATD", REPOSITORY / ".build/debug/moatd"))
+MOATCTL = MOATD.with_name("moatctl")
+EXAMPLE_RULES = REPOSITORY / "deploy/examples/rules.json"
+ALICE = "a11ce000-0000-4000-8000-000000000001"
+OPS = "0b5e0000-0000-4000-8000-00000000000a"
+
+
+class Daemon:
+    """A moatd on its own sockets in a short temporary folder (socket paths are limited to 107
+    bytes), with `rules` (the bytes of a rules file); stopped, paused and restarted by the tests."""
+
+    def __init__(self, rules: bytes, arguments: Sequence[str] = ()) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="moat-py-"))
+        self.rules = self.folder / "rules.json"
+        self.rules.write_bytes(rules)
+        self.socket = str(self.folder / "moat.sock")
+        self.arguments = list(arguments)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, wait_ready: bool = True) -> Daemon:
+        assert MOATD.exists(), f"no moatd at {MOATD}: build it (swift build) or set MOATD"
+        self.starts += 1
+        log = open(self.folder / f"moatd-{self.starts}.log", "wb")
+        self.process = subprocess.Popen(
+            [
+                str(MOATD), "--rules", str(self.rules), "--socket", self.socket,
+                "--control-socket", str(self.folder / "control.sock"),
+                "--decision-log", str(self.folder / "decisions.log"), *self.arguments,
+            ],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.wait_until(lambda pong: pong.ready if wait_ready else True)
+        return self
+
+    def wait_until(self, condition, timeout: float = 30.0) -> moat_authz.Pong:  # type: ignore[no-untyped-def]
+        """Pings until the daemon answers and `condition(pong)` holds."""
+        deadline = time.monotonic() + timeout
+        with moat_authz.Client(self.socket, moat_authz.Options(connections=1, deadline=2.0)) as client:
+            while True:
+                assert self.process is not None and self.process.poll() is None, self.log()
+                try:
+                    pong = client.ping()
+                    if condition(pong):
+                        return pong
+                except moat_authz.MoatError:
+                    pass
+                assert time.monotonic() < deadline, f"moatd did not become ready: {self.log()}"
+                time.sleep(0.05)
+
+    def log(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.folder.glob("moatd-*.log")))
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.resume()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def pause(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def mint(oid: str) -> str:
+    """A token the example rules accept (signed with deploy/examples/demo-signing-key.pem)."""
+    return subprocess.run(
+        [str(MOATCTL), "token", "mint", "--oid", oid], check=True, capture_output=True, text=True, timeout=30
+    ).stdout.strip()
+
+
+@pytest.fixture
+def example_daemon() -> Iterator[Daemon]:
+    """A moatd on deploy/examples/rules.json (vault contoso-prod: alice may get secrets, ops may
+    do everything, from 203.0.113.0/24)."""
+    daemon = Daemon(EXAMPLE_RULES.read_bytes())
+    try:
+        yield daemon.start()
+    finally:
+        daemon.close()
+
+
+@pytest.fixture(scope="session")
+def alice_token() -> str:
+    return mint(ALICE)
+
+
+@pytest.fixture(scope="session")
+def ops_token() -> str:
+    return mint(OPS)
