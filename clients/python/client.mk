@@ -1,13 +1,13 @@
 # The Python client (clients/python): `make python-test` builds a project-local virtual
 # environment (.venv), pip-installs the package and its test tools into it, checks that the
-# committed protobuf code is current, and runs the tests against $(BIN)/moatd.
+# committed protobuf code is current, type-checks, and runs the tests against $(BIN)/moatd.
 
 PYTHON_CLIENT := clients/python
 PYTHON_VENV := .venv
 PYTHON_APT_PACKAGES := python3 python3-venv
 APT_PACKAGES += $(PYTHON_APT_PACKAGES)
 
-.PHONY: python-venv python-install check-python-generated python-test
+.PHONY: python-venv python-install check-python-generated python-typecheck python-test
 
 $(PYTHON_VENV)/.requirements: $(PYTHON_CLIENT)/requirements-dev.txt
 	@$(MAKE) --no-print-directory deps
@@ -29,6 +29,10 @@ check-python-generated: python-venv
 		git status --short -- $(PYTHON_CLIENT)/src/moat_authz/_proto; \
 		echo "generated code is stale: run scripts/generate-python-proto and commit"; exit 1; }
 
+# mypy --strict over the package, its example and its tests (configured in pyproject.toml).
+python-typecheck: python-install
+	cd $(PYTHON_CLIENT) && $(abspath $(PYTHON_VENV))/bin/mypy
+
 # MOATD names the daemon the tests start (moatctl is found beside it).
-python-test: check-python-generated python-install
+python-test: check-python-generated python-install python-typecheck
 	MOATD=$(abspath $(BIN))/moatd $(PYTHON_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTHON_CLIENT)/tests

@@ -227,11 +227,11 @@ def test_results_print_like_moatctl_check(example_daemon: Daemon, alice_token: s
         assert result.decision is not None
         assert printed == f"{result}\n" == f"{result.decision}\n"
     missing = example_daemon.socket + ".missing"
-    printed = subprocess.run(
+    could_not_decide = subprocess.run(
         [str(MOATCTL), "check", "--socket", missing, "--vault", VAULT, "--operation", "GetSecret"],
         capture_output=True, text=True, timeout=30,
     )
-    assert printed.returncode == 3
+    assert could_not_decide.returncode == 3
     result = check_sync(missing, Options(), [CheckRequest(vault=VAULT, operation="GetSecret")])[0]
     # Same shape and code; the message names the client's own connect error.
-    assert str(result).splitlines()[:3] == printed.stdout.splitlines()[:3]
+    assert str(result).splitlines()[:3] == could_not_decide.stdout.splitlines()[:3]

@@ -123,7 +123,7 @@ UNREADABLE = {
     "DECISION_UNSPECIFIED": pb.CheckResponse(decision=pb.DECISION_UNSPECIFIED).SerializeToString(),
     "allow with a 403": pb.CheckResponse(decision=pb.DECISION_ALLOW, http_status=403, code=pb.RESULT_CODE_FORBIDDEN, stage=pb.STAGE_ALLOW).SerializeToString(),
     "deny with OK": pb.CheckResponse(decision=pb.DECISION_DENY, http_status=200, code=pb.RESULT_CODE_OK, stage=pb.STAGE_ALLOW).SerializeToString(),
-    "unknown stage": pb.CheckResponse(decision=pb.DECISION_ALLOW, http_status=200, code=pb.RESULT_CODE_OK, stage=99).SerializeToString(),
+    "unknown stage": pb.CheckResponse(decision=pb.DECISION_ALLOW, http_status=200, code=pb.RESULT_CODE_OK, stage=99).SerializeToString(),  # type: ignore[arg-type]  # deliberately not a Stage
     "not protobuf": b"\xff\xff\xff",
 }
 

@@ -6,7 +6,7 @@ import enum
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ._proto.moat.v1 import authz_pb2 as pb
 
@@ -272,7 +272,7 @@ class CheckRequest:
                 )
         message = pb.CheckRequest(
             vault=self.vault,
-            operation=operation_number(self.operation),
+            operation=cast("pb.Operation", operation_number(self.operation)),
             object_name=self.object_name,
             source_address=self.source_address,
             subnet_id=self.subnet_id,

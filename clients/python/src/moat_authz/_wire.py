@@ -8,9 +8,9 @@ import random
 import struct
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from ._model import (
     CheckRequest,
@@ -35,6 +35,7 @@ MAXIMUM_BATCH = 1024
 _HEADER = struct.Struct(">IIBBH")  # N, stream id, method, flags, status
 _HEADER_TAIL = 8  # the header after N: the smallest N
 _RESPONSE_FLAG = 1
+_Message = TypeVar("_Message", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def encode_frame(stream_id: int, method: int, payload: bytes) -> bytes:
 
 def frame_length(prefix: bytes, limit: int) -> int:
     """The number of bytes that follow a frame's 4-byte length field; raises on a bad length."""
-    (length,) = struct.unpack(">I", prefix)
+    length = int.from_bytes(prefix, "big")
     if length < _HEADER_TAIL or length > limit:
         raise _unreadable(f"an answer frame of {length} bytes (accepted: {_HEADER_TAIL} to {limit})")
     return length
@@ -274,7 +275,7 @@ def answer_payload(answer: Frame | MoatError) -> bytes:
     return answer.payload
 
 
-def _parse(message_type: type, payload: bytes):  # type: ignore[no-untyped-def]
+def _parse(message_type: type[_Message], payload: bytes) -> _Message:
     try:
         return message_type.FromString(payload)
     except DecodeError as error:
