@@ -117,24 +117,17 @@ class AsyncClient:
 
     async def check(self, request: CheckRequest) -> CheckResult:
         """Decides one request; never raises."""
-        policy = self.options.failure_policy
-        try:
-            payload = _wire.check_payload(request, self.options)
-        except MoatError as error:
-            return CheckResult(None, error, policy)
-        return _wire.check_result(await self._call(_wire.CHECK, payload), policy)
+        payload = _wire.check_payload(request, self.options)
+        if isinstance(payload, CheckResult):
+            return payload
+        return _wire.check_result(await self._call(_wire.CHECK, payload), self.options.failure_policy)
 
     async def check_batch(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         """Decides many requests, pipelined in as few frames as fit; one result per request, in
         order, each its own outcome (one request that cannot be decided fails alone)."""
-        requests = list(requests)
-        plan = _wire.plan_batch(requests, self.options)
-        policy = self.options.failure_policy
-        results: dict[int, CheckResult] = {i: CheckResult(None, e, policy) for i, e in plan.refused.items()}
+        plan = _wire.plan_batch(list(requests), self.options)
         answers = await asyncio.gather(*(self._call(_wire.CHECK_BATCH, payload) for _, payload in plan.frames))
-        for (indices, _), answer in zip(plan.frames, answers):
-            results.update(zip(indices, _wire.batch_results(answer, len(indices), policy)))
-        return [results[i] for i in range(len(requests))]
+        return _wire.batch_outcome(len(requests), plan, list(answers), self.options.failure_policy)
 
     async def ping(self) -> Pong:
         """Whether the daemon is up and has rules, and which revision it serves; raises :class:`MoatError`."""

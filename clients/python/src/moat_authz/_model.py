@@ -226,7 +226,7 @@ class CheckRequest:
             elif key == "timeoutMicros":
                 if member is not None:
                     if not isinstance(member, int) or isinstance(member, bool) or member < 0:
-                        raise ValueError(f"$.timeoutMicros: expected a non-negative integer")
+                        raise ValueError("$.timeoutMicros: expected a non-negative integer")
                     members["timeout_micros"] = member
             elif key == "assertedIdentity":
                 if member is not None:

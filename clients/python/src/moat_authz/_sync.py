@@ -154,26 +154,20 @@ class Client:
 
     def check(self, request: CheckRequest) -> CheckResult:
         """Decides one request."""
-        policy = self.options.failure_policy
-        try:
-            payload = _wire.check_payload(request, self.options)
-        except MoatError as error:
-            return CheckResult(None, error, policy)
-        return _wire.check_result(self._call(_wire.CHECK, payload), policy)
+        payload = _wire.check_payload(request, self.options)
+        if isinstance(payload, CheckResult):
+            return payload
+        return _wire.check_result(self._call(_wire.CHECK, payload), self.options.failure_policy)
 
     def check_batch(self, requests: Sequence[CheckRequest]) -> list[CheckResult]:
         """Decides many requests, pipelined in as few frames as fit; one result per request, in
         order, each its own outcome (one request that cannot be decided fails alone)."""
-        requests = list(requests)
-        plan = _wire.plan_batch(requests, self.options)
-        policy = self.options.failure_policy
-        results: dict[int, CheckResult] = {i: CheckResult(None, e, policy) for i, e in plan.refused.items()}
+        plan = _wire.plan_batch(list(requests), self.options)
         deadline = time.monotonic() + self.options.deadline
-        submitted = [(indices, self._submit(_wire.CHECK_BATCH, payload, deadline)) for indices, payload in plan.frames]
-        for indices, pending in submitted:
-            answers = _wire.batch_results(self._await(pending, deadline), len(indices), policy)
-            results.update(zip(indices, answers))
-        return [results[i] for i in range(len(requests))]
+        # Every frame is sent before any answer is awaited: they are pipelined.
+        pending = [self._submit(_wire.CHECK_BATCH, payload, deadline) for _, payload in plan.frames]
+        answers = [self._await(frame, deadline) for frame in pending]
+        return _wire.batch_outcome(len(requests), plan, answers, self.options.failure_policy)
 
     def ping(self) -> Pong:
         """Whether the daemon is up and has rules, and which revision it serves; raises :class:`MoatError`."""

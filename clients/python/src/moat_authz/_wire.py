@@ -213,10 +213,13 @@ def refuse_oversized(frame_length_n: int, limit: int) -> None:
         )
 
 
-def check_payload(request: CheckRequest, options: Options) -> bytes:
-    """The encoded ``CheckRequest``; raises REQUEST_REFUSED for one the client must not send."""
-    payload = request.to_message(options.deadline_micros).SerializeToString()
-    refuse_oversized(_HEADER_TAIL + len(payload), options.maximum_request_frame_length)
+def check_payload(request: CheckRequest, options: Options) -> bytes | CheckResult:
+    """The encoded ``CheckRequest``, or the result of one the client must not send (REQUEST_REFUSED)."""
+    try:
+        payload = request.to_message(options.deadline_micros).SerializeToString()
+        refuse_oversized(_HEADER_TAIL + len(payload), options.maximum_request_frame_length)
+    except MoatError as error:
+        return CheckResult(None, error, options.failure_policy)
     return payload
 
 
@@ -288,6 +291,16 @@ def check_result(answer: Frame | MoatError, policy: FailurePolicy) -> CheckResul
     except MoatError as error:
         return CheckResult(None, error, policy)
     return CheckResult(decision, None, policy)
+
+
+def batch_outcome(
+    count: int, plan: BatchPlan, answers: list[Frame | MoatError], policy: FailurePolicy
+) -> list[CheckResult]:
+    """The results of ``count`` requests planned as ``plan``, from the answers to its frames."""
+    results = {index: CheckResult(None, error, policy) for index, error in plan.refused.items()}
+    for (indices, _), answer in zip(plan.frames, answers, strict=True):
+        results.update(zip(indices, batch_results(answer, len(indices), policy), strict=True))
+    return [results[index] for index in range(count)]
 
 
 def batch_results(answer: Frame | MoatError, count: int, policy: FailurePolicy) -> list[CheckResult]:
