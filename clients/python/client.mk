@@ -7,7 +7,7 @@ PYTHON_VENV := .venv
 PYTHON_APT_PACKAGES := python3 python3-venv
 APT_PACKAGES += $(PYTHON_APT_PACKAGES)
 
-.PHONY: python-venv python-install check-python-generated python-typecheck python-test
+.PHONY: python-venv python-install check-python-generated python-typecheck python-test python-bench
 
 $(PYTHON_VENV)/.requirements: $(PYTHON_CLIENT)/requirements-dev.txt
 	@$(MAKE) --no-print-directory deps
@@ -36,3 +36,8 @@ python-typecheck: python-install
 # MOATD names the daemon the tests start (moatctl is found beside it).
 python-test: check-python-generated python-install python-typecheck
 	MOATD=$(abspath $(BIN))/moatd $(PYTHON_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTHON_CLIENT)/tests
+
+# The Python client's part of the client benchmark, against the daemon `make run` started.
+python-bench: python-install
+	$(PYTHON_VENV)/bin/python $(PYTHON_CLIENT)/bench.py --socket $(RUN_DIR)/moat.sock \
+		--token "$$($(BIN)/moatctl token mint --oid a11ce000-0000-4000-8000-000000000001)"
