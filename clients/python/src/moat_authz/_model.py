@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 from ._proto.moat.v1 import authz_pb2 as pb
@@ -487,7 +487,7 @@ class CheckResult:
 
     decision: Decision | None
     error: MoatError | None
-    policy: FailurePolicy = field(default=FailurePolicy.CLOSED)
+    policy: FailurePolicy = FailurePolicy.CLOSED
 
     @property
     def outcome(self) -> Outcome:

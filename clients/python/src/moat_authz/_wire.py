@@ -72,9 +72,9 @@ class Options:
 
 @dataclass(frozen=True)
 class Frame:
+    """An answer frame: the stream id it answers, its status and its payload."""
+
     stream_id: int
-    method: int
-    flags: int
     status: int
     payload: bytes
 
@@ -93,10 +93,10 @@ def frame_length(prefix: bytes, limit: int) -> int:
 
 def decode_frame(body: bytes) -> Frame:
     """A frame from the bytes after its length field; raises when it is not a response."""
-    stream_id, method, flags, status = struct.unpack_from(">IBBH", body)
+    stream_id, _method, flags, status = struct.unpack_from(">IBBH", body)
     if not flags & _RESPONSE_FLAG:
         raise _unreadable("a frame without the response flag")
-    return Frame(stream_id, method, flags, status, body[_HEADER_TAIL:])
+    return Frame(stream_id, status, body[_HEADER_TAIL:])
 
 
 def status_error(frame: Frame) -> MoatError:
