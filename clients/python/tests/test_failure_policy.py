@@ -165,3 +165,39 @@ def test_a_batch_answer_with_the_wrong_count_fails_every_item(scripted: Callable
         results = client.check_batch([REQUEST] * 2)
     assert [r.error.kind if r.error else None for r in results] == [ErrorKind.PROTOCOL_VIOLATION] * 2
     assert not any(result.allowed for result in results)
+
+
+UNENCODABLE = {
+    "a NUL byte": (CheckRequest(vault="v", token="a\0b"), "field 'token' holds a NUL byte"),
+    "a lone surrogate": (CheckRequest(vault="\ud800"), "field 'vault' holds a NUL byte or invalid UTF-8"),
+    "a NUL in a group": (
+        CheckRequest(vault="v", asserted_identity=moat_authz.AssertedIdentity(groups=("g", "\0"))),
+        "field 'asserted_identity.groups[1]'",
+    ),
+    "a negative timeout": (CheckRequest(vault="v", timeout_micros=-1), "cannot encode the request"),
+    "an operation out of range": (CheckRequest(vault="v", operation=2**40), "cannot encode the request"),
+}
+
+
+@pytest.mark.parametrize("name", list(UNENCODABLE))
+def test_a_request_that_cannot_be_encoded_is_refused_locally(scripted: Callable[[Answer], str], name: str) -> None:
+    request, reason = UNENCODABLE[name]
+    sent: list[int] = []
+
+    def answer(stream_id: int, method: int, payload: bytes) -> tuple[int, int, bytes]:
+        sent.append(method)
+        return stream_id, StatusCode.INTERNAL, b""
+
+    path = scripted(answer)
+    with moat_authz.Client(path, OPEN) as client:
+        results = [client.check(request), *client.check_batch([request])]
+
+    async def main() -> list[moat_authz.CheckResult]:
+        async with moat_authz.AsyncClient(path, OPEN) as client:
+            return [await client.check(request), *await client.check_batch([request])]
+
+    for result in results + asyncio.run(main()):
+        assert result.error is not None and result.error.kind is ErrorKind.REQUEST_REFUSED
+        assert result.error.status == StatusCode.INVALID_ARGUMENT and reason in result.error.message
+        assert result.error.fault is Fault.REQUEST and not result.allowed
+    assert sent == []

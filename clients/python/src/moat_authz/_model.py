@@ -215,7 +215,7 @@ class CheckRequest:
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> CheckRequest:
-        """Reads the request JSON ``moatctl eval`` and ``moatctl check --json`` read (camelCase
+        """Reads the request JSON ``moatctl eval`` and ``moatctl check --request`` read (camelCase
         members, ``null`` for absent). Raises ``ValueError`` naming the member at fault."""
         if not isinstance(value, Mapping):
             raise ValueError(f"$: expected an object, found {type(value).__name__}")
@@ -254,41 +254,54 @@ class CheckRequest:
         return AssertedIdentity(**members)
 
     def to_message(self, default_timeout_micros: int) -> pb.CheckRequest:
-        """The wire message; raises :class:`MoatError` (REQUEST_REFUSED) for a string holding a NUL
-        byte, which the daemon would refuse (docs/protocol.md, "Messages")."""
-        strings = {name: getattr(self, name) for name in self._JSON_FIELDS.values() if name != "operation"}
+        """The wire message; raises :class:`MoatError` (REQUEST_REFUSED, INVALID_ARGUMENT) for a
+        request that cannot be encoded, or that the daemon would refuse: a string holding a NUL
+        byte or that is not UTF-8 (docs/protocol.md, "Messages"), a number out of its field's range."""
+        strings = {
+            name: getattr(self, name) for name in self._JSON_FIELDS.values() if name != "operation"
+        }
         identity = self.asserted_identity
         if identity is not None:
             strings.update({f"asserted_identity.{n}": getattr(identity, n) for n in self._IDENTITY_FIELDS.values()})
             strings.update({f"asserted_identity.groups[{i}]": g for i, g in enumerate(identity.groups)})
-        if isinstance(self.operation, str):
-            strings["operation"] = self.operation
         for name, text in strings.items():
-            if "\0" in text:
-                raise MoatError(
-                    ErrorKind.REQUEST_REFUSED,
-                    f"cannot encode the request: field '{name}' holds a NUL byte",
-                    StatusCode.INVALID_ARGUMENT,
-                )
-        message = pb.CheckRequest(
-            vault=self.vault,
-            operation=cast("pb.Operation", operation_number(self.operation)),
-            object_name=self.object_name,
-            source_address=self.source_address,
-            subnet_id=self.subnet_id,
-            private_endpoint_id=self.private_endpoint_id,
-            token=self.token,
-            request_id=self.request_id,
-            timeout_micros=self.timeout_micros or default_timeout_micros,
-        )
-        if identity is not None:
-            message.asserted_identity.CopyFrom(
-                pb.AssertedIdentity(
-                    oid=identity.oid, appid=identity.appid, tid=identity.tid,
-                    groups=list(identity.groups), xms_mirid=identity.xms_mirid,
-                )
+            if "\0" in text or not _is_utf8(text):
+                raise _unencodable(f"field '{name}' holds a NUL byte or invalid UTF-8")
+        try:
+            message = pb.CheckRequest(
+                vault=self.vault,
+                operation=cast("pb.Operation", operation_number(self.operation)),
+                object_name=self.object_name,
+                source_address=self.source_address,
+                subnet_id=self.subnet_id,
+                private_endpoint_id=self.private_endpoint_id,
+                token=self.token,
+                request_id=self.request_id,
+                timeout_micros=self.timeout_micros or default_timeout_micros,
             )
+            if identity is not None:
+                message.asserted_identity.CopyFrom(
+                    pb.AssertedIdentity(
+                        oid=identity.oid, appid=identity.appid, tid=identity.tid,
+                        groups=list(identity.groups), xms_mirid=identity.xms_mirid,
+                    )
+                )
+        except (TypeError, ValueError) as error:  # protobuf's refusal of a value
+            raise _unencodable(str(error)) from None
         return message
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a string holding lone surrogates, which have no UTF-8 encoding."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unencodable(reason: str) -> MoatError:
+    return MoatError(ErrorKind.REQUEST_REFUSED, f"cannot encode the request: {reason}", StatusCode.INVALID_ARGUMENT)
 
 
 def _json_string(value: Any, path: str) -> str:
