@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -122,3 +125,64 @@ def alice_token() -> str:
 @pytest.fixture(scope="session")
 def ops_token() -> str:
     return mint(OPS)
+
+
+class FakeDaemon:
+    """Unix sockets served by the test's own code (`serve(connection)`, one thread per
+    connection), for answers a healthy moatd never gives."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="moat-fake-"))
+        self.listeners: list[socket.socket] = []
+        self.connections = 0
+
+    def start(self, serve: Callable[[socket.socket], None]) -> str:
+        path = str(self.folder / f"fake{len(self.listeners)}.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen()
+        self.listeners.append(listener)
+
+        def accept() -> None:
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    return
+                self.connections += 1
+                threading.Thread(target=serve_and_close, args=(connection,), daemon=True).start()
+
+        def serve_and_close(connection: socket.socket) -> None:
+            with connection:
+                serve(connection)
+
+        threading.Thread(target=accept, daemon=True).start()
+        return path
+
+    def close(self) -> None:
+        for listener in self.listeners:
+            listener.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def read_requests(connection: socket.socket) -> Iterator[tuple[int, int, bytes]]:
+    """The request frames a client sends, as (stream id, method, payload), until it closes."""
+    with connection.makefile("rb") as stream:
+        while len(prefix := stream.read(4)) == 4:
+            body = stream.read(struct.unpack(">I", prefix)[0])
+            stream_id, method = struct.unpack_from(">IB", body)
+            yield stream_id, method, body[8:]
+
+
+def frame(stream_id: int, method: int, status: int, payload: bytes) -> bytes:
+    """An answer frame (docs/protocol.md, "Frames")."""
+    return struct.pack(">IIBBH", 8 + len(payload), stream_id, method, 1, status) + payload
+
+
+@pytest.fixture
+def fake_daemon() -> Iterator[FakeDaemon]:
+    daemon = FakeDaemon()
+    try:
+        yield daemon
+    finally:
+        daemon.close()

@@ -5,15 +5,11 @@ open"), and give each batch item its own outcome."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import struct
-import tempfile
-import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
+from conftest import FakeDaemon, frame, read_requests
 
 import moat_authz
 from moat_authz import CheckRequest, ErrorKind, FailurePolicy, Fault, Options, Outcome, StatusCode
@@ -25,50 +21,23 @@ REQUEST = CheckRequest(vault="v", operation="GetSecret")
 Answer = Callable[[int, int, bytes], tuple[int, int, bytes]]
 
 
-def frame(stream_id: int, method: int, status: int, payload: bytes, flags: int = 1) -> bytes:
-    return struct.pack(">IIBBH", 8 + len(payload), stream_id, method, flags, status) + payload
-
-
 def error(status: StatusCode, message: str) -> bytes:
     return pb.Error(code=status, message=message).SerializeToString()
 
 
 @pytest.fixture
-def scripted() -> Iterator[Callable[[Answer], str]]:
+def scripted(fake_daemon: FakeDaemon) -> Callable[[Answer], str]:
     """Starts a daemon answering every request frame with `answer`; returns its socket path."""
-    folder = Path(tempfile.mkdtemp(prefix="moat-fake-"))
-    listeners: list[socket.socket] = []
 
     def start(answer: Answer) -> str:
-        path = str(folder / f"fake{len(listeners)}.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(path)
-        listener.listen()
-        listeners.append(listener)
-
         def serve(connection: socket.socket) -> None:
-            with connection, connection.makefile("rb") as stream:
-                while len(prefix := stream.read(4)) == 4:
-                    body = stream.read(struct.unpack(">I", prefix)[0])
-                    stream_id, method = struct.unpack_from(">IB", body)
-                    answered_id, status, payload = answer(stream_id, method, body[8:])
-                    connection.sendall(frame(answered_id, 0 if answered_id == 0 else method, status, payload))
+            for stream_id, method, payload in read_requests(connection):
+                answered_id, status, answer_payload = answer(stream_id, method, payload)
+                connection.sendall(frame(answered_id, 0 if answered_id == 0 else method, status, answer_payload))
 
-        def accept() -> None:
-            while True:
-                try:
-                    connection, _ = listener.accept()
-                except OSError:
-                    return
-                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+        return fake_daemon.start(serve)
 
-        threading.Thread(target=accept, daemon=True).start()
-        return path
-
-    yield start
-    for listener in listeners:
-        listener.close()
-    shutil.rmtree(folder, ignore_errors=True)
+    return start
 
 
 def both_clients(path: str, options: Options) -> list[moat_authz.CheckResult]:
