@@ -14,6 +14,9 @@ from ._wire import Frame, Options, Pipeline
 
 
 class _Connection:
+    """One connection to the daemon: callers write their frames and await their futures; the
+    reader task hands each answer to its caller by stream id."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, options: Options) -> None:
         self._writer = writer
         self.pipeline = Pipeline()

@@ -23,6 +23,9 @@ _Pending: TypeAlias = "tuple[_Connection, int, Future[Frame | MoatError]] | Moat
 
 
 class _Connection:
+    """One connection to the daemon: callers queue frames for the writer thread and wait on their
+    futures; the reader thread hands each answer to its caller by stream id."""
+
     def __init__(self, sock: socket.socket, options: Options) -> None:
         self._sock = sock
         self._limit = options.maximum_answer_frame_length
@@ -50,7 +53,7 @@ class _Connection:
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
-            pass  # already shut down or never connected further
+            pass  # already shut down
 
     def _read(self) -> None:
         stream = self._sock.makefile("rb")
