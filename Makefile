@@ -47,6 +47,7 @@ test: deps check-generated check-conformance format-check
 	$(SWIFT) build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
+	$(MAKE) python-test
 
 # Re-mints the conformance table's tokens (needs Python's `cryptography`).
 conformance:
@@ -54,3 +55,5 @@ conformance:
 
 clean:
 	rm -rf .build $(RUN_DIR)
+
+include clients/python/client.mk
