@@ -20,8 +20,8 @@ public struct MoatDaemon: Sendable {
         self.logger = logger
     }
 
-    /// Runs until shut down. Throws `SocketSetupError` when a socket cannot be set up (before
-    /// anything is served).
+    /// Runs until shut down. Throws `SocketSetupError` when a socket cannot be set up, or the
+    /// open-file limit leaves no room for connections (before anything is served).
     public func run() async throws {
         let metrics = ServerMetrics()
         let store = RuleStore()
@@ -31,7 +31,21 @@ public struct MoatDaemon: Sendable {
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         do {
-            try await serve(group: group, metrics: metrics, store: store, updater: updater)
+            // Counted with the event loops open: what remains of the open-file limit is for connections.
+            var configuration = self.configuration
+            let descriptors = try DescriptorLimit.fit(&configuration)
+            DescriptorLimit.log(
+                descriptors,
+                perUID: configuration.effectiveMaximumConnectionsPerUID,
+                logger: logger
+            )
+            try await serve(
+                configuration: configuration,
+                group: group,
+                metrics: metrics,
+                store: store,
+                updater: updater
+            )
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -40,6 +54,7 @@ public struct MoatDaemon: Sendable {
     }
 
     private func serve(
+        configuration: ServerConfiguration,
         group: MultiThreadedEventLoopGroup,
         metrics: ServerMetrics,
         store: RuleStore,
@@ -63,10 +78,8 @@ public struct MoatDaemon: Sendable {
         )
 
         let inherited = SystemdSockets.fromEnvironment()
-        let dataListener =
-            inherited.descriptors[SystemdSockets.dataName].map(Listener.inherited) ?? .path(configuration.data)
-        let controlListener =
-            inherited.descriptors[SystemdSockets.controlName].map(Listener.inherited) ?? .path(configuration.control)
+        let dataListener = try inherited.listener(SystemdSockets.dataName) ?? .path(configuration.data)
+        let controlListener = try inherited.listener(SystemdSockets.controlName) ?? .path(configuration.control)
         let data = try await DataServer.bind(
             dataListener,
             group: group,

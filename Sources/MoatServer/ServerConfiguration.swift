@@ -5,7 +5,7 @@ import NIOCore
 import Glibc
 #endif
 
-/// Everything `moatd` can be told, with the defaults of INTERFACES.md section 4. Built from flags
+/// Everything `moatd` can be told, with the defaults README.md documents for its flags. Built from flags
 /// in one place (the `moatd` executable); every other part only reads it.
 ///
 /// ```swift
@@ -20,7 +20,7 @@ public struct ServerConfiguration: Sendable {
         mode: 0o660,
         maximumFrameLength: SocketKind.data.defaultMaximumFrameLength
     )
-    /// Admits root and the daemon's own uid unless configured otherwise (DESIGN.md).
+    /// Admits root and the daemon's own uid unless configured otherwise (docs/protocol.md "Sockets").
     public var control = SocketConfiguration(
         path: SocketKind.control.defaultPath,
         mode: 0o600,
@@ -32,7 +32,13 @@ public struct ServerConfiguration: Sendable {
     public var trustedAsserterUIDs: Set<UInt32> = []
 
     /// Connections open at once on the data socket; more are answered UNAVAILABLE and closed.
+    /// Lowered at start when the descriptor limit cannot hold them (`DescriptorLimit`).
     public var maximumConnections = 4096
+    /// Data connections one peer uid may hold open at once; nil: a quarter of
+    /// `maximumConnections` (at least 1). More are answered UNAVAILABLE and closed.
+    public var maximumConnectionsPerUID: Int?
+    /// Connections open at once on the control socket; more are answered UNAVAILABLE and closed.
+    public var maximumControlConnections = 16
     /// A connection with no traffic for this long is closed (0: never).
     public var idleTimeoutSeconds: Int64 = 600
     /// A frame begun but not completed within this long closes the connection.
@@ -49,6 +55,11 @@ public struct ServerConfiguration: Sendable {
     public var decisionLog = DecisionLog.Configuration()
 
     public init() {}
+
+    /// The per-uid limit in force: `maximumConnectionsPerUID`, or a quarter of `maximumConnections`.
+    public var effectiveMaximumConnectionsPerUID: Int {
+        maximumConnectionsPerUID ?? max(1, maximumConnections / 4)
+    }
 
     public static func defaults(_ adjust: (inout ServerConfiguration) -> Void = { _ in }) -> ServerConfiguration {
         var configuration = ServerConfiguration()

@@ -60,13 +60,29 @@ struct Moatd: AsyncParsableCommand {
     @Option(name: .customLong("max-control-frame-bytes"), help: "Largest frame accepted on the control socket.")
     var maxControlFrameBytes = defaults.control.maximumFrameLength
 
-    @Option(name: .customLong("max-connections"), help: "Data connections open at once.")
+    @Option(
+        name: .customLong("max-connections"),
+        help:
+            "Data connections open at once (lowered at start to fit the open-file limit, which moatd raises to its hard limit)."
+    )
     var maxConnections = defaults.maximumConnections
+
+    @Option(
+        name: .customLong("max-connections-per-uid"),
+        help: "Data connections one peer uid may hold open at once (default: a quarter of --max-connections)."
+    )
+    var maxConnectionsPerUID: Int?
+
+    @Option(name: .customLong("max-control-connections"), help: "Control connections open at once.")
+    var maxControlConnections = defaults.maximumControlConnections
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds before an idle data connection is closed (0: never).")
     var idleTimeout = defaults.idleTimeoutSeconds
 
-    @Option(name: .customLong("partial-frame-timeout"), help: "Seconds a frame may take to arrive in full.")
+    @Option(
+        name: .customLong("partial-frame-timeout"),
+        help: "Seconds a frame may take to arrive in full (data and control sockets)."
+    )
     var partialFrameTimeout = defaults.partialFrameTimeoutSeconds
 
     @Option(
@@ -131,7 +147,9 @@ struct Moatd: AsyncParsableCommand {
             throw ValidationError("\(flag) must be between 1024 and \(UInt32.max)")
         }
         for (flag, value, least) in [
-            ("--max-connections", Int64(maxConnections), Int64(1)), ("--idle-timeout", idleTimeout, 0),
+            ("--max-connections", Int64(maxConnections), Int64(1)),
+            ("--max-connections-per-uid", Int64(maxConnectionsPerUID ?? 1), 1),
+            ("--max-control-connections", Int64(maxControlConnections), 1), ("--idle-timeout", idleTimeout, 0),
             ("--partial-frame-timeout", partialFrameTimeout, 1), ("--poll-interval", pollInterval, 1),
             ("--drain-timeout", drainTimeout, 0),
         ] where value < least {
@@ -162,6 +180,8 @@ struct Moatd: AsyncParsableCommand {
             if !controlAllowUIDs.isEmpty { $0.control.peers = PeerPolicy(allowedUIDs: Set(controlAllowUIDs)) }
             $0.trustedAsserterUIDs = Set(trustedAsserterUIDs)
             $0.maximumConnections = maxConnections
+            $0.maximumConnectionsPerUID = maxConnectionsPerUID
+            $0.maximumControlConnections = maxControlConnections
             $0.idleTimeoutSeconds = idleTimeout
             $0.partialFrameTimeoutSeconds = partialFrameTimeout
             $0.pollIntervalSeconds = pollInterval

@@ -274,7 +274,7 @@ extension MoatdIntegrationTests {
             },
             Scenario(
                 name: "the connection limit: the 4th connection gets UNAVAILABLE on stream 0, then close",
-                arguments: ["--max-connections", "3"]
+                arguments: ["--max-connections", "3", "--max-connections-per-uid", "3"]
             ) { daemon in
                 // The well-behaved client holds one connection; two more fill the limit.
                 let first = try await RawConnection.connect(daemon.socket)

@@ -10,8 +10,12 @@ import Testing
 
 @Suite("A data connection on its event loop")
 struct DataConnectionHandlerTests {
-    static func channel(maximumFrameLength: Int = 1024) throws -> EmbeddedChannel {
+    static func channel(
+        maximumFrameLength: Int = 1024,
+        before: [any ChannelHandler & Sendable] = []
+    ) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandlers(before)
         let rules = try LoadedRules(json: Fixture.document(), sequence: 1)
         let store = RuleStore()
         store.publish(ServingState(rules: rules, document: Fixture.document(), loadedAtMillis: 0))
@@ -119,5 +123,138 @@ struct DataConnectionHandlerTests {
         channel.embeddedEventLoop.advanceTime(by: .seconds(5))
         #expect(try Self.answers(channel).map(\.streamID) == [3])
         #expect(channel.isActive)
+    }
+
+    static func pings(_ streamIDs: ClosedRange<UInt32>) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        for streamID in streamIDs {
+            var ping = Self.ping(streamID)
+            buffer.writeBuffer(&ping)
+        }
+        return buffer
+    }
+
+    /// Makes the channel unwritable once `answers` answers have been written: a client that stops
+    /// taking its answers, as NIO reports it when the unsent bytes pass the high water mark.
+    final class StopsBeingWritable: ChannelOutboundHandler, Sendable {
+        typealias OutboundIn = ByteBuffer
+        let answers: Int
+        private let written = ManagedAtomic(0)
+
+        init(after answers: Int) {
+            self.answers = answers
+        }
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            context.write(data, promise: promise)
+            if written.wrappingIncrementThenLoad(ordering: .relaxed) == answers {
+                (context.channel as! EmbeddedChannel).isWritable = false
+            }
+        }
+    }
+
+    static func becomeWritable(_ channel: EmbeddedChannel) {
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+    }
+
+    @Test("M1: frames read while the channel is not writable wait unanswered, and are answered in order once it is")
+    func backPressureHoldsAnswers() throws {
+        let channel = try Self.channel()
+        channel.isWritable = false
+        try channel.writeInbound(Self.pings(1...20))
+        #expect(try Self.answers(channel).isEmpty, "answered a client that takes no answers")
+        Self.becomeWritable(channel)
+        #expect(try Self.answers(channel).map(\.streamID) == Array(1...20))
+        #expect(channel.isActive)
+    }
+
+    @Test("M1: a burst is answered only until the channel stops being writable; the rest when it drains")
+    func backPressureWithinABurst() throws {
+        let channel = try Self.channel(before: [StopsBeingWritable(after: 3)])
+        try channel.writeInbound(Self.pings(1...20))
+        #expect(try Self.answers(channel).map(\.streamID) == [1, 2, 3])
+        Self.becomeWritable(channel)
+        #expect(try Self.answers(channel).map(\.streamID) == Array(4...20))
+    }
+
+    @Test("M1: no read is asked for while the channel is not writable, and one is once it drains")
+    func backPressureStopsReading() throws {
+        final class ReadCounter: ChannelOutboundHandler, Sendable {
+            typealias OutboundIn = ByteBuffer
+            let reads = ManagedAtomic(0)
+            func read(context: ChannelHandlerContext) {
+                reads.wrappingIncrement(ordering: .relaxed)
+                context.read()
+            }
+        }
+        let counter = ReadCounter()
+        let channel = try Self.channel(before: [counter])
+        channel.isWritable = false
+        let before = counter.reads.load(ordering: .relaxed)
+        channel.read()
+        #expect(counter.reads.load(ordering: .relaxed) == before)
+        Self.becomeWritable(channel)
+        #expect(counter.reads.load(ordering: .relaxed) == before + 1)
+    }
+
+    @Test("a partial frame held back by the daemon's own back-pressure is not timed out; it is once reading resumes")
+    func partialFrameTimerWaitsForBackPressure() throws {
+        let channel = try Self.channel(before: [StopsBeingWritable(after: 1)])
+        var bytes = Self.pings(1...2)
+        var partial = Self.ping(3)
+        bytes.writeBuffer(&partial)
+        bytes.moveWriterIndex(to: bytes.writerIndex - 4)
+        try channel.writeInbound(bytes)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect(channel.isActive)
+        #expect(try Self.answers(channel).map(\.streamID) == [1])
+        Self.becomeWritable(channel)
+        #expect(try Self.answers(channel).map(\.streamID) == [2])
+        channel.embeddedEventLoop.advanceTime(by: .seconds(3))
+        #expect(try Self.answers(channel).map(\.status) == [.invalidArgument])
+        #expect(!channel.isActive)
+    }
+
+    @Test(
+        "L6: a connection whose peer credentials cannot be read is refused PERMISSION_DENIED, even when anyone is allowed"
+    )
+    func peerWithoutCredentialsRefused() throws {
+        let channel = EmbeddedChannel()
+        try channel.connect(to: SocketAddress(unixDomainSocketPath: "/tmp/x")).wait()
+        let metrics = ServerMetrics()
+        let store = RuleStore()
+        let context = DataContext(
+            store: store,
+            tokenCaches: [
+                ObjectIdentifier(channel.embeddedEventLoop): TokenCache(
+                    eventLoop: channel.embeddedEventLoop,
+                    capacity: 16,
+                    metrics: metrics
+                )
+            ],
+            metrics: metrics,
+            decisionLog: nil,
+            draining: ManagedAtomic(false)
+        )
+        var configuration = ServerConfiguration()
+        configuration.data.peers = .anyone
+        try context.initialize(channel, connections: ConnectionCounts(), configuration: configuration).wait()
+        channel.embeddedEventLoop.run()
+        let answers = try Self.answers(channel)
+        #expect(answers.map(\.status) == [.permissionDenied] && answers.first?.streamID == 0, "\(answers)")
+        #expect(!channel.isActive)
+        #expect(metrics.text().contains("reason=\"peer_credentials_unreadable\"} 1"), "\(metrics.text())")
+    }
+
+    @Test("connections are counted per uid up to the limit, and uncounted when they close")
+    func connectionCountsPerUID() {
+        let counts = ConnectionCounts()
+        #expect(counts.open(uid: 7, limit: 2) && counts.open(uid: 7, limit: 2))
+        #expect(!counts.open(uid: 7, limit: 2))
+        #expect(counts.open(uid: 8, limit: 2))
+        counts.close(uid: 7)
+        #expect(counts.open(uid: 7, limit: 2))
+        #expect(!counts.open(uid: 7, limit: 2))
     }
 }

@@ -1,3 +1,4 @@
+import Atomics
 import Logging
 import MoatWire
 import NIOCore
@@ -6,7 +7,9 @@ import Prometheus
 import ServiceLifecycle
 
 /// The control socket: rule updates and operator queries; connections are served concurrently,
-/// the frames of each one at a time, with structured concurrency (DESIGN.md: async/await is for lifecycle and control).
+/// the frames of each one at a time, with structured concurrency. Like the data socket it bounds
+/// its connections (`--max-control-connections`) and the time a frame may take to arrive
+/// (`--partial-frame-timeout`), docs/protocol.md "Limits".
 final class ControlServer: Service {
     typealias Connection = NIOAsyncChannel<Frame, ByteBuffer>
 
@@ -36,17 +39,37 @@ final class ControlServer: Service {
         logger: Logger
     ) async throws -> ControlServer {
         let socket = configuration.control
+        let limit = configuration.maximumControlConnections
+        let partialFrameTimeout = TimeAmount.seconds(configuration.partialFrameTimeoutSeconds)
+        let connections = ManagedAtomic(0)
         let bootstrap = ServerBootstrap(group: group)
-        let initialize: @Sendable (any Channel) -> EventLoopFuture<Connection?> = { channel in
-            metrics.connectionsControl.increment()
-            channel.closeFuture.whenComplete { _ in metrics.connectionsControl.decrement() }
-            return PeerCredentials.of(channel).flatMapThrowing { peer in
-                guard socket.peers.admits(peer) else {
-                    StatusFrame.refusePeer(peer, on: .control, channel, metrics: metrics)
-                    return nil  // never read, never served
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler.logging(.control, logger))
                 }
+            }
+        let initialize: @Sendable (any Channel) -> EventLoopFuture<Connection?> = { channel in
+            let open = connections.wrappingIncrementThenLoad(ordering: .relaxed)
+            metrics.connectionsControl.increment()
+            channel.closeFuture.whenComplete { _ in
+                connections.wrappingDecrement(ordering: .relaxed)
+                metrics.connectionsControl.decrement()
+            }
+            guard open <= limit else {
+                metrics.countRefusal(.controlConnectionLimit)
+                StatusFrame.refuse(channel, .unavailable, "control connection limit of \(limit) reached")
+                return channel.eventLoop.makeSucceededFuture(nil)
+            }
+            return PeerCredentials.admit(channel, by: socket.peers, on: .control, metrics: metrics).flatMapThrowing {
+                peer in
+                guard peer != nil else { return nil }  // refused: never read, never served
                 try channel.pipeline.syncOperations.addHandler(
-                    ByteToMessageHandler(FrameDecoder(maximumLength: socket.maximumFrameLength))
+                    ByteToMessageHandler(
+                        ControlFrameDecoder(
+                            maximumLength: socket.maximumFrameLength,
+                            timer: PartialFrameTimer(timeout: partialFrameTimeout, metrics: metrics)
+                        )
+                    )
                 )
                 return try Connection(wrappingChannelSynchronously: channel)
             }
@@ -106,5 +129,47 @@ final class ControlServer: Service {
         } catch {
             logger.debug("control connection ended: \(error)")
         }
+    }
+}
+
+/// The control socket's frame decoder: `FrameDecoder`, with the partial-frame timeout.
+struct ControlFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = Frame
+
+    var frames: FrameDecoder
+    var timer: PartialFrameTimer
+
+    init(maximumLength: Int, timer: PartialFrameTimer) {
+        self.frames = FrameDecoder(maximumLength: maximumLength)
+        self.timer = timer
+    }
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let frame = try frames.readFrame(from: &buffer)
+        if let frame { context.fireChannelRead(wrapInboundOut(frame)) }
+        let timeout = timer.timeout
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer.update(pendingBytes: buffer.readableBytes, completedFrame: frame != nil, eventLoop: context.eventLoop) {
+            let context = loopBound.value
+            let channel = context.channel
+            let refusal = PartialFrameTimer.refusal(after: timeout)
+            context.writeAndFlush(
+                NIOAny(StatusFrame.make(status: refusal.status, message: refusal.message, allocator: channel.allocator))
+            ).whenComplete { _ in channel.close(promise: nil) }
+        }
+        return frame == nil ? .needMoreData : .continue
+    }
+
+    mutating func decodeLast(
+        context: ChannelHandlerContext,
+        buffer: inout ByteBuffer,
+        seenEOF: Bool
+    ) throws -> DecodingState {
+        timer.stop()
+        return try frames.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
+    }
+
+    mutating func decoderRemoved(context: ChannelHandlerContext) {
+        timer.stop()
     }
 }

@@ -5,10 +5,14 @@ import NIOCore
 /// each on this loop as it arrives, writes the answers (flushed once per read burst, so pipelined
 /// requests share system calls).
 ///
-/// Back-pressure: while the socket is not writable (the client does not take its answers), no
-/// more is read. A frame larger than the limit is refused as soon as its length is read, before
-/// its payload; a frame begun but not finished within the partial-frame timeout closes the
-/// connection.
+/// Back-pressure (docs/protocol.md "Limits"): answers are written only while the channel is
+/// writable, that is while its unsent answers stay under the high water mark (256 KiB). When a
+/// client stops taking its answers, the frames it sent beyond that stay unanswered in the read
+/// buffer, nothing more is read, and answering resumes when the socket drains; so a connection
+/// holds at most one read burst of requests and the high water mark plus one answer of replies,
+/// whatever the client sends. A frame larger than the limit is refused as soon as its length is
+/// read, before its payload; a frame begun but not finished within the partial-frame timeout
+/// closes the connection (the timer stops while the daemon itself holds back).
 final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -16,11 +20,18 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private var processor: DataRequestProcessor
     private let decoder: FrameDecoder
-    private let partialFrameTimeout: TimeAmount
     private let metrics: ServerMetrics
+    private var partialFrameTimer: PartialFrameTimer
+    /// Bytes read and not yet answered: the rest of a frame, or frames held back by back-pressure.
     private var buffer: ByteBuffer?
-    private var partialFrameTimer: Scheduled<Void>?
+    /// When the last bytes were read: the arrival of the frames they complete (a request's
+    /// `timeout_micros` counts from it, so frames held back by back-pressure age meanwhile).
+    private var arrival = NIODeadline.now()
     private var readPending = false
+    /// Answers written since the last flush.
+    private var unflushed = false
+    /// The daemon drains: answer what has been read, then close.
+    private var quiescing = false
     private var closing = false
 
     init(
@@ -31,62 +42,29 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     ) {
         self.processor = processor
         self.decoder = FrameDecoder(maximumLength: maximumFrameLength)
-        self.partialFrameTimeout = partialFrameTimeout
         self.metrics = metrics
+        self.partialFrameTimer = PartialFrameTimer(timeout: partialFrameTimeout, metrics: metrics)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
-        let arrival = NIODeadline.now()
+        guard !closing, !quiescing else { return }
+        arrival = NIODeadline.now()
         var incoming = unwrapInboundIn(data)
         if buffer == nil || buffer!.readableBytes == 0 {
             buffer = incoming
         } else {
             buffer!.writeBuffer(&incoming)
         }
-        var completedFrames = false
-        while !closing {
-            let frame: Frame?
-            do {
-                frame = try decoder.readFrame(from: &buffer!)
-            } catch {
-                metrics.countRefusal(error.code == .frameTooLarge ? .frameTooLarge : .malformedFrame)
-                refuse(context: context, status: error.status, message: error.message)
-                return
-            }
-            guard let frame else { break }
-            completedFrames = true
-            let reply = processor.answer(frame, arrival: arrival, allocator: context.channel.allocator)
-            var out = context.channel.allocator.buffer(capacity: Frame.headerSize + reply.frame.payload.readableBytes)
-            out.writeFrame(reply.frame)
-            if reply.closesConnection {
-                metrics.countRefusal(.malformedFrame)
-                closeAfter(writing: out, context: context)
-            } else {
-                context.write(wrapOutboundOut(out), promise: nil)
-            }
-        }
-        if let readable = buffer?.readableBytes, readable > 0 {
-            buffer!.discardReadBytes()
-            // The timeout is per frame: a frame completed in this read restarts it for the next.
-            if completedFrames {
-                partialFrameTimer?.cancel()
-                partialFrameTimer = nil
-            }
-            if partialFrameTimer == nil { startPartialFrameTimer(context: context) }
-        } else {
-            partialFrameTimer?.cancel()
-            partialFrameTimer = nil
-        }
+        answerBuffered(context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
+        flushIfNeeded(context: context)
         context.fireChannelReadComplete()
     }
 
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        if context.channel.isWritable && !closing {
             context.read()
         } else {
             readPending = true
@@ -94,9 +72,13 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable && readPending {
-            readPending = false
-            context.read()
+        if context.channel.isWritable {
+            answerBuffered(context: context)
+            flushIfNeeded(context: context)
+            if context.channel.isWritable && readPending && !closing {
+                readPending = false
+                context.read()
+            }
         }
         context.fireChannelWritabilityChanged()
     }
@@ -107,16 +89,17 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             metrics.countRefusal(.idleTimeout)
             context.close(promise: nil)
         case is ChannelShouldQuiesceEvent:
-            // Drain: everything read so far has been answered; write it out, then close.
-            closeAfter(writing: context.channel.allocator.buffer(capacity: 0), context: context)
+            // Drain: answer every frame read so far (the processor answers UNAVAILABLE now), write
+            // it out, then close.
+            quiescing = true
+            answerBuffered(context: context)
         default:
             context.fireUserInboundEventTriggered(event)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        partialFrameTimer?.cancel()
-        partialFrameTimer = nil
+        partialFrameTimer.stop()
         context.fireChannelInactive()
     }
 
@@ -124,11 +107,65 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         context.close(promise: nil)
     }
 
+    /// Answers the complete frames in the buffer while the channel is writable; leaves the rest
+    /// for when it is writable again.
+    private func answerBuffered(context: ChannelHandlerContext) {
+        var completedFrame = false
+        while !closing, context.channel.isWritable, buffer != nil {
+            let frame: Frame?
+            do {
+                frame = try decoder.readFrame(from: &buffer!)
+            } catch {
+                metrics.countRefusal(error.code == .frameTooLarge ? .frameTooLarge : .malformedFrame)
+                refuse(context: context, status: error.status, message: error.message)
+                return
+            }
+            guard let frame else { break }
+            completedFrame = true
+            let reply = processor.answer(frame, arrival: arrival, allocator: context.channel.allocator)
+            var out = context.channel.allocator.buffer(capacity: Frame.headerSize + reply.frame.payload.readableBytes)
+            out.writeFrame(reply.frame)
+            if reply.closesConnection {
+                metrics.countRefusal(.malformedFrame)
+                closeAfter(writing: out, context: context)
+                return
+            }
+            context.write(wrapOutboundOut(out), promise: nil)
+            unflushed = true
+        }
+        guard !closing else { return }
+        let pending = buffer?.readableBytes ?? 0
+        if pending > 0 { buffer!.discardReadBytes() }
+        if !context.channel.isWritable {
+            // Held back by the daemon, not the client: the partial-frame timer waits. The idle
+            // timeout still ends a connection whose client never takes its answers.
+            partialFrameTimer.stop()
+            flushIfNeeded(context: context)
+            return
+        }
+        if quiescing {
+            closeAfter(writing: context.channel.allocator.buffer(capacity: 0), context: context)
+            return
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        partialFrameTimer.update(pendingBytes: pending, completedFrame: completedFrame, eventLoop: context.eventLoop) {
+            let (handler, context) = loopBound.value
+            let refusal = PartialFrameTimer.refusal(after: handler.partialFrameTimer.timeout)
+            handler.refuse(context: context, status: refusal.status, message: refusal.message)
+        }
+    }
+
+    private func flushIfNeeded(context: ChannelHandlerContext) {
+        guard unflushed else { return }
+        unflushed = false
+        context.flush()
+    }
+
     /// Writes `last` after everything written before it, then closes; reads nothing more.
     private func closeAfter(writing last: ByteBuffer, context: ChannelHandlerContext) {
         closing = true
-        partialFrameTimer?.cancel()
-        partialFrameTimer = nil
+        unflushed = false
+        partialFrameTimer.stop()
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(last)).whenComplete { _ in channel.close(promise: nil) }
     }
@@ -139,20 +176,5 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             writing: StatusFrame.make(status: status, message: message, allocator: context.channel.allocator),
             context: context
         )
-    }
-
-    private func startPartialFrameTimer(context: ChannelHandlerContext) {
-        let seconds = partialFrameTimeout.nanoseconds / 1_000_000_000
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        partialFrameTimer = context.eventLoop.scheduleTask(in: partialFrameTimeout) {
-            let (handler, context) = loopBound.value
-            handler.partialFrameTimer = nil
-            handler.metrics.countRefusal(.partialFrameTimeout)
-            handler.refuse(
-                context: context,
-                status: .invalidArgument,
-                message: "a frame was begun but not completed within \(seconds) s"
-            )
-        }
     }
 }

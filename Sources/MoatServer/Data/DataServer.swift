@@ -6,9 +6,10 @@ import NIOExtras
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// The data socket: Check, CheckBatch and Ping, answered by channel handlers on the event loop
-/// that read each frame (DESIGN.md "Data flow of one check").
+/// that read each frame (docs/protocol.md).
 ///
 /// On graceful shutdown it stops accepting, lets every connection write the answers to what it
 /// has read and close (within the drain deadline), and removes the socket file it created.
@@ -45,14 +46,19 @@ final class DataServer: Service {
         logger: Logger
     ) async throws -> DataServer {
         let quiescing = ServerQuiescingHelper(group: group)
-        let connections = ManagedAtomic(0)
+        let connections = ConnectionCounts()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(AcceptBackoffHandler.logging(.data, logger))
+                    try sync.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
+            // Back-pressure (DataConnectionHandler): unsent answers stop at the high water mark,
+            // and one read per turn of the loop bounds what a connection holds unanswered.
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
+            .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelInitializer { channel in
                 context.initialize(channel, connections: connections, configuration: configuration)
             }
@@ -99,17 +105,18 @@ struct DataContext: Sendable {
     let decisionLog: DecisionLog?
     let draining: ManagedAtomic<Bool>
 
-    /// Admits or refuses a new connection (peer allow-list, connection limit) and builds its pipeline.
+    /// Admits or refuses a new connection (connection limit, peer allow-list, connection limit
+    /// per uid) and builds its pipeline.
     func initialize(
         _ channel: any Channel,
-        connections: ManagedAtomic<Int>,
+        connections: ConnectionCounts,
         configuration: ServerConfiguration
     ) -> EventLoopFuture<Void> {
         let metrics = self.metrics
-        let open = connections.wrappingIncrementThenLoad(ordering: .relaxed)
+        let open = connections.total.wrappingIncrementThenLoad(ordering: .relaxed)
         metrics.connectionsData.increment()
         channel.closeFuture.whenComplete { _ in
-            connections.wrappingDecrement(ordering: .relaxed)
+            connections.total.wrappingDecrement(ordering: .relaxed)
             metrics.connectionsData.decrement()
         }
         guard open <= configuration.maximumConnections else {
@@ -117,11 +124,20 @@ struct DataContext: Sendable {
             StatusFrame.refuse(channel, .unavailable, "connection limit of \(configuration.maximumConnections) reached")
             return channel.eventLoop.makeSucceededVoidFuture()
         }
-        return PeerCredentials.of(channel).flatMap { peer in
-            guard configuration.data.peers.admits(peer) else {
-                StatusFrame.refusePeer(peer, on: .data, channel, metrics: metrics)
+        return PeerCredentials.admit(channel, by: configuration.data.peers, on: .data, metrics: metrics).flatMap {
+            peer in
+            guard let peer else { return channel.eventLoop.makeSucceededVoidFuture() }
+            let limit = configuration.effectiveMaximumConnectionsPerUID
+            guard connections.open(uid: peer.uid, limit: limit) else {
+                metrics.countRefusal(.connectionLimitPerUID)
+                StatusFrame.refuse(
+                    channel,
+                    .unavailable,
+                    "connection limit of \(limit) per uid reached for uid \(peer.uid)"
+                )
                 return channel.eventLoop.makeSucceededVoidFuture()
             }
+            channel.closeFuture.whenComplete { _ in connections.close(uid: peer.uid) }
             let processor = DataRequestProcessor(
                 store: store,
                 tokenCache: tokenCaches[ObjectIdentifier(channel.eventLoop)]!,
@@ -129,7 +145,7 @@ struct DataContext: Sendable {
                 decisionLog: decisionLog,
                 draining: draining,
                 peer: peer,
-                trustsAssertedIdentity: peer.map { configuration.trustedAsserterUIDs.contains($0.uid) } ?? false,
+                trustsAssertedIdentity: configuration.trustedAsserterUIDs.contains(peer.uid),
                 sampling: UInt64.random(in: 1...UInt64.max)
             )
             return channel.eventLoop.makeCompletedFuture {
@@ -146,6 +162,45 @@ struct DataContext: Sendable {
                     )
                 )
             }
+        }
+    }
+}
+
+/// The data connections open, in all and per peer uid (`--max-connections`,
+/// `--max-connections-per-uid`), shared by every event loop.
+final class ConnectionCounts: Sendable {
+    let total = ManagedAtomic(0)
+    private let perUID = Mutex<[UInt32: Int]>([:])
+
+    /// Counts a connection of `uid` if that uid has fewer than `limit` open; whether it did.
+    func open(uid: UInt32, limit: Int) -> Bool {
+        perUID.withLock { counts in
+            let open = counts[uid, default: 0]
+            guard open < limit else { return false }
+            counts[uid] = open + 1
+            return true
+        }
+    }
+
+    /// Uncounts a connection `open` counted.
+    func close(uid: UInt32) {
+        perUID.withLock { counts in
+            let open = counts[uid, default: 1] - 1
+            counts[uid] = open > 0 ? open : nil
+        }
+    }
+}
+
+extension AcceptBackoffHandler {
+    /// Backs off accepting for a second when accept fails (EMFILE, ENFILE, ENOBUFS, ...), instead
+    /// of retrying at once, which would spin the event loop while the error lasts; logs each failure.
+    static func logging(_ socket: SocketKind, _ logger: Logger) -> AcceptBackoffHandler {
+        AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
+            logger.warning(
+                "cannot accept a connection; accepting again in 1 s",
+                metadata: ["socket": "\(socket)", "error": "\(error)"]
+            )
+            return .seconds(1)
         }
     }
 }

@@ -39,6 +39,12 @@ public final class ServerMetrics: Sendable {
         case batchTooLarge = "batch_too_large"
         case peerNotAllowed = "peer_not_allowed"
         case connectionLimit = "connection_limit"
+        /// A data connection over `--max-connections-per-uid` for its peer's uid.
+        case connectionLimitPerUID = "connection_limit_per_uid"
+        /// A connection whose peer credentials (SO_PEERCRED) could not be read.
+        case peerCredentialsUnreadable = "peer_credentials_unreadable"
+        /// A control connection over `--max-control-connections`.
+        case controlConnectionLimit = "control_connection_limit"
         case idleTimeout = "idle_timeout"
         case partialFrameTimeout = "partial_frame_timeout"
     }

@@ -15,7 +15,7 @@ enum Listener {
     /// A listening socket handed to `adopt` (which gives it to NIO; `release` closes what it
     /// returned if setup fails afterwards): systemd's, or one bound here
     /// after making the path safe to bind (see `UnixSocketPath`), with the configured mode in force
-    /// from the first moment (umask), then group ownership. Binding by hand lets paths use all 107
+    /// from the first moment (the umask during bind; no chmod after), then group ownership. Binding by hand lets paths use all 107
     /// bytes the kernel allows (NIO's own bind stops at 103).
     func bind<Bound>(
         backlog: Int32,
@@ -45,7 +45,7 @@ enum Listener {
                 throw SocketSetupError("cannot listen on '\(socket.path)': \(error)")
             }
             do {
-                try UnixSocketPath.applyPermissions(socket.path, mode: socket.mode, group: socket.group)
+                try UnixSocketPath.applyGroup(socket.path, group: socket.group)
             } catch {
                 try? await release(bound)
                 unlink(socket.path)

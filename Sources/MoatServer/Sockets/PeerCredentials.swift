@@ -1,3 +1,4 @@
+import MoatWire
 import NIOCore
 
 #if canImport(Glibc)
@@ -21,6 +22,34 @@ public struct PeerCredentials: Sendable, Hashable {
         )
         return credentials.map { PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }.recover { _ in nil }
     }
+
+    /// Reads a new connection's peer and admits it by `policy`: the peer, or nil after refusing
+    /// the connection with PERMISSION_DENIED on stream 0 (counted), when the policy does not admit
+    /// it or its credentials cannot be read (a peer nobody can identify is never admitted).
+    static func admit(
+        _ channel: any Channel,
+        by policy: PeerPolicy,
+        on socket: SocketKind,
+        metrics: ServerMetrics
+    ) -> EventLoopFuture<PeerCredentials?> {
+        of(channel).map { peer in
+            guard let peer else {
+                metrics.countRefusal(.peerCredentialsUnreadable)
+                StatusFrame.refuse(
+                    channel,
+                    .permissionDenied,
+                    "the peer's credentials (SO_PEERCRED) cannot be read; refused on the \(socket) socket"
+                )
+                return nil
+            }
+            guard policy.admits(peer) else {
+                metrics.countRefusal(.peerNotAllowed)
+                StatusFrame.refuse(channel, .permissionDenied, "uid \(peer.uid) is not allowed on the \(socket) socket")
+                return nil
+            }
+            return peer
+        }
+    }
 }
 
 /// `struct ucred` of <sys/socket.h> (not imported: it needs _GNU_SOURCE).
@@ -43,9 +72,8 @@ public struct PeerPolicy: Sendable, Hashable {
     /// Admits everyone (the socket's file mode still applies).
     public static let anyone = PeerPolicy()
 
-    public func admits(_ peer: PeerCredentials?) -> Bool {
+    public func admits(_ peer: PeerCredentials) -> Bool {
         if allowedUIDs.isEmpty && allowedGIDs.isEmpty { return true }
-        guard let peer else { return false }
         return allowedUIDs.contains(peer.uid) || allowedGIDs.contains(peer.gid)
     }
 }

@@ -19,16 +19,4 @@ enum StatusFrame {
         channel.writeAndFlush(make(status: status, message: message, allocator: channel.allocator))
             .whenComplete { _ in channel.close(promise: nil) }
     }
-
-    /// Refuses a peer the socket's allow-list does not admit (counted).
-    static func refusePeer(
-        _ peer: PeerCredentials?,
-        on socket: SocketKind,
-        _ channel: any Channel,
-        metrics: ServerMetrics
-    ) {
-        metrics.countRefusal(.peerNotAllowed)
-        let uid = peer.map { String($0.uid) } ?? "unknown"
-        refuse(channel, .permissionDenied, "uid \(uid) is not allowed on the \(socket) socket")
-    }
 }

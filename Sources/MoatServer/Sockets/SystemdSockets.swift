@@ -35,4 +35,51 @@ public struct SystemdSockets: Sendable {
         }
         return SystemdSockets(descriptors: descriptors)
     }
+
+    /// The listener passed as `name`, nil when none was; throws unless it is a listening Unix
+    /// stream socket (SO_DOMAIN, SO_TYPE, SO_ACCEPTCONN), naming the descriptor and what it is.
+    func listener(_ name: String) throws(SocketSetupError) -> Listener? {
+        guard let fd = descriptors[name] else { return nil }
+        func option(_ option: Int32) throws(SocketSetupError) -> Int32 {
+            var value: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(fd, SOL_SOCKET, option, &value, &length) == 0 else {
+                throw SocketSetupError(
+                    "systemd socket '\(name)' (fd \(fd)) is not a usable socket: \(RulesFile.describe(errno))"
+                )
+            }
+            return value
+        }
+        let domain = try option(SO_DOMAIN)
+        let type = try option(SO_TYPE)
+        let listening = try option(SO_ACCEPTCONN)
+        guard domain == AF_UNIX, type == Int32(SOCK_STREAM.rawValue), listening == 1 else {
+            let what = [
+                domain == AF_UNIX ? nil : "domain \(Self.domainName(domain))",
+                type == Int32(SOCK_STREAM.rawValue) ? nil : "type \(Self.typeName(type))",
+                listening == 1 ? nil : "not listening",
+            ].compactMap { $0 }.joined(separator: ", ")
+            throw SocketSetupError(
+                "systemd socket '\(name)' (fd \(fd)) is not a listening Unix stream socket (\(what)); use ListenStream= with a path"
+            )
+        }
+        return .inherited(fd: fd)
+    }
+
+    private static func domainName(_ domain: Int32) -> String {
+        switch domain {
+        case AF_INET: "AF_INET"
+        case AF_INET6: "AF_INET6"
+        case AF_NETLINK: "AF_NETLINK"
+        default: "\(domain)"
+        }
+    }
+
+    private static func typeName(_ type: Int32) -> String {
+        switch type {
+        case Int32(SOCK_DGRAM.rawValue): "SOCK_DGRAM"
+        case Int32(SOCK_SEQPACKET.rawValue): "SOCK_SEQPACKET"
+        default: "\(type)"
+        }
+    }
 }

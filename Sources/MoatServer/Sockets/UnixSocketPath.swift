@@ -57,14 +57,12 @@ enum UnixSocketPath {
         }
     }
 
-    /// Applies the configured mode and group to a bound socket.
-    static func applyPermissions(_ path: String, mode: UInt32, group: UInt32?) throws(SocketSetupError) {
-        guard chmod(path, mode_t(mode)) == 0 else {
-            throw SocketSetupError(
-                "cannot set mode \(String(mode, radix: 8)) on '\(path)': \(RulesFile.describe(errno))"
-            )
-        }
-        if let group, chown(path, uid_t.max, gid_t(group)) != 0 {
+    /// Gives a bound socket the configured group. Its mode needs nothing more: it is bound with
+    /// the configured mode (umask), so no moment passes with another mode, and nothing is changed
+    /// through the path after binding but this, which does not follow a symbolic link put there.
+    static func applyGroup(_ path: String, group: UInt32?) throws(SocketSetupError) {
+        guard let group else { return }
+        guard fchownat(AT_FDCWD, path, uid_t.max, gid_t(group), AT_SYMLINK_NOFOLLOW) == 0 else {
             throw SocketSetupError("cannot set group \(group) on '\(path)': \(RulesFile.describe(errno))")
         }
     }
