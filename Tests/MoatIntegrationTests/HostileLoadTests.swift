@@ -3,6 +3,7 @@ import MoatClient
 import MoatCore
 import MoatWire
 import NIOCore
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -57,7 +58,10 @@ extension MoatdIntegrationTests {
                 // Each sends batches until the daemon stops taking them (its socket stays full),
                 // at most 8 MiB each: before the fix each one pinned about 7 MB of answers.
                 let sent = try await flooders.flood(Self.amplifyingBatch, limit: 8 << 20)
-                #expect(sent > 32 * (256 << 10), "the flood itself did not happen: \(sent) bytes sent")
+                #expect(
+                    sent > 32 * 8 * Self.amplifyingBatch.count,
+                    "the flood itself did not happen: \(sent) bytes sent"
+                )
                 let held = try #require(daemon.residentBytes())
                 #expect(
                     held - baseline < 64 << 20,
@@ -212,7 +216,9 @@ extension MoatdIntegrationTests {
                     data.refusalsUntilClosed(timeout: .seconds(60)),
                     control.refusalsUntilClosed(timeout: .seconds(60))
                 )
+                // Done sending before the descriptors are closed (and their numbers reused).
                 dribble.cancel()
+                _ = await dribble.result
                 #expect(dataRefusals == Array(repeating: "INVALID_ARGUMENT", count: 100), "\(Set(dataRefusals))")
                 #expect(controlRefusals == Array(repeating: "INVALID_ARGUMENT", count: 3), "\(controlRefusals)")
                 #expect(try await daemon.status().ready)
@@ -224,18 +230,30 @@ extension MoatdIntegrationTests {
             try await withSandbox { sandbox in
                 try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
                 let daemon = try await sandbox.startDaemon(arguments: ["--max-control-connections", "4"])
-                let held = try await LoadSockets.open(daemon.controlSocket, count: 4)
-                defer { held.closeAll() }
-                // Each is served (the limit counts open connections, not only idle ones).
-                try await eventually("the 4 control connections to be counted", timeout: .seconds(15)) {
-                    let raw = try await RawConnection.connect(daemon.controlSocket)
-                    let (closed, frames) = try await raw.readUntilClosed(timeout: .seconds(5))
-                    return closed && frames.first?.statusName == "UNAVAILABLE" && frames.first?.streamID == 0
+                // Once only the asking connection is open (the harness's earlier ones have closed):
+                try await eventually("earlier control connections to close", timeout: .seconds(15)) {
+                    try await daemon.control { try await $0.metrics() }.contains(
+                        "moat_connections{socket=\"control\"} 1"
+                    )
                 }
-                held.closeAll()
+                // Five at once, each asking Status: four are served, one (whichever the daemon
+                // counts fifth: connections are set up on several event loops) is refused.
+                var connections: [RawConnection] = []
+                for _ in 1...5 { connections.append(try await RawConnection.connect(daemon.controlSocket)) }
+                var answers: [String] = []
+                for (index, raw) in connections.enumerated() {
+                    let streamID = UInt32(index + 1)
+                    try? await raw.send(RawFrame.bytes(streamID: streamID, method: MethodID.status.rawValue))
+                    let answer = try await raw.readFrame()
+                    answers.append(answer.streamID == streamID ? answer.statusName : "stream 0: \(answer.statusName)")
+                }
+                #expect(answers.sorted() == ["OK", "OK", "OK", "OK", "stream 0: UNAVAILABLE"], "\(answers)")
+                for raw in connections { raw.shutdown() }
                 try await eventually("a control call once the connections closed", timeout: .seconds(15)) {
                     (try? await daemon.status(timeout: .seconds(5))) != nil
                 }
+                let metrics = try await daemon.control { try await $0.metrics() }
+                #expect(metrics.contains("reason=\"control_connection_limit\"} 1"), "\(metrics)")
             }
         }
 
@@ -280,6 +298,7 @@ extension MoatdIntegrationTests {
 /// blocking connection) would make slow; all I/O runs off the cooperative pool.
 final class LoadSockets: Sendable {
     let fds: [Int32]
+    private let closed = Atomic(false)
 
     init(_ fds: [Int32]) {
         self.fds = fds
@@ -306,7 +325,9 @@ final class LoadSockets: Sendable {
         )
     }
 
+    /// Closes every connection (once: a second call does nothing).
     func closeAll() {
+        guard !closed.exchange(true, ordering: .relaxed) else { return }
         for fd in fds { close(fd) }
     }
 

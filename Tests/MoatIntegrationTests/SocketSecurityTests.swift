@@ -89,6 +89,8 @@ extension MoatdIntegrationTests {
                     controlSocket: sandbox.file("open-control.sock"),
                     arguments: permissive + [
                         "--allow-uid", "\(Self.outsider)", "--control-allow-uid", "\(Self.outsider)",
+                        // root too: the harness asks the control socket whether the daemon is up.
+                        "--control-allow-uid", "0",
                     ]
                 )
                 let decided = try await Self.moatctl(sandbox, copy, as: Self.outsider, Self.check(open))
