@@ -55,19 +55,29 @@ extension MoatdIntegrationTests {
                 let baseline = try #require(daemon.residentBytes())
                 let flooders = try await LoadSockets.open(daemon.socket, count: 32)
                 defer { flooders.closeAll() }
+                // First as a busy, well-behaved client (answers read), so that the daemon reads
+                // these connections 64 KiB at a time; then they stop reading.
+                try await flooders.exchange(
+                    Array(Array(repeating: Self.amplifyingBatch, count: 20).joined()),
+                    frames: 20
+                )
                 // Each sends batches until the daemon stops taking them (its socket stays full),
                 // at most 8 MiB each: before the fix each one pinned about 7 MB of answers.
-                let sent = try await flooders.flood(Self.amplifyingBatch, limit: 8 << 20)
+                // 128 batches per send: the daemon finds 256 KiB waiting, as when a client writes
+                // faster than the daemon reads.
+                let burst = Array(Array(repeating: Self.amplifyingBatch, count: 128).joined())
+                let sent = try await flooders.flood(burst, limit: 8 << 20)
                 #expect(
                     sent > 32 * 8 * Self.amplifyingBatch.count,
                     "the flood itself did not happen: \(sent) bytes sent"
                 )
+                // A well-behaved client meanwhile; then the most the daemon held, flooders still open.
+                try await Self.expectAnswered(daemon)
                 let held = try #require(daemon.residentBytes())
                 #expect(
                     held - baseline < 64 << 20,
                     "32 non-reading clients grew the daemon from \(Self.megabytes(baseline)) to \(Self.megabytes(held))"
                 )
-                try await Self.expectAnswered(daemon)
                 #expect(daemon.isRunning)
             }
         }
@@ -365,6 +375,47 @@ final class LoadSockets: Sendable {
                 if progressed { idleSince = ContinuousClock.now } else { usleep(20_000) }
             }
             return sent.reduce(0, +)
+        }
+    }
+
+    /// On each connection in turn: sends `bytes` and reads `frames` answer frames.
+    func exchange(_ bytes: [UInt8], frames: Int) async throws {
+        let fds = self.fds
+        try await offload {
+            let deadline = ContinuousClock.now + .seconds(120)
+            for fd in fds {
+                var sent = 0
+                var received: [UInt8] = []
+                var answered = 0
+                while answered < frames {
+                    guard ContinuousClock.now < deadline else { throw HarnessError("no answers to \(frames) frames") }
+                    var descriptor = pollfd(
+                        fd: fd,
+                        events: Int16(POLLIN) | (sent < bytes.count ? Int16(POLLOUT) : 0),
+                        revents: 0
+                    )
+                    _ = poll(&descriptor, 1, 100)
+                    if sent < bytes.count {
+                        let count = bytes.withUnsafeBytes {
+                            Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                        }
+                        if count > 0 { sent += count }
+                    }
+                    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                    let count = buffer.withUnsafeMutableBytes {
+                        recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT))
+                    }
+                    if count == 0 { throw HarnessError("the daemon closed a connection") }
+                    if count > 0 { received += buffer.prefix(count) }
+                    // Whole frames: 4 length bytes, then that many.
+                    while received.count >= 4 {
+                        let length = received.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+                        guard received.count >= 4 + length else { break }
+                        received.removeFirst(4 + length)
+                        answered += 1
+                    }
+                }
+            }
         }
     }
 
