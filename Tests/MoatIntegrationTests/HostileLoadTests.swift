@@ -44,6 +44,12 @@ extension MoatdIntegrationTests {
             #expect(undecided.isEmpty, "\(undecided.count) of \(count) checks not decided: \(undecided.prefix(3))")
         }
 
+        /// The daemon's metrics count `count` refusals for `reason`.
+        static func expectRefusals(_ daemon: DaemonProcess, _ reason: String, _ count: Int) async throws {
+            let metrics = try await daemon.control { try await $0.metrics() }
+            #expect(metrics.contains("moat_refusals_total{reason=\"\(reason)\"} \(count)\n"), "\(metrics)")
+        }
+
         static func megabytes(_ bytes: Int) -> String { "\(bytes / (1 << 20)) MiB" }
 
         @Test("M1: clients flooding big batches and never reading pin bounded memory; others are answered")
@@ -82,6 +88,11 @@ extension MoatdIntegrationTests {
             }
         }
 
+        static let needsPrlimit = ConditionTrait.enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"),
+            "needs prlimit (util-linux)"
+        )
+
         /// `moatd` under `prlimit --nofile=LIMIT`.
         static func startLimited(
             _ sandbox: Sandbox,
@@ -107,7 +118,7 @@ extension MoatdIntegrationTests {
 
         @Test(
             "M4: with 64 descriptors, more idle connections than fit are refused, the loop does not spin, and a client gets in once some close",
-            .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "needs prlimit (util-linux)")
+            needsPrlimit
         )
         func descriptorExhaustion() async throws {
             try await withSandbox { sandbox in
@@ -152,7 +163,7 @@ extension MoatdIntegrationTests {
 
         @Test(
             "M4: an open-file limit that leaves no room for connections: exit 1, saying so",
-            .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "needs prlimit (util-linux)")
+            needsPrlimit
         )
         func descriptorLimitTooLow() async throws {
             try await withSandbox { sandbox in
@@ -170,31 +181,12 @@ extension MoatdIntegrationTests {
             try await withSandbox { sandbox in
                 try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
                 let daemon = try await sandbox.startDaemon(arguments: ["--max-connections", "8"])
-                let first = try await RawConnection.connect(daemon.socket)
-                let second = try await RawConnection.connect(daemon.socket)
-                try await first.send(RawFrame.ping(streamID: 1))
-                try await second.send(RawFrame.ping(streamID: 2))
-                #expect(try await first.readFrame().status == 0)
-                #expect(try await second.readFrame().status == 0)
-                let third = try await RawConnection.connect(daemon.socket)
-                let (closed, frames) = try await third.readUntilClosed(timeout: .seconds(15))
-                #expect(closed, "the third connection of one uid stayed open")
-                #expect(
-                    frames.count == 1 && frames[0].streamID == 0 && frames[0].statusName == "UNAVAILABLE"
-                        && (frames[0].error?.message.contains("per uid") ?? false),
-                    "\(frames)"
+                try await MalformedTraffic.expectConnectionLimit(
+                    daemon,
+                    holding: 2,
+                    refusal: "connection limit of 2 per uid reached for uid \(getuid())"
                 )
-                let metrics = try await daemon.control { try await $0.metrics() }
-                #expect(metrics.contains("reason=\"connection_limit_per_uid\"} 1"), "\(metrics)")
-                second.shutdown()
-                try await eventually("a connection to be admitted once one of the uid's closed", timeout: .seconds(15))
-                {
-                    let raw = try await RawConnection.connect(daemon.socket)
-                    try await raw.send(RawFrame.ping(streamID: 3))
-                    guard case .frame(let frame)? = try? await raw.read(timeout: .seconds(5)) else { return false }
-                    return frame.status == 0
-                }
-                withExtendedLifetime(first) {}
+                try await Self.expectRefusals(daemon, "connection_limit_per_uid", 1)
             }
         }
 
@@ -262,8 +254,7 @@ extension MoatdIntegrationTests {
                 try await eventually("a control call once the connections closed", timeout: .seconds(15)) {
                     (try? await daemon.status(timeout: .seconds(5))) != nil
                 }
-                let metrics = try await daemon.control { try await $0.metrics() }
-                #expect(metrics.contains("reason=\"control_connection_limit\"} 1"), "\(metrics)")
+                try await Self.expectRefusals(daemon, "control_connection_limit", 1)
             }
         }
 

@@ -277,27 +277,7 @@ extension MoatdIntegrationTests {
                 arguments: ["--max-connections", "3", "--max-connections-per-uid", "3"]
             ) { daemon in
                 // The well-behaved client holds one connection; two more fill the limit.
-                let first = try await RawConnection.connect(daemon.socket)
-                let second = try await RawConnection.connect(daemon.socket)
-                try await MalformedTraffic.expectPong(on: first, streamID: 30)
-                try await MalformedTraffic.expectPong(on: second, streamID: 31)
-                let fourth = try await RawConnection.connect(daemon.socket)
-                let (closed, frames) = try await fourth.readUntilClosed(timeout: .seconds(10))
-                #expect(closed, "the connection over the limit stayed open")
-                #expect(
-                    frames.count == 1 && frames.first?.streamID == 0 && frames.first?.statusName == "UNAVAILABLE",
-                    "\(frames)"
-                )
-                fourth.shutdown()
-                // The admitted ones are untouched; once one closes, a new client gets in.
-                try await MalformedTraffic.expectPong(on: first, streamID: 32)
-                second.shutdown()
-                try await eventually("a new client to be admitted after a connection closed", timeout: .seconds(15)) {
-                    let raw = try await RawConnection.connect(daemon.socket)
-                    try await raw.send(RawFrame.ping(streamID: 33))
-                    guard case .frame(let frame)? = try? await raw.read(timeout: .seconds(2)) else { return false }
-                    return frame.status == 0
-                }
+                try await MalformedTraffic.expectConnectionLimit(daemon, holding: 2, refusal: "connection limit of 3")
             },
             Scenario(
                 name: "a control frame over --max-control-frame-bytes: RESOURCE_EXHAUSTED on stream 0, then close",
@@ -451,6 +431,35 @@ extension MoatdIntegrationTests {
             let answer = try await raw.readFrame()
             #expect(answer.streamID == streamID && answer.statusName == status, "\(answer)")
             return answer
+        }
+
+        /// Opens `holding` connections (each answers a Ping), then one more, which must get
+        /// UNAVAILABLE on stream 0 with a message containing `refusal`, and be closed; the
+        /// admitted ones are untouched, and once one closes a new connection is served.
+        static func expectConnectionLimit(_ daemon: DaemonProcess, holding: Int, refusal: String) async throws {
+            var held: [RawConnection] = []
+            for streamID in 1...UInt32(holding) {
+                let raw = try await RawConnection.connect(daemon.socket)
+                try await expectPong(on: raw, streamID: streamID)
+                held.append(raw)
+            }
+            let over = try await RawConnection.connect(daemon.socket)
+            let (closed, frames) = try await over.readUntilClosed(timeout: .seconds(10))
+            #expect(closed, "the connection over the limit stayed open")
+            #expect(
+                frames.count == 1 && frames.first?.streamID == 0 && frames.first?.statusName == "UNAVAILABLE"
+                    && (frames.first?.error?.message.contains(refusal) ?? false),
+                "\(frames)"
+            )
+            over.shutdown()
+            try await expectPong(on: held[0], streamID: 100)
+            held.removeLast().shutdown()
+            try await eventually("a new client to be admitted after a connection closed", timeout: .seconds(15)) {
+                let raw = try await RawConnection.connect(daemon.socket)
+                try await raw.send(RawFrame.ping(streamID: 101))
+                guard case .frame(let frame)? = try? await raw.read(timeout: .seconds(2)) else { return false }
+                return frame.status == 0
+            }
         }
 
         static func expectPong(on raw: RawConnection, streamID: UInt32) async throws {
