@@ -98,7 +98,7 @@ public struct MoatDaemon: Sendable {
                 logger: logger
             )
         } catch {
-            dataListener.removeSocketFile()
+            await data.abandon()
             throw error
         }
 

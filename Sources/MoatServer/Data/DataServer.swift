@@ -78,6 +78,13 @@ final class DataServer: Service {
         )
     }
 
+    /// Closes the listener without having served (a later part of the setup failed), before
+    /// the event loops shut down, and removes the socket file it created.
+    func abandon() async {
+        try? await channel.close()
+        listener.removeSocketFile()
+    }
+
     func run() async throws {
         try? await gracefulShutdown()
         draining.store(true, ordering: .relaxed)
