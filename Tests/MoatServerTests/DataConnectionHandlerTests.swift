@@ -229,7 +229,7 @@ struct DataConnectionHandlerTests {
             tokenCaches: [
                 ObjectIdentifier(channel.embeddedEventLoop): TokenCache(
                     eventLoop: channel.embeddedEventLoop,
-                    capacity: 16,
+                    maximumBytes: 1 << 20,
                     metrics: metrics
                 )
             ],
