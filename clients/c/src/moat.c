@@ -431,8 +431,13 @@ static connection *acquire(moat_client *m, failure *f) {
 /* Writes all of frame before the deadline. A frame cut off part-way leaves the stream unusable,
  * so the connection is then killed (the calls on it fail as "connection closed"). */
 static void write_frame(connection *c, const uint8_t *frame, size_t length, int64_t deadline) {
-    struct timespec until = to_timespec(deadline);
-    if (pthread_mutex_clocklock(&c->write_lock, CLOCK_MONOTONIC, &until) != 0) return; /* the wait reports the deadline */
+    /* pthread_mutex_timedlock takes CLOCK_REALTIME (ThreadSanitizer does not know
+     * pthread_mutex_clocklock); the deadline itself stays monotonic. */
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    int64_t left = deadline - now_ns();
+    struct timespec until = to_timespec((int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec + (left > 0 ? left : 0));
+    if (pthread_mutex_timedlock(&c->write_lock, &until) != 0) return; /* the wait reports the deadline */
     size_t sent = 0;
     while (sent < length) {
         ssize_t n = send(c->fd, frame + sent, length - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
