@@ -428,8 +428,8 @@ static connection *acquire(moat_client *m, failure *f) {
     return c;
 }
 
-/* Writes all of frame before the deadline. A frame cut off part-way leaves the stream unusable,
- * so the connection is then killed (the calls on it fail as "connection closed"). */
+/* Writes all of frame before the deadline. A frame cut off part-way by the deadline leaves the
+ * stream unusable, so the connection is then killed (the calls on it fail as "connection closed"). */
 static void write_frame(connection *c, const uint8_t *frame, size_t length, int64_t deadline) {
     /* pthread_mutex_timedlock takes CLOCK_REALTIME (ThreadSanitizer does not know
      * pthread_mutex_clocklock); the deadline itself stays monotonic. */
@@ -454,8 +454,9 @@ static void write_frame(connection *c, const uint8_t *frame, size_t length, int6
                                                           "a request was cut off by its deadline"));
             break;
         }
-        connection_kill(c, make_failure(MOAT_ERROR_CONNECTION_CLOSED, MOAT_STATUS_UNAVAILABLE,
-                                        "cannot write to the daemon: %s", strerror(errno)));
+        /* The daemon closed the connection. The reader reads what it sent first (a refusal on
+         * stream 0 names the reason: docs/protocol.md), then fails every call on it. */
+        shutdown(c->fd, SHUT_WR);
         break;
     }
     pthread_mutex_unlock(&c->write_lock);

@@ -94,6 +94,8 @@ static void print_log(const daemon_process *d) {
 void daemon_start(daemon_process *d) {
     char uid[32];
     snprintf(uid, sizeof uid, "%u", (unsigned)getuid());
+    char other_uid[32];
+    snprintf(other_uid, sizeof other_uid, "%u", (unsigned)getuid() + 1);
     char decisions[240];
     snprintf(decisions, sizeof decisions, "%s.decisions", d->log);
     pid_t pid = fork();
@@ -104,9 +106,11 @@ void daemon_start(daemon_process *d) {
             dup2(log, 1);
             dup2(log, 2);
         }
-        const char *argv[] = {moatd_path, "--rules", d->rules, "--socket", d->socket, "--control-socket", d->control,
-                              "--decision-log", decisions, "--drain-timeout", "1",
-                              d->asserter ? "--trusted-asserter-uid" : NULL, uid, NULL};
+        const char *argv[16] = {moatd_path, "--rules", d->rules, "--socket", d->socket, "--control-socket", d->control,
+                                "--decision-log", decisions, "--drain-timeout", "1"};
+        int n = 11;
+        if (d->asserter) argv[n++] = "--trusted-asserter-uid", argv[n++] = uid;
+        if (d->refuse_us) argv[n++] = "--allow-uid", argv[n++] = other_uid;
         execv(moatd_path, (char *const *)argv);
         _exit(127);
     }
@@ -122,7 +126,10 @@ void daemon_start(daemon_process *d) {
     /* Up to 60 s: a debug moatd on a busy machine is slow to start. */
     for (int attempt = 0; attempt < 600; attempt++) {
         moat_pong pong;
-        if (moat_ping(client, 1000, &pong) == 0 && pong.ready) {
+        /* Up: ready, or (refusing us) answering PERMISSION_DENIED. */
+        bool up = moat_ping(client, 1000, &pong) == 0 ? pong.ready
+                                                      : d->refuse_us && pong.error == MOAT_ERROR_STATUS;
+        if (up) {
             moat_close(client);
             return;
         }

@@ -170,6 +170,22 @@ static void test_failure_policy(known_answers *k) {
     free(token);
     moat_close(open);
     daemon_stop(&d);
+
+    /* A connection refused on stream 0 (PERMISSION_DENIED): the daemon refused the caller, a deny
+     * whatever the policy, for every check and every connection of the pool. */
+    daemon_prepare(&d, "refusing", k->file->rules, false);
+    d.refuse_us = true;
+    daemon_start(&d);
+    open = open_client(d.socket, 10000, MOAT_FAIL_OPEN);
+    for (int i = 0; i < 4; i++) {
+        moat_check(open, &k->allow_request, 0, &r);
+        EXPECT(r.outcome == MOAT_UNDECIDED && r.error == MOAT_ERROR_STATUS && r.status == MOAT_STATUS_PERMISSION_DENIED &&
+                   r.fault == MOAT_FAULT_DAEMON && !r.allowed && !r.failed_open,
+               "refused connection, check %d: outcome %d error %d status %u allowed %d", i, r.outcome, r.error, r.status, r.allowed);
+        moat_result_free(&r);
+    }
+    moat_close(open);
+    daemon_stop(&d);
     printf("failure policy: done\n");
 }
 
@@ -201,6 +217,8 @@ static void test_stopped_daemon(known_answers *k) {
     moat_result_free(&r);
 
     kill(d.pid, SIGSTOP);
+    int status;
+    if (waitpid(d.pid, &status, WUNTRACED) != d.pid || !WIFSTOPPED(status)) fatal("moatd did not stop"); /* every thread */
     enum { threads = 8 };
     stopped_call calls[threads];
     pthread_t ids[threads];
@@ -240,7 +258,7 @@ static void test_stopped_daemon(known_answers *k) {
     moat_close(open);
     moat_close(closed);
     daemon_stop(&d);
-    printf("stopped daemon: deadlines held\n");
+    printf("stopped daemon: done\n");
 }
 
 /* ---- many threads, one client, the daemon restarted midway ---- */

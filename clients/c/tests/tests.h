@@ -17,6 +17,7 @@ typedef struct {
     char rules[200];
     char log[200];
     bool asserter; /* started with --trusted-asserter-uid <our uid> */
+    bool refuse_us; /* started with --allow-uid <another uid>: our connections are refused */
 } daemon_process;
 
 /* The folder every daemon and file of this run lives in (created by test_setup). */
