@@ -2,6 +2,7 @@
 #   make c-client            libmoat.a, libmoat.so (soname from VERSION) and moat.pc in $(C_OUT)
 #   make c-client-test       the C tests against a real moatd (part of `make test`)
 #   make c-client-sanitize   the same tests under ASan, TSan and valgrind memcheck (long)
+#   make c-client-bench      the benchmark program scripts/bench-clients runs
 #   make install PREFIX=…    moatd, moatctl, libmoat, moat/moat.h and moat.pc
 
 C_DIR := clients/c
@@ -26,7 +27,7 @@ C_TEST_SOURCES := $(C_DIR)/tests/test_moat.c $(C_DIR)/tests/conformance.c $(C_DI
 C_TEST_HEADERS := $(wildcard $(C_DIR)/tests/*.h)
 C_TEST_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson) -lprotobuf-c -lpthread
 
-.PHONY: c-client c-client-test c-client-sanitize c-client-example install-c-client install
+.PHONY: c-client c-client-test c-client-sanitize c-client-example c-client-bench install-c-client install
 
 c-client: $(C_OUT)/libmoat.a $(C_OUT)/libmoat.so $(C_OUT)/moat.pc
 
@@ -58,6 +59,12 @@ endef
 $(eval $(call c_test_program,test_moat,))
 $(eval $(call c_test_program,test_moat_asan,-fsanitize=address,undefined -fno-omit-frame-pointer))
 $(eval $(call c_test_program,test_moat_tsan,-fsanitize=thread))
+
+# scripts/bench-clients: libmoat and the C echo baseline (clients/c/bench/bench.c).
+c-client-bench: $(C_OUT)/bench
+$(C_OUT)/bench: $(C_DIR)/bench/bench.c $(C_LIB_SOURCES) $(C_LIB_HEADERS)
+	@mkdir -p $(C_OUT)
+	$(CC) -O2 -g $(C_WARNINGS) $(C_INCLUDES) -o $@ $< $(C_LIB_SOURCES) -lprotobuf-c -lpthread
 
 # The README's example, cut out of clients/c/README.md and built with the README's compile line
 # against a copy installed into $(C_OUT)/stage (so install, moat.pc and pkg-config are tested too).
