@@ -169,7 +169,7 @@ static void *libmoat_caller(void *argument) {
         int64_t start = now_ns();
         moat_result r;
         moat_check(c->client, c->request, 0, &r);
-        if (r.outcome == MOAT_UNDECIDED) c->failures++;
+        if (r.outcome == MOAT_UNDECIDED && c->failures++ == 0) fprintf(stderr, "could not decide: %s\n", r.error_message);
         moat_result_free(&r);
         record(c, now_ns() - start);
     }

@@ -105,9 +105,12 @@ static moat_fault fault_of(moat_error_code code, unsigned status) {
 
 /* ---- connections ---- */
 
+struct slot;
+
 /* A call waiting for its answer on a connection. */
 typedef struct pending {
     struct pending *prev, *next;
+    struct slot *slot; /* the pool place it counts in (calls) */
     uint32_t stream;
     pthread_cond_t cond;
     bool done;
@@ -123,17 +126,22 @@ typedef struct connection {
     atomic_int references;
     atomic_bool dead;
     size_t maximum_answer_frame;
-    pthread_t reader;
-    pthread_mutex_t lock; /* guards waiting, next_stream, failure */
+    pthread_mutex_t lock; /* guards waiting, next_stream, failure, reading */
     pending *waiting;
     uint32_t next_stream;
     failure failure; /* why it died: given to calls that arrive later */
+    /* One waiting call at a time reads the connection, for every call on it (below, await_answer);
+     * the buffer is that reader's. */
+    bool reading;
+    uint8_t *buffer;
+    size_t capacity, used;
     pthread_mutex_t write_lock;
 } connection;
 
 static void connection_release(connection *c) {
     if (atomic_fetch_sub(&c->references, 1) != 1) return;
     close(c->fd);
+    free(c->buffer);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->write_lock);
     free(c);
@@ -191,8 +199,10 @@ static failure status_failure(uint16_t status, const uint8_t *payload, size_t le
     return f;
 }
 
-/* Handles one complete frame; false when the connection must die (f says why). */
-static bool dispatch(connection *c, const uint8_t *frame, uint32_t n, failure *f) {
+/* Handles one complete frame (setting *mine_done when it answers mine); false when the connection
+ * must die (f says why). */
+static bool dispatch(connection *c, const uint8_t *frame, uint32_t n, const pending *mine, bool *mine_done,
+                     failure *f) {
     uint32_t stream = read_be32(frame + 4);
     uint8_t flags = frame[9];
     uint16_t status = (uint16_t)(frame[10] << 8 | frame[11]);
@@ -210,6 +220,7 @@ static bool dispatch(connection *c, const uint8_t *frame, uint32_t n, failure *f
     pending *p = c->waiting;
     while (p && p->stream != stream) p = p->next;
     if (p) {
+        if (p == mine) *mine_done = true;
         unlink_pending(c, p);
         p->status = status;
         p->length = length;
@@ -226,61 +237,57 @@ static bool dispatch(connection *c, const uint8_t *frame, uint32_t n, failure *f
     return true;
 }
 
-static void *reader_main(void *argument) {
-    connection *c = argument;
-    size_t capacity = 64 * 1024, used = 0;
-    uint8_t *buffer = malloc(capacity);
-    failure f = make_failure(MOAT_ERROR_CONNECTION_CLOSED, MOAT_STATUS_UNAVAILABLE, "the daemon closed the connection");
-    if (!buffer) {
-        f = no_memory();
-        goto out;
-    }
-    for (;;) {
+/* Reads answers and hands them to their calls until mine is answered or the deadline passes
+ * (true), or the connection must die (false, f says why). */
+static bool read_answers(connection *c, const pending *mine, int64_t deadline, failure *f) {
+    bool mine_done = false;
+    while (!mine_done) {
+        int wait = remaining_ms(deadline);
+        if (wait == 0) return true;
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        if (poll(&pfd, 1, -1) < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        ssize_t got = recv(c->fd, buffer + used, capacity - used, MSG_DONTWAIT);
+        int ready = poll(&pfd, 1, wait);
+        if (ready <= 0) continue; /* timed out (the loop ends) or interrupted */
+        ssize_t got = recv(c->fd, c->buffer + c->used, c->capacity - c->used, MSG_DONTWAIT);
         if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (got <= 0) break;
-        used += (size_t)got;
+        if (got <= 0) {
+            *f = make_failure(MOAT_ERROR_CONNECTION_CLOSED, MOAT_STATUS_UNAVAILABLE, "the daemon closed the connection");
+            return false;
+        }
+        c->used += (size_t)got;
         size_t start = 0;
-        while (used - start >= 4) {
-            uint32_t n = read_be32(buffer + start);
+        while (c->used - start >= 4) {
+            uint32_t n = read_be32(c->buffer + start);
             if (n < minimum_frame_length || n > c->maximum_answer_frame) {
-                f = make_failure(MOAT_ERROR_PROTOCOL_VIOLATION, MOAT_STATUS_INTERNAL,
-                                 "the daemon sent a frame of length %u (accepted: %d to %zu)", n,
-                                 minimum_frame_length, c->maximum_answer_frame);
-                goto out;
+                *f = make_failure(MOAT_ERROR_PROTOCOL_VIOLATION, MOAT_STATUS_INTERNAL,
+                                  "the daemon sent a frame of length %u (accepted: %d to %zu)", n,
+                                  minimum_frame_length, c->maximum_answer_frame);
+                return false;
             }
-            if (used - start < 4 + (size_t)n) break;
-            if (!dispatch(c, buffer + start, n, &f)) goto out;
+            if (c->used - start < 4 + (size_t)n) break;
+            if (!dispatch(c, c->buffer + start, n, mine, &mine_done, f)) return false;
             start += 4 + (size_t)n;
         }
-        memmove(buffer, buffer + start, used - start);
-        used -= start;
-        if (used >= 4 && 4 + (size_t)read_be32(buffer) > capacity) {
-            size_t wanted = 4 + (size_t)read_be32(buffer);
-            uint8_t *grown = realloc(buffer, wanted);
+        memmove(c->buffer, c->buffer + start, c->used - start);
+        c->used -= start;
+        if (c->used >= 4 && 4 + (size_t)read_be32(c->buffer) > c->capacity) {
+            size_t wanted = 4 + (size_t)read_be32(c->buffer);
+            uint8_t *grown = realloc(c->buffer, wanted);
             if (!grown) {
-                f = no_memory();
-                goto out;
+                *f = no_memory();
+                return false;
             }
-            buffer = grown;
-            capacity = wanted;
+            c->buffer = grown;
+            c->capacity = wanted;
         }
     }
-out:
-    free(buffer);
-    connection_kill(c, f);
-    return NULL;
+    return true;
 }
 
 /* ---- the pool ---- */
 
-typedef struct {
+typedef struct slot {
     pthread_mutex_t lock;
+    atomic_int calls; /* calls in progress on this place, to spread them */
     connection *connection;
     int64_t next_attempt;
     unsigned backoff_ms;
@@ -334,9 +341,17 @@ int moat_open(const char *socket_path, const moat_options *options, moat_client 
     return 0;
 }
 
-/* Waits for a dead connection's reader and drops the slot's reference. Slot lock held. */
-static void slot_drop(slot *s) {
-    pthread_join(s->connection->reader, NULL);
+/* Whether the daemon closed the connection while no call was on it (nobody read the end of
+ * file): the slot then connects again rather than fail the next call. */
+static bool peer_closed(connection *c) {
+    char byte;
+    ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
+/* Drops the slot's connection, failing the calls still on it. Slot lock held. */
+static void slot_drop(slot *s, failure f) {
+    connection_kill(s->connection, f);
     connection_release(s->connection);
     s->connection = NULL;
 }
@@ -345,10 +360,8 @@ void moat_close(moat_client *m) {
     if (!m) return;
     for (unsigned i = 0; i < m->options.connections; i++) {
         slot *s = &m->slots[i];
-        if (s->connection) {
-            connection_kill(s->connection, make_failure(MOAT_ERROR_CONNECTION_CLOSED, MOAT_STATUS_UNAVAILABLE, "the client is closed"));
-            slot_drop(s);
-        }
+        if (s->connection)
+            slot_drop(s, make_failure(MOAT_ERROR_CONNECTION_CLOSED, MOAT_STATUS_UNAVAILABLE, "the client is closed"));
         pthread_mutex_destroy(&s->lock);
     }
     free(m->slots);
@@ -370,13 +383,25 @@ static int connect_socket(const char *path) {
     return fd;
 }
 
-/* A connection of the next slot, with a reference for the caller; NULL (and *f) when the daemon
+/* A connection of the pool for call p, with a reference for it; NULL (and p->failure) when the daemon
  * cannot be reached, or while waiting out the backoff after a failed attempt (Sources/MoatClient/
  * ConnectionSlot.swift: a missing daemon costs callers an immediate answer, not a connect each). */
-static connection *acquire(moat_client *m, failure *f) {
-    slot *s = &m->slots[atomic_fetch_add(&m->next_slot, 1) % m->options.connections];
+static connection *acquire(moat_client *m, pending *p) {
+    failure *f = &p->failure;
+    unsigned n = m->options.connections, start = atomic_fetch_add(&m->next_slot, 1) % n;
+    slot *s = &m->slots[start];
+    /* Prefer a connection no call is on: a lone call reads its own answer (await_answer). */
+    for (unsigned i = 0; i < n; i++) {
+        if (atomic_load(&m->slots[(start + i) % n].calls) == 0) {
+            s = &m->slots[(start + i) % n];
+            break;
+        }
+    }
+    atomic_fetch_add(&s->calls, 1);
+    p->slot = s;
     pthread_mutex_lock(&s->lock);
-    if (s->connection && atomic_load(&s->connection->dead)) slot_drop(s);
+    if (s->connection && (atomic_load(&s->connection->dead) || peer_closed(s->connection)))
+        slot_drop(s, make_failure(MOAT_ERROR_CONNECTION_CLOSED, MOAT_STATUS_UNAVAILABLE, "the daemon closed the connection"));
     connection *c = s->connection;
     if (!c) {
         if (s->has_error && now_ns() < s->next_attempt) {
@@ -387,7 +412,10 @@ static connection *acquire(moat_client *m, failure *f) {
         int fd = connect_socket(m->socket_path);
         if (fd >= 0) {
             c = calloc(1, sizeof *c);
-            if (!c) {
+            uint8_t *buffer = malloc(64 * 1024);
+            if (!c || !buffer) {
+                free(c);
+                free(buffer);
                 close(fd);
                 *f = no_memory();
                 pthread_mutex_unlock(&s->lock);
@@ -397,16 +425,11 @@ static connection *acquire(moat_client *m, failure *f) {
             atomic_init(&c->references, 1);
             atomic_init(&c->dead, false);
             c->maximum_answer_frame = m->options.maximum_answer_frame;
+            c->buffer = buffer;
+            c->capacity = 64 * 1024;
             c->next_stream = 1;
             pthread_mutex_init(&c->lock, NULL);
             pthread_mutex_init(&c->write_lock, NULL);
-            int error = pthread_create(&c->reader, NULL, reader_main, c);
-            if (error) {
-                connection_release(c);
-                *f = make_failure(MOAT_ERROR_NO_MEMORY, MOAT_STATUS_INTERNAL, "cannot start a reader thread: %s", strerror(error));
-                pthread_mutex_unlock(&s->lock);
-                return NULL;
-            }
             s->connection = c;
             s->has_error = false;
             s->backoff_ms = 0;
@@ -454,7 +477,7 @@ static void write_frame(connection *c, const uint8_t *frame, size_t length, int6
                                                           "a request was cut off by its deadline"));
             break;
         }
-        /* The daemon closed the connection. The reader reads what it sent first (a refusal on
+        /* The daemon closed the connection. The call reading it reads what it sent first (a refusal on
          * stream 0 names the reason: docs/protocol.md), then fails every call on it. */
         shutdown(c->fd, SHUT_WR);
         break;
@@ -472,7 +495,7 @@ static connection *submit(moat_client *m, uint8_t method, uint8_t *frame, size_t
     pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cond, &attributes);
     pthread_condattr_destroy(&attributes);
-    connection *c = acquire(m, &p->failure);
+    connection *c = acquire(m, p);
     if (!c) {
         p->failed = p->done = true;
         return NULL;
@@ -501,22 +524,42 @@ static connection *submit(moat_client *m, uint8_t method, uint8_t *frame, size_t
     return c;
 }
 
-/* Waits for p's answer until the deadline; afterwards p->failed or p->payload is set. */
+/* The call gives up: its answer, if it comes, is dropped. Connection lock held. */
+static void give_up(connection *c, pending *p) {
+    unlink_pending(c, p);
+    p->failed = p->done = true;
+    p->failure = deadline_failure();
+}
+
+/* Waits for p's answer until the deadline; afterwards p->failed or p->payload is set.
+ *
+ * No thread is dedicated to reading (leader/follower): when nobody reads the connection, this call
+ * does, for every call on it, until its own answer comes or its deadline passes; then it wakes
+ * another waiting call to take over. A lone caller so reads its own answer without a thread hop. */
 static void await_answer(connection *c, pending *p, int64_t deadline) {
     if (c) {
         struct timespec until = to_timespec(deadline);
         pthread_mutex_lock(&c->lock);
         while (!p->done) {
-            if (pthread_cond_timedwait(&p->cond, &c->lock, &until) == ETIMEDOUT && !p->done) {
-                unlink_pending(c, p);
-                p->failed = p->done = true;
-                p->failure = deadline_failure();
+            if (!c->reading) {
+                c->reading = true;
+                pthread_mutex_unlock(&c->lock);
+                failure f;
+                bool alive = read_answers(c, p, deadline, &f);
+                if (!alive) connection_kill(c, f);
+                pthread_mutex_lock(&c->lock);
+                c->reading = false;
+                if (!p->done) give_up(c, p);
+                if (c->waiting) pthread_cond_signal(&c->waiting->cond);
+            } else if (pthread_cond_timedwait(&p->cond, &c->lock, &until) == ETIMEDOUT && !p->done) {
+                give_up(c, p);
             }
         }
         pthread_mutex_unlock(&c->lock);
         connection_release(c);
     }
     pthread_cond_destroy(&p->cond);
+    if (p->slot) atomic_fetch_sub(&p->slot->calls, 1);
     if (!p->failed && p->status != 0) {
         p->failed = true;
         p->failure = status_failure(p->status, p->payload, p->length);
