@@ -23,7 +23,7 @@ APT_PACKAGES += $(C_APT_PACKAGES)
 
 C_LIB_SOURCES := $(C_DIR)/src/moat.c $(C_PROTO)/moat/v1/authz.pb-c.c
 C_LIB_HEADERS := $(C_DIR)/include/moat/moat.h $(wildcard $(C_PROTO)/include/moat/v1/*.h)
-C_TEST_SOURCES := $(C_DIR)/tests/test_moat.c $(C_DIR)/tests/conformance.c $(C_DIR)/tests/daemon.c
+C_TEST_SOURCES := $(addprefix $(C_DIR)/tests/,test_moat.c conformance.c daemon.c fake_daemon.c)
 C_TEST_HEADERS := $(wildcard $(C_DIR)/tests/*.h)
 C_TEST_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson) -lprotobuf-c -lpthread
 

@@ -602,13 +602,19 @@ static const char *copy(arena *a, const char *s) {
     return out;
 }
 
+/* Admission.index is meaningful only for IP and virtual network rules (docs/protocol.md, "Messages"). */
+static bool has_index(Moat__V1__AdmissionKind kind) {
+    return kind == MOAT__V1__ADMISSION_KIND__ADMISSION_KIND_IP_RULE ||
+           kind == MOAT__V1__ADMISSION_KIND__ADMISSION_KIND_VIRTUAL_NETWORK_RULE;
+}
+
 static bool known_code(int v) { return v >= MOAT_CODE_OK && v <= MOAT_CODE_FORBIDDEN; }
 static const unsigned http_of_code[] = {0, 200, 400, 404, 401, 403};
 
-/* A decision from a CheckResponse; refused (could not decide, a protocol violation) as
+/* Why a CheckResponse is not a decision, NULL when it is. Refused as
  * Sources/MoatWire/Messages/Decision+Wire.swift refuses: no decision, an unknown enum value, an
  * http_status other than the code's, an allow whose code is not OK or a deny whose code is. */
-static void result_decision(moat_result *r, const Moat__V1__CheckResponse *m, moat_failure_policy policy) {
+static const char *decision_problem(const Moat__V1__CheckResponse *m) {
     const char *problem = NULL;
     const Moat__V1__Admission *ad = m->admitted_by;
     const Moat__V1__Grant *gr = m->granted_by;
@@ -620,14 +626,25 @@ static void result_decision(moat_result *r, const Moat__V1__CheckResponse *m, mo
         problem = "the answer's code contradicts its decision";
     else if ((unsigned)m->inner_code > MOAT_INNER_FORBIDDEN_BY_RBAC) problem = "the answer's inner_code is unknown";
     else if ((int)m->stage < (int)MOAT_STAGE_REQUEST || (int)m->stage > (int)MOAT_STAGE_ALLOW) problem = "the answer's stage is unknown";
-    else if (ad && ((unsigned)ad->kind > MOAT_ADMISSION_NOT_APPLICABLE || (unsigned)ad->mode > MOAT_MODE_FEDERATED || ad->index < 0))
+    else if (ad && ad->kind != MOAT__V1__ADMISSION_KIND__ADMISSION_KIND_UNSPECIFIED &&
+             ((unsigned)ad->kind > MOAT_ADMISSION_NOT_APPLICABLE || (unsigned)ad->mode > MOAT_MODE_FEDERATED ||
+              (has_index(ad->kind) && ad->index < 0)))
         problem = "the answer's admitted_by is not one Moat knows";
-    else if (gr && ((unsigned)gr->kind > MOAT_GRANT_ROLE_ASSIGNMENT || gr->index < 0))
+    else if (gr && gr->kind != MOAT__V1__GRANT_KIND__GRANT_KIND_UNSPECIFIED &&
+             ((unsigned)gr->kind > MOAT_GRANT_ROLE_ASSIGNMENT || gr->index < 0))
         problem = "the answer's granted_by is not one Moat knows";
+    return problem;
+}
+
+/* The result of a CheckResponse: its decision, or a protocol violation (could not decide). */
+static void result_decision(moat_result *r, const Moat__V1__CheckResponse *m, moat_failure_policy policy) {
+    const char *problem = decision_problem(m);
     if (problem) {
         result_failure(r, make_failure(MOAT_ERROR_PROTOCOL_VIOLATION, MOAT_STATUS_INTERNAL, "unreadable answer: %s", problem), policy);
         return;
     }
+    const Moat__V1__Admission *ad = m->admitted_by;
+    const Moat__V1__Grant *gr = m->granted_by;
     const Moat__V1__Caller *caller = m->caller;
     const char *hash = m->revision ? m->revision->hash : NULL;
     arena a = {0};
@@ -662,10 +679,7 @@ static void result_decision(moat_result *r, const Moat__V1__CheckResponse *m, mo
     r->admitted_by.index = -1;
     if (ad && ad->kind != MOAT__V1__ADMISSION_KIND__ADMISSION_KIND_UNSPECIFIED) {
         r->admitted_by.kind = (moat_admission_kind)ad->kind;
-        /* Meaningful only for IP and virtual network rules (docs/protocol.md, "Messages"). */
-        if (ad->kind == MOAT__V1__ADMISSION_KIND__ADMISSION_KIND_IP_RULE ||
-            ad->kind == MOAT__V1__ADMISSION_KIND__ADMISSION_KIND_VIRTUAL_NETWORK_RULE)
-            r->admitted_by.index = ad->index;
+        if (has_index(ad->kind)) r->admitted_by.index = ad->index;
         r->admitted_by.rule = copy(&a, ad->rule);
         r->admitted_by.service = copy(&a, ad->service);
         r->admitted_by.mode = (moat_trusted_service_mode)ad->mode;
@@ -864,6 +878,19 @@ void moat_check_batch(moat_client *m, const moat_request *requests, size_t count
                 failed = true;
                 f = make_failure(MOAT_ERROR_PROTOCOL_VIOLATION, MOAT_STATUS_INTERNAL,
                                  "the daemon answered %zu of %zu requests", answer->n_responses, ch->count);
+            }
+            /* An item that is neither a decision nor an error fails the whole answer, as in
+             * Sources/MoatWire/Messages/CheckBatchResponse.swift: nothing in it can be trusted. */
+            for (size_t j = 0; !failed && j < ch->count; j++) {
+                const Moat__V1__CheckResponse *item = answer->responses[j];
+                const char *problem = !item->error ? decision_problem(item)
+                                      : item->decision != MOAT__V1__DECISION__DECISION_UNSPECIFIED
+                                          ? "an item holds both a decision and an error"
+                                      : item->error->code == 0 ? "an item's error is OK" : NULL;
+                if (problem) {
+                    failed = true;
+                    f = make_failure(MOAT_ERROR_PROTOCOL_VIOLATION, MOAT_STATUS_INTERNAL, "unreadable answer: responses[%zu]: %s", j, problem);
+                }
             }
         }
         for (size_t j = 0; j < ch->count; j++) {

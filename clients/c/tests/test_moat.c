@@ -411,6 +411,7 @@ int main(int argc, char **argv) {
 
     test_conformance(files, count);
     test_failure_policy(&k);
+    test_fake_daemon();
     test_stopped_daemon(&k);
     test_shared_client(&k, quick ? 500 : 10000);
     test_example(example, &k);

@@ -85,4 +85,7 @@ int mismatches(const moat_result *result, json_t *expect, char *out, size_t capa
 /* Runs every decision case through moat_check and moat_check_batch against a daemon per file. */
 void test_conformance(decision_file *files, size_t count);
 
+/* fake_daemon.c: answers a healthy moatd does not send. */
+void test_fake_daemon(void);
+
 #endif
