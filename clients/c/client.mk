@@ -19,7 +19,7 @@ C_INCLUDES := -I$(C_DIR)/include -I$(C_PROTO)/include
 MOATD ?= $(BIN)/moatd
 C_APT_PACKAGES := gcc libc6-dev make libprotobuf-c-dev pkg-config libjansson-dev
 C_SANITIZE_APT_PACKAGES := valgrind
-APT_PACKAGES += $(C_APT_PACKAGES)
+APT_PACKAGES += $(filter-out $(APT_PACKAGES),$(C_APT_PACKAGES))
 
 C_LIB_SOURCES := $(C_DIR)/src/moat.c $(C_PROTO)/moat/v1/authz.pb-c.c
 C_LIB_HEADERS := $(C_DIR)/include/moat/moat.h $(wildcard $(C_PROTO)/include/moat/v1/*.h)
