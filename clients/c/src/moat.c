@@ -237,50 +237,89 @@ static bool dispatch(connection *c, const uint8_t *frame, uint32_t n, const pend
     return true;
 }
 
-/* Reads answers and hands them to their calls until mine is answered or the deadline passes
- * (true), or the connection must die (false, f says why). */
+/* Reads what the connection has (one recv) and hands each complete answer to its call, setting
+ * *mine_done when one answers mine; false when the connection must die (f says why). Only the
+ * call holding the connection's reading turn calls it. */
+static bool read_once(connection *c, const pending *mine, bool *mine_done, failure *f) {
+    ssize_t got = recv(c->fd, c->buffer + c->used, c->capacity - c->used, MSG_DONTWAIT);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+    if (got <= 0) {
+        *f = make_failure(MOAT_ERROR_CONNECTION_CLOSED, MOAT_STATUS_UNAVAILABLE, "the daemon closed the connection");
+        return false;
+    }
+    c->used += (size_t)got;
+    size_t start = 0;
+    while (c->used - start >= 4) {
+        uint32_t n = read_be32(c->buffer + start);
+        if (n < minimum_frame_length || n > c->maximum_answer_frame) {
+            *f = make_failure(MOAT_ERROR_PROTOCOL_VIOLATION, MOAT_STATUS_INTERNAL,
+                              "the daemon sent a frame of length %u (accepted: %d to %zu)", n, minimum_frame_length,
+                              c->maximum_answer_frame);
+            return false;
+        }
+        if (c->used - start < 4 + (size_t)n) break;
+        if (!dispatch(c, c->buffer + start, n, mine, mine_done, f)) return false;
+        start += 4 + (size_t)n;
+    }
+    memmove(c->buffer, c->buffer + start, c->used - start);
+    c->used -= start;
+    if (c->used >= 4 && 4 + (size_t)read_be32(c->buffer) > c->capacity) {
+        size_t wanted = 4 + (size_t)read_be32(c->buffer);
+        uint8_t *grown = realloc(c->buffer, wanted);
+        if (!grown) {
+            *f = no_memory();
+            return false;
+        }
+        c->buffer = grown;
+        c->capacity = wanted;
+    }
+    return true;
+}
+
+/* Reads answers until mine is answered or the deadline passes (true), or the connection must die
+ * (false, f says why). */
 static bool read_answers(connection *c, const pending *mine, int64_t deadline, failure *f) {
     bool mine_done = false;
     while (!mine_done) {
         int wait = remaining_ms(deadline);
         if (wait == 0) return true;
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        int ready = poll(&pfd, 1, wait);
-        if (ready <= 0) continue; /* timed out (the loop ends) or interrupted */
-        ssize_t got = recv(c->fd, c->buffer + c->used, c->capacity - c->used, MSG_DONTWAIT);
-        if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (got <= 0) {
-            *f = make_failure(MOAT_ERROR_CONNECTION_CLOSED, MOAT_STATUS_UNAVAILABLE, "the daemon closed the connection");
-            return false;
-        }
-        c->used += (size_t)got;
-        size_t start = 0;
-        while (c->used - start >= 4) {
-            uint32_t n = read_be32(c->buffer + start);
-            if (n < minimum_frame_length || n > c->maximum_answer_frame) {
-                *f = make_failure(MOAT_ERROR_PROTOCOL_VIOLATION, MOAT_STATUS_INTERNAL,
-                                  "the daemon sent a frame of length %u (accepted: %d to %zu)", n,
-                                  minimum_frame_length, c->maximum_answer_frame);
-                return false;
-            }
-            if (c->used - start < 4 + (size_t)n) break;
-            if (!dispatch(c, c->buffer + start, n, mine, &mine_done, f)) return false;
-            start += 4 + (size_t)n;
-        }
-        memmove(c->buffer, c->buffer + start, c->used - start);
-        c->used -= start;
-        if (c->used >= 4 && 4 + (size_t)read_be32(c->buffer) > c->capacity) {
-            size_t wanted = 4 + (size_t)read_be32(c->buffer);
-            uint8_t *grown = realloc(c->buffer, wanted);
-            if (!grown) {
-                *f = no_memory();
-                return false;
-            }
-            c->buffer = grown;
-            c->capacity = wanted;
-        }
+        if (poll(&pfd, 1, wait) <= 0) continue; /* timed out (the loop ends) or interrupted */
+        if (!read_once(c, mine, &mine_done, f)) return false;
     }
     return true;
+}
+
+/* Gives the reading turn back and wakes a waiting call to take it. Connection lock held. */
+static void end_reading(connection *c) {
+    c->reading = false;
+    if (c->waiting) pthread_cond_signal(&c->waiting->cond);
+}
+
+/* Waits until the connection takes more bytes; false when the deadline passed or it died. While
+ * it waits it reads answers, unless another call does: the daemon stops reading a connection whose
+ * answers are not read (docs/protocol.md, "Limits"), so a writer that only waited could wait for
+ * its deadline. */
+static bool wait_writable(connection *c, int64_t deadline) {
+    pthread_mutex_lock(&c->lock);
+    bool reader = !c->reading;
+    if (reader) c->reading = true;
+    pthread_mutex_unlock(&c->lock);
+    /* Not the reader: look again soon, in case the reader's turn ends with nobody else to read. */
+    int wait = remaining_ms(deadline);
+    if (!reader && wait > 10) wait = 10;
+    struct pollfd pfd = {.fd = c->fd, .events = POLLOUT | (reader ? POLLIN : 0)};
+    int ready = poll(&pfd, 1, wait);
+    bool alive = true, unused = false;
+    failure f;
+    if (ready > 0 && reader && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) alive = read_once(c, NULL, &unused, &f);
+    if (reader) {
+        if (!alive) connection_kill(c, f);
+        pthread_mutex_lock(&c->lock);
+        end_reading(c);
+        pthread_mutex_unlock(&c->lock);
+    }
+    return alive && remaining_ms(deadline) > 0;
 }
 
 /* ---- the pool ---- */
@@ -389,15 +428,17 @@ static int connect_socket(const char *path) {
 static connection *acquire(moat_client *m, pending *p) {
     failure *f = &p->failure;
     unsigned n = m->options.connections, start = atomic_fetch_add(&m->next_slot, 1) % n;
-    slot *s = &m->slots[start];
-    /* Prefer a connection no call is on: a lone call reads its own answer (await_answer). */
-    for (unsigned i = 0; i < n; i++) {
-        if (atomic_load(&m->slots[(start + i) % n].calls) == 0) {
-            s = &m->slots[(start + i) % n];
-            break;
-        }
+    slot *s = NULL;
+    /* Prefer a connection no call is on (claimed atomically): a lone call reads its own answer
+     * (await_answer). When every one is busy, take turns. */
+    for (unsigned i = 0; i < n && !s; i++) {
+        int idle = 0;
+        if (atomic_compare_exchange_strong(&m->slots[(start + i) % n].calls, &idle, 1)) s = &m->slots[(start + i) % n];
     }
-    atomic_fetch_add(&s->calls, 1);
+    if (!s) {
+        s = &m->slots[start];
+        atomic_fetch_add(&s->calls, 1);
+    }
     p->slot = s;
     pthread_mutex_lock(&s->lock);
     if (s->connection && (atomic_load(&s->connection->dead) || peer_closed(s->connection)))
@@ -470,9 +511,7 @@ static void write_frame(connection *c, const uint8_t *frame, size_t length, int6
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) {
-            int wait = remaining_ms(deadline);
-            struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
-            if (wait > 0 && poll(&pfd, 1, wait) >= 0) continue;
+            if (wait_writable(c, deadline)) continue;
             if (sent > 0) connection_kill(c, make_failure(MOAT_ERROR_CONNECTION_CLOSED, MOAT_STATUS_UNAVAILABLE,
                                                           "a request was cut off by its deadline"));
             break;
@@ -548,9 +587,8 @@ static void await_answer(connection *c, pending *p, int64_t deadline) {
                 bool alive = read_answers(c, p, deadline, &f);
                 if (!alive) connection_kill(c, f);
                 pthread_mutex_lock(&c->lock);
-                c->reading = false;
                 if (!p->done) give_up(c, p);
-                if (c->waiting) pthread_cond_signal(&c->waiting->cond);
+                end_reading(c);
             } else if (pthread_cond_timedwait(&p->cond, &c->lock, &until) == ETIMEDOUT && !p->done) {
                 give_up(c, p);
             }
@@ -714,6 +752,34 @@ void moat_result_free(moat_result *r) {
     r->caller.object_id = r->caller.application_id = r->caller.tenant_id = r->caller.issuer = NULL;
 }
 
+/* Memory for decoding one answer: protobuf-c's allocations are carved from a buffer on the
+ * caller's stack, and go to malloc only when it is used up. */
+typedef struct {
+    uint8_t bytes[8192];
+    size_t used;
+} scratch;
+
+static void *scratch_alloc(void *data, size_t size) {
+    scratch *s = data;
+    size_t aligned = (size + 15) & ~(size_t)15;
+    if (aligned >= size && aligned <= sizeof s->bytes - s->used) {
+        void *p = s->bytes + s->used;
+        s->used += aligned;
+        return p;
+    }
+    return malloc(size);
+}
+
+static void scratch_free(void *data, void *pointer) {
+    scratch *s = data;
+    if ((uint8_t *)pointer < s->bytes || (uint8_t *)pointer >= s->bytes + sizeof s->bytes) free(pointer);
+}
+
+static ProtobufCAllocator scratch_allocator(scratch *s) {
+    s->used = 0;
+    return (ProtobufCAllocator){.alloc = scratch_alloc, .free = scratch_free, .allocator_data = s};
+}
+
 /* ---- requests ---- */
 
 static char *text(const char *s) { return (char *)(s ? s : ""); }
@@ -767,7 +833,9 @@ void moat_check(moat_client *m, const moat_request *request, unsigned deadline_m
         result_failure(result, oversized(minimum_frame_length + size, m->options.maximum_request_frame), policy);
         return;
     }
-    uint8_t *frame = malloc(header_size + size);
+    /* A usual request fits on the stack; a large one (a long token) is allocated. */
+    uint8_t small[4096];
+    uint8_t *frame = header_size + size <= sizeof small ? small : malloc(header_size + size);
     if (!frame) {
         result_failure(result, no_memory(), policy);
         return;
@@ -776,14 +844,16 @@ void moat_check(moat_client *m, const moat_request *request, unsigned deadline_m
     pending p;
     connection *c = submit(m, method_check, frame, size, deadline, &p);
     await_answer(c, &p, deadline);
-    free(frame);
+    if (frame != small) free(frame);
     if (p.failed) {
         result_failure(result, p.failure, policy);
     } else {
-        Moat__V1__CheckResponse *answer = moat__v1__check_response__unpack(NULL, p.length, p.payload);
+        scratch arena_memory;
+        ProtobufCAllocator allocator = scratch_allocator(&arena_memory);
+        Moat__V1__CheckResponse *answer = moat__v1__check_response__unpack(&allocator, p.length, p.payload);
         if (answer) {
             result_decision(result, answer, policy);
-            moat__v1__check_response__free_unpacked(answer, NULL);
+            moat__v1__check_response__free_unpacked(answer, &allocator);
         } else {
             result_failure(result, make_failure(MOAT_ERROR_PROTOCOL_VIOLATION, MOAT_STATUS_INTERNAL,
                                                 "unreadable answer: the CheckResponse does not decode"), policy);
