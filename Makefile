@@ -6,6 +6,8 @@ BIN := .build/debug
 RUN_DIR := $(CURDIR)/run
 APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
 
+include clients/c/client.mk
+
 .PHONY: all build deps run test check-generated check-conformance format-check conformance clean
 
 all: build
@@ -47,6 +49,7 @@ test: deps check-generated check-conformance format-check
 	$(SWIFT) build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
+	$(MAKE) c-client-test
 	$(MAKE) python-test
 
 # Re-mints the conformance table's tokens (needs Python's `cryptography`).
