@@ -6,8 +6,6 @@ BIN := .build/debug
 RUN_DIR := $(CURDIR)/run
 APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
 
-include clients/c/client.mk
-
 .PHONY: all build deps run test check-generated check-conformance format-check conformance clean
 
 all: build
@@ -59,4 +57,5 @@ conformance:
 clean:
 	rm -rf .build $(RUN_DIR)
 
+include clients/c/client.mk
 include clients/python/client.mk
