@@ -6,7 +6,8 @@ BIN := .build/debug
 RUN_DIR := $(CURDIR)/run
 APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
 
-.PHONY: all build deps run test check-generated check-conformance format-check conformance clean
+.PHONY: all build deps run test check-generated check-conformance format-check conformance clean \
+	fuzz test-sanitize test-asan test-tsan
 
 all: build
 
@@ -50,12 +51,37 @@ test: deps check-generated check-conformance format-check
 	$(MAKE) c-client-test
 	$(MAKE) python-test
 
+# libFuzzer targets (Tests/MoatFuzzTargets), FUZZ_SECONDS (default 60) each, in .build-fuzz; see
+# scripts/fuzz. `make test` replays their committed corpora (Tests/Fuzz) without libFuzzer.
+fuzz: deps
+	scripts/fuzz
+
+# The unit and integration suites under AddressSanitizer, then ThreadSanitizer, each in its own
+# scratch path; the integration tests start the sanitized moatd and moatctl of that build.
+test-sanitize: test-asan test-tsan
+
+# Leaks: Tests/lsan.supp lists what is not ours (each with its reason). The daemons the
+# integration tests start inherit these options, so a leak or error in moatd fails its test.
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp:print_suppressions=0
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/Tests/tsan.supp
+
+test-asan: deps
+	$(SWIFT) build --scratch-path .build-asan --sanitize=address
+	$(SWIFT) build --scratch-path .build-asan --sanitize=address --build-tests
+	$(ASAN_ENV) $(SWIFT) test --scratch-path .build-asan --sanitize=address --skip-build --parallel
+
+test-tsan: deps
+	$(SWIFT) build --scratch-path .build-tsan --sanitize=thread
+	$(SWIFT) build --scratch-path .build-tsan --sanitize=thread --build-tests
+	$(TSAN_ENV) $(SWIFT) test --scratch-path .build-tsan --sanitize=thread --skip-build --parallel
+
 # Re-mints the conformance table's tokens (needs Python's `cryptography`).
 conformance:
 	scripts/generate-conformance
 
 clean:
-	rm -rf .build $(RUN_DIR)
+	rm -rf .build .build-fuzz .build-asan .build-tsan $(RUN_DIR)
 
 include clients/c/client.mk
 include clients/python/client.mk

@@ -110,6 +110,22 @@ let package = Package(
             dependencies: ["MoatCore", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/MoatTestSupport"
         ),
+        .target(
+            name: "MoatFuzzTargets",
+            dependencies: [
+                "MoatCore",
+                "MoatIdentity",
+                "MoatWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/MoatFuzzTargets"
+        ),
+        // The libFuzzer driver (`make fuzz`); in an ordinary build it replays inputs.
+        .executableTarget(
+            name: "moat-fuzz",
+            dependencies: ["MoatFuzzTargets"],
+            path: "Tests/MoatFuzzer"
+        ),
         .executableTarget(
             name: "moat-example-secret-store",
             dependencies: [
@@ -128,6 +144,7 @@ let package = Package(
             dependencies: ["MoatClient", "MoatCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "MoatCoreTests", dependencies: ["MoatCore", "MoatIdentity", "MoatTestSupport"]),
+        .testTarget(name: "MoatFuzzCorpusTests", dependencies: ["MoatFuzzTargets"]),
         .testTarget(
             name: "MoatIdentityTests",
             dependencies: [
