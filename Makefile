@@ -60,10 +60,11 @@ fuzz: deps
 # scratch path; the integration tests start the sanitized moatd and moatctl of that build.
 test-sanitize: test-asan test-tsan
 
-# Leaks: Tests/lsan.supp lists what is not ours (each with its reason). The daemons the
-# integration tests start inherit these options, so a leak or error in moatd fails its test.
-ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
-	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp:print_suppressions=0
+# The daemons the integration tests start inherit these options, so an ASan or TSan report in moatd
+# or moatctl fails its test. LeakSanitizer is off: on Swift code it reports objects that static
+# lets still hold (Swift packs enum tags into pointers' spare bits, which it does not follow), in
+# Foundation, swift-crypto and NIO as much as in Moat, so its reports cannot be told from real leaks.
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=0:halt_on_error=1
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/Tests/tsan.supp
 
 test-asan: deps

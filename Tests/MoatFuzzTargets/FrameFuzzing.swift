@@ -22,7 +22,7 @@ enum FrameFuzzing {
             }
             consumed += size
         }
-        let chunkSize = Int(first % 13) + 1
+        let chunkSize = Int(first % 29) + 1
         let chunked = decodeAll(input, chunkSize: chunkSize)
         guard chunked.frames == whole.frames, chunked.error == whole.error else {
             throw OracleViolation(

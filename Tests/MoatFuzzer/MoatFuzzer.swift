@@ -3,8 +3,8 @@ import MoatFuzzTargets
 
 // `moat-fuzz`: the libFuzzer driver of the targets in MoatFuzzTargets.
 //
-// Built by `make fuzz` with `-sanitize=fuzzer,address -D MOAT_FUZZING` (libFuzzer then provides
-// `main`), it fuzzes the target named by MOAT_FUZZ_TARGET:
+// Built by `make fuzz` with `-sanitize=fuzzer,address -D MOAT_FUZZING`, it hands its arguments to
+// libFuzzer and fuzzes the target named by MOAT_FUZZ_TARGET:
 //
 //     MOAT_FUZZ_TARGET=jwt .build-fuzz/debug/moat-fuzz -max_total_time=60 Tests/Fuzz/jwt
 //
@@ -14,8 +14,18 @@ import MoatFuzzTargets
 
 #if MOAT_FUZZING
 
+/// libFuzzer's entry point for a program with its own `main` (SwiftPM names the executable's
+/// `main` itself): `int LLVMFuzzerRunDriver(int *argc, char ***argv,
+/// int (*callback)(const uint8_t *data, size_t size))`.
+@_silgen_name("LLVMFuzzerRunDriver")
+private func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
 /// The target this process fuzzes, from MOAT_FUZZ_TARGET.
-let fuzzedTarget: FuzzTarget = {
+private let fuzzedTarget: FuzzTarget = {
     let name = ProcessInfo.processInfo.environment["MOAT_FUZZ_TARGET"] ?? ""
     guard let target = FuzzTarget(rawValue: name) else {
         let names = FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")
@@ -24,8 +34,10 @@ let fuzzedTarget: FuzzTarget = {
     return target
 }()
 
+/// One input: a broken promise traps, so libFuzzer records the input as a finding. Also exported
+/// under libFuzzer's usual name, which its own `main` (linked from its archive) refers to.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
     do {
         try fuzzedTarget.run(input)
@@ -35,16 +47,27 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-#else
+#endif
 
 @main
 enum MoatFuzz {
     static func main() {
-        let arguments = CommandLine.arguments.dropFirst()
+        #if MOAT_FUZZING
+        _ = fuzzedTarget
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(runFuzzerDriver(&argc, &argv, fuzzOneInput))
+        #else
+        exit(replay(Array(CommandLine.arguments.dropFirst())))
+        #endif
+    }
+
+    /// `moat-fuzz TARGET FILE...`: runs each file through the target; 1 if any fails.
+    static func replay(_ arguments: [String]) -> Int32 {
         guard let name = arguments.first, let target = FuzzTarget(rawValue: name), arguments.count > 1 else {
             let names = FuzzTarget.allCases.map(\.rawValue).joined(separator: "|")
             FileHandle.standardError.write(Data("usage: moat-fuzz \(names) FILE...\n".utf8))
-            exit(2)
+            return 2
         }
         var failed = false
         for path in arguments.dropFirst() {
@@ -61,8 +84,6 @@ enum MoatFuzz {
                 failed = true
             }
         }
-        exit(failed ? 1 : 0)
+        return failed ? 1 : 0
     }
 }
-
-#endif

@@ -7,15 +7,16 @@ import Glibc
 
 /// `make test-asan` and `make test-tsan` run this suite from their own scratch paths; unless the
 /// daemon and tool they start are the sanitized ones of the same build, the sanitized run tests
-/// an unsanitized moatd. The sanitizer runtimes are linked statically, so a binary built with one
-/// holds its init symbol (`__asan_init`, `__tsan_init`), and so does this test process.
+/// an unsanitized moatd. The sanitizer runtimes are linked statically and export their init
+/// function, which tells how this process was built; a binary built with a sanitizer holds a
+/// symbol only that sanitizer's instrumentation uses.
 @Suite struct SanitizedBinariesTests {
-    static let runtimes = ["__asan_init", "__tsan_init"]
-
-    /// Whether this process was built with the sanitizer whose init symbol is `symbol`.
-    static func selfHasSymbol(_ symbol: String) -> Bool {
-        dlsym(nil, symbol) != nil  // nil is RTLD_DEFAULT
-    }
+    /// Each sanitizer: the init function its runtime exports, a symbol its instrumented code calls.
+    static let sanitizers = [
+        (name: "AddressSanitizer", runtime: "__asan_init", instrumentation: "__asan_init"),
+        // The AddressSanitizer runtime names __tsan_init in a string, so look for a call instead.
+        (name: "ThreadSanitizer", runtime: "__tsan_init", instrumentation: "__tsan_func_entry"),
+    ]
 
     /// Whether `needle` occurs in `haystack` (a linked binary of tens of megabytes).
     static func contains(_ haystack: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
@@ -33,11 +34,12 @@ import Glibc
     func binariesUnderTestAreBuiltLikeTheTests(name: String) throws {
         let path = "\(binPath)/\(name)"
         let binary = try #require(FileManager.default.contents(atPath: path), "cannot read \(path)")
-        for symbol in Self.runtimes {
-            let inBinary = binary.withUnsafeBytes { Self.contains($0, Array(symbol.utf8)) }
+        for sanitizer in Self.sanitizers {
+            let inBinary = binary.withUnsafeBytes { Self.contains($0, Array(sanitizer.instrumentation.utf8)) }
+            let inTests = dlsym(nil, sanitizer.runtime) != nil  // nil is RTLD_DEFAULT
             #expect(
-                inBinary == Self.selfHasSymbol(symbol),
-                "\(path) \(inBinary ? "has" : "lacks") \(symbol) but the test process \(inBinary ? "lacks" : "has") it"
+                inBinary == inTests,
+                "\(path) is\(inBinary ? "" : " not") built with \(sanitizer.name), the tests are\(inTests ? "" : " not")"
             )
         }
     }
