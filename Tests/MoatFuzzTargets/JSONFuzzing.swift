@@ -2,8 +2,8 @@ import MoatCore
 
 /// The strict JSON parser that reads rule documents, request JSON and token segments.
 ///
-/// Properties: parsing never traps and bounds its depth; an error's offset lies within the input
-/// and its line and column agree with it; a parsed value written back (each layout) parses to the
+/// Properties: parsing never traps and bounds its depth; an error's offset lies within the input,
+/// its reason holds no control character; a parsed value written back (each layout) parses to the
 /// same value.
 enum JSONFuzzing {
     static func run(_ input: [UInt8]) throws(OracleViolation) {
@@ -15,6 +15,11 @@ enum JSONFuzzing {
                 throw OracleViolation(
                     "error position out of range for \(input.count) bytes: \(error) (offset \(error.offset))"
                 )
+            }
+            // Reasons are quoted in 400 and 401 messages (a token's segments are JSON): they describe
+            // what they found, never echo a control byte.
+            guard !error.reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw OracleViolation("the error echoes a control character: \(error.reason.debugDescription)")
             }
             return
         }

@@ -252,7 +252,8 @@ private struct JSONParser {
                     let scalar = try parseUnicodeEscape()
                     utf8.append(contentsOf: String(Character(scalar)).utf8)
                 default:
-                    throw error("invalid escape '\\\(Character(Unicode.Scalar(escape)))'", at: index - 2)
+                    // Described, not echoed: the reason reaches 401 messages, which must not carry control bytes.
+                    throw error("invalid escape: a backslash followed by \(describe(escape))", at: index - 2)
                 }
             default:
                 if byte < 0x20 { throw error("control character in a string", at: index - 1) }
