@@ -65,7 +65,7 @@ test-sanitize: test-asan test-tsan
 # lets still hold (Swift packs enum tags into pointers' spare bits, which it does not follow), in
 # Foundation, swift-crypto and NIO as much as in Moat, so its reports cannot be told from real leaks.
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=0:halt_on_error=1
-TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/Tests/tsan.supp
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 test-asan: deps
 	$(SWIFT) build --scratch-path .build-asan --sanitize=address
