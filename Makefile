@@ -57,8 +57,9 @@ fuzz: deps
 	scripts/fuzz
 
 # The unit and integration suites under AddressSanitizer, then ThreadSanitizer, each in its own
-# scratch path; the integration tests start the sanitized moatd and moatctl of that build.
-test-sanitize: test-asan test-tsan
+# scratch path; the integration tests start the sanitized moatd and moatctl of that build. Then
+# libmoat's tests under ASan, TSan and valgrind (clients/c/client.mk).
+test-sanitize: test-asan test-tsan c-client-sanitize
 
 # The daemons the integration tests start inherit these options, so an ASan or TSan report in moatd
 # or moatctl fails its test. LeakSanitizer is off: on Swift code it reports objects that static
