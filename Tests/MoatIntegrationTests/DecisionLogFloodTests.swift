@@ -56,7 +56,8 @@ extension MoatdIntegrationTests {
         }
 
         @Test(
-            "a deny flood from one uid keeps the log files under their cap and the daemon's memory bounded; another peer's denies are logged and the drops summarized"
+            "a deny flood from one uid keeps the log files under their cap and the daemon's memory bounded; another peer's denies are logged and the drops summarized",
+            loadSizedForTheOrdinaryBuild
         )
         func denyFlood() async throws {
             try await withSandbox { sandbox in

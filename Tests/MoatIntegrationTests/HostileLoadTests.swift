@@ -16,7 +16,7 @@ extension MoatdIntegrationTests {
     /// time and stops by itself; each asserts what stays bounded (resident memory, descriptors,
     /// CPU over a window, connections closed) and that a well-behaved client's checks are all
     /// answered before their deadline. No latency figures: those are benchmarks.
-    @Suite("Hostile load")
+    @Suite("Hostile load", loadSizedForTheOrdinaryBuild)
     struct HostileLoad {
         static let request = TestDocuments.aliceGetsSecret()
 

@@ -288,8 +288,18 @@ final class ChildProcess: @unchecked Sendable {
 }
 
 /// Whether this test process, and so the daemon under test (`SanitizedBinariesTests` checks that
-/// they are built alike), runs under AddressSanitizer or ThreadSanitizer.
-let underSanitizer = dlsym(nil, "__asan_init") != nil || dlsym(nil, "__tsan_init") != nil
+/// they are built alike), runs under ThreadSanitizer; under AddressSanitizer or ThreadSanitizer.
+let underThreadSanitizer = dlsym(nil, "__tsan_init") != nil
+let underSanitizer = underThreadSanitizer || dlsym(nil, "__asan_init") != nil
+
+/// For the hostile-load tests, whose loads and deadlines are sized for the ordinary build: under
+/// ThreadSanitizer the daemon runs several times slower, so a well-behaved client's deadlines and
+/// the listen backlog no longer hold. They run under AddressSanitizer, and the code they load runs
+/// under ThreadSanitizer in every other integration test.
+let loadSizedForTheOrdinaryBuild = ConditionTrait.disabled(
+    if: underThreadSanitizer,
+    "a load sized for the ordinary build: under ThreadSanitizer the daemon is several times slower"
+)
 
 /// Expects the daemon's resident memory to have grown by less than `bound` bytes, on the ordinary
 /// build only: AddressSanitizer's allocator keeps freed memory in quarantine (256 MiB by default)
