@@ -4,7 +4,7 @@ public import MoatCore
 /// snapshot's tenant keys, imported.
 ///
 /// The one way `moatd` and `moatctl` load a document, so that both hash, validate and import keys
-/// identically and a document is accepted or refused as a whole (`STYLE.md` 9): a key that
+/// identically and a document is accepted or refused as a whole: a key that
 /// swift-crypto refuses rejects the document like any other validation error.
 ///
 /// ```swift

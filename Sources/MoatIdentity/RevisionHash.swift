@@ -1,6 +1,6 @@
 internal import Crypto
 
-/// Names a rule document by its content (`INTERFACES.md` section 3, `revision.hash`).
+/// Names a rule document by its content (README.md, "Requests and decisions", `revision.hash`).
 ///
 /// The hash covers the bytes as read or pushed, not a re-serialisation, so `moatctl eval` on a file and
 /// `moatctl check` against a daemon that loaded the same file report the same revision, and an

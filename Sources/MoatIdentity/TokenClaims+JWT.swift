@@ -1,7 +1,7 @@
 internal import MoatCore
 
 extension TokenClaims {
-    /// Reads the claims Key Vault's decision uses from a JWT payload (`SEMANTICS.md` section 5).
+    /// Reads the claims Key Vault's decision uses from a JWT payload (`docs/semantics.md`, "Stage 1: authentication").
     ///
     /// A `null` claim counts as absent. A missing `iss` or `tid` is not malformed: the engine refuses
     /// it as `InvalidIssuer`, the check that owns those claims.

@@ -1,7 +1,7 @@
 /// Why a `TokenSigner` could not be made from a key file.
 ///
 /// A struct with an open-ended `Code` rather than an enum, so new kinds of failure can be added
-/// without breaking callers that switch over them (`STYLE.md` 7).
+/// without breaking callers that switch over them.
 public struct TokenSignerError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure; compare with `==` against the static members.
     public struct Code: Sendable, Hashable, CustomStringConvertible {

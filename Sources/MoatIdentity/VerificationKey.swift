@@ -8,7 +8,7 @@ enum VerificationKey: Sendable {
     case rsa(_RSA.Signing.PublicKey)
     case p256(P256.Signing.PublicKey)
 
-    /// The JWS `alg` this key verifies; a JWKS key verifies exactly one (`SEMANTICS.md` section 5).
+    /// The JWS `alg` this key verifies; a JWKS key verifies exactly one (`docs/semantics.md`, "Stage 1: authentication").
     var algorithm: JWTAlgorithm {
         switch self {
         case .rsa: .rs256

@@ -43,7 +43,7 @@ struct CheckCommand: AsyncParsableCommand {
     }
 }
 
-/// `{"error": {"code": "UNAVAILABLE", "message": "..."}}` on stdout (INTERFACES.md section 5).
+/// `{"error": {"code": "UNAVAILABLE", "message": "..."}}` on stdout (docs/protocol.md, "Status codes").
 func printCouldNotDecide(_ error: MoatClientError) {
     let json = JSONValue.object([
         ("error", .object([("code", .string(error.status.name)), ("message", .string(error.message))]))

@@ -20,7 +20,7 @@ struct SocketOptions: ParsableArguments {
     var controlPath: String { controlSocket ?? SocketKind.control.configuredPath }
 }
 
-/// Runs a control call with INTERFACES.md's exit codes: 1 when the daemon refused (error and
+/// Runs a control call with README.md's exit codes: 1 when the daemon refused (error and
 /// details on stderr), 3 when it could not be reached.
 func withControlClient<Result>(
     _ sockets: SocketOptions,

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 
-/// The operator's command-line tool. Exit codes follow INTERFACES.md section 3.
+/// The operator's command-line tool. Exit codes follow README.md ("The rules", "Changing rules on a running daemon").
 @main
 struct Moatctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,7 +16,7 @@ struct Moatctl: AsyncParsableCommand {
         ]
     )
 
-    /// Runs the command; argument errors exit 2 (not ArgumentParser's 64), as INTERFACES.md fixes.
+    /// Runs the command; argument errors exit 2 (not ArgumentParser's 64), as README.md says.
     static func main() async {
         do {
             var command = try parseAsRoot()

@@ -3,7 +3,7 @@ import MoatCore
 
 /// A check request from `--request FILE` and per-field flags (flags override the file's fields).
 struct RequestOptions: ParsableArguments {
-    @Option(name: .long, help: "Request JSON (INTERFACES.md section 3); - reads standard input.")
+    @Option(name: .long, help: "Request JSON (fields: README, Requests and decisions); - reads standard input.")
     var request: String?
 
     @Option(name: .long, help: "Vault name.")

@@ -33,7 +33,7 @@ struct OperationTests {
         #expect(requirement.actionBit.rawValue.nonzeroBitCount == 1)
     }
 
-    /// Rows of SEMANTICS.md section 7 and INTERFACES.md section 5, as written there.
+    /// Rows of docs/operations.md and docs/protocol.md, "Status codes", as written there.
     @Test(
         "the published rows",
         arguments: [
@@ -105,7 +105,7 @@ struct OperationTests {
         #expect(operation.requirement.action == action)
     }
 
-    /// SEMANTICS.md section 7 names the storage rows only as a range: "storage account and SAS
+    /// docs/operations.md names the storage rows only as a range: "storage account and SAS
     /// operations | storage/get ... deletesas | DA:storageaccounts/..., DA:storageaccounts/sas/...".
     @Test("storage account and SAS operations need a storage permission and a storageaccounts data action")
     func storageRows() throws {

@@ -1,7 +1,7 @@
 import MoatCore
 import Testing
 
-/// The request JSON that `moatctl eval` and `moatctl check` read (`INTERFACES.md` section 3), and
+/// The request JSON that `moatctl eval` and `moatctl check` read (README.md, "Requests and decisions"), and
 /// what they refuse before any decision is made (section 5: exit 2).
 @Suite("Request JSON")
 struct RequestJSONTests {
@@ -133,7 +133,7 @@ struct RequestJSONTests {
     }
 
     /// Not refused: these reach the engine, which answers them with a decision (a 400 for a missing
-    /// vault or operation, an unknown operation or an unparsable address; INTERFACES.md section 5).
+    /// vault or operation, an unknown operation or an unparsable address; docs/protocol.md, "Status codes").
     @Test(
         "accepted for the engine to decide",
         arguments: [

@@ -177,7 +177,7 @@ extension LoadedRulesTests {
         LifetimeCase(name: "nbf at Int64.max", exp: "1900000000", nbf: "9223372036854775807", expired: true),
     ]
 
-    /// SEMANTICS §2 stage 1: lifetimes are compared with the clock skew without overflowing.
+    /// docs/semantics.md, "Stage 1: authentication": lifetimes are compared with the clock skew without overflowing.
     @Test("token lifetimes at the ends of Int64 are decided, not trapped", arguments: lifetimeCases)
     func extremeLifetimes(_ testCase: LifetimeCase) throws {
         let rules = try LoadedRules(json: Self.document(keys: [Fixture.rsaSigner.publicJWK]), sequence: 1)

@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 extension MoatdIntegrationTests {
-    /// The control socket through `moatctl` (INTERFACES.md sections 3 and 5: exit 0 with one line
+    /// The control socket through `moatctl` (README.md, "Changing rules on a running daemon": exit 0 with one line
     /// naming the new revision, 1 when the daemon refused and nothing changed, 3 when it cannot be
     /// reached) and through `MoatControlClient` for the status codes. Every accepted change must be
     /// in the rules file as soon as the command returns: the write-back comes before the answer.
@@ -419,8 +419,8 @@ extension MoatdIntegrationTests {
             }
         }
 
-        /// INTERFACES.md section 5: "FAILED_PRECONDITION when writing the rules file fails ..., or
-        /// when the file lives behind a Kubernetes ConfigMap `..data` link". kubelet replaces the
+        /// docs/protocol.md, "Status codes": FAILED_PRECONDITION when the rules file cannot be written,
+        /// as when it lives behind a Kubernetes ConfigMap `..data` link. kubelet replaces the
         /// timestamped directory on the next update, so a write there would be silently lost.
         @Test("a rules file behind a ConfigMap ..data link: push fails with FAILED_PRECONDITION")
         func configMapPushRefused() async throws {

@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 extension MoatdIntegrationTests {
-    /// SIGKILL while a large push is in flight (DESIGN.md: the write-back is temp file, fsync,
+    /// SIGKILL while a large push is in flight (docs/rules.md, "Write-back": the write-back is temp file, fsync,
     /// rename, fsync of the directory, so a crash leaves the old or the new document, never a torn
     /// one; a restart finds what was last accepted).
     @Suite("kill -9 during a push")

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 extension MoatdIntegrationTests {
-    /// SEMANTICS.md section 9: one JSON line per logged decision, with Key Vault's audit fields.
+    /// docs/semantics.md, "What a decision reports": one JSON line per logged decision, with Key Vault's audit fields.
     @Suite("Decision log")
     struct DecisionLogRecords {
         @Test("an allow and a deny are written with the audit fields, the revision and the peer")

@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 extension MoatdIntegrationTests {
-    /// Rule changes while clients check continuously (DESIGN.md "Snapshot lifecycle": the swap is
+    /// Rule changes while clients check continuously (README.md, "Running moatd": the swap is
     /// one atomic store; checks never fail because of a reload).
     @Suite("Hot reload under load")
     struct HotReload {

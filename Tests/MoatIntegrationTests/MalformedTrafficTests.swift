@@ -12,7 +12,7 @@ import Glibc
 #endif
 
 extension MoatdIntegrationTests {
-    /// Traffic the real clients never send, on raw sockets (INTERFACES.md sections 1 and 2,
+    /// Traffic the real clients never send, on raw sockets (docs/protocol.md,
     /// docs/protocol.md "Limits"), while a well-behaved `MoatClient` keeps checking on its own
     /// connection: it must not see a single failure, before, during or after.
     @Suite("Malformed traffic")

@@ -2,7 +2,7 @@ import Foundation
 import MoatCore
 import Testing
 
-/// The `moatctl` verbs that need no daemon, with INTERFACES.md section 3's exit codes: `validate`
+/// The `moatctl` verbs that need no daemon, with the exit codes of README.md, "The rules": `validate`
 /// 0 valid, 1 invalid, 2 usage or unreadable; `eval` 0 for any decision, 2 usage or unreadable.
 @Suite("moatctl validate, eval and token")
 struct OfflineCommandTests {

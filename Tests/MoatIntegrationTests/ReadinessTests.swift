@@ -9,9 +9,9 @@ import Glibc
 #endif
 
 extension MoatdIntegrationTests {
-    /// INTERFACES.md sections 1 and 4: started with a missing or invalid rules file, moatd runs
+    /// docs/protocol.md and README.md, "Running moatd": started with a missing or invalid rules file, moatd runs
     /// not-ready (Ping and Status answer, checks get UNAVAILABLE) and becomes ready when the file
-    /// becomes valid; DESIGN.md "Snapshot lifecycle": the file is watched with inotify (atomic
+    /// becomes valid; README.md, "Running moatd": the file is watched with inotify (atomic
     /// renames, Kubernetes ConfigMap symlink swaps), and a bad file keeps the old revision.
     ///
     /// These daemons run with `--poll-interval 3600`, so what they pick up they saw through inotify.

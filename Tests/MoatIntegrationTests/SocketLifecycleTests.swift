@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 extension MoatdIntegrationTests {
-    /// DESIGN.md "Security of the sockets", INTERFACES.md sections 4 and 5 (moatd).
+    /// docs/security.md, README.md, "Running moatd" (moatd).
     @Suite("Sockets and lifecycle")
     struct SocketLifecycle {
         /// The lines of moatd's stderr that are not log records (logs start with a timestamp).
@@ -119,7 +119,7 @@ extension MoatdIntegrationTests {
             }
         }
 
-        /// INTERFACES.md section 4: "A Unix socket path is limited to 107 bytes". A path of 104 to
+        /// README.md, "Running moatd": socket paths of at most 107 bytes. A path of 104 to
         /// 107 bytes is within that limit (and within sockaddr_un) and must be served.
         @Test("socket paths of 104 to 107 bytes are served", arguments: [104, 107])
         func socketPathAtTheLimit(_ length: Int) async throws {

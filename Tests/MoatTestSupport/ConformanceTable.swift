@@ -72,7 +72,7 @@ public struct DecisionFile: Sendable {
 public struct DecisionCase: Sendable, CustomStringConvertible {
     public let file: String
     public let name: String
-    /// The request JSON of INTERFACES.md section 3.
+    /// The request JSON of README.md, "Requests and decisions".
     public let request: JSONValue
     /// The expected decision, partly given.
     public let expect: JSONValue
@@ -83,7 +83,7 @@ public struct DecisionCase: Sendable, CustomStringConvertible {
 
     public var description: String { "\(file): \(name)" }
 
-    /// The members of a decision, of `admittedBy` and of `grantedBy`: INTERFACES.md section 3 says
+    /// The members of a decision, of `admittedBy` and of `grantedBy`: README.md, "Requests and decisions" says
     /// every one is present (`null` when not applicable).
     static let shape: [String: [String]] = [
         "": [

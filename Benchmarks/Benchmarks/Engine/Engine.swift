@@ -6,7 +6,7 @@ import MoatWire
 import NIOCore
 
 /// A verifier that has already verified the caller's token: what a check costs once the token is
-/// in the daemon's cache (DESIGN.md: "caller identity already verified").
+/// in the daemon's cache (docs/performance.md, "The engine": caller identity already verified).
 struct Verified: TokenVerifier {
     let claims: TokenClaims
 
@@ -16,7 +16,7 @@ struct Verified: TokenVerifier {
 }
 
 /// A rule document with one vault of `ipRules` IP rules, 200 virtual network rules and 1024
-/// access policies, the size DESIGN.md's engine target names.
+/// access policies, the size docs/performance.md's engine benchmark names.
 func document(ipRules: Int, signer: TokenSigner) -> [UInt8] {
     let tenant = "de300000-0000-4000-8000-000000000001"
     var rules: [JSONValue] = []

@@ -1,5 +1,5 @@
 /// An Azure role: a name and the actions it grants, resolved against Moat's operation table when
-/// the snapshot is compiled (`SEMANTICS.md` section 6).
+/// the snapshot is compiled (`docs/semantics.md`, "Stage 3: authorization").
 struct RoleDefinition: Sendable {
     /// The role's GUID, lower case.
     let id: String

@@ -1,4 +1,4 @@
-/// What admitted a request's network source (`INTERFACES.md` section 3, `admittedBy`).
+/// What admitted a request's network source (README.md, "Requests and decisions", `admittedBy`).
 public struct Admission: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable, CaseIterable {
         case privateEndpoint = "PrivateEndpoint"
@@ -23,7 +23,7 @@ public struct Admission: Sendable, Hashable {
         }
     }
 
-    /// How a trusted service was recognised (`SEMANTICS.md` section 4).
+    /// How a trusted service was recognised (`docs/trusted-services.md`).
     public enum TrustedServiceMode: String, Sendable, Hashable, CaseIterable {
         case managedIdentity
         case subscription
@@ -54,7 +54,7 @@ public struct Admission: Sendable, Hashable {
     }
 }
 
-/// What granted the permission (`INTERFACES.md` section 3, `grantedBy`).
+/// What granted the permission (README.md, "Requests and decisions", `grantedBy`).
 public struct Grant: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable, CaseIterable {
         case accessPolicy = "AccessPolicy"

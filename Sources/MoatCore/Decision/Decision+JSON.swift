@@ -1,5 +1,5 @@
 extension Decision {
-    /// The decision JSON of `INTERFACES.md` section 3: every field present, `null` where not applicable.
+    /// The decision JSON of README.md, "Requests and decisions": every field present, `null` where not applicable.
     public var json: JSONValue {
         .object([
             ("decision", .string(outcome == .allow ? "ALLOW" : "DENY")),

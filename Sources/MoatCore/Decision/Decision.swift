@@ -1,7 +1,7 @@
 /// The engine's answer to a `CheckRequest`: allow or deny, and why.
 ///
 /// A deny is a decision like an allow; "could not decide" (no rules, a deadline passed) is never a
-/// `Decision` but an error status on the wire. Field meanings follow `INTERFACES.md` section 3.
+/// `Decision` but an error status on the wire. Field meanings follow README.md, "Requests and decisions".
 public struct Decision: Sendable, Hashable {
     public enum Outcome: Sendable, Hashable {
         case allow
@@ -39,7 +39,7 @@ public struct Decision: Sendable, Hashable {
         }
     }
 
-    /// Azure's `innerError.code` (the 401 ones are Moat's, see `SEMANTICS.md` section 2).
+    /// Azure's `innerError.code` (the 401 ones are Moat's, see `docs/semantics.md`, "The pipeline").
     public enum InnerCode: String, Sendable, Hashable, CaseIterable {
         case missingToken = "MissingToken"
         case invalidToken = "InvalidToken"
@@ -62,7 +62,7 @@ public struct Decision: Sendable, Hashable {
         }
     }
 
-    /// The pipeline stage that decided (`SEMANTICS.md` section 2).
+    /// The pipeline stage that decided (`docs/semantics.md`, "The pipeline").
     public enum Stage: String, Sendable, Hashable, CaseIterable {
         case request = "Request"
         case vault = "Vault"
@@ -136,7 +136,7 @@ public struct Caller: Sendable, Hashable {
     }
 }
 
-/// Identifies the snapshot an answer was decided on (`INTERFACES.md` section 3).
+/// Identifies the snapshot an answer was decided on (README.md, "Requests and decisions").
 public struct Revision: Sendable, Hashable, CustomStringConvertible {
     /// Counts accepted snapshots since the daemon started; 1 for offline evaluation.
     public var sequence: UInt64

@@ -1,4 +1,4 @@
-/// How tokens are judged (`SEMANTICS.md` section 5), from the document's top-level
+/// How tokens are judged (`docs/semantics.md`, "Stage 1: authentication"), from the document's top-level
 /// `authentication` object; the defaults are Azure's public cloud.
 public struct AuthenticationSettings: Sendable, Hashable {
     /// Audiences accepted for data-plane operations; compared exactly (a trailing slash is refused).

@@ -1,5 +1,5 @@
 /// Opt-in departures from Azure's validation, from the document's top-level `extensions` object.
-/// Without it a document is validated exactly as Azure would (`SEMANTICS.md` section 8).
+/// Without it a document is validated exactly as Azure would (`docs/rules.md`).
 public struct DocumentExtensions: Sendable, Hashable {
     /// Accept IP rules inside (or overlapping) the RFC 1918 ranges.
     public var allowPrivateIpRules = false

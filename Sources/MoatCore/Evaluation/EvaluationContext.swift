@@ -3,7 +3,7 @@
 public struct EvaluationContext: Sendable, Hashable {
     /// Unix time in seconds, for token lifetimes.
     public var now: Int64
-    /// Whether the peer may send `assertedIdentity` instead of a token (`SEMANTICS.md` section 5).
+    /// Whether the peer may send `assertedIdentity` instead of a token (`docs/semantics.md`, "Stage 1: authentication").
     public var trustsAssertedIdentity: Bool
 
     public init(now: Int64, trustsAssertedIdentity: Bool = false) {

@@ -1,5 +1,5 @@
 extension Snapshot {
-    /// Decides one request: the pipeline of `SEMANTICS.md` section 2, first failing stage decides.
+    /// Decides one request: the pipeline of `docs/semantics.md`, "The pipeline", first failing stage decides.
     ///
     /// Pure: the answer depends only on the arguments. `verifier` must be built for this snapshot's
     /// keys (tokens are verified lazily, only when the authentication stage is reached).

@@ -1,5 +1,5 @@
 extension Vault {
-    /// Stage 1 (`SEMANTICS.md` section 5). Token checks run in the order `INTERFACES.md` section 5
+    /// Stage 1 (`docs/semantics.md`, "Stage 1: authentication"). Token checks run in the order docs/semantics.md ("Token checks, in order")
     /// fixes: parse and algorithm, issuer and tenant, signature, audience, lifetime.
     func authenticate(
         _ request: CheckRequest,

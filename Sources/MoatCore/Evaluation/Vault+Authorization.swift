@@ -5,7 +5,7 @@ struct Authorization {
 }
 
 extension Vault {
-    /// Stage 3 (`SEMANTICS.md` section 6): role assignments for RBAC vaults and for every
+    /// Stage 3 (`docs/semantics.md`, "Stage 3: authorization"): role assignments for RBAC vaults and for every
     /// control-plane operation, access policies otherwise.
     func authorize(
         _ operation: Operation,

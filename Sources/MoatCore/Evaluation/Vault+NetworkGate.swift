@@ -1,5 +1,5 @@
 extension Vault {
-    /// Stage 2 (`SEMANTICS.md` section 3): what admits the request's network source.
+    /// Stage 2 (`docs/semantics.md`, "Stage 2: the network gate"): what admits the request's network source.
     func admit(
         _ request: CheckRequest,
         _ operation: Operation,
@@ -82,7 +82,7 @@ extension Vault {
         }
     }
 
-    /// The trusted-service bypass (`SEMANTICS.md` section 4): catalog entries in document order,
+    /// The trusted-service bypass (`docs/trusted-services.md`): catalog entries in document order,
     /// modes in the order managedIdentity, subscription, federated; the first match admits.
     func trustedService(_ claims: TokenClaims, operation: Operation) -> Admission? {
         for service in trustedServices {

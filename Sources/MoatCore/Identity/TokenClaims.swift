@@ -1,4 +1,4 @@
-/// The claims of a bearer token that Key Vault's decision uses (`SEMANTICS.md` section 5).
+/// The claims of a bearer token that Key Vault's decision uses (`docs/semantics.md`, "Stage 1: authentication").
 ///
 /// A class so that a verified token can be cached and shared between checks without copying.
 public final class TokenClaims: Sendable {
@@ -69,7 +69,7 @@ public enum TokenVerification: Sendable {
 /// Parses a JWT and checks its signature with a snapshot's tenant keys.
 ///
 /// The engine decides everything that depends on the vault and the clock (issuer, audience,
-/// lifetime) itself, in the order `INTERFACES.md` section 5 fixes; a verifier's answer depends only
+/// lifetime) itself, in the order docs/semantics.md, "Token checks, in order", fixes; a verifier's answer depends only
 /// on the token and the keys, so it can be cached per snapshot until the token expires.
 /// `MoatIdentity.JWTVerifier` implements it.
 public protocol TokenVerifier: Sendable {

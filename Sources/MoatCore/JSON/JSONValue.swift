@@ -1,7 +1,7 @@
 /// A JSON value that keeps what a document said: object members in their order, numbers as written.
 ///
-/// Rule documents are edited and written back (`INTERFACES.md` section 5: "values are kept as
-/// written"), so numbers keep their literal text and fields Moat does not use survive a round trip.
+/// Rule documents are edited and written back (docs/rules.md, "Write-back": values are
+/// kept as written), so numbers keep their literal text and fields Moat does not use survive a round trip.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)

@@ -1,4 +1,4 @@
-/// The four access-policy permission categories of a Key Vault (`SEMANTICS.md` section 6).
+/// The four access-policy permission categories of a Key Vault (`docs/semantics.md`, "Stage 3: authorization").
 public enum PermissionCategory: Int, CaseIterable, Sendable, Hashable {
     case keys
     case secrets

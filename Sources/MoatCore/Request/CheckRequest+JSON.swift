@@ -1,4 +1,4 @@
-/// Why request JSON was refused (`INTERFACES.md` section 5: moatctl exits 2).
+/// Why request JSON was refused (README.md: moatctl exits 2).
 public struct RequestJSONError: Error, Sendable, Hashable, CustomStringConvertible {
     /// JSON path of the offending value, `$` for the whole input.
     public var path: String
@@ -8,7 +8,7 @@ public struct RequestJSONError: Error, Sendable, Hashable, CustomStringConvertib
 }
 
 extension CheckRequest {
-    /// Reads the request JSON of `INTERFACES.md` section 3.
+    /// Reads the request JSON of README.md, "Requests and decisions".
     ///
     /// Refused (thrown): input that is not JSON, a field of the wrong type, an unknown key, a string
     /// holding NUL. Not refused: a missing vault or operation, an unknown operation name, an
@@ -99,7 +99,7 @@ extension CheckRequest {
         return identity
     }
 
-    /// The request as the JSON of `INTERFACES.md` section 3, every field present.
+    /// The request as the JSON of README.md, "Requests and decisions", every field present.
     public var json: JSONValue {
         func text(_ value: String) -> JSONValue { value.isEmpty ? .null : .string(value) }
         var members: [(key: String, value: JSONValue)] = [

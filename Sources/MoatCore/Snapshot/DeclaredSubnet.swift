@@ -1,6 +1,6 @@
 /// A subnet the document declares (top-level `subnets`), so that a source address inside it
 /// counts as arriving through it, and so that virtual network rules can be checked against its
-/// service endpoints (`SEMANTICS.md` section 3).
+/// service endpoints (`docs/semantics.md`, "Stage 2: the network gate").
 struct DeclaredSubnet: Sendable {
     let id: String
     let prefixes: [IPNetwork]

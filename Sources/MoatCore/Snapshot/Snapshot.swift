@@ -27,7 +27,7 @@ public final class Snapshot: Sendable {
         public init() {}
     }
 
-    /// Validates and compiles a rule document (`SEMANTICS.md` section 8). Throws every problem
+    /// Validates and compiles a rule document (`docs/rules.md`). Throws every problem
     /// found, each with its JSON path; nothing partial is ever built.
     public convenience init(json bytes: some Collection<UInt8>, revision: Revision) throws(DocumentError) {
         let document: JSONValue

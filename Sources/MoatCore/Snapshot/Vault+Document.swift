@@ -1,5 +1,5 @@
 extension DocumentReader {
-    /// Reads and validates one entry of `vaults` (`SEMANTICS.md` section 8); `nil` when it has errors.
+    /// Reads and validates one entry of `vaults` (`docs/rules.md`); `nil` when it has errors.
     mutating func vault(_ value: JSONValue, _ path: JSONPath, context: VaultCompilationContext) -> Vault? {
         guard let members = object(value, path) else {
             if value == .null { fail(path, "expected an object, found null") }
@@ -272,7 +272,7 @@ extension DocumentReader {
         )
     }
 
-    /// Validates one `ipRules[].value` as Azure's resource provider does (`SEMANTICS.md` section 8).
+    /// Validates one `ipRules[].value` as Azure's resource provider does (`docs/rules.md`).
     private mutating func ipRule(_ text: String, _ path: JSONPath, extensions: DocumentExtensions) -> IPNetwork? {
         let network: IPNetwork
         do {
@@ -420,7 +420,7 @@ extension DocumentReader {
 }
 
 extension Vault {
-    /// `^[a-zA-Z0-9-]{3,24}$` (`SEMANTICS.md` section 1).
+    /// `^[a-zA-Z0-9-]{3,24}$` (`docs/semantics.md`, "Stage 0: the request and the vault").
     static func isValidName(_ name: String) -> Bool {
         let utf8 = name.utf8
         return (3...24).contains(utf8.count)

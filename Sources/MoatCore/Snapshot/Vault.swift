@@ -105,7 +105,7 @@ struct Firewall: Sendable {
     let virtualNetworkRuleByPrefix: IPPrefixTable
 }
 
-/// A vault's network security perimeter rules (`SEMANTICS.md` section 3, item 4).
+/// A vault's network security perimeter rules (`docs/semantics.md`, "Stage 2: the network gate", item 4).
 struct Perimeter: Sendable {
     /// `inboundAddressPrefixes` as normalised CIDR text, and compiled.
     let addressPrefixes: [String]

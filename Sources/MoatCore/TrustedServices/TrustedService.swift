@@ -1,4 +1,4 @@
-/// One entry of the trusted-services catalog (`SEMANTICS.md` section 4): how to recognise a
+/// One entry of the trusted-services catalog (`docs/trusted-services.md`): how to recognise a
 /// Microsoft service that may pass a vault's firewall when `bypass` is `AzureServices`.
 struct TrustedService: Sendable {
     let name: String
