@@ -18,12 +18,7 @@ extension MoatdIntegrationTests {
     struct FailurePolicy {
         /// A token no key signed, whose `iss` claim is a NUL character (`{"iss":"\u0000",…}`).
         static let nulIssuerToken: String = {
-            func segment(_ json: String) -> String {
-                Data(json.utf8).base64EncodedString()
-                    .replacingOccurrences(of: "+", with: "-")
-                    .replacingOccurrences(of: "/", with: "_")
-                    .replacingOccurrences(of: "=", with: "")
-            }
+            func segment(_ json: String) -> String { Base64URL.encode(json.utf8) }
             let expiry = Int(Date().timeIntervalSince1970) + 3600
             let header = segment(#"{"alg":"RS256","typ":"JWT","kid":"no-such-key"}"#)
             let payload = segment(#"{"iss":"\u0000","aud":"https://vault.azure.net","exp":\#(expiry)}"#)
@@ -63,6 +58,7 @@ extension MoatdIntegrationTests {
             try await Self.withDaemonAndClient { daemon, client in
                 let alone = await client.check(Self.nulIssuerRequest)
                 #expect(alone.decision?.code == .unauthorized && !alone.isAllowed, "\(alone.summary)")
+                #expect(alone.decision?.innerCode == .invalidToken)
                 let good = TestDocuments.aliceGetsSecret()
                 let batch = await client.checkBatch([good, Self.nulIssuerRequest, good])
                 #expect(batch.count == 3)

@@ -64,26 +64,6 @@ extension MoatdIntegrationTests {
             return "\(junkInputs[index % junkSizes.count]).\(Base64URL.encode(signature))"
         }
 
-        @Test("a NUL in a token's claims is a 401 decision, alone and inside a batch")
-        func controlCharacter() async throws {
-            try await withSandbox { sandbox in
-                try sandbox.write(Self.document, to: sandbox.rulesPath)
-                let daemon = try await sandbox.startDaemon()
-                let header = Base64URL.encode(#"{"alg":"RS256","kid":"x"}"#.utf8)
-                let payload = Base64URL.encode(#"{"iss":"\u0000","exp":4102444800}"#.utf8)
-                let hostile = Self.request(token: "\(header).\(payload).AAAA")
-                let good = Self.request(token: Self.signer.sign(claims: Self.claims()))
-                try await daemon.withClient { client in
-                    let alone = await client.check(hostile)
-                    #expect(alone.decision?.code == .unauthorized, "\(alone.summary)")
-                    #expect(alone.decision?.innerCode == .invalidToken)
-                    let batch = await client.checkBatch([hostile, good])
-                    #expect(batch.map(\.decision?.code) == [.unauthorized, .ok], "\(batch.map(\.summary))")
-                }
-                await daemon.stop()
-            }
-        }
-
         @Test("thousands of junk tokens: each is a 401, the daemon stays small, a good client is answered")
         func junkTokenFlood() async throws {
             try await withSandbox { sandbox in
