@@ -43,4 +43,27 @@ import Glibc
             )
         }
     }
+
+    /// The sandbox fails a test whose children wrote a crash or a sanitizer report, whatever the
+    /// test asserted: a daemon halted by TSan otherwise shows only as refused connections.
+    @Test(arguments: ["Fatal error: boom", "WARNING: ThreadSanitizer: data race (pid=1)", "ERROR: AddressSanitizer: x"])
+    func aChildsCrashReportFailsTheTest(report: String) async throws {
+        try await withKnownIssue {
+            try await withSandbox { sandbox in
+                let result = try await sandbox.run("/bin/sh", ["-c", "echo 'a line before'; echo \"$0\" >&2", report])
+                #expect(result.status == 0)
+            }
+        } matching: { issue in
+            issue.comments.contains {
+                $0.rawValue.contains("crashed or a sanitizer reported an error") && $0.rawValue.contains(report)
+            }
+        }
+    }
+
+    @Test func aChildWithoutAReportPasses() async throws {
+        try await withSandbox { sandbox in
+            let result = try await sandbox.run("/bin/sh", ["-c", "echo 'an error, but no crash' >&2; exit 3"])
+            #expect(result.status == 3)
+        }
+    }
 }

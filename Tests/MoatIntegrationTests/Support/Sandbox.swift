@@ -156,9 +156,14 @@ final class Sandbox: Sendable {
     }
 
     fileprivate func tearDown() async {
-        let running = children.withLock { $0 }
-        for child in running where child.isRunning {
+        let started = children.withLock { $0 }
+        for child in started where child.isRunning {
             _ = await child.stop(grace: .seconds(10))
+        }
+        for child in started {
+            if let report = child.crashReport() {
+                Issue.record("\(child.label) crashed or a sanitizer reported an error:\n\(report)")
+            }
         }
         try? FileManager.default.removeItem(atPath: path)
     }
@@ -225,6 +230,18 @@ final class ChildProcess: @unchecked Sendable {
 
     func stdout() -> String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
     func stderr() -> String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// What the process wrote to standard error from the first line that marks a crash or a
+    /// sanitizer's report (the runtime's `Fatal error:`, ASan's and TSan's headers), or nil. Every
+    /// test fails on one, whatever it asserted: a daemon that dies of a report, or reports and goes
+    /// on, otherwise shows only as refused connections, and its report goes with the sandbox.
+    func crashReport() -> String? {
+        let markers = ["Fatal error:", "ERROR: AddressSanitizer", "WARNING: ThreadSanitizer", "ThreadSanitizer: "]
+        let text = stderr()
+        guard let start = markers.compactMap({ text.range(of: $0)?.lowerBound }).min() else { return nil }
+        let lines = text[start...].split(separator: "\n", omittingEmptySubsequences: false)
+        return lines.prefix(80).joined(separator: "\n")
+    }
 
     func send(_ signal: Int32) {
         if process.isRunning { kill(process.processIdentifier, signal) }
