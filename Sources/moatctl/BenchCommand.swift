@@ -3,6 +3,7 @@ import Foundation
 import Histogram
 import MoatClient
 import MoatCore
+import MoatSockets
 import MoatWire
 import NIOCore
 import NIOPosix
@@ -55,31 +56,33 @@ struct BenchCommand: AsyncParsableCommand {
         let end = measureFrom + .nanoseconds(Int64(duration * 1e9))
         var results: [BenchConnection.Result] = []
         do {
-            let handlers = try await (0..<connections).asyncMap { index in
-                let handler = BenchConnection(
-                    method: method,
-                    payloads: payloads,
-                    offset: index,
-                    depth: depth,
-                    measureFrom: measureFrom,
-                    end: end
-                )
+            let finished = try await (0..<connections).asyncMap { index in
                 // Connected by hand, like MoatClient: NIO's own connect stops at 103-byte paths.
                 let fd = try UnixDomainSocket.connect(to: sockets.dataPath)
-                _ = try await ClientBootstrap(group: group)
+                let channel = try await ClientBootstrap(group: group)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandlers(
                                 ByteToMessageHandler(FrameDecoder(maximumLength: 16 * 1024 * 1024)),
-                                handler
+                                BenchConnection(
+                                    method: method,
+                                    payloads: payloads,
+                                    offset: index,
+                                    depth: depth,
+                                    measureFrom: measureFrom,
+                                    end: end
+                                )
                             )
                         }
                     }
                     .withConnectedSocket(fd)
                     .get()
-                return handler
+                // The handler stays on its loop; only its result's future leaves it.
+                return try await channel.eventLoop.submit {
+                    try channel.pipeline.syncOperations.handler(type: BenchConnection.self).finished
+                }.get()
             }
-            for handler in handlers { results.append(try await handler.finished.get()) }
+            for result in finished { results.append(try await result.get()) }
         } catch let error as ChannelError {
             printCouldNotDecide(
                 .init(code: .unreachable, message: "cannot run the benchmark: \(error)", status: .unavailable)
@@ -176,7 +179,7 @@ struct BenchCommand: AsyncParsableCommand {
 
 /// One benchmark connection: keeps `depth` requests in flight until `end`, recording the latency
 /// of every answer after `measureFrom`.
-private final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
+private final class BenchConnection: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = ByteBuffer
 

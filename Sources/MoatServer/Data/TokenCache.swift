@@ -14,11 +14,27 @@ import Prometheus
 /// plus `groupOverhead` per group, plus `entryOverhead`): when full it starts over (verification
 /// is tens of microseconds, a refill is cheap). Tokens longer than `JWTVerifier.maximumTokenBytes`
 /// are refused without being hashed.
-final class TokenCache: @unchecked Sendable {
+///
+/// Its mutable state sits in a `NIOLoopBoundBox`, so touching it off its loop is caught, not a race.
+final class TokenCache: Sendable {
     private struct Entry {
         var claims: TokenClaims
         var expiresAt: Int64
         var bytes: Int
+    }
+
+    /// What changes: the entries, their cost, and the revision they were verified against.
+    private struct State {
+        var entries: [TokenFingerprint: Entry] = [:]
+        var bytes = 0
+        /// The revision the entries were verified against: sequence numbers are never reused (an
+        /// object's address could be, once the old state is freed).
+        var revision: UInt64?
+
+        mutating func removeAll() {
+            entries.removeAll(keepingCapacity: false)
+            bytes = 0
+        }
     }
 
     /// What an entry costs besides its token's length: the dictionary slot, the claims object and
@@ -28,61 +44,52 @@ final class TokenCache: @unchecked Sendable {
     /// (a GUID takes 52 bytes of the token and about 96 in memory).
     static let groupOverhead = 64
 
-    private let eventLoop: any EventLoop
     private let maximumBytes: Int
     private let fingerprinter = TokenFingerprinter()
-    private var entries: [TokenFingerprint: Entry] = [:]
-    private var bytes = 0
-    /// The revision the entries were verified against: sequence numbers are never reused (an
-    /// object's address could be, once the old state is freed).
-    private var revision: UInt64?
+    private let state: NIOLoopBoundBox<State>
     private let metrics: ServerMetrics
 
     init(eventLoop: any EventLoop, maximumBytes: Int, metrics: ServerMetrics) {
-        self.eventLoop = eventLoop
         self.maximumBytes = maximumBytes
         self.metrics = metrics
+        self.state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
     }
 
-    /// The verification of `token` under `state`, from the cache or verified now.
-    func verify(_ token: Substring, state: ServingState, now: Int64) -> TokenVerification {
-        eventLoop.assertInEventLoop()
-        if revision != state.revision.sequence {
-            removeAll()
-            revision = state.revision.sequence
-        }
-        let length = token.utf8.count
-        guard length <= JWTVerifier.maximumTokenBytes else {
+    /// The verification of `token` under `serving`, from the cache or verified now.
+    func verify(_ token: Substring, state serving: ServingState, now: Int64) -> TokenVerification {
+        state.withValue { state in
+            if state.revision != serving.revision.sequence {
+                state.removeAll()
+                state.revision = serving.revision.sequence
+            }
+            let length = token.utf8.count
+            guard length <= JWTVerifier.maximumTokenBytes else {
+                metrics.tokenCacheMisses.increment()
+                return serving.rules.verifier.verify(token)
+            }
+            let key = fingerprinter.fingerprint(token)
+            if let entry = state.entries[key] {
+                if now < entry.expiresAt {
+                    metrics.tokenCacheHits.increment()
+                    return .parsed(entry.claims, signatureFailure: nil)
+                }
+                state.entries[key] = nil
+                state.bytes -= entry.bytes
+            }
             metrics.tokenCacheMisses.increment()
-            return state.rules.verifier.verify(token)
-        }
-        let key = fingerprinter.fingerprint(token)
-        if let entry = entries[key] {
-            if now < entry.expiresAt {
-                metrics.tokenCacheHits.increment()
-                return .parsed(entry.claims, signatureFailure: nil)
+            let verification = serving.rules.verifier.verify(token)
+            if case .parsed(let claims, signatureFailure: nil) = verification, let expiresAt = claims.expiresAt,
+                now < expiresAt
+            {
+                let cost = length + claims.groups.count * Self.groupOverhead + Self.entryOverhead
+                if state.bytes + cost > maximumBytes { state.removeAll() }
+                if cost <= maximumBytes {
+                    state.entries[key] = Entry(claims: claims, expiresAt: expiresAt, bytes: cost)
+                    state.bytes += cost
+                }
             }
-            entries[key] = nil
-            bytes -= entry.bytes
+            return verification
         }
-        metrics.tokenCacheMisses.increment()
-        let verification = state.rules.verifier.verify(token)
-        if case .parsed(let claims, signatureFailure: nil) = verification, let expiresAt = claims.expiresAt,
-            now < expiresAt
-        {
-            let cost = length + claims.groups.count * Self.groupOverhead + Self.entryOverhead
-            if bytes + cost > maximumBytes { removeAll() }
-            if cost <= maximumBytes {
-                entries[key] = Entry(claims: claims, expiresAt: expiresAt, bytes: cost)
-                bytes += cost
-            }
-        }
-        return verification
-    }
-
-    private func removeAll() {
-        entries.removeAll(keepingCapacity: false)
-        bytes = 0
     }
 }
 

@@ -125,7 +125,7 @@ final class Sandbox: Sendable {
             process.standardInput = FileHandle.nullDevice
         }
         let child = ChildProcess(process: process, label: label, stdoutPath: outPath, stderrPath: errPath)
-        try process.run()
+        try child.launch()
         children.withLock { $0.append(child) }
         return child
     }
@@ -210,23 +210,28 @@ struct ToolResult: CustomStringConvertible {
     var description: String { "\(termination)\n--- stdout:\n\(stdout)--- stderr:\n\(stderr)" }
 }
 
-/// A process started by a test. `Process` is not `Sendable`; it is only touched through this
-/// wrapper, whose operations are safe from any thread (signals, `isRunning`, reading log files).
-final class ChildProcess: @unchecked Sendable {
-    let process: Process
+/// A process started by a test. `Process` is not `Sendable`; it is only touched under this
+/// wrapper's lock, so its operations are safe from any thread.
+final class ChildProcess: Sendable {
+    private let process: Mutex<Process>
     let label: String
     let stdoutPath: String
     let stderrPath: String
 
-    init(process: Process, label: String, stdoutPath: String, stderrPath: String) {
-        self.process = process
+    init(process: sending Process, label: String, stdoutPath: String, stderrPath: String) {
+        self.process = Mutex(process)
         self.label = label
         self.stdoutPath = stdoutPath
         self.stderrPath = stderrPath
     }
 
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
+    /// Starts the process.
+    func launch() throws {
+        try process.withLock { try $0.run() }
+    }
+
+    var pid: Int32 { process.withLock { $0.processIdentifier } }
+    var isRunning: Bool { process.withLock { $0.isRunning } }
 
     func stdout() -> String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
     func stderr() -> String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
@@ -244,13 +249,15 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     func send(_ signal: Int32) {
-        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.withLock { process in
+            if process.isRunning { kill(process.processIdentifier, signal) }
+        }
     }
 
     /// How it ended, or nil when it still runs after `timeout`.
     func waitForExit(timeout: Duration) async -> Termination? {
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
+        while isRunning {
             if ContinuousClock.now >= deadline { return nil }
             try? await Task.sleep(for: .milliseconds(5))
         }
@@ -259,7 +266,9 @@ final class ChildProcess: @unchecked Sendable {
 
     /// How it ended; only valid once it has.
     var termination: Termination {
-        process.terminationReason == .exit ? .exit(process.terminationStatus) : .signal(process.terminationStatus)
+        process.withLock { process in
+            process.terminationReason == .exit ? .exit(process.terminationStatus) : .signal(process.terminationStatus)
+        }
     }
 
     /// SIGTERM, then SIGKILL if it is still running after `grace`.
@@ -274,7 +283,7 @@ final class ChildProcess: @unchecked Sendable {
     @discardableResult
     func killHard() async -> Termination {
         send(SIGKILL)
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(5)) }
+        while isRunning { try? await Task.sleep(for: .milliseconds(5)) }
         return termination
     }
 
