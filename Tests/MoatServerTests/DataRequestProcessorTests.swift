@@ -12,12 +12,13 @@ import Testing
 struct DataRequestProcessorTests {
     static let metrics = ServerMetrics()
 
+    /// A processor on `store`; with `serving`, the fixture document is published there first.
     static func processor(
+        store: RuleStore = RuleStore(),
         serving: Bool = true,
         draining: Bool = false,
         trustsAssertedIdentity: Bool = false
     ) throws -> DataRequestProcessor {
-        let store = RuleStore()
         if serving {
             let rules = try LoadedRules(json: Fixture.document(), sequence: 4)
             store.publish(ServingState(rules: rules, document: Fixture.document(), loadedAtMillis: 0))

@@ -2,6 +2,7 @@ public import Logging
 public import MoatCore
 import MoatIdentity
 public import MoatWire
+public import NIOPosix
 import Prometheus
 
 /// Every change to the serving rules goes through here, one at a time: reloads of the rules file,
@@ -10,6 +11,10 @@ import Prometheus
 /// A new document is validated and compiled here, off the request path; when it comes from the
 /// control socket it is written back to the rules file (atomically) before it takes effect, so a
 /// restart always finds what was last accepted. Then one atomic store publishes it.
+///
+/// Blocking work (reading, compiling and writing the rules file) runs on a `NIOThreadPool`, never
+/// on the cooperative pool. An actor re-enters at every `await`, so changes are serialized
+/// explicitly: one at a time, in the order they reached the updater (`oneAtATime`).
 public actor RuleUpdater {
     /// What `Status` reports.
     public struct Status: Sendable {
@@ -55,12 +60,51 @@ public actor RuleUpdater {
     }
     private var reloadFailures: UInt64 = 0
     private var lastReloadError: String?
+    /// Where file I/O and compiles run.
+    private let threadPool: NIOThreadPool
+    /// Whether a change is running; the ones that arrived meanwhile wait in `waiting`, oldest first.
+    private var changing = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    public init(file: RulesFile, store: RuleStore, metrics: ServerMetrics, logger: Logger) {
+    public init(
+        file: RulesFile,
+        store: RuleStore,
+        metrics: ServerMetrics,
+        logger: Logger,
+        threadPool: NIOThreadPool = .singleton
+    ) {
         self.file = file
         self.store = store
         self.metrics = metrics
         self.logger = logger
+        self.threadPool = threadPool
+    }
+
+    /// Changes that arrived and have not finished: the running one and those waiting their turn.
+    var pendingChanges: Int { (changing ? 1 : 0) + waiting.count }
+
+    /// Runs `body` when every change that arrived before it has finished, and no other meanwhile.
+    private func oneAtATime<T, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
+        if changing {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            changing = true
+        }
+        // Hands the turn to the next in line (`changing` stays true), or frees it.
+        defer {
+            if waiting.isEmpty { changing = false } else { waiting.removeFirst().resume() }
+        }
+        return try await body()
+    }
+
+    /// Runs blocking `work` on the thread pool. Fails (UNAVAILABLE) only when the pool no longer
+    /// runs work (the daemon is stopping) or the caller was cancelled before it started.
+    private func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws(StatusError) -> T {
+        do {
+            return try await threadPool.runIfActive(work)
+        } catch {
+            throw StatusError(.unavailable, "the change was not made: the daemon is stopping (\(error))")
+        }
     }
 
     // MARK: - The rules file
@@ -68,25 +112,47 @@ public actor RuleUpdater {
     /// Re-reads the rules file when it changed since the last look (or always, when `force`).
     /// An invalid or missing file keeps the serving revision; the problem is logged and counted.
     @discardableResult
-    public func reloadFromFile(reason: String, force: Bool = false) -> Result<ChangeResponse, StatusError> {
-        let look = Look(file)
+    public func reloadFromFile(reason: String, force: Bool = false) async -> Result<ChangeResponse, StatusError> {
+        await oneAtATime { () async -> Result<ChangeResponse, StatusError> in
+            await reload(reason: reason, force: force)
+        }
+    }
+
+    /// `reloadFromFile`, within a change's turn.
+    private func reload(reason: String, force: Bool) async -> Result<ChangeResponse, StatusError> {
+        let file = self.file
+        let look: Look
+        do {
+            look = try await blocking { Look(file) }
+        } catch {
+            return .failure(error)
+        }
         if !force && look == lastLook { return .success(unchanged()) }
         lastLook = look
         let bytes: [UInt8]
         do {
-            bytes = try file.read()
-        } catch {
-            return .failure(
-                refuseReload(
-                    error.message,
-                    details: [],
-                    code: error.code == .notFound ? .notFound : .failedPrecondition
+            switch try await blocking({ Result { () throws(RulesFileError) in try file.read() } }) {
+            case .success(let read): bytes = read
+            case .failure(let error):
+                return .failure(
+                    refuseReload(
+                        error.message,
+                        details: [],
+                        code: error.code == .notFound ? .notFound : .failedPrecondition
+                    )
                 )
-            )
+            }
+        } catch {
+            return .failure(error)
         }
         do {
             return .success(
-                try accept(bytes, summary: "reloaded '\(file.path)' (\(reason))", writeBack: false, dryRun: false)
+                try await accept(
+                    bytes,
+                    summary: "reloaded '\(file.path)' (\(reason))",
+                    writeBack: false,
+                    dryRun: false
+                )
             )
         } catch {
             return .failure(
@@ -116,10 +182,16 @@ public actor RuleUpdater {
     // MARK: - Control calls
 
     /// Replaces the whole document (PutDocument).
-    public func put(_ bytes: [UInt8], expectedRevision: String?, dryRun: Bool) throws(StatusError) -> ChangeResponse {
-        catchUpWithFile()
-        try checkExpected(expectedRevision)
-        return try accept(bytes, summary: "document replaced", writeBack: true, dryRun: dryRun)
+    public func put(
+        _ bytes: [UInt8],
+        expectedRevision: String?,
+        dryRun: Bool
+    ) async throws(StatusError) -> ChangeResponse {
+        try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
+            await catchUpWithFile()
+            try checkExpected(expectedRevision)
+            return try await accept(bytes, summary: "document replaced", writeBack: true, dryRun: dryRun)
+        }
     }
 
     /// Applies one change to the current document (ApplyChange).
@@ -127,40 +199,58 @@ public actor RuleUpdater {
         _ change: DocumentChange,
         expectedRevision: String?,
         dryRun: Bool
-    ) throws(StatusError) -> ChangeResponse {
-        catchUpWithFile()
-        try checkExpected(expectedRevision)
+    ) async throws(StatusError) -> ChangeResponse {
+        try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
+            await catchUpWithFile()
+            try checkExpected(expectedRevision)
+            let serving = store.serving
+            if serving == nil, try await blocking({ [file] in file.fingerprint() != nil }) {
+                throw StatusError(
+                    .failedPrecondition,
+                    "no valid rules are loaded (\(lastReloadError ?? "the rules file is invalid")); fix the file or push a whole document"
+                )
+            }
+            // Parsing, editing and serializing a large document takes a while: on the pool too.
+            let edited = try await blocking { () -> Result<[UInt8]?, StatusError> in
+                Result { () throws(StatusError) in try Self.edit(serving?.document, with: change) }
+            }.get()
+            guard let bytes = edited else { return unchanged(summary: "no change: the document already says so") }
+            return try await accept(bytes, summary: Self.describe(change), writeBack: true, dryRun: dryRun)
+        }
+    }
+
+    /// `change` applied to the serving document (an empty one when none is serving and the rules
+    /// file is missing): the new document's bytes, or nil when it already says so.
+    private static func edit(_ serving: [UInt8]?, with change: DocumentChange) throws(StatusError) -> [UInt8]? {
         let base: JSONValue
-        if let serving = store.serving {
+        if let serving {
             // The serving bytes parsed when they were accepted; failing now would be a bug, and
             // editing an empty document instead would erase every vault.
-            guard let parsed = try? JSONValue(parsing: serving.document) else {
+            guard let parsed = try? JSONValue(parsing: serving) else {
                 throw StatusError(.internalError, "the serving document no longer parses")
             }
             base = parsed
-        } else if file.fingerprint() == nil {
-            base = .object([])
         } else {
-            throw StatusError(
-                .failedPrecondition,
-                "no valid rules are loaded (\(lastReloadError ?? "the rules file is invalid")); fix the file or push a whole document"
-            )
+            base = .object([])
         }
         var editor = RuleDocumentEditor(document: base)
-        let changed: Bool
         do {
-            changed = try editor.apply(change)
+            guard try editor.apply(change) else { return nil }
         } catch {
             throw StatusError(error.kind == .notFound ? .notFound : .invalidArgument, error.message)
         }
-        guard changed else { return unchanged(summary: "no change: the document already says so") }
-        let bytes = Array((editor.document.serialized(.document) + "\n").utf8)
-        return try accept(bytes, summary: Self.describe(change), writeBack: true, dryRun: dryRun)
+        return Array((editor.document.serialized(.document) + "\n").utf8)
     }
 
     /// Returns to a kept revision: the one before the current (`hash` nil) or the one named.
-    public func rollback(to hash: String?) throws(StatusError) -> ChangeResponse {
-        catchUpWithFile()
+    public func rollback(to hash: String?) async throws(StatusError) -> ChangeResponse {
+        try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
+            try await rollbackInTurn(to: hash)
+        }
+    }
+
+    private func rollbackInTurn(to hash: String?) async throws(StatusError) -> ChangeResponse {
+        await catchUpWithFile()
         let target: Int
         if let hash {
             guard
@@ -179,7 +269,7 @@ public actor RuleUpdater {
             target = cursor - 1
         }
         let kept = history[target]
-        let result = try accept(
+        let result = try await accept(
             kept.document,
             summary: "rolled back to \(kept.revision.hash)",
             writeBack: true,
@@ -192,10 +282,10 @@ public actor RuleUpdater {
 
     /// The rules file's current content, or one vault of it, as JSON bytes (GetDocument), with
     /// the serving revision. When the file cannot be read, the serving document stands in.
-    public func document(vault: String?) throws(StatusError) -> ([UInt8], Revision) {
+    public func document(vault: String?) async throws(StatusError) -> ([UInt8], Revision) {
         let serving = store.serving
         let revision = serving?.revision ?? Revision(sequence: 0, hash: "")
-        guard let bytes = (try? file.read()) ?? serving?.document else {
+        guard let bytes = try await blocking({ [file] in try? file.read() }) ?? serving?.document else {
             throw StatusError(
                 .failedPrecondition,
                 "the rules file '\(file.path)' cannot be read and no rules are loaded"
@@ -229,16 +319,20 @@ public actor RuleUpdater {
 
     /// Takes in a valid edit of the rules file the watcher has not reported yet, so that a control
     /// change builds on it rather than overwriting it (one `stat` when nothing changed).
-    private func catchUpWithFile() {
-        reloadFromFile(reason: "before a control change")
+    private func catchUpWithFile() async {
+        _ = await reload(reason: "before a control change", force: false)
     }
 
     /// Writes a document back to the rules file; on failure nothing changed (docs/protocol.md
     /// "Status codes").
-    private func writeRulesFile(_ bytes: [UInt8]) throws(StatusError) {
-        do {
-            lastLook = .present(try file.replace(with: bytes))
-        } catch {
+    private func writeRulesFile(_ bytes: [UInt8]) async throws(StatusError) {
+        let written = try await blocking { [file] in
+            Result { () throws(RulesFileError) in try file.replace(with: bytes) }
+        }
+        switch written {
+        case .success(let fingerprint):
+            lastLook = .present(fingerprint)
+        case .failure(let error):
             let code: StatusCode =
                 switch error.code {
                 case .notWritable: .failedPrecondition
@@ -280,23 +374,28 @@ public actor RuleUpdater {
         writeBack: Bool,
         dryRun: Bool,
         recordInHistory: Bool = true
-    ) throws(StatusError) -> ChangeResponse {
+    ) async throws(StatusError) -> ChangeResponse {
         let hash = RevisionHash.of(bytes)
         if let serving = store.serving, serving.revision.hash == hash {
             // No new revision; but a file that lost it (deleted, or edited into something invalid)
             // gets it back, so that a restart finds what is serving.
-            if writeBack && !dryRun && (try? file.read()).map(RevisionHash.of) != hash {
-                try writeRulesFile(bytes)
+            if writeBack && !dryRun, try await blocking({ [file] in (try? file.read()).map(RevisionHash.of) }) != hash {
+                try await writeRulesFile(bytes)
                 return unchanged(
                     summary: "no change: the document is revision \(serving.revision.hash); rules file restored"
                 )
             }
             return unchanged(summary: "no change: the document is revision \(serving.revision.hash)")
         }
+        let sequence = (store.serving?.revision.sequence ?? 0) + 1
+        // Compiling a large document takes up to a second: on the pool.
+        let compiled = try await blocking {
+            Result { () throws(DocumentError) in try LoadedRules(json: bytes, sequence: sequence) }
+        }
         let rules: LoadedRules
-        do {
-            rules = try LoadedRules(json: bytes, sequence: (store.serving?.revision.sequence ?? 0) + 1)
-        } catch {
+        switch compiled {
+        case .success(let loaded): rules = loaded
+        case .failure(let error):
             throw StatusError(
                 .invalidArgument,
                 "the document is invalid (\(error.errors.count) error\(error.errors.count == 1 ? "" : "s"))",
@@ -310,7 +409,7 @@ public actor RuleUpdater {
                 summary: "dry run: valid; \(summary) would make revision \(hash)"
             )
         }
-        if writeBack { try writeRulesFile(bytes) }
+        if writeBack { try await writeRulesFile(bytes) }
         let state = ServingState(rules: rules, document: bytes, loadedAtMillis: WallClock.millis())
         store.publish(state)
         if recordInHistory {

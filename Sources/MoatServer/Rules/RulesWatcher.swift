@@ -1,5 +1,7 @@
 public import Logging
+import NIOPosix
 public import ServiceLifecycle
+import SystemPackage
 import UnixSignals
 
 #if canImport(Glibc)
@@ -14,12 +16,12 @@ import Glibc
 /// at the file, which skips unchanged content.
 public struct RulesWatcher: Service {
     let updater: RuleUpdater
-    let pollIntervalSeconds: Int64
+    let pollInterval: Duration
     let logger: Logger
 
-    public init(updater: RuleUpdater, pollIntervalSeconds: Int64, logger: Logger) {
+    public init(updater: RuleUpdater, pollInterval: Duration, logger: Logger) {
         self.updater = updater
-        self.pollIntervalSeconds = pollIntervalSeconds
+        self.pollInterval = pollInterval
         self.logger = logger
     }
 
@@ -28,24 +30,30 @@ public struct RulesWatcher: Service {
         // file event; each non-forced look costs one stat when nothing changed.
         let (wakeups, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(16))
         let watcher = DirectoryWatcher(
-            directory: RulesFile.directory(of: updater.file.resolvedPath()),
+            directory: FilePath(updater.file.resolvedPath()).directory.string,
             path: updater.file.path
         )
         if watcher == nil {
             logger.warning(
-                "cannot watch the rules file's directory with inotify; looking every \(pollIntervalSeconds) s"
+                "cannot watch the rules file's directory with inotify; looking every \(pollInterval)"
             )
         }
         let thread = WatcherThread(
             watcher: watcher,
-            pollIntervalSeconds: pollIntervalSeconds,
+            pollInterval: pollInterval,
             continuation: continuation
         )
-        if !thread.start() {
-            logger.error("cannot start the rules file watcher thread; SIGHUP and `moatctl reload` still reload")
-        }
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
+                group.addTask { [logger] in
+                    if await !thread.run(on: pool) {
+                        logger.error(
+                            "cannot run the rules file watcher thread; SIGHUP and `moatctl reload` still reload"
+                        )
+                    }
+                }
                 group.addTask {
                     for await _ in await UnixSignalsSequence(trapping: .sighup) {
                         continuation.yield("SIGHUP")
@@ -54,12 +62,14 @@ public struct RulesWatcher: Service {
                 for await reason in wakeups {
                     await updater.reloadFromFile(reason: reason, force: reason == "SIGHUP")
                 }
+                thread.stop()
                 group.cancelAll()
             }
         } onGracefulShutdown: {
             thread.stop()
             continuation.finish()
         }
+        try? await pool.shutdownGracefully()
     }
 }
 
@@ -73,7 +83,7 @@ private final class DirectoryWatcher: Sendable {
         let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB)
         var watched = inotify_add_watch(fd, directory, mask) >= 0
         // A rules file reached through a symlink in another directory: watch that one too.
-        let linkDirectory = RulesFile.directory(of: path)
+        let linkDirectory = FilePath(path).directory.string
         if linkDirectory != directory { watched = inotify_add_watch(fd, linkDirectory, mask) >= 0 || watched }
         guard watched else {
             close(fd)
@@ -93,71 +103,70 @@ private final class DirectoryWatcher: Sendable {
     }
 }
 
-/// The thread that waits for inotify events or the poll interval, and for a stop request.
-private final class WatcherThread: @unchecked Sendable {
+/// The blocking loop that waits for inotify events or the poll interval, and for a stop request.
+/// It runs on a thread of its own (a one-thread `NIOThreadPool`), never on the cooperative pool.
+private final class WatcherThread: Sendable {
     private let watcher: DirectoryWatcher?
-    private let pollIntervalSeconds: Int64
+    private let pollInterval: Duration
     private let continuation: AsyncStream<String>.Continuation
-    /// A pipe whose write end stops the thread.
-    private var stopPipe: [Int32] = [-1, -1]
+    /// A pipe whose write end stops the loop: (read end, write end).
+    private let stopPipe: (read: Int32, write: Int32)
 
-    init(watcher: DirectoryWatcher?, pollIntervalSeconds: Int64, continuation: AsyncStream<String>.Continuation) {
+    init(watcher: DirectoryWatcher?, pollInterval: Duration, continuation: AsyncStream<String>.Continuation) {
         self.watcher = watcher
-        self.pollIntervalSeconds = pollIntervalSeconds
+        self.pollInterval = pollInterval
         self.continuation = continuation
-        _ = stopPipe.withUnsafeMutableBufferPointer { pipe($0.baseAddress) }
-        for fd in stopPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var fds: [Int32] = [-1, -1]
+        _ = fds.withUnsafeMutableBufferPointer { pipe($0.baseAddress) }
+        for fd in fds where fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        stopPipe = (fds[0], fds[1])
     }
 
-    /// The pipe is closed only when both the thread and the service are done with it, so that
+    /// The pipe is closed only when both the loop and the service are done with it, so that
     /// `stop()` never writes to a descriptor number reused by something else.
     deinit {
-        for fd in stopPipe where fd >= 0 { close(fd) }
+        for fd in [stopPipe.read, stopPipe.write] where fd >= 0 { close(fd) }
     }
 
-    /// Starts the thread; false when the system refuses one.
-    func start() -> Bool {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let started = pthread_create(
-            &thread,
-            nil,
-            { raw in
-                let watcher = Unmanaged<WatcherThread>.fromOpaque(raw!).takeRetainedValue()
-                watcher.loop()
-                return nil
-            },
-            context
-        )
-        guard started == 0 else {
-            Unmanaged<WatcherThread>.fromOpaque(context).release()
+    /// Runs the loop on `pool` until `stop()`; false when it cannot (no stop pipe, or the pool
+    /// is not running).
+    func run(on pool: NIOThreadPool) async -> Bool {
+        guard stopPipe.read >= 0 else { return false }
+        do {
+            try await pool.runIfActive { self.loop() }
+            return true
+        } catch {
             return false
         }
-        pthread_detach(thread)
-        return true
     }
 
     func stop() {
         var byte: UInt8 = 1
-        _ = write(stopPipe[1], &byte, 1)
+        _ = write(stopPipe.write, &byte, 1)
+    }
+
+    /// Waits up to `milliseconds` for a stop request; whether one came.
+    private func stopRequested(within milliseconds: Int32) -> Bool {
+        var descriptor = pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, milliseconds) > 0
     }
 
     private func loop() {
-        var descriptors = [pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]
+        var descriptors = [pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
         if let watcher { descriptors.append(pollfd(fd: watcher.fd, events: Int16(POLLIN), revents: 0)) }
-        let timeout = Int32(clamping: max(pollIntervalSeconds, 1) * 1000)
+        let timeout = Int32(clamping: max(Int64(pollInterval / .milliseconds(1)), 1000))
         while true {
             for i in descriptors.indices { descriptors[i].revents = 0 }
             let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
             if ready < 0 {
                 // Keep watching whatever went wrong; the periodic looks still run.
-                if errno != EINTR { usleep(1_000_000) }
+                if errno != EINTR && stopRequested(within: 1000) { return }
                 continue
             }
             if descriptors[0].revents != 0 { return }
             if descriptors.count > 1 && descriptors[1].revents != 0 {
                 // Editors and kubelet make several changes in a row; let them settle.
-                usleep(50_000)
+                if stopRequested(within: 50) { return }
                 watcher?.drain()
                 continuation.yield("file changed")
             } else if ready == 0 {
