@@ -1,3 +1,4 @@
+import MoatSockets
 import MoatWire
 import NIOCore
 import NIOPosix
@@ -73,22 +74,19 @@ final class MoatConnection: Sendable {
             throw MoatClientError.connectionClosed
         }
         let promise = channel.eventLoop.makePromise(of: Frame.self)
-        // The deadline holds even if the request never reaches the dispatcher (the channel closed
-        // in between): completing a promise twice does nothing.
-        let timeout = deadline.map { deadline in
-            channel.eventLoop.scheduleTask(deadline: deadline) {
-                promise.fail(
-                    MoatClientError(
-                        code: .deadlineExceeded,
-                        message: "no answer within the deadline",
-                        status: .deadlineExceeded
-                    )
+        let outgoing = Outgoing(method: method, payload: payload, deadline: deadline, promise: promise)
+        // A write that cannot be made (the channel closed meanwhile) fails the call; completing a
+        // promise the dispatcher already completed does nothing.
+        channel.writeAndFlush(outgoing).whenFailure { error in
+            promise.fail(
+                MoatClientError(
+                    code: .connectionClosed,
+                    message: "the request could not be sent: \(error)",
+                    status: .unavailable,
+                    underlyingError: error
                 )
-            }
+            )
         }
-        let outgoing = Outgoing(method: method, payload: payload, promise: promise)
-        channel.pipeline.fireUserInboundEventTriggered(outgoing)
-        defer { timeout?.cancel() }
         let frame: Frame
         do {
             frame = try await promise.futureResult.get()
@@ -127,11 +125,13 @@ final class MoatConnection: Sendable {
     }
 }
 
-/// A request handed to the connection's event loop (as an inbound user event, so that stream
-/// ids and the table of waiting calls are only ever touched on that loop).
+/// A request written to the connection's channel (an outbound message the dispatcher turns into
+/// a frame, so that stream ids and the table of waiting calls are only ever touched on its loop).
 struct Outgoing: Sendable {
     let method: MethodID
     let payload: ByteBuffer
+    /// When the call stops waiting (DEADLINE_EXCEEDED); nil: it waits until the connection closes.
+    let deadline: NIODeadline?
     let promise: EventLoopPromise<Frame>
 }
 
@@ -146,42 +146,65 @@ final class RefusalBox: Sendable {
     }
 }
 
-/// Writes requests with fresh stream ids and completes each waiting call with its answer.
-private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelHandler {
+/// Writes requests with fresh stream ids and completes each waiting call with its answer, or
+/// with DEADLINE_EXCEEDED at its deadline (a late answer is then dropped).
+final class ResponseDispatcher: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = Frame
+    typealias OutboundIn = Outgoing
     typealias OutboundOut = ByteBuffer
 
+    private struct Waiting {
+        let promise: EventLoopPromise<Frame>
+        let timeout: Scheduled<Void>?
+    }
+
     private let refusal: RefusalBox
-    private var nextStreamID: UInt32 = 1
-    private var waiting: [UInt32: EventLoopPromise<Frame>] = [:]
+    /// The id the next request gets, unless it is still waiting (internal for tests of the wrap-around).
+    var nextStreamID: UInt32 = 1
+    private var waiting: [UInt32: Waiting] = [:]
     private var closed = false
 
     init(refusal: RefusalBox) {
         self.refusal = refusal
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard let outgoing = event as? Outgoing else {
-            context.fireUserInboundEventTriggered(event)
-            return
-        }
+    /// Calls waiting for their answer.
+    var waitingCount: Int { waiting.count }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let outgoing = unwrapOutboundIn(data)
         guard !closed else {
-            outgoing.promise.fail(
-                refusal.error
-                    ?? .connectionClosed
-            )
+            outgoing.promise.fail(refusal.error ?? .connectionClosed)
+            promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        let streamID = nextStreamID
-        nextStreamID = nextStreamID == UInt32.max ? 1 : nextStreamID + 1
-        waiting[streamID] = outgoing.promise
-        // A call that times out stops waiting; a late answer is then dropped.
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        outgoing.promise.futureResult.whenFailure { _ in loopBound.value.waiting[streamID] = nil }
+        let streamID = takeStreamID()
+        let timeout = outgoing.deadline.map { deadline in
+            context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+                guard let call = self.waiting.removeValue(forKey: streamID) else { return }
+                call.promise.fail(
+                    MoatClientError(
+                        code: .deadlineExceeded,
+                        message: "no answer within the deadline",
+                        status: .deadlineExceeded
+                    )
+                )
+            }
+        }
+        waiting[streamID] = Waiting(promise: outgoing.promise, timeout: timeout)
         var payload = outgoing.payload
         var out = context.channel.allocator.buffer(capacity: Frame.headerSize + payload.readableBytes)
         out.writeFrame(streamID: streamID, method: outgoing.method) { $0.writeBuffer(&payload) }
-        context.writeAndFlush(NIOAny(out), promise: nil)
+        context.write(wrapOutboundOut(out), promise: promise)
+    }
+
+    /// The next stream id: never 0 (connection-level answers), and after the wrap-around never
+    /// one still waiting for its answer.
+    private func takeStreamID() -> UInt32 {
+        var streamID = nextStreamID
+        while waiting[streamID] != nil { streamID = streamID == UInt32.max ? 1 : streamID + 1 }
+        nextStreamID = streamID == UInt32.max ? 1 : streamID + 1
+        return streamID
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -195,7 +218,9 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
             failAll(MoatClientError(error))
             return
         }
-        waiting.removeValue(forKey: frame.streamID)?.succeed(frame)
+        guard let call = waiting.removeValue(forKey: frame.streamID) else { return }
+        call.timeout?.cancel()
+        call.promise.succeed(frame)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -224,8 +249,11 @@ private final class ResponseDispatcher: ChannelInboundHandler, RemovableChannelH
 
     private func failAll(_ error: MoatClientError) {
         closed = true
-        let promises = waiting.values
+        let calls = waiting.values
         waiting.removeAll()
-        for promise in promises { promise.fail(error) }
+        for call in calls {
+            call.timeout?.cancel()
+            call.promise.fail(error)
+        }
     }
 }

@@ -37,6 +37,9 @@ public struct MoatControlClient: Sendable {
         }
     }
 
+    /// Completes when the connection has closed (internal: tests wait on it rather than sleep).
+    var closeFuture: EventLoopFuture<Void> { connection.channel.closeFuture }
+
     private func call<Answer: WireMessage>(
         _ method: MethodID,
         _ request: some WireMessage,

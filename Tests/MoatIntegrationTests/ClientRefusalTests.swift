@@ -1,9 +1,10 @@
 import Foundation
-import MoatClient
 import MoatCore
 import MoatWire
 import NIOCore
 import Testing
+
+@testable import MoatClient
 
 #if canImport(Glibc)
 import Glibc
@@ -36,7 +37,7 @@ extension MoatdIntegrationTests {
                 // happens when moatd refuses a peer before moatctl sends its request.
                 let result = await outcome(within: .seconds(15)) {
                     try await MoatControlClient.withConnection(socketPath: path, timeout: .seconds(3)) { client in
-                        try await Task.sleep(for: .milliseconds(200))
+                        try await client.closeFuture.get()
                         return try await client.status()
                     }
                 }
