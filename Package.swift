@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(
@@ -57,12 +58,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // The Unix socket calls and socket paths the daemon, the client and moatctl share.
+        .target(name: "MoatSockets", dependencies: ["MoatWire"]),
         .target(
             name: "MoatServer",
             dependencies: [
                 "MoatCore",
                 "MoatIdentity",
                 "MoatWire",
+                "MoatSockets",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -78,6 +83,7 @@ let package = Package(
             dependencies: [
                 "MoatCore",
                 "MoatWire",
+                "MoatSockets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,6 +93,7 @@ let package = Package(
             name: "moatd",
             dependencies: [
                 "MoatServer",
+                "MoatSockets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -99,6 +106,7 @@ let package = Package(
                 "MoatIdentity",
                 "MoatClient",
                 "MoatWire",
+                "MoatSockets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -141,7 +149,13 @@ let package = Package(
         ),
         .testTarget(
             name: "MoatClientTests",
-            dependencies: ["MoatClient", "MoatCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "MoatClient",
+                "MoatCore",
+                "MoatWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(name: "MoatCoreTests", dependencies: ["MoatCore", "MoatIdentity", "MoatTestSupport"]),
         .testTarget(name: "MoatFuzzCorpusTests", dependencies: ["MoatFuzzTargets"]),
@@ -162,6 +176,7 @@ let package = Package(
                 "MoatCore",
                 "MoatIdentity",
                 "MoatWire",
+                "MoatSockets",
                 "MoatTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -173,9 +188,11 @@ let package = Package(
                 "MoatCore",
                 "MoatIdentity",
                 "MoatWire",
+                "MoatSockets",
                 "MoatTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(

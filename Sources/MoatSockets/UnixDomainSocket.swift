@@ -1,12 +1,10 @@
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// Unix stream sockets made by hand, for the paths NIO's `SocketAddress` refuses: NIO stops at
-/// 103 bytes, the kernel takes 107 (`sun_path` holds 108 with the NUL). Both the daemon and the
-/// client hand the resulting descriptors to NIO.
+/// 103 bytes, the kernel takes 107 (`sun_path` holds 108 with the NUL). The daemon, the client
+/// and `moatctl bench` hand the resulting descriptors to NIO; this module is theirs alone.
 package enum UnixDomainSocket {
     /// The longest path a Unix socket address holds.
     package static let maximumPathLength = 107

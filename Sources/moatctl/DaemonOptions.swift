@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MoatClient
 import MoatCore
+import MoatSockets
 import MoatWire
 
 /// Where the daemon's sockets are: flags, else MOAT_SOCKET / MOAT_CONTROL_SOCKET, else the defaults.

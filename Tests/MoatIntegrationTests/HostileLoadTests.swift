@@ -1,6 +1,7 @@
 import Foundation
 import MoatClient
 import MoatCore
+import MoatSockets
 import MoatWire
 import NIOCore
 import Synchronization

@@ -1,3 +1,5 @@
+// Hand-written: MoatCore has no dependencies, and JWS segments must refuse padding that lenient decoders accept.
+
 /// Base64url (RFC 4648 section 5), as JWTs and JWKs use it: no padding written; on input, padding
 /// is tolerated in JWK members and refused in JWS segments (RFC 7515 section 2 omits it).
 package enum Base64URL {

@@ -1,3 +1,5 @@
+// Hand-written, not Foundation: MoatCore has no dependencies, and write-back keeps member order and number literals.
+
 /// Why bytes are not a JSON document, and where.
 public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Byte offset of the problem.

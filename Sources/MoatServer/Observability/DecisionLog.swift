@@ -3,11 +3,14 @@ import MoatCore
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import SystemPackage
 import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
 #endif
+
+// Hand-written, not swift-log: bounded per-uid queue, own writer thread, rotation; a check never waits for it.
 
 /// The audit trail of decisions (docs/semantics.md "What a decision reports", README "Decision
 /// log"), as JSON lines.
@@ -350,7 +353,7 @@ private struct Sink {
         }
         fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
-            report("cannot open decision log '\(path)': \(RulesFile.describe(errno)); decisions are not logged")
+            report("cannot open decision log '\(path)': \(Errno(rawValue: errno)); decisions are not logged")
             return
         }
         var info = stat()
@@ -425,7 +428,7 @@ private struct Sink {
             let written = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if written < 0 {
                 if errno == EINTR { continue }
-                report("cannot write decision log '\(path)': \(RulesFile.describe(errno)); records are dropped")
+                report("cannot write decision log '\(path)': \(Errno(rawValue: errno)); records are dropped")
                 if records { metrics.decisionLogDropped.increment(by: Int64(lines)) }
                 return
             }
@@ -442,7 +445,7 @@ private struct Sink {
         guard fd >= 0, size > 0 else { return }
         close()
         if rename(path, path + ".1") != 0 {
-            report("cannot rotate decision log '\(path)' to '\(path).1': \(RulesFile.describe(errno))")
+            report("cannot rotate decision log '\(path)' to '\(path).1': \(Errno(rawValue: errno))")
         } else {
             metrics.decisionLogRotations.increment()
         }
@@ -457,6 +460,7 @@ private struct Sink {
 
 /// State behind a pthread mutex, with a condition variable one thread sleeps on until another
 /// changes the state.
+// @unchecked: `state` is only touched under the mutex; NIO's ConditionLock waits on an Int with the wall clock.
 final class WaitableLock<State>: @unchecked Sendable {
     private var state: State
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)

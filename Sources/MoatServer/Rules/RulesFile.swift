@@ -1,7 +1,7 @@
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// The rules file, the one source of truth for the daemon's rules (docs/rules.md "Write-back").
@@ -41,28 +41,24 @@ public struct RulesFile: Sendable {
     }
 
     public func read() throws(RulesFileError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            throw RulesFileError(
-                code: code == ENOENT ? .notFound : .unreadable,
-                message: "cannot read rules file '\(path)': \(Self.describe(code))"
-            )
-        }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw RulesFileError(
-                    code: .unreadable,
-                    message: "cannot read rules file '\(path)': \(Self.describe(errno))"
-                )
+        do {
+            let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
+            return try fd.closeAfter {
+                var bytes: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    // Interrupted reads are retried.
+                    let count = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+                    if count == 0 { return bytes }
+                    bytes += chunk[0..<count]
+                }
             }
-            if count == 0 { return bytes }
-            bytes += chunk[0..<count]
+        } catch {
+            let code = error as? Errno ?? .ioError
+            throw RulesFileError(
+                code: code == .noSuchFileOrDirectory ? .notFound : .unreadable,
+                message: "cannot read rules file '\(path)': \(code)"
+            )
         }
     }
 
@@ -79,7 +75,7 @@ public struct RulesFile: Sendable {
                     "the rules file '\(path)' is managed elsewhere (a Kubernetes ConfigMap mount): change the ConfigMap instead"
             )
         }
-        let directory = Self.directory(of: target)
+        let directory = FilePath(target).directory.string
         var info = stat()
         if stat(target, &info) == 0 {
             // Root passes access(2) checks, so a file without write bits is read-only by intent.
@@ -94,7 +90,7 @@ public struct RulesFile: Sendable {
                 return RulesFileError(
                     code: .notWritable,
                     message:
-                        "the rules file '\(path)' is not writable (\(Self.describe(errno))): pushes cannot be persisted"
+                        "the rules file '\(path)' is not writable (\(Errno(rawValue: errno))): pushes cannot be persisted"
                 )
             }
         }
@@ -102,7 +98,7 @@ public struct RulesFile: Sendable {
             return RulesFileError(
                 code: .notWritable,
                 message:
-                    "cannot write to '\(directory)' (\(Self.describe(errno))): pushes to '\(path)' cannot be persisted"
+                    "cannot write to '\(directory)' (\(Errno(rawValue: errno))): pushes to '\(path)' cannot be persisted"
             )
         }
         return nil
@@ -132,7 +128,7 @@ public struct RulesFile: Sendable {
     func replace(with bytes: [UInt8]) throws(RulesFileError) -> Fingerprint {
         if let refusal = writeRefusal() { throw refusal }
         let target = resolvedPath()
-        let directory = Self.directory(of: target)
+        let directory = FilePath(target).directory.string
         var previous = stat()
         let existing = stat(target, &previous) == 0 ? previous : nil
         let mode = existing.map { $0.st_mode & 0o7777 } ?? Self.newFileMode
@@ -194,7 +190,7 @@ public struct RulesFile: Sendable {
     /// Removes temporary files a killed daemon may have left next to the rules file.
     public func removeStaleTemporaryFiles() {
         let target = resolvedPath()
-        let directory = Self.directory(of: target)
+        let directory = FilePath(target).directory.string
         guard let handle = opendir(directory) else { return }
         defer { closedir(handle) }
         let prefix = ".\(Self.basename(of: target)).moat-"
@@ -215,7 +211,7 @@ public struct RulesFile: Sendable {
             case EIO: .ioError
             default: .writeFailed
             }
-        return RulesFileError(code: kind, message: "cannot \(step) '\(file)': \(Self.describe(code))")
+        return RulesFileError(code: kind, message: "cannot \(step) '\(file)': \(Errno(rawValue: code))")
     }
 
     /// The text of the symbolic link at `path`, or `nil` when it is not one.
@@ -233,17 +229,9 @@ public struct RulesFile: Sendable {
         return String(cString: resolved)
     }
 
-    static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
-
-    static func basename(of path: String) -> String {
-        path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
-    }
-
-    static func describe(_ code: Int32) -> String {
-        String(cString: strerror(code))
+    /// The last component of `path` (the file's name, for its temporary files).
+    private static func basename(of path: String) -> String {
+        FilePath(path).lastComponent?.string ?? path
     }
 }
 

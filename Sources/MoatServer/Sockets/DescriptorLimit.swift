@@ -1,4 +1,5 @@
 import Logging
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -32,7 +33,7 @@ enum DescriptorLimit {
     static func fit(_ configuration: inout ServerConfiguration) throws(SocketSetupError) -> Adjustment {
         var limit = rlimit()
         guard getrlimit(RLIMIT_NOFILE_VALUE, &limit) == 0 else {
-            throw SocketSetupError("cannot read the open-file limit (RLIMIT_NOFILE): \(RulesFile.describe(errno))")
+            throw SocketSetupError("cannot read the open-file limit (RLIMIT_NOFILE): \(Errno(rawValue: errno))")
         }
         let previous = limit.rlim_cur
         let target = limit.rlim_max == rlim_t.max ? kernelCeiling() : limit.rlim_max

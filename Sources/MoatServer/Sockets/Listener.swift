@@ -1,3 +1,4 @@
+import MoatSockets
 import MoatWire
 import NIOCore
 import NIOPosix

@@ -1,3 +1,5 @@
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,7 +47,7 @@ public struct SystemdSockets: Sendable {
             var length = socklen_t(MemoryLayout<Int32>.size)
             guard getsockopt(fd, SOL_SOCKET, option, &value, &length) == 0 else {
                 throw SocketSetupError(
-                    "systemd socket '\(name)' (fd \(fd)) is not a usable socket: \(RulesFile.describe(errno))"
+                    "systemd socket '\(name)' (fd \(fd)) is not a usable socket: \(Errno(rawValue: errno))"
                 )
             }
             return value

@@ -1,4 +1,6 @@
+import MoatSockets
 import MoatWire
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +17,7 @@ enum UnixSocketPath {
                 "socket path '\(path)' is \(path.utf8.count) bytes; Unix socket paths are limited to \(UnixDomainSocket.maximumPathLength) bytes"
             )
         }
-        let directory = RulesFile.directory(of: path)
+        let directory = FilePath(path).directory.string
         var info = stat()
         guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             throw SocketSetupError("cannot create socket '\(path)': directory '\(directory)' does not exist")
@@ -31,10 +33,10 @@ enum UnixSocketPath {
             )
         case .stale:
             guard unlink(path) == 0 || errno == ENOENT else {
-                throw SocketSetupError("cannot remove stale socket '\(path)': \(RulesFile.describe(errno))")
+                throw SocketSetupError("cannot remove stale socket '\(path)': \(Errno(rawValue: errno))")
             }
         case .failed(let code):
-            throw SocketSetupError("cannot probe socket '\(path)': \(RulesFile.describe(code))")
+            throw SocketSetupError("cannot probe socket '\(path)': \(Errno(rawValue: code))")
         }
     }
 
@@ -63,7 +65,7 @@ enum UnixSocketPath {
     static func applyGroup(_ path: String, group: UInt32?) throws(SocketSetupError) {
         guard let group else { return }
         guard fchownat(AT_FDCWD, path, uid_t.max, gid_t(group), AT_SYMLINK_NOFOLLOW) == 0 else {
-            throw SocketSetupError("cannot set group \(group) on '\(path)': \(RulesFile.describe(errno))")
+            throw SocketSetupError("cannot set group \(group) on '\(path)': \(Errno(rawValue: errno))")
         }
     }
 }

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Moat's two sockets. Each answers only its own methods (`MethodID.socket`); a method sent to the
 /// other one gets UNIMPLEMENTED.
 public enum SocketKind: Hashable, Sendable, CaseIterable, CustomStringConvertible {
@@ -29,17 +23,13 @@ public enum SocketKind: Hashable, Sendable, CaseIterable, CustomStringConvertibl
         }
     }
 
-    /// The environment variable that overrides `defaultPath`.
+    /// The environment variable that overrides `defaultPath` (read by `configuredPath`, in the
+    /// MoatSockets module).
     public var environmentVariable: String {
         switch self {
         case .data: "MOAT_SOCKET"
         case .control: "MOAT_CONTROL_SOCKET"
         }
-    }
-
-    /// The path from the environment, else the default.
-    public var configuredPath: String {
-        getenv(environmentVariable).map { String(cString: $0) } ?? defaultPath
     }
 
     public var description: String {

@@ -1,4 +1,5 @@
 import Foundation
+import MoatSockets
 import MoatWire
 import Synchronization
 
