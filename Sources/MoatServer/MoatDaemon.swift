@@ -107,7 +107,7 @@ public struct MoatDaemon: Sendable {
         updater.file.removeStaleTemporaryFiles()
         let services: [any Service] = [
             DecisionLogWriter(log: decisionLog, logger: logger),
-            RulesWatcher(updater: updater, pollIntervalSeconds: configuration.pollIntervalSeconds, logger: logger),
+            RulesWatcher(updater: updater, pollInterval: configuration.pollInterval, logger: logger),
             control,
             data,
         ]

@@ -39,16 +39,16 @@ public struct ServerConfiguration: Sendable {
     public var maximumConnectionsPerUID: Int?
     /// Connections open at once on the control socket; more are answered UNAVAILABLE and closed.
     public var maximumControlConnections = 16
-    /// A connection with no traffic for this long is closed (0: never).
-    public var idleTimeoutSeconds: Int64 = 600
+    /// A connection with no traffic for this long is closed (zero: never).
+    public var idleTimeout: Duration = .seconds(600)
     /// A frame begun but not completed within this long closes the connection.
-    public var partialFrameTimeoutSeconds: Int64 = 10
+    public var partialFrameTimeout: Duration = .seconds(10)
     /// Bytes of verified tokens cached per event loop (`docs/semantics.md`, "Token checks, in order").
     public var tokenCacheBytes = 16 * 1024 * 1024
-    /// How often the rules file is examined when no file-system event arrives.
-    public var pollIntervalSeconds: Int64 = 5
+    /// How often the rules file is examined when no file-system event arrives (at least a second).
+    public var pollInterval: Duration = .seconds(5)
     /// How long SIGTERM waits for connections to finish before closing them.
-    public var drainSeconds: Int64 = 5
+    public var drainTime: Duration = .seconds(5)
     /// Event loop threads (default: one per core).
     public var eventLoopThreads = System.coreCount
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MoatServer
+import MoatSockets
 import MoatWire
 
 /// The Moat daemon: answers authorization checks on a Unix socket from a hot-reloaded rules file.
@@ -77,22 +78,22 @@ struct Moatd: AsyncParsableCommand {
     var maxControlConnections = defaults.maximumControlConnections
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds before an idle data connection is closed (0: never).")
-    var idleTimeout = defaults.idleTimeoutSeconds
+    var idleTimeout = defaults.idleTimeout.components.seconds
 
     @Option(
         name: .customLong("partial-frame-timeout"),
         help: "Seconds a frame may take to arrive in full (data and control sockets)."
     )
-    var partialFrameTimeout = defaults.partialFrameTimeoutSeconds
+    var partialFrameTimeout = defaults.partialFrameTimeout.components.seconds
 
     @Option(
         name: .customLong("poll-interval"),
         help: "Seconds between looks at the rules file when no change event arrives."
     )
-    var pollInterval = defaults.pollIntervalSeconds
+    var pollInterval = defaults.pollInterval.components.seconds
 
     @Option(name: .customLong("drain-timeout"), help: "Seconds SIGTERM waits for connections to finish.")
-    var drainTimeout = defaults.drainSeconds
+    var drainTimeout = defaults.drainTime.components.seconds
 
     @Option(name: .customLong("threads"), help: "Event loop threads (default: one per core).")
     var threads: Int?
@@ -182,10 +183,10 @@ struct Moatd: AsyncParsableCommand {
             $0.maximumConnections = maxConnections
             $0.maximumConnectionsPerUID = maxConnectionsPerUID
             $0.maximumControlConnections = maxControlConnections
-            $0.idleTimeoutSeconds = idleTimeout
-            $0.partialFrameTimeoutSeconds = partialFrameTimeout
-            $0.pollIntervalSeconds = pollInterval
-            $0.drainSeconds = drainTimeout
+            $0.idleTimeout = .seconds(idleTimeout)
+            $0.partialFrameTimeout = .seconds(partialFrameTimeout)
+            $0.pollInterval = .seconds(pollInterval)
+            $0.drainTime = .seconds(drainTimeout)
             if let threads { $0.eventLoopThreads = threads }
             $0.decisionLog.destination = decisionLog
             $0.decisionLog.allowSampleRate = logAllowRate

@@ -18,9 +18,10 @@ extension MoatdIntegrationTests {
     /// `--trusted-asserter-uid <our uid>`, the others to one started without it.
     ///
     /// Skipped, never silently: the cases with `evaluateAt` (the clock-skew edges) need a clock the
-    /// daemon does not let a client set (it decides with the real clock). There are 10 of them,
-    /// 5 in `authentication.json` and 5 in `authentication-settings.json`; `expectedSkips` pins
-    /// that, so a new clock-dependent case has to be acknowledged here.
+    /// daemon does not let a client set (it decides with the real clock); they run through the
+    /// server's request processor with its clock set (`ConformanceThroughServerTests`). There are
+    /// 10 of them, 5 in `authentication.json` and 5 in `authentication-settings.json`;
+    /// `expectedSkips` pins that, so a new clock-dependent case has to be acknowledged here.
     @Suite("Conformance table through the daemon")
     struct ConformanceThroughDaemon {
         static let expectedSkips: [String: Int] = ["authentication": 5, "authentication-settings": 5]
@@ -32,7 +33,7 @@ extension MoatdIntegrationTests {
             #expect(byFile == Self.expectedSkips, "cases needing a set clock: \(skipped.map(\.description))")
             #expect(skipped.count == 10)
             print(
-                "conformance through moatd: \(skipped.count) cases skipped (evaluateAt: the daemon uses the real clock)"
+                "conformance through moatd: \(skipped.count) cases skipped (evaluateAt: the daemon uses the real clock; run by ConformanceThroughServerTests)"
             )
         }
 

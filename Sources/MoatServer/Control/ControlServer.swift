@@ -40,7 +40,7 @@ final class ControlServer: Service {
     ) async throws -> ControlServer {
         let socket = configuration.control
         let limit = configuration.maximumControlConnections
-        let partialFrameTimeout = TimeAmount.seconds(configuration.partialFrameTimeoutSeconds)
+        let partialFrameTimeout = TimeAmount(configuration.partialFrameTimeout)
         let connections = ManagedAtomic(0)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelInitializer { channel in

@@ -6,7 +6,7 @@ import NIOCore
 import Prometheus
 
 /// Answers the frames of one data-socket connection: Check, CheckBatch and Ping. Pure apart from
-/// the clock and the serving state it reads, so it is tested without a socket.
+/// the clock (`clock`) and the serving state it reads, so it is tested without a socket.
 ///
 /// A deny is an answer like an allow (status 0); a non-zero status means "could not decide".
 struct DataRequestProcessor {
@@ -27,6 +27,9 @@ struct DataRequestProcessor {
     let trustsAssertedIdentity: Bool
     /// Random state for sampling allows into the decision log (xorshift64*).
     var sampling: UInt64
+    /// The time requests are decided at, in seconds since the epoch: the wall clock. Tests set
+    /// another, in-process only: the daemon has no flag for it.
+    var clock: @Sendable () -> Int64 = WallClock.seconds
 
     /// The answer to one request frame, which arrived at `arrival`.
     mutating func answer(_ frame: Frame, arrival: NIODeadline, allocator: ByteBufferAllocator) -> Reply {
@@ -94,7 +97,7 @@ struct DataRequestProcessor {
         guard let state = store.serving else {
             throw undecided(.unavailable, "no rules loaded")
         }
-        let now = WallClock.seconds()
+        let now = clock()
         return Evaluation(
             state: state,
             verifier: CachedTokenVerifier(cache: tokenCache, state: state, now: now),

@@ -73,7 +73,7 @@ final class DataServer: Service {
             quiescing: quiescing,
             listener: listener,
             draining: context.draining,
-            drainTime: .seconds(configuration.drainSeconds),
+            drainTime: TimeAmount(configuration.drainTime),
             logger: logger
         )
     }
@@ -157,14 +157,14 @@ struct DataContext: Sendable {
             )
             return channel.eventLoop.makeCompletedFuture {
                 let sync = channel.pipeline.syncOperations
-                if configuration.idleTimeoutSeconds > 0 {
-                    try sync.addHandler(IdleStateHandler(allTimeout: .seconds(configuration.idleTimeoutSeconds)))
+                if configuration.idleTimeout > .zero {
+                    try sync.addHandler(IdleStateHandler(allTimeout: TimeAmount(configuration.idleTimeout)))
                 }
                 try sync.addHandler(
                     DataConnectionHandler(
                         processor: processor,
                         maximumFrameLength: configuration.data.maximumFrameLength,
-                        partialFrameTimeout: .seconds(configuration.partialFrameTimeoutSeconds),
+                        partialFrameTimeout: TimeAmount(configuration.partialFrameTimeout),
                         metrics: metrics
                     )
                 )

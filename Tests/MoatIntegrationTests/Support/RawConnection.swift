@@ -1,5 +1,6 @@
 import Foundation
 import MoatCore
+import MoatSockets
 import MoatWire
 import NIOCore
 
@@ -105,6 +106,20 @@ final class RawConnection: Sendable {
                 }
                 sent += count
             }
+        }
+    }
+
+    /// Sends what the kernel takes of `bytes` now, without waiting: how many bytes it took, 0 when
+    /// the socket's buffer is full (the daemon is not reading). Throws if the daemon closed it.
+    func sendWithoutWaiting(_ bytes: [UInt8]) throws -> Int {
+        while true {
+            let count = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            }
+            if count >= 0 { return count }
+            if errno == EINTR { continue }
+            if errno == EAGAIN { return 0 }
+            throw HarnessError("send: \(String(cString: strerror(errno)))")
         }
     }
 
