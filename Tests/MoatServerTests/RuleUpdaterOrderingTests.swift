@@ -67,6 +67,25 @@ struct RuleUpdaterOrderingTests {
         return rules.compactMap { $0["value"]?.stringValue }
     }
 
+    /// Runs `first`, then, once it waits for the held pool, `between` and `second`; lets the pool
+    /// go once both have reached the updater, and returns their results.
+    static func pileUp<First: Sendable, Second: Sendable>(
+        _ updater: RuleUpdater,
+        _ held: HeldPool,
+        _ first: @escaping @Sendable () async throws -> First,
+        between: () -> Void = {},
+        _ second: @escaping @Sendable () async throws -> Second
+    ) async throws -> (First, Second) {
+        held.hold()
+        let firstTask = Task { try await first() }
+        try await waitForPending(updater, 1)
+        between()
+        let secondTask = Task { try await second() }
+        try await waitForPending(updater, 2)
+        held.release()
+        return (try await firstTask.value, try await secondTask.value)
+    }
+
     static func add(_ updater: RuleUpdater, _ address: String) async throws -> ChangeResponse {
         try await updater.apply(
             .addIpRule(vault: "contoso-prod", value: address),
@@ -78,14 +97,12 @@ struct RuleUpdaterOrderingTests {
     @Test("two concurrent changes are both applied, in arrival order; the revisions and the file agree")
     func concurrentChanges() async throws {
         try await Self.withUpdater { updater, store, held, path in
-            held.hold()
-            let first = Task { try await Self.add(updater, "198.51.100.1") }
-            try await Self.waitForPending(updater, 1)
-            let second = Task { try await Self.add(updater, "198.51.100.2") }
-            try await Self.waitForPending(updater, 2)
-            held.release()
-
-            let (a, b) = (try await first.value, try await second.value)
+            let (a, b) = try await Self.pileUp(
+                updater,
+                held,
+                { try await Self.add(updater, "198.51.100.1") },
+                { try await Self.add(updater, "198.51.100.2") }
+            )
             #expect(a.changed && a.revision.sequence == 2)
             #expect(b.changed && b.revision.sequence == 3)
             let file = Fixture.read(path)
@@ -100,17 +117,15 @@ struct RuleUpdaterOrderingTests {
     @Test("a reload of the rules file racing a control change loses neither; the file is what serves")
     func reloadRacingChange() async throws {
         try await Self.withUpdater { updater, store, held, path in
-            held.hold()
-            let change = Task { try await Self.add(updater, "198.51.100.1") }
-            try await Self.waitForPending(updater, 1)
-            // An editor's change lands while the control change waits for the pool.
-            Fixture.write(Fixture.document(ipRules: ["203.0.113.0/24", "192.0.2.7"]), to: path)
-            let reload = Task { await updater.reloadFromFile(reason: "file changed") }
-            try await Self.waitForPending(updater, 2)
-            held.release()
-
-            let changed = try await change.value
-            _ = try await reload.value.get()
+            let (changed, reload) = try await Self.pileUp(
+                updater,
+                held,
+                { try await Self.add(updater, "198.51.100.1") },
+                // An editor's change lands while the control change waits for the pool.
+                between: { Fixture.write(Fixture.document(ipRules: ["203.0.113.0/24", "192.0.2.7"]), to: path) },
+                { await updater.reloadFromFile(reason: "file changed") }
+            )
+            _ = try reload.get()
             #expect(changed.changed)
             let file = Fixture.read(path)
             #expect(try Self.ipRules(file).sorted() == ["192.0.2.7", "198.51.100.1", "203.0.113.0/24"])

@@ -187,10 +187,8 @@ public actor RuleUpdater {
         expectedRevision: String?,
         dryRun: Bool
     ) async throws(StatusError) -> ChangeResponse {
-        try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
-            await catchUpWithFile()
-            try checkExpected(expectedRevision)
-            return try await accept(bytes, summary: "document replaced", writeBack: true, dryRun: dryRun)
+        try await controlChange(expectedRevision: expectedRevision) { () async throws(StatusError) in
+            try await accept(bytes, summary: "document replaced", writeBack: true, dryRun: dryRun)
         }
     }
 
@@ -200,9 +198,7 @@ public actor RuleUpdater {
         expectedRevision: String?,
         dryRun: Bool
     ) async throws(StatusError) -> ChangeResponse {
-        try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
-            await catchUpWithFile()
-            try checkExpected(expectedRevision)
+        try await controlChange(expectedRevision: expectedRevision) { () async throws(StatusError) in
             let serving = store.serving
             if serving == nil, try await blocking({ [file] in file.fingerprint() != nil }) {
                 throw StatusError(
@@ -216,6 +212,19 @@ public actor RuleUpdater {
             }.get()
             guard let bytes = edited else { return unchanged(summary: "no change: the document already says so") }
             return try await accept(bytes, summary: Self.describe(change), writeBack: true, dryRun: dryRun)
+        }
+    }
+
+    /// A PutDocument or ApplyChange in its turn: on top of any unreported edit of the rules file,
+    /// and only when the serving revision is the one the caller expects.
+    private func controlChange(
+        expectedRevision: String?,
+        _ body: () async throws(StatusError) -> ChangeResponse
+    ) async throws(StatusError) -> ChangeResponse {
+        try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
+            await catchUpWithFile()
+            try checkExpected(expectedRevision)
+            return try await body()
         }
     }
 
