@@ -193,10 +193,10 @@ extension MoatdIntegrationTests {
                 let request = TestDocuments.aliceGetsSecret()
                 try await raw.send(try RawFrame.check(streamID: 1, request))
                 #expect(try await raw.readFrame().status == 0)
-                // Checks pipelined without reading their answers, until the socket takes no more:
-                // the daemon holds answers it cannot send, so it holds checks it has read and not
-                // yet answered (back-pressure, docs/protocol.md). Those are answered once the drain
-                // has started: UNAVAILABLE.
+                // Checks pipelined without reading their answers, until the daemon stops reading
+                // them (the socket has had no room for 3 s): it holds answers it cannot send, so it
+                // holds checks it has read and not yet answered (back-pressure). Those are answered
+                // once the drain has started: UNAVAILABLE.
                 var streamID: UInt32 = 1
                 var unsent: [UInt8] = []
                 var sentBytes = 0
@@ -207,7 +207,7 @@ extension MoatdIntegrationTests {
                             unsent += try RawFrame.check(streamID: streamID, request)
                         }
                     }
-                    let sent = try raw.sendWithoutWaiting(unsent)
+                    let sent = try raw.sendSome(unsent, patience: .seconds(3))
                     if sent == 0 { break }
                     unsent.removeFirst(sent)
                     sentBytes += sent

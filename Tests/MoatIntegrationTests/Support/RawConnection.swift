@@ -109,9 +109,18 @@ final class RawConnection: Sendable {
         }
     }
 
-    /// Sends what the kernel takes of `bytes` now, without waiting: how many bytes it took, 0 when
-    /// the socket's buffer is full (the daemon is not reading). Throws if the daemon closed it.
-    func sendWithoutWaiting(_ bytes: [UInt8]) throws -> Int {
+    /// Sends what the kernel takes of `bytes` once the socket has room, waiting at most `patience`
+    /// for it: how many bytes it took, 0 when it had no room all that time (the daemon has stopped
+    /// reading). Throws if the daemon closed the connection.
+    func sendSome(_ bytes: [UInt8], patience: Duration) throws -> Int {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        let milliseconds = Int32(clamping: patience.components.seconds * 1000)
+        while true {
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready == 0 { return 0 }
+            if ready > 0 { break }
+            if errno != EINTR { throw HarnessError("poll: \(String(cString: strerror(errno)))") }
+        }
         while true {
             let count = bytes.withUnsafeBytes {
                 Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
