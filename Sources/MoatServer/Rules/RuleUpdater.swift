@@ -103,7 +103,7 @@ public actor RuleUpdater {
         do {
             return try await threadPool.runIfActive(work)
         } catch {
-            throw StatusError(.unavailable, "the change was not made: the daemon is stopping (\(error))")
+            throw StatusError(.unavailable, "the daemon is stopping; nothing was changed (\(error))")
         }
     }
 
