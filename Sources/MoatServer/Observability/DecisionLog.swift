@@ -460,8 +460,8 @@ private struct Sink {
 
 /// State behind a pthread mutex, with a condition variable one thread sleeps on until another
 /// changes the state.
-// @unchecked: `state` is only touched under the mutex; NIO's ConditionLock waits on an Int with the wall clock.
-final class WaitableLock<State>: @unchecked Sendable {
+// NIO's ConditionLock does not fit: it waits for an Int value, with the wall clock.
+final class WaitableLock<State>: @unchecked Sendable {  // `state` is only touched under the mutex
     private var state: State
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
