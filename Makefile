@@ -86,4 +86,5 @@ clean:
 	rm -rf .build .build-fuzz .build-asan .build-tsan $(RUN_DIR)
 
 include clients/c/client.mk
+include Benchmarks/bench.mk
 include clients/python/client.mk
