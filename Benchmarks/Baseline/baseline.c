@@ -77,13 +77,13 @@ int baseline_listen(const char *path) {
     return fd;
 }
 
-uint8_t *baseline_check_frame(const char *vault, const char *source, const char *token, size_t *length) {
+uint8_t *baseline_check_frame(const char *vault, const char *source, const char *token, uint64_t timeout_micros, size_t *length) {
     Moat__V1__CheckRequest request = MOAT__V1__CHECK_REQUEST__INIT;
     request.vault = (char *)vault;
     request.operation = MOAT__V1__OPERATION__OPERATION_GET_SECRET;
     request.source_address = (char *)source;
     request.token = (char *)token;
-    request.timeout_micros = 200000; /* MoatClient's and libmoat's default deadline */
+    request.timeout_micros = timeout_micros;
     size_t size = moat__v1__check_request__get_packed_size(&request);
     if (frame_header + size > 4 + (size_t)max_frame_length) baseline_die("the request is over the frame limit");
     uint8_t *frame = malloc(frame_header + size);

@@ -27,8 +27,9 @@ int baseline_connect(const char *path);
 int baseline_listen(const char *path);
 
 /* A Check frame (stream id 0: the caller sets it at offset 4) for one GetSecret of `vault` from
- * `source` with `token`, encoded once with protobuf-c; malloc'd, its length in *length. */
-uint8_t *baseline_check_frame(const char *vault, const char *source, const char *token, size_t *length);
+ * `source` with `token` and a deadline of `timeout_micros`, encoded once with protobuf-c; malloc'd, its length in *length. */
+uint8_t *baseline_check_frame(const char *vault, const char *source, const char *token, uint64_t timeout_micros,
+                              size_t *length);
 
 /* Packs the fixed allowed decision both servers answer with: the fields moatd fills for the
  * benchmark's request on deploy/examples/rules.json (admitted by an IP rule, granted by an access

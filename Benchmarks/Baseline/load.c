@@ -11,6 +11,7 @@
  *                                2000) each; --after-warmup CMD and --after CMD run a shell
  *                                command at those points (callgrind_control -z / -d)
  *     --cpu CPU                  pin the client to one CPU
+ *     --timeout-micros T         the request's deadline (default 200000, MoatClient's and libmoat's)
  *
  * Prints one line: connections, depth, checks, checks/s, p50 and p99 of the round trip (from
  * writing a request to reading its answer) in µs. The first answer on each connection is decoded
@@ -111,8 +112,12 @@ static void *connection_thread(void *argument) {
                 if (n < 8 || n > read_capacity - 4) baseline_die("an answer frame of a bad length");
                 if (have - at < 4 + (size_t)n) break;
                 uint32_t stream = baseline_get32(in + at + 4);
-                if (flight[stream % slots].stream != stream || in[at + 9] != 1 || in[at + 10] || in[at + 11])
-                    baseline_die("an answer not OK, or for no request in flight");
+                if (flight[stream % slots].stream != stream) baseline_die("an answer for no request in flight");
+                if (in[at + 9] != 1 || in[at + 10] || in[at + 11]) {
+                    fprintf(stderr, "baseline-load: an answer with flags %u and status %u\n", in[at + 9],
+                            (unsigned)in[at + 10] << 8 | in[at + 11]);
+                    exit(1);
+                }
                 if (first) check_first_answer(in + at + frame_header, n - 8), first = false;
                 flight[stream % slots].stream = 0;
                 in_flight--, done++;
@@ -147,11 +152,13 @@ int main(int argc, char **argv) {
         {"depth", required_argument, NULL, 'k'},       {"seconds", required_argument, NULL, 'S'},
         {"checks", required_argument, NULL, 'c'},      {"warmup", required_argument, NULL, 'w'},
         {"after-warmup", required_argument, NULL, 'z'}, {"after", required_argument, NULL, 'd'},
-        {"cpu", required_argument, NULL, 'p'},         {NULL, 0, NULL, 0},
+        {"cpu", required_argument, NULL, 'p'},         {"timeout-micros", required_argument, NULL, 'T'},
+        {NULL, 0, NULL, 0},
     };
     const char *token = NULL, *vault = "contoso-prod", *source = "203.0.113.9";
     int connections = 1, cpu = -1;
     double seconds = 3;
+    uint64_t timeout_micros = 200000;
     for (int option; (option = getopt_long(argc, argv, "", options, NULL)) != -1;) {
         switch (option) {
         case 't': token = optarg; break;
@@ -165,6 +172,7 @@ int main(int argc, char **argv) {
         case 'z': after_warmup = optarg; break;
         case 'd': after = optarg; break;
         case 'p': cpu = atoi(optarg); break;
+        case 'T': timeout_micros = strtoull(optarg, NULL, 10); break;
         default: return 2;
         }
     }
@@ -172,7 +180,7 @@ int main(int argc, char **argv) {
         seconds <= 0 || checks_per_connection < 0 || warmup_checks < 0) {
         fprintf(stderr, "usage: baseline-load SOCKET --token JWT [--vault NAME] [--source IP] [--connections 1..1024]\n"
                         "         [--depth 1..2048] [--seconds S | --checks C [--warmup W] [--after-warmup CMD] [--after CMD]]\n"
-                        "         [--cpu CPU]\n");
+                        "         [--cpu CPU] [--timeout-micros T]\n");
         return 2;
     }
     if (cpu >= 0) {
@@ -182,7 +190,7 @@ int main(int argc, char **argv) {
         if (sched_setaffinity(0, sizeof set, &set)) baseline_die("sched_setaffinity");
     }
     socket_path = argv[optind];
-    request_frame = baseline_check_frame(vault, source, token, &request_length);
+    request_frame = baseline_check_frame(vault, source, token, timeout_micros, &request_length);
     worker *workers = calloc((size_t)connections, sizeof *workers);
     pthread_t *threads = calloc((size_t)connections, sizeof *threads);
     if (!workers || !threads || pthread_barrier_init(&barrier, NULL, (unsigned)connections + 1)) baseline_die("start");
