@@ -134,6 +134,12 @@ let package = Package(
             dependencies: ["MoatFuzzTargets"],
             path: "Tests/MoatFuzzer"
         ),
+        // scripts/bench-clients' MoatClient row (docs/performance.md, "The clients").
+        .executableTarget(
+            name: "moat-client-bench",
+            dependencies: ["MoatClient", "MoatCore"],
+            path: "Benchmarks/ClientBench"
+        ),
         .executableTarget(
             name: "moat-example-secret-store",
             dependencies: [

@@ -52,6 +52,37 @@ bool baseline_write_all(int fd, const uint8_t *p, size_t n) {
     return true;
 }
 
+void baseline_record(baseline_samples *samples, int64_t ns) {
+    if (samples->count == samples->capacity) {
+        samples->capacity = samples->capacity ? 2 * samples->capacity : 1 << 16;
+        samples->values = realloc(samples->values, samples->capacity * sizeof *samples->values);
+        if (!samples->values) baseline_die("realloc");
+    }
+    samples->values[samples->count++] = (uint32_t)(ns > UINT32_MAX ? UINT32_MAX : ns);
+}
+
+static int compare_samples(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void baseline_print_round_trips(baseline_samples *each, size_t count, double seconds) {
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++) total += each[i].count;
+    uint32_t *all = malloc((total ? total : 1) * sizeof *all);
+    if (!all) baseline_die("malloc");
+    for (size_t i = 0, at = 0; i < count; i++) {
+        if (each[i].count) memcpy(all + at, each[i].values, each[i].count * sizeof *all);
+        at += each[i].count;
+        free(each[i].values);
+        each[i] = (baseline_samples){0};
+    }
+    qsort(all, total, sizeof *all, compare_samples);
+    printf("checks %zu checks/s %.0f p50_us %.1f p99_us %.1f", total, total / seconds,
+           total ? all[total / 2] / 1000.0 : 0, total ? all[total * 99 / 100] / 1000.0 : 0);
+    free(all);
+}
+
 static struct sockaddr_un unix_address(const char *path) {
     struct sockaddr_un address = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof address.sun_path) {

@@ -26,6 +26,17 @@ bool baseline_write_all(int fd, const uint8_t *p, size_t n);
 int baseline_connect(const char *path);
 int baseline_listen(const char *path);
 
+/* Round trips one thread measured, in ns. */
+typedef struct {
+    uint32_t *values;
+    size_t count, capacity;
+} baseline_samples;
+void baseline_record(baseline_samples *samples, int64_t ns);
+/* Prints "checks C checks/s R p50_us A p99_us B" (no newline) for the round trips of `count`
+ * threads over `seconds`, and frees them. Shared by every client row of scripts/bench-socket and
+ * scripts/bench-clients, which read these fields. */
+void baseline_print_round_trips(baseline_samples *each, size_t count, double seconds);
+
 /* A Check frame (stream id 0: the caller sets it at offset 4) for one GetSecret of `vault` from
  * `source` with `token` and a deadline of `timeout_micros`, encoded once with protobuf-c; malloc'd, its length in *length. */
 uint8_t *baseline_check_frame(const char *vault, const char *source, const char *token, uint64_t timeout_micros,

@@ -40,19 +40,6 @@ static const char *after_warmup, *after;
 static int64_t measure_from, measure_until;
 static pthread_barrier_t barrier;
 
-typedef struct {
-    uint32_t *samples; /* round trips in ns, of answers inside the measured window */
-    size_t count, capacity;
-} worker;
-
-static void record(worker *w, int64_t ns) {
-    if (w->count == w->capacity) {
-        w->capacity = w->capacity ? 2 * w->capacity : 1 << 16;
-        if (!(w->samples = realloc(w->samples, w->capacity * sizeof *w->samples))) baseline_die("realloc");
-    }
-    w->samples[w->count++] = (uint32_t)(ns > UINT32_MAX ? UINT32_MAX : ns);
-}
-
 static void check_first_answer(const uint8_t *payload, size_t length) {
     Moat__V1__CheckResponse *response = moat__v1__check_response__unpack(NULL, length, payload);
     if (!response || response->decision != MOAT__V1__DECISION__DECISION_ALLOW)
@@ -69,7 +56,7 @@ static void run_command(const char *command) {
 
 /* One connection: keeps `depth` requests in flight; answers complete in any order. */
 static void *connection_thread(void *argument) {
-    worker *w = argument;
+    baseline_samples *w = argument;
     int fd = baseline_connect(socket_path);
     uint8_t *burst = malloc(request_length * (size_t)depth), *in = malloc(read_capacity);
     struct {
@@ -122,7 +109,7 @@ static void *connection_thread(void *argument) {
                 flight[stream % slots].stream = 0;
                 in_flight--, done++;
                 if (counting ? phase == 1 : now >= measure_from && now < measure_until)
-                    record(w, now - flight[stream % slots].sent);
+                    baseline_record(w, now - flight[stream % slots].sent);
                 at += 4 + (size_t)n;
             }
             memmove(in, in + at, have - at);
@@ -138,11 +125,6 @@ static void *connection_thread(void *argument) {
     free(in);
     free(flight);
     return NULL;
-}
-
-static int compare(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv) {
@@ -191,7 +173,7 @@ int main(int argc, char **argv) {
     }
     socket_path = argv[optind];
     request_frame = baseline_check_frame(vault, source, token, timeout_micros, &request_length);
-    worker *workers = calloc((size_t)connections, sizeof *workers);
+    baseline_samples *workers = calloc((size_t)connections, sizeof *workers);
     pthread_t *threads = calloc((size_t)connections, sizeof *threads);
     if (!workers || !threads || pthread_barrier_init(&barrier, NULL, (unsigned)connections + 1)) baseline_die("start");
     for (int i = 0; i < connections; i++) {
@@ -213,19 +195,9 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < connections; i++) pthread_join(threads[i], NULL);
     double elapsed = checks_per_connection ? (ended - started) / 1e9 : seconds;
-    size_t total = 0;
-    for (int i = 0; i < connections; i++) total += workers[i].count;
-    uint32_t *all = malloc((total ? total : 1) * sizeof *all);
-    if (!all) baseline_die("malloc");
-    for (int i = 0, at = 0; i < connections; i++) {
-        memcpy(all + at, workers[i].samples, workers[i].count * sizeof *all);
-        at += (int)workers[i].count;
-        free(workers[i].samples);
-    }
-    qsort(all, total, sizeof *all, compare);
-    printf("connections %d depth %d checks %zu checks/s %.0f p50_us %.1f p99_us %.1f\n", connections, depth, total,
-           total / elapsed, total ? all[total / 2] / 1000.0 : 0, total ? all[total * 99 / 100] / 1000.0 : 0);
-    free(all);
+    printf("connections %d depth %d ", connections, depth);
+    baseline_print_round_trips(workers, (size_t)connections, elapsed);
+    printf("\n");
     free(workers);
     free(threads);
     free((void *)request_frame);

@@ -2,7 +2,7 @@
 #   make c-client            libmoat.a, libmoat.so (soname from VERSION) and moat.pc in $(C_OUT)
 #   make c-client-test       the C tests against a real moatd (part of `make test`)
 #   make c-client-sanitize   the same tests under ASan, TSan and valgrind memcheck (long)
-#   make c-client-bench      the benchmark program scripts/bench-clients runs
+#   make c-client-bench      libmoat's benchmark program, which scripts/bench-clients runs
 #   make install PREFIX=…    moatd, moatctl, libmoat, moat/moat.h and moat.pc
 
 C_DIR := clients/c
@@ -60,11 +60,11 @@ $(eval $(call c_test_program,test_moat,))
 $(eval $(call c_test_program,test_moat_asan,-fsanitize=address,undefined -fno-omit-frame-pointer))
 $(eval $(call c_test_program,test_moat_tsan,-fsanitize=thread))
 
-# scripts/bench-clients: libmoat and the C echo baseline (clients/c/bench/bench.c).
+# scripts/bench-clients: libmoat's row (clients/c/bench/bench.c).
 c-client-bench: $(C_OUT)/bench
-$(C_OUT)/bench: $(C_DIR)/bench/bench.c $(C_LIB_SOURCES) $(C_LIB_HEADERS)
+$(C_OUT)/bench: $(C_DIR)/bench/bench.c Benchmarks/Baseline/baseline.c Benchmarks/Baseline/baseline.h $(C_LIB_SOURCES) $(C_LIB_HEADERS)
 	@mkdir -p $(C_OUT)
-	$(CC) -O2 -g $(C_WARNINGS) $(C_INCLUDES) -o $@ $< $(C_LIB_SOURCES) -lprotobuf-c -lpthread
+	$(CC) -O2 -g $(C_WARNINGS) $(C_INCLUDES) -IBenchmarks/Baseline -o $@ $< Benchmarks/Baseline/baseline.c $(C_LIB_SOURCES) -lprotobuf-c -lpthread
 
 # The README's example, cut out of clients/c/README.md and built with the README's compile line
 # against a copy installed into $(C_OUT)/stage (so install, moat.pc and pkg-config are tested too).
