@@ -38,7 +38,8 @@ enum {
 typedef struct {
     int fd;
     int epoll;
-    bool paused; /* waiting for EPOLLOUT, not reading */
+    bool paused;     /* unsent answers over the limit: not reading */
+    uint32_t events; /* the epoll interest registered */
     size_t input_length, output_length, output_sent;
     uint8_t input[input_capacity];
     uint8_t output[output_capacity];
@@ -92,11 +93,12 @@ static bool flush(connection *c) {
         c->output_sent += (size_t)put;
     }
     if (c->output_sent == c->output_length) c->output_sent = c->output_length = 0;
-    bool pause = c->output_length > output_limit;
-    if (pause != c->paused) {
-        struct epoll_event event = {.events = pause ? EPOLLOUT : EPOLLIN, .data.ptr = c};
+    c->paused = c->output_length - c->output_sent > output_limit;
+    uint32_t wanted = (c->output_sent < c->output_length ? EPOLLOUT : 0) | (c->paused ? 0 : EPOLLIN);
+    if (wanted != c->events) {
+        struct epoll_event event = {.events = wanted, .data.ptr = c};
         if (epoll_ctl(c->epoll, EPOLL_CTL_MOD, c->fd, &event)) return false;
-        c->paused = pause;
+        c->events = wanted;
     }
     return true;
 }
@@ -121,18 +123,29 @@ static bool process(connection *c) {
     return true;
 }
 
+/* Answers and writes until no complete frame is left or the output is paused (many small frames
+ * can fill the output before the input is used up); false when the connection must close. */
+static bool drain(connection *c) {
+    for (;;) {
+        size_t before = c->input_length;
+        if (!process(c) || !flush(c)) return false;
+        if (c->paused || c->input_length == before) return true;
+    }
+}
+
 static bool readable(connection *c) {
-    if (c->input_length == input_capacity) return process(c) && flush(c); /* a whole frame waits */
-    ssize_t got = read(c->fd, c->input + c->input_length, input_capacity - c->input_length);
-    if (got < 0) return errno == EINTR || errno == EAGAIN;
-    if (got == 0) return false;
-    c->input_length += (size_t)got;
-    return process(c) && flush(c);
+    if (c->input_length < input_capacity) { /* else a whole frame waits: answer it first */
+        ssize_t got = read(c->fd, c->input + c->input_length, input_capacity - c->input_length);
+        if (got < 0) return errno == EINTR || errno == EAGAIN;
+        if (got == 0) return false;
+        c->input_length += (size_t)got;
+    }
+    return drain(c);
 }
 
 static bool writable(connection *c) {
-    /* Drained: answer what was left waiting, then read again. */
-    return flush(c) && (c->paused || (process(c) && flush(c)));
+    /* Room again: answer what was left waiting. */
+    return flush(c) && (c->paused || drain(c));
 }
 
 static void *worker(void *argument) {
@@ -144,7 +157,8 @@ static void *worker(void *argument) {
         if (count < 0) baseline_die("epoll_wait");
         for (int i = 0; i < count; i++) {
             connection *c = events[i].data.ptr;
-            bool open = c->paused ? writable(c) : readable(c);
+            bool open = (events[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) == 0 || writable(c);
+            if (open && !c->paused && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) open = readable(c);
             if (!open) close_connection(c);
         }
     }
@@ -180,7 +194,7 @@ int main(int argc, char **argv) {
             close(fd);
             continue;
         }
-        *c = (connection){.fd = fd, .epoll = sets[next]};
+        *c = (connection){.fd = fd, .epoll = sets[next], .events = EPOLLIN};
         struct epoll_event event = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(c->epoll, EPOLL_CTL_ADD, fd, &event)) close_connection(c);
     }
