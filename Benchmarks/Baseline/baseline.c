@@ -13,8 +13,12 @@
 #include "moat/v1/authz.pb-c.h"
 
 void baseline_die(const char *what) {
-    if (errno) perror(what);
-    else fprintf(stderr, "%s\n", what);
+    perror(what);
+    exit(1);
+}
+
+void baseline_fail(const char *message) {
+    fprintf(stderr, "%s\n", message);
     exit(1);
 }
 
@@ -116,7 +120,7 @@ uint8_t *baseline_check_frame(const char *vault, const char *source, const char 
     request.token = (char *)token;
     request.timeout_micros = timeout_micros;
     size_t size = moat__v1__check_request__get_packed_size(&request);
-    if (frame_header + size > 4 + (size_t)max_frame_length) baseline_die("the request is over the frame limit");
+    if (frame_header + size > 4 + (size_t)max_frame_length) baseline_fail("the request is over the frame limit");
     uint8_t *frame = malloc(frame_header + size);
     if (!frame) baseline_die("malloc");
     moat__v1__check_request__pack(&request, frame + frame_header);
@@ -155,6 +159,6 @@ size_t baseline_pack_answer(uint8_t *out) {
     response.revision = &revision;
     response.caller = &caller;
     size_t size = moat__v1__check_response__get_packed_size(&response);
-    if (size > baseline_answer_capacity) baseline_die("the answer is over its buffer");
+    if (size > baseline_answer_capacity) baseline_fail("the answer is over its buffer");
     return moat__v1__check_response__pack(&response, out);
 }

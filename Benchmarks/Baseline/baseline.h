@@ -16,7 +16,9 @@ enum {
     status_unimplemented = 12,
 };
 
+/* Exits with `what` and errno's text (perror), or with `message` alone. */
 _Noreturn void baseline_die(const char *what);
+_Noreturn void baseline_fail(const char *message);
 int64_t baseline_now_ns(void);
 void baseline_put32(uint8_t *p, uint32_t value);
 uint32_t baseline_get32(const uint8_t *p);

@@ -43,7 +43,7 @@ static pthread_barrier_t barrier;
 static void check_first_answer(const uint8_t *payload, size_t length) {
     Moat__V1__CheckResponse *response = moat__v1__check_response__unpack(NULL, length, payload);
     if (!response || response->decision != MOAT__V1__DECISION__DECISION_ALLOW)
-        baseline_die("the server did not allow the benchmark's request (check its rules and token)");
+        baseline_fail("baseline-load: the server did not allow the benchmark's request (check its rules and token)");
     moat__v1__check_response__free_unpacked(response, NULL);
 }
 
@@ -71,7 +71,7 @@ static void *connection_thread(void *argument) {
     pthread_barrier_wait(&barrier);
     for (int phase = counting ? 0 : 1; phase < 2; phase++) {
         long target = counting ? (phase == 0 ? warmup_checks : checks_per_connection) : 0;
-        long done = 0, sent = 0;
+        long sent = 0;
         size_t have = 0;
         for (;;) {
             /* Top up the requests in flight. */
@@ -90,16 +90,17 @@ static void *connection_thread(void *argument) {
             if (in_flight == 0) break;
             ssize_t got = read(fd, in + have, read_capacity - have);
             if (got < 0 && errno == EINTR) continue;
-            if (got <= 0) baseline_die("the server closed the connection");
+            if (got < 0) baseline_die("read");
+            if (got == 0) baseline_fail("baseline-load: the server closed the connection");
             have += (size_t)got;
             now = baseline_now_ns();
             size_t at = 0;
             while (have - at >= 4) {
                 uint32_t n = baseline_get32(in + at);
-                if (n < 8 || n > read_capacity - 4) baseline_die("an answer frame of a bad length");
+                if (n < 8 || n > read_capacity - 4) baseline_fail("baseline-load: an answer frame of a bad length");
                 if (have - at < 4 + (size_t)n) break;
                 uint32_t stream = baseline_get32(in + at + 4);
-                if (flight[stream % slots].stream != stream) baseline_die("an answer for no request in flight");
+                if (flight[stream % slots].stream != stream) baseline_fail("baseline-load: an answer for no request in flight");
                 if (in[at + 9] != 1 || in[at + 10] || in[at + 11]) {
                     fprintf(stderr, "baseline-load: an answer with flags %u and status %u\n", in[at + 9],
                             (unsigned)in[at + 10] << 8 | in[at + 11]);
@@ -107,7 +108,7 @@ static void *connection_thread(void *argument) {
                 }
                 if (first) check_first_answer(in + at + frame_header, n - 8), first = false;
                 flight[stream % slots].stream = 0;
-                in_flight--, done++;
+                in_flight--;
                 if (counting ? phase == 1 : now >= measure_from && now < measure_until)
                     baseline_record(w, now - flight[stream % slots].sent);
                 at += 4 + (size_t)n;
@@ -175,9 +176,9 @@ int main(int argc, char **argv) {
     request_frame = baseline_check_frame(vault, source, token, timeout_micros, &request_length);
     baseline_samples *workers = calloc((size_t)connections, sizeof *workers);
     pthread_t *threads = calloc((size_t)connections, sizeof *threads);
-    if (!workers || !threads || pthread_barrier_init(&barrier, NULL, (unsigned)connections + 1)) baseline_die("start");
+    if (!workers || !threads || pthread_barrier_init(&barrier, NULL, (unsigned)connections + 1)) baseline_fail("baseline-load: cannot start");
     for (int i = 0; i < connections; i++) {
-        if (pthread_create(&threads[i], NULL, connection_thread, &workers[i])) baseline_die("pthread_create");
+        if (pthread_create(&threads[i], NULL, connection_thread, &workers[i])) baseline_fail("baseline-load: cannot start a thread");
     }
     measure_from = baseline_now_ns() + 300000000; /* connections made, caches warm */
     measure_until = measure_from + (int64_t)(seconds * 1e9);

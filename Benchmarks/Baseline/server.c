@@ -182,7 +182,7 @@ int main(int argc, char **argv) {
     for (long i = 0; i < threads; i++) {
         pthread_t thread;
         if ((sets[i] = epoll_create1(EPOLL_CLOEXEC)) < 0) baseline_die("epoll_create1");
-        if (pthread_create(&thread, NULL, worker, (void *)(intptr_t)sets[i])) baseline_die("pthread_create");
+        if (pthread_create(&thread, NULL, worker, (void *)(intptr_t)sets[i])) baseline_fail("baseline-server: cannot start a thread");
     }
     int listener = baseline_listen(argv[2]);
     for (long next = 0;; next = (next + 1) % threads) {

@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
     moat_options_init(&options);
     options.connections = (unsigned)callers;
     moat_client *client = NULL;
-    if (moat_open(argv[1], &options, &client)) baseline_die("moat_open");
+    if (moat_open(argv[1], &options, &client)) baseline_fail("bench: moat_open failed");
     caller *all = calloc((size_t)callers, sizeof *all);
     baseline_samples *samples = calloc((size_t)callers, sizeof *samples);
     pthread_t *threads = calloc((size_t)callers, sizeof *threads);
@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
     int64_t until = warm + (int64_t)(seconds * 1e9);
     for (int i = 0; i < callers; i++) {
         all[i] = (caller){.client = client, .request = &request, .warm = warm, .until = until, .samples = &samples[i]};
-        if (pthread_create(&threads[i], NULL, run_caller, &all[i])) baseline_die("pthread_create");
+        if (pthread_create(&threads[i], NULL, run_caller, &all[i])) baseline_fail("bench: cannot start a thread");
     }
     long not_allowed = 0;
     for (int i = 0; i < callers; i++) {
