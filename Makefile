@@ -44,7 +44,7 @@ check-conformance:
 	@if python3 -c 'import cryptography' 2>/dev/null; then scripts/generate-conformance --check; \
 	else echo "check-conformance: skipped (python3 cryptography not installed)"; fi
 
-test: deps check-generated check-conformance format-check
+test: deps check-generated check-conformance format-check baseline
 	$(SWIFT) build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel

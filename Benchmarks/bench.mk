@@ -1,6 +1,6 @@
 # The socket baseline (Benchmarks/Baseline/README.md), included by the top-level Makefile.
 #   make baseline    baseline-server (echo, floor) and baseline-load in $(BASELINE_OUT)
-# scripts/bench-socket and scripts/bench-clients build it.
+# scripts/bench-socket and scripts/bench-clients build it; `make test` builds it so it cannot rot.
 
 BASELINE_DIR := Benchmarks/Baseline
 BASELINE_OUT := .build/baseline
