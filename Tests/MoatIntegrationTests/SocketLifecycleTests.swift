@@ -192,39 +192,81 @@ extension MoatdIntegrationTests {
                 let raw = try await RawConnection.connect(daemon.socket)
                 let request = TestDocuments.aliceGetsSecret()
                 try await raw.send(try RawFrame.check(streamID: 1, request))
-                #expect(try await raw.readFrame().status == 0)
-                // Checks pipelined without reading their answers, until the daemon stops reading
-                // them (the socket has had no room for 3 s): it holds answers it cannot send, so it
-                // holds checks it has read and not yet answered (back-pressure). Those are answered
-                // once the drain has started: UNAVAILABLE.
-                var streamID: UInt32 = 1
-                var unsent: [UInt8] = []
-                var sentBytes = 0
-                while sentBytes < 256 << 20 {
-                    if unsent.isEmpty {
-                        for _ in 0..<1000 {
-                            streamID += 1
-                            unsent += try RawFrame.check(streamID: streamID, request)
-                        }
-                    }
-                    let sent = try raw.sendSome(unsent, patience: .seconds(3))
-                    if sent == 0 { break }
-                    unsent.removeFirst(sent)
-                    sentBytes += sent
-                }
+                let first = try await raw.readFrame()
+                #expect(first.status == 0)
+                let sent = try await Self.holdChecksUnanswered(
+                    raw,
+                    daemon,
+                    request,
+                    answerBytes: 12 + first.payload.count
+                )
                 daemon.send(SIGTERM)
-                // Every check read is answered (decided before the drain starts, UNAVAILABLE
-                // after, never a decision again), and the open connection is closed by the drain,
-                // not left hanging.
+                // Every check read is answered: those answered before the drain with their
+                // decision, the one held unanswered UNAVAILABLE (never a decision); and the open
+                // connection is closed by the drain, not left hanging.
                 let (closed, frames) = try await raw.readUntilClosed(timeout: .seconds(60))
                 #expect(closed, "the connection stayed open")
                 let answers = frames.map(\.statusName)
                 let decided = answers.prefix { $0 == "OK" }.count
                 let unavailable = answers.dropFirst(decided)
-                #expect(!unavailable.isEmpty, "no UNAVAILABLE answer among \(answers.count) after SIGTERM")
-                #expect(unavailable.allSatisfy { $0 == "UNAVAILABLE" }, "\(Set(unavailable))")
+                #expect(decided == sent - 2, "\(decided) decided of \(sent - 2) answered before SIGTERM")
+                #expect(Array(unavailable) == ["UNAVAILABLE"], "after the decisions: \(unavailable.prefix(5))")
                 #expect(await daemon.child.waitForExit(timeout: .seconds(30)) == .exit(0))
                 #expect(!exists(daemon.socket) && !exists(daemon.controlSocket))
+            }
+        }
+
+        /// The data socket's high water mark of unsent answers (docs/protocol.md, "Limits").
+        static let unsentAnswerLimit = 256 << 10
+
+        /// Pipelines checks without reading their answers until the daemon provably holds a check
+        /// it has read and not answered (back-pressure, docs/protocol.md "Limits"), all observed:
+        /// every answer is `answerBytes` long, so the answers the daemon holds unsent are the
+        /// answers it counted (`moat_checks_total`) less those in this end's receive queue. Checks
+        /// are sent in rounds that keep that under the limit, each waited out until all are
+        /// answered; then one round whose last answer but one crosses it, and which the daemon
+        /// reads whole: it answers all but the last check of it and stops. Only then does this
+        /// return, with the number of checks sent (the first one included).
+        static func holdChecksUnanswered(
+            _ raw: RawConnection,
+            _ daemon: DaemonProcess,
+            _ request: CheckRequest,
+            answerBytes: Int
+        ) async throws -> Int {
+            try await daemon.control { control in
+                func answered() async throws -> Int {
+                    let line = try await control.metrics().split(separator: "\n").first {
+                        $0.hasPrefix(#"moat_checks_total{decision="allow",inner_code=""} "#)
+                    }
+                    return try #require(line.flatMap { Int($0.split(separator: " ").last ?? "") })
+                }
+                var sent = 1  // the check answered and read before
+                var streamID: UInt32 = 1
+                func send(_ count: Int) async throws {
+                    var bytes: [UInt8] = []
+                    for _ in 0..<count {
+                        streamID += 1
+                        bytes += try RawFrame.check(streamID: streamID, request)
+                    }
+                    try await raw.send(bytes)
+                    sent += count
+                }
+                while true {
+                    let unsent = (sent - 1) * answerBytes - (try raw.unreadAnswerBytes())
+                    // The answer that takes the unsent answers over the limit (the channel is
+                    // then not writable and the daemon answers nothing more).
+                    let crossing = (unsentAnswerLimit - unsent) / answerBytes + 1
+                    if crossing <= 8 {
+                        try await send(crossing + 1)
+                        try await eventually("the daemon to read the last checks and answer all but one") {
+                            guard try raw.daemonReadEverything() else { return false }
+                            return try await answered() == sent - 1
+                        }
+                        return sent
+                    }
+                    try await send(crossing - 1)
+                    try await eventually("the daemon to answer every check sent") { try await answered() == sent }
+                }
             }
         }
 

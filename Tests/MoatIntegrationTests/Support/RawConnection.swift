@@ -109,27 +109,23 @@ final class RawConnection: Sendable {
         }
     }
 
-    /// Sends what the kernel takes of `bytes` once the socket has room, waiting at most `patience`
-    /// for it: how many bytes it took, 0 when it had no room all that time (the daemon has stopped
-    /// reading). Throws if the daemon closed the connection.
-    func sendSome(_ bytes: [UInt8], patience: Duration) throws -> Int {
-        var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        let milliseconds = Int32(clamping: patience.components.seconds * 1000)
-        while true {
-            let ready = poll(&descriptor, 1, milliseconds)
-            if ready == 0 { return 0 }
-            if ready > 0 { break }
-            if errno != EINTR { throw HarnessError("poll: \(String(cString: strerror(errno)))") }
+    /// Bytes the daemon has written that wait in this end's receive queue, unread (FIONREAD).
+    func unreadAnswerBytes() throws -> Int {
+        try queueLength(UInt(FIONREAD), "FIONREAD")
+    }
+
+    /// Whether the daemon has read every byte sent on this connection: TIOCOUTQ of a Unix
+    /// stream socket is the kernel memory of what was sent and not yet read, 0 once all is read.
+    func daemonReadEverything() throws -> Bool {
+        try queueLength(UInt(TIOCOUTQ), "TIOCOUTQ") == 0
+    }
+
+    private func queueLength(_ request: UInt, _ name: String) throws -> Int {
+        var count: Int32 = 0
+        guard ioctl(fd, request, &count) == 0 else {
+            throw HarnessError("ioctl \(name): \(String(cString: strerror(errno)))")
         }
-        while true {
-            let count = bytes.withUnsafeBytes {
-                Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
-            }
-            if count >= 0 { return count }
-            if errno == EINTR { continue }
-            if errno == EAGAIN { return 0 }
-            throw HarnessError("send: \(String(cString: strerror(errno)))")
-        }
+        return Int(count)
     }
 
     /// Reads one frame, or sees the connection closed; throws when neither happens within `timeout`.
