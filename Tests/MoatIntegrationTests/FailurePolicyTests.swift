@@ -87,31 +87,31 @@ extension MoatdIntegrationTests {
                 let good = TestDocuments.aliceGetsSecret()
                 let first = await client.check(good)  // the one connection is up
                 #expect(first.decision?.outcome == .allow, "\(first.summary)")
-                // The daemon is stopped while the checks are queued on the shared connection,
-                // so that, were the oversized check sent, the others would be behind it when
-                // the daemon reads its length and closes the connection. (The pauses only order
-                // the calls; nothing here depends on how long anything takes.)
+                // The daemon is stopped: it can answer nothing, so the oversized check ends only
+                // if the client refuses it without sending it (sent, it would wait out its
+                // deadline). The checks sent after it on the shared connection are answered once
+                // the daemon runs again: the refusal left nothing on the connection.
                 daemon.send(SIGSTOP)
                 defer { daemon.send(SIGCONT) }
                 try await ClientBehaviour.waitUntilStopped(daemon.pid)
-                let refused = Task { await client.check(oversized) }
-                try await Task.sleep(for: .milliseconds(200))
+                let result = await client.check(oversized)
+                #expect(result.error?.code == .requestRefused, "\(result.summary)")
+                #expect(result.error?.status == .resourceExhausted)
+                #expect(result.error?.fault == .request)
+                #expect(!result.isAllowed && !result.failedOpen)
                 let answered = Task {
                     await withTaskGroup(of: CheckResult.self) { group in
                         for _ in 0..<32 { group.addTask { await client.check(good) } }
                         return await group.reduce(into: []) { $0.append($1) }
                     }
                 }
-                try await Task.sleep(for: .milliseconds(200))
                 daemon.send(SIGCONT)
-                let result = await refused.value
-                #expect(result.error?.code == .requestRefused, "\(result.summary)")
-                #expect(result.error?.status == .resourceExhausted)
-                #expect(result.error?.fault == .request)
-                #expect(!result.isAllowed && !result.failedOpen)
                 let others = await answered.value
                 #expect(others.count == 32)
                 #expect(others.allSatisfy { $0.decision?.outcome == .allow }, "\(others.map(\.summary))")
+                // The daemon never saw it: a frame over its limit is refused by the daemon and counted.
+                let metrics = try await daemon.control { try await $0.metrics() }
+                #expect(metrics.contains(#"moat_refusals_total{reason="frame_too_large"} 0"#), "\(metrics)")
                 // In a batch, the oversized request alone is refused.
                 let batch = await client.checkBatch([good, oversized, good])
                 #expect(batch.map { $0.decision?.outcome } == [.allow, nil, .allow])
