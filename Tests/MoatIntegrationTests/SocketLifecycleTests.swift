@@ -219,14 +219,14 @@ extension MoatdIntegrationTests {
         /// The data socket's high water mark of unsent answers (docs/protocol.md, "Limits").
         static let unsentAnswerLimit = 256 << 10
 
-        /// Pipelines checks without reading their answers until the daemon provably holds a check
-        /// it has read and not answered (back-pressure, docs/protocol.md "Limits"), all observed:
-        /// every answer is `answerBytes` long, so the answers the daemon holds unsent are the
-        /// answers it counted (`moat_checks_total`) less those in this end's receive queue. Checks
-        /// are sent in rounds that keep that under the limit, each waited out until all are
-        /// answered; then one round whose last answer but one crosses it, and which the daemon
-        /// reads whole: it answers all but the last check of it and stops. Only then does this
-        /// return, with the number of checks sent (the first one included).
+        /// Pipelines checks without reading their answers until the daemon holds a check it has
+        /// read and not answered (back-pressure, docs/protocol.md "Limits"), as observed rather
+        /// than waited for: every answer is `answerBytes` long, so the answers the daemon holds
+        /// unsent are the answers it counted (`moat_checks_total`) less those in this end's receive
+        /// queue. Checks go in rounds that keep that at most the limit, each waited out until all
+        /// are answered; then a last round whose last answer but one takes it over the limit.
+        /// Once the daemon has read all of that round and answered all but its last check, it
+        /// answers nothing more: returns the number of checks sent, the first one included.
         static func holdChecksUnanswered(
             _ raw: RawConnection,
             _ daemon: DaemonProcess,
@@ -252,7 +252,16 @@ extension MoatdIntegrationTests {
                     sent += count
                 }
                 while true {
-                    let unsent = (sent - 1) * answerBytes - (try raw.unreadAnswerBytes())
+                    // The daemon counts a check before it writes the answer: the queue is read
+                    // again after another round trip to the daemon until it stays the same.
+                    var queued = try raw.unreadAnswerBytes()
+                    while true {
+                        _ = try await answered()
+                        let again = try raw.unreadAnswerBytes()
+                        if again == queued { break }
+                        queued = again
+                    }
+                    let unsent = (sent - 1) * answerBytes - queued
                     // The answer that takes the unsent answers over the limit (the channel is
                     // then not writable and the daemon answers nothing more).
                     let crossing = (unsentAnswerLimit - unsent) / answerBytes + 1
