@@ -163,6 +163,14 @@ extension MoatdIntegrationTests {
                 // Some close; a well-behaved client gets in and is answered.
                 for raw in admitted.suffix(4) { raw.shutdown() }
                 admitted.removeLast(4)
+                // Once the daemon has counted them closed (moat_connections): until then it may
+                // still find every slot taken.
+                let prefix = #"moat_connections{socket="data"} "#
+                try await eventually("the daemon to count the 4 connections closed") {
+                    let metrics = try await daemon.control { try await $0.metrics() }
+                    let open = metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }
+                    return try #require(open.flatMap { Double($0.dropFirst(prefix.count)) }) <= Double(admitted.count)
+                }
                 try await Self.expectAnswered(daemon, count: 20)
                 withExtendedLifetime(admitted) {}
             }
