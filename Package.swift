@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
     ],
     targets: [
         .systemLibrary(
@@ -68,6 +70,7 @@ let package = Package(
                 "MoatWire",
                 "MoatSockets",
                 .product(name: "SystemPackage", package: "swift-system"),
+                "MoatKeyVaultHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -76,8 +79,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ]
         ),
+        // Envoy's view of a Key Vault request, mapped to a check (docs/envoy.md).
+        .target(name: "MoatKeyVaultHTTP", dependencies: ["MoatCore"]),
         .target(
             name: "MoatClient",
             dependencies: [
@@ -94,6 +101,8 @@ let package = Package(
             dependencies: [
                 "MoatServer",
                 "MoatSockets",
+                "MoatCore",
+                "MoatWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -122,6 +131,7 @@ let package = Package(
             name: "MoatFuzzTargets",
             dependencies: [
                 "MoatCore",
+                "MoatKeyVaultHTTP",
                 "MoatIdentity",
                 "MoatWire",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -165,6 +175,7 @@ let package = Package(
         ),
         .testTarget(name: "MoatCoreTests", dependencies: ["MoatCore", "MoatIdentity", "MoatTestSupport"]),
         .testTarget(name: "MoatFuzzCorpusTests", dependencies: ["MoatFuzzTargets"]),
+        .testTarget(name: "MoatKeyVaultHTTPTests", dependencies: ["MoatKeyVaultHTTP", "MoatCore"]),
         .testTarget(
             name: "MoatIdentityTests",
             dependencies: [

@@ -19,6 +19,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case rules
     /// A bearer token through the JWT parser and verifier and a whole check.
     case jwt
+    /// An HTTP request to Key Vault (method, path, host, peer, headers) through the mapping Envoy's
+    /// checks use (`docs/envoy.md`).
+    case http
 
     /// Runs the target on `input`; throws when a property the product promises does not hold.
     public func run(_ input: [UInt8]) throws(OracleViolation) {
@@ -28,6 +31,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .json: try JSONFuzzing.run(input)
         case .rules: try RulesFuzzing.run(input)
         case .jwt: try TokenFuzzing.run(input)
+        case .http: try HTTPMappingFuzzing.run(input)
         }
     }
 
