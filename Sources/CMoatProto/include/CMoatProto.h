@@ -7,6 +7,7 @@
 
 #include "moat/v1/authz.pb-c.h"
 #include "moat/v1/control.pb-c.h"
+#include "envoy/service/auth/v3/external_auth.pb-c.h"
 
 /// The address of a message's descriptor. Swift imports an `extern const` struct as a value, whose
 /// address is not the C object's; protobuf-c keeps the descriptor pointer it is given (in
@@ -15,6 +16,24 @@
     static inline const ProtobufCMessageDescriptor *cmoat_##name##_descriptor(void) { \
         return &moat__v1__##name##__descriptor; \
     }
+
+/// The descriptors of Envoy's ext_authz messages (proto/envoy, proto/google; docs/envoy.md).
+#define CMOAT_ENVOY_DESCRIPTOR(swift_name, c_name) \
+    static inline const ProtobufCMessageDescriptor *cmoat_envoy_##swift_name##_descriptor(void) { \
+        return &c_name##__descriptor; \
+    }
+
+CMOAT_ENVOY_DESCRIPTOR(check_request, envoy__service__auth__v3__check_request)
+CMOAT_ENVOY_DESCRIPTOR(check_response, envoy__service__auth__v3__check_response)
+CMOAT_ENVOY_DESCRIPTOR(denied_http_response, envoy__service__auth__v3__denied_http_response)
+CMOAT_ENVOY_DESCRIPTOR(ok_http_response, envoy__service__auth__v3__ok_http_response)
+CMOAT_ENVOY_DESCRIPTOR(header_value_option, envoy__config__core__v3__header_value_option)
+CMOAT_ENVOY_DESCRIPTOR(header_value, envoy__config__core__v3__header_value)
+CMOAT_ENVOY_DESCRIPTOR(http_status, envoy__type__v3__http_status)
+CMOAT_ENVOY_DESCRIPTOR(rpc_status, google__rpc__status)
+CMOAT_ENVOY_DESCRIPTOR(struct, google__protobuf__struct)
+CMOAT_ENVOY_DESCRIPTOR(struct_fields_entry, google__protobuf__struct__fields_entry)
+CMOAT_ENVOY_DESCRIPTOR(value, google__protobuf__value)
 
 CMOAT_MESSAGE_DESCRIPTOR(asserted_identity)
 CMOAT_MESSAGE_DESCRIPTOR(check_request)
