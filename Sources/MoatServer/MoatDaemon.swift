@@ -87,6 +87,21 @@ public struct MoatDaemon: Sendable {
             context: context,
             logger: logger
         )
+        let envoy: EnvoyServer?
+        do {
+            envoy =
+                EnvoyServer.isConfigured(configuration.envoy, inherited)
+                ? try await EnvoyServer.bind(
+                    inherited,
+                    group: group,
+                    configuration: configuration.envoy,
+                    context: context,
+                    logger: logger
+                ) : nil
+        } catch {
+            await data.abandon()
+            throw error
+        }
         let control: ControlServer
         do {
             control = try await ControlServer.bind(
@@ -99,18 +114,21 @@ public struct MoatDaemon: Sendable {
             )
         } catch {
             await data.abandon()
+            envoy?.abandon()
             throw error
         }
 
-        // Shut down in reverse order: the data socket drains first, the decision log last.
+        // Shut down in reverse order: the Envoy service and the data socket drain first, the
+        // decision log last.
         // Only now, holding the sockets, is no other daemon writing next to the rules file.
         updater.file.removeStaleTemporaryFiles()
-        let services: [any Service] = [
-            DecisionLogWriter(log: decisionLog, logger: logger),
-            RulesWatcher(updater: updater, pollInterval: configuration.pollInterval, logger: logger),
-            control,
-            data,
-        ]
+        let services: [any Service] =
+            [
+                DecisionLogWriter(log: decisionLog, logger: logger),
+                RulesWatcher(updater: updater, pollInterval: configuration.pollInterval, logger: logger),
+                control,
+                data,
+            ] + (envoy.map { [$0 as any Service] } ?? [])
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },

@@ -54,6 +54,9 @@ public struct ServerConfiguration: Sendable {
 
     public var decisionLog = DecisionLog.Configuration()
 
+    /// The Envoy ext_authz service (docs/envoy.md); off unless a socket or address is given.
+    package var envoy = EnvoyConfiguration()
+
     public init() {}
 
     /// The per-uid limit in force: `maximumConnectionsPerUID`, or a quarter of `maximumConnections`.

@@ -126,6 +126,9 @@ struct Moatd: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @OptionGroup(title: "Envoy ext_authz service")
+    var envoy: EnvoyOptions
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level: unknown level '\(logLevel)'")
@@ -167,7 +170,9 @@ struct Moatd: AsyncParsableCommand {
         }
         let logger = Logger(label: "moatd")
         let group = try socketGroup.map(Self.groupID)
+        let envoyConfiguration = try envoy.configuration(group: group)
         let configuration = ServerConfiguration.defaults {
+            $0.envoy = envoyConfiguration
             $0.rulesFile = rules
             $0.data.path = socket
             $0.data.mode = UInt32(socketMode, radix: 8)!

@@ -1,6 +1,7 @@
 import Atomics
 import MoatCore
 import MoatIdentity
+import MoatKeyVaultHTTP
 import MoatWire
 import NIOCore
 import Prometheus
@@ -114,9 +115,40 @@ struct DataRequestProcessor {
         let arrival: NIODeadline
     }
 
+    /// One check that did not arrive in a frame (the Envoy service, docs/envoy.md), decided on the
+    /// same path as a Check frame and logged with `decisionId`. Could not decide (draining, no
+    /// rules, deadline) is the error. A request the HTTP mapping refused (`refusal`) is decided as
+    /// that 400 on the serving snapshot, counted and logged like any decision.
+    mutating func check(
+        _ request: CheckRequest,
+        refusal: HTTPMappingError?,
+        arrival: NIODeadline,
+        decisionId: String
+    ) -> Result<Decision, StatusError> {
+        let evaluation: Evaluation
+        do throws(StatusError) {
+            evaluation = try self.evaluation(arrival: arrival)
+        } catch {
+            return .failure(error)
+        }
+        if let refusal {
+            let decision = refusal.decision(revision: evaluation.state.revision)
+            record(request, decision, duration: NIODeadline.now() - arrival, decisionId: decisionId)
+            return .success(decision)
+        }
+        switch decide(request, evaluation, decisionId: decisionId) {
+        case .decision(let decision): return .success(decision)
+        case .error(let error): return .failure(error)
+        }
+    }
+
     /// The decision on `request`, or DEADLINE_EXCEEDED when its deadline passed before it was
     /// evaluated (that request alone, in a batch).
-    private mutating func decide(_ request: CheckRequest, _ evaluation: Evaluation) -> CheckBatchResponse.Item {
+    private mutating func decide(
+        _ request: CheckRequest,
+        _ evaluation: Evaluation,
+        decisionId: String? = nil
+    ) -> CheckBatchResponse.Item {
         if request.timeoutMicros > 0,
             (NIODeadline.now() - evaluation.arrival).nanoseconds / 1000 > Int64(clamping: request.timeoutMicros)
         {
@@ -132,13 +164,18 @@ struct DataRequestProcessor {
             verifier: evaluation.verifier,
             context: evaluation.context
         )
-        record(request, decision, duration: NIODeadline.now() - evaluation.arrival)
+        record(request, decision, duration: NIODeadline.now() - evaluation.arrival, decisionId: decisionId)
         return .decision(decision)
     }
 
     /// Counts a decision, records its duration and submits it to the decision log (every deny, a
     /// sample of the allows).
-    private mutating func record(_ request: CheckRequest, _ decision: Decision, duration: TimeAmount) {
+    private mutating func record(
+        _ request: CheckRequest,
+        _ decision: Decision,
+        duration: TimeAmount,
+        decisionId: String?
+    ) {
         metrics.countDecision(decision)
         metrics.checkDuration.record(.nanoseconds(duration.nanoseconds))
         if let decisionLog, decision.outcome == .deny || decisionLog.samplesAllow(nextRandom()) {
@@ -148,7 +185,8 @@ struct DataRequestProcessor {
                     request: request,
                     decision: decision,
                     peer: peer,
-                    durationMicros: duration.nanoseconds / 1000
+                    durationMicros: duration.nanoseconds / 1000,
+                    decisionId: decisionId
                 )
             )
         }

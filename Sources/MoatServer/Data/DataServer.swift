@@ -202,6 +202,11 @@ extension AcceptBackoffHandler {
     /// Backs off accepting for a second when accept fails (EMFILE, ENFILE, ENOBUFS, ...), instead
     /// of retrying at once, which would spin the event loop while the error lasts; logs each failure.
     static func logging(_ socket: SocketKind, _ logger: Logger) -> AcceptBackoffHandler {
+        logging(named: "\(socket)", logger)
+    }
+
+    /// The same for a listener that is not one of the frame sockets (the Envoy service's).
+    static func logging(named socket: String, _ logger: Logger) -> AcceptBackoffHandler {
         AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
             logger.warning(
                 "cannot accept a connection; accepting again in 1 s",

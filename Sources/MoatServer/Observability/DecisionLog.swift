@@ -31,6 +31,8 @@ public final class DecisionLog: Sendable {
         var decision: Decision
         var peer: PeerCredentials?
         var durationMicros: Int64
+        /// The id sent to Envoy with the answer (`x-moat-decision-id`, docs/envoy.md); nil on the data socket.
+        var decisionId: String? = nil
     }
 
     public struct Configuration: Sendable {
@@ -222,6 +224,7 @@ public final class DecisionLog: Sendable {
         return .object([
             ("time", .string(Timestamp.iso8601(millis: record.unixMillis))),
             ("correlationId", text(request.requestId)),
+            ("decisionId", text(record.decisionId)),
             ("vault", text(request.vault)),
             ("operationName", text(request.operation?.name)),
             ("resultSignature", .string(decision.code.resultSignature)),
@@ -292,7 +295,8 @@ extension DecisionLog.Record {
             request: kept,
             decision: outcome,
             peer: peer,
-            durationMicros: durationMicros
+            durationMicros: durationMicros,
+            decisionId: decisionId
         )
     }
 
@@ -302,7 +306,7 @@ extension DecisionLog.Record {
             request.vault, request.sourceAddress, request.subnetId, request.requestId, decision.message,
             decision.caller?.objectId ?? "", decision.caller?.applicationId ?? "", decision.caller?.tenantId ?? "",
             decision.admittedBy?.rule ?? "", decision.admittedBy?.service ?? "", decision.grantedBy?.id ?? "",
-            decision.revision.hash,
+            decision.revision.hash, decisionId ?? "",
         ]
         return texts.reduce(Self.fixedCost) { $0 + $1.utf8.count }
     }

@@ -1,0 +1,133 @@
+import GRPCCore
+import MoatCore
+import MoatKeyVaultHTTP
+import MoatWire
+import NIOCore
+import NIOPosix
+
+/// `envoy.service.auth.v3.Authorization/Check` (docs/envoy.md): each HTTP request Envoy asks about
+/// is mapped to a check and decided on the data socket's path (`DataRequestProcessor.check`): the
+/// same snapshot, engine, metrics and decision log.
+///
+/// Token cache: grpc-swift runs each RPC as a task, off the event loops. The check hops to the
+/// next event loop of the daemon's group and is decided there with that loop's `TokenCache`, the
+/// one the data socket's connections on that loop use, so a token verified on either path is
+/// cached for both and the caches stay lock-free (docs/envoy.md, "Tokens").
+struct EnvoyAuthorizationService: RegistrableRPCService {
+    static let check = MethodDescriptor(fullyQualifiedService: "envoy.service.auth.v3.Authorization", method: "Check")
+
+    let context: DataContext
+    let group: MultiThreadedEventLoopGroup
+    let mapping: HTTPCheckMapping
+    let answersErrorResponse: Bool
+
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        router.registerHandler(
+            forMethod: Self.check,
+            deserializer: EnvoyCheckDeserializer(),
+            serializer: EnvoyCheckSerializer()
+        ) { request, _ in
+            let arrival = NIODeadline.now()
+            var input: EnvoyCheckInput?
+            for try await message in request.messages {
+                guard input == nil else {
+                    throw RPCError(code: .invalidArgument, message: "Check is a unary method: one request message")
+                }
+                input = message
+            }
+            guard let input else {
+                throw RPCError(code: .invalidArgument, message: "Check is a unary method: no request message")
+            }
+            let timeout = Self.timeoutMicros(request.metadata)
+            let response = try await answer(input, timeoutMicros: timeout, arrival: arrival)
+            return StreamingServerResponse(single: ServerResponse(message: response))
+        }
+    }
+
+    /// The answer to one request; throws the gRPC error for "could not decide".
+    func answer(
+        _ input: EnvoyCheckInput,
+        timeoutMicros: UInt64,
+        arrival: NIODeadline
+    ) async throws -> EnvoyCheckResponse {
+        let decisionId = EnvoyAnswer.newDecisionId()
+        var check = CheckRequest()
+        var refusal: HTTPMappingError?
+        var moatHeaders: [String] = []
+        switch input {
+        case .refused(let error):
+            refusal = error
+        case .request(let envoy):
+            moatHeaders = envoy.moatHeaderNames
+            let http = KeyVaultHTTPRequest(
+                method: envoy.method,
+                path: envoy.path,
+                host: envoy.host,
+                headers: envoy.headers,
+                peerAddress: envoy.sourceAddress,
+                contextExtensions: envoy.contextExtensions
+            )
+            switch mapping.check(http) {
+            case .success(let mapped): check = mapped
+            case .failure(let error):
+                refusal = error
+                check.sourceAddress = mapping.clientAddress.source(
+                    peer: envoy.sourceAddress,
+                    forwardedFor: envoy.headers["x-forwarded-for"]
+                )
+                check.requestId = envoy.headers["x-request-id"] ?? envoy.id
+            }
+            if check.requestId.isEmpty { check.requestId = envoy.id }
+        }
+        check.timeoutMicros = timeoutMicros
+        let loop = group.next()
+        let context = self.context
+        let request = check
+        let refused = refusal
+        let outcome = try await loop.submit {
+            var processor = DataRequestProcessor(
+                store: context.store,
+                tokenCache: context.tokenCaches[ObjectIdentifier(loop)]!,
+                metrics: context.metrics,
+                decisionLog: context.decisionLog,
+                draining: context.draining,
+                peer: nil,
+                trustsAssertedIdentity: false,
+                sampling: UInt64.random(in: 1...UInt64.max)
+            )
+            return processor.check(request, refusal: refused, arrival: arrival, decisionId: decisionId)
+        }.get()
+        switch outcome {
+        case .success(let decision):
+            return EnvoyAnswer.response(
+                decision,
+                sourceAddress: check.sourceAddress,
+                decisionId: decisionId,
+                clientMoatHeaders: moatHeaders
+            )
+        case .failure(let error):
+            if answersErrorResponse { return EnvoyAnswer.errorResponse(error) }
+            throw EnvoyAnswer.rpcError(error)
+        }
+    }
+
+    /// The `grpc-timeout` Envoy sends (its ext_authz `timeout`), in microseconds; 0 when absent or
+    /// unreadable (the gRPC spec: up to 8 digits and a unit, H M S m u n).
+    static func timeoutMicros(_ metadata: Metadata) -> UInt64 {
+        guard let text = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }),
+            let unit = text.last, text.count >= 2, text.count <= 9,
+            let value = UInt64(text.dropLast())
+        else { return 0 }
+        let micros: UInt64
+        switch unit {
+        case "H": micros = value.multipliedReportingOverflow(by: 3_600_000_000).partialValue
+        case "M": micros = value.multipliedReportingOverflow(by: 60_000_000).partialValue
+        case "S": micros = value * 1_000_000
+        case "m": micros = value * 1000
+        case "u": micros = value
+        case "n": micros = max(1, value / 1000)
+        default: return 0
+        }
+        return max(1, micros)
+    }
+}

@@ -1,0 +1,80 @@
+package import MoatCore
+
+/// The Envoy ext_authz service (docs/envoy.md): where it listens and how it reads requests. Off
+/// unless a socket or a TCP address is given.
+package struct EnvoyConfiguration: Sendable {
+    /// `--envoy-socket`, `--envoy-socket-mode`, `--envoy-allow-uid`, `--envoy-allow-gid`.
+    package var socket: SocketConfiguration?
+    /// `--envoy-listen`: a loopback address unless `--envoy-listen-any` was given.
+    package var listen: TCPAddress?
+    /// `--envoy-trusted-proxy`: peers whose `x-forwarded-for` is read.
+    package var trustedProxies: [IPNetwork] = []
+    /// `--envoy-error-response`: answer "could not decide" with `error_response` (503 and
+    /// `retry-after`) rather than the gRPC status UNAVAILABLE.
+    package var answersErrorResponse = false
+
+    /// Check requests larger than this are answered 400 (docs/envoy.md, "Request faults").
+    package static let maximumRequestBytes = 16 << 20
+    /// What the gRPC transport accepts: above `maximumRequestBytes`, so that the larger requests
+    /// reach Moat and get their 400 (a transport error would be "could not decide").
+    package static let transportPayloadLimit = 64 << 20
+
+    package init() {}
+
+    package var isEnabled: Bool { socket != nil || listen != nil }
+
+    /// A TCP address to listen on.
+    package struct TCPAddress: Sendable, Hashable, CustomStringConvertible {
+        package var host: String
+        package var port: Int
+
+        package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+        /// Parses `HOST:PORT` or `[IPv6]:PORT`, where HOST is an IP address. A non-loopback
+        /// address is refused unless `allowAny`.
+        package init(parsing text: String, allowAny: Bool) throws(EnvoyConfigurationError) {
+            let host: Substring
+            let port: Substring
+            if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+                host = text[text.index(after: text.startIndex)..<close]
+                let rest = text[text.index(after: close)...]
+                guard rest.hasPrefix(":") else { throw EnvoyConfigurationError("'\(text)' has no :PORT") }
+                port = rest.dropFirst()
+            } else if let colon = text.lastIndex(of: ":") {
+                host = text[..<colon]
+                port = text[text.index(after: colon)...]
+            } else {
+                throw EnvoyConfigurationError("'\(text)' is not HOST:PORT")
+            }
+            guard let address = IPAddress(host) else {
+                throw EnvoyConfigurationError("'\(host)' in '\(text)' is not an IP address")
+            }
+            guard let number = Int(port), (1...65535).contains(number) else {
+                throw EnvoyConfigurationError("'\(port)' in '\(text)' is not a port from 1 to 65535")
+            }
+            guard allowAny || Self.isLoopback(address) else {
+                throw EnvoyConfigurationError(
+                    "'\(text)' is not a loopback address: the Envoy service has no TLS and no peer check on TCP; give --envoy-listen-any to listen there anyway"
+                )
+            }
+            self.host = String(host)
+            self.port = number
+        }
+
+        private static func isLoopback(_ address: IPAddress) -> Bool {
+            switch address {
+            case .v4(let value): value >> 24 == 127
+            case .v6(let value): value == 1
+            }
+        }
+    }
+}
+
+/// A flag value the Envoy service cannot use, and why.
+package struct EnvoyConfigurationError: Error, CustomStringConvertible, Sendable {
+    package let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
