@@ -34,7 +34,8 @@ run: build
 # Fails when the committed protoc-c output differs from what scripts/generate-proto produces.
 check-generated: deps
 	@scripts/generate-proto
-	@git diff --exit-code --stat -- Sources/CMoatProto || { echo "generated code is stale: run scripts/generate-proto and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- Sources/CMoatProto)" || { git status --short -- Sources/CMoatProto; \
+		echo "generated code is stale: run scripts/generate-proto and commit"; exit 1; }
 
 format-check:
 	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests
@@ -50,6 +51,7 @@ test: deps check-generated check-conformance format-check baseline
 	$(SWIFT) test --skip-build --parallel
 	$(MAKE) c-client-test
 	$(MAKE) python-test
+	$(MAKE) envoy-test
 
 # libFuzzer targets (Tests/MoatFuzzTargets), FUZZ_SECONDS (default 60) each, in .build-fuzz; see
 # scripts/fuzz. `make test` replays their committed corpora (Tests/Fuzz) without libFuzzer.
@@ -88,3 +90,4 @@ clean:
 include clients/c/client.mk
 include Benchmarks/bench.mk
 include clients/python/client.mk
+include Tests/Envoy/envoy.mk
