@@ -49,19 +49,11 @@ package enum RequestPath {
             let high = part.index(after: index)
             guard high < part.endIndex else { return nil }
             let low = part.index(after: high)
-            guard low < part.endIndex, let h = hex(part[high]), let l = hex(part[low]) else { return nil }
+            guard low < part.endIndex, let h = IPAddress.hexValue(part[high]), let l = IPAddress.hexValue(part[low])
+            else { return nil }
             out.append(h << 4 | l)
             index = part.index(after: low)
         }
         return String(validating: out, as: UTF8.self)
-    }
-
-    private static func hex(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }

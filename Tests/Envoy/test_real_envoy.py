@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_RULES, REPOSITORY, Moatd, free_port
+from conftest import EXAMPLE_RULES, REPOSITORY, Moatd, free_port, terminate
 
 ENVOY = Path(sys.executable).with_name("envoy")
 HOST = "contoso-prod.vault.azure.net"
@@ -91,12 +91,7 @@ class Envoy:
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
 
     def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
         self.log.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 

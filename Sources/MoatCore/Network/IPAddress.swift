@@ -129,7 +129,8 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
         return (headCount == 0 ? 0 : head << headShift) | tail
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
+    /// The value of one hex digit, either case (also the percent-escapes of `MoatKeyVaultHTTP.RequestPath`).
+    package static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
