@@ -6,7 +6,7 @@ BIN := .build/debug
 RUN_DIR := $(CURDIR)/run
 APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
 
-.PHONY: all build deps run test check-generated check-conformance format-check conformance clean \
+.PHONY: all build deps run test lint check-generated check-conformance format-check conformance clean \
 	fuzz test-sanitize test-asan test-tsan
 
 all: build
@@ -45,7 +45,12 @@ check-conformance:
 	@if python3 -c 'import cryptography' 2>/dev/null; then scripts/generate-conformance --check; \
 	else echo "check-conformance: skipped (python3 cryptography not installed)"; fi
 
-test: deps check-generated check-conformance format-check baseline
+# Checks that need no Swift build (scripts/lint): no reference leaves the repository, Markdown
+# links and cited docs anchors resolve, the conformance table's `covers` cite docs/semantics.md.
+lint:
+	@scripts/lint
+
+test: deps lint check-generated check-conformance format-check baseline
 	$(SWIFT) build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
