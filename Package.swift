@@ -105,7 +105,6 @@ let package = Package(
                 "MoatCore",
                 "MoatServer",
                 "MoatSockets",
-                "MoatCore",
                 "MoatWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
