@@ -6,7 +6,7 @@ BIN := .build/debug
 RUN_DIR := $(CURDIR)/run
 APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
 
-.PHONY: all build deps run test check-generated check-conformance format-check conformance clean \
+.PHONY: all build deps run test lint api-check docs check-generated check-conformance format-check conformance clean \
 	fuzz test-sanitize test-asan test-tsan
 
 all: build
@@ -45,8 +45,26 @@ check-conformance:
 	@if python3 -c 'import cryptography' 2>/dev/null; then scripts/generate-conformance --check; \
 	else echo "check-conformance: skipped (python3 cryptography not installed)"; fi
 
-test: deps check-generated check-conformance format-check baseline
+# Checks that need no Swift build (scripts/lint): no reference leaves the repository, Markdown
+# links and cited docs anchors resolve, the conformance table's `covers` cite docs/semantics.md.
+lint:
+	@scripts/lint
+
+# Fails when the public API of a library product (MoatCore, MoatIdentity, MoatWire, MoatServer,
+# MoatClient) breaks against the commit named in api-baseline. A deliberate break moves that commit
+# forward (README, "Development"). Needs the baseline commit in the clone's history.
+api-check:
+	$(SWIFT) package diagnose-api-breaking-changes $$(cat api-baseline)
+
+# Builds each library's DocC catalogue with the toolchain's docc, failing on any DocC warning
+# (scripts/build-docs; archives in .build/docs/).
+docs:
+	SWIFT=$(SWIFT) scripts/build-docs
+
+test: deps lint check-generated check-conformance format-check baseline
 	$(SWIFT) build
+	$(MAKE) api-check
+	$(MAKE) docs
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
 	$(MAKE) c-client-test

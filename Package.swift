@@ -1,15 +1,18 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
+// Linux only (README.md, "Platform"): no `platforms` entry, since no other platform is built or tested.
+
+// The project's own targets only: a dependency's warnings are its own, and never fail this build.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
     .enableUpcomingFeature("MemberImportVisibility"),
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(
     name: "moat",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "MoatCore", targets: ["MoatCore"]),
         .library(name: "MoatIdentity", targets: ["MoatIdentity"]),
@@ -99,9 +102,9 @@ let package = Package(
         .executableTarget(
             name: "moatd",
             dependencies: [
+                "MoatCore",
                 "MoatServer",
                 "MoatSockets",
-                "MoatCore",
                 "MoatWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -60,7 +60,7 @@ public struct ServerConfiguration: Sendable {
     public init() {}
 
     /// The per-uid limit in force: `maximumConnectionsPerUID`, or a quarter of `maximumConnections`.
-    public var effectiveMaximumConnectionsPerUID: Int {
+    var effectiveMaximumConnectionsPerUID: Int {
         maximumConnectionsPerUID ?? max(1, maximumConnections / 4)
     }
 

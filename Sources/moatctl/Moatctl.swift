@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MoatCore
 
 /// The operator's command-line tool. Exit codes follow README.md ("The rules", "Changing rules on a running daemon").
 @main
@@ -7,6 +8,7 @@ struct Moatctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moatctl",
         abstract: "Moat's operator tool: validate and evaluate rules offline, check and change a running moatd.",
+        discussion: "moatctl --version prints the version.",
         subcommands: [
             ValidateCommand.self, EvalCommand.self, CheckCommand.self, TokenCommand.self, PushCommand.self,
             GetCommand.self,
@@ -18,6 +20,12 @@ struct Moatctl: AsyncParsableCommand {
 
     /// Runs the command; argument errors exit 2 (not ArgumentParser's 64), as README.md says.
     static func main() async {
+        // `moatctl --version` is read here, not declared: ArgumentParser's `version:` and any root
+        // flag are parsed for every subcommand too, and `token mint --version 2` is a token's version.
+        if Array(CommandLine.arguments.dropFirst()) == ["--version"] {
+            print(moatVersion)
+            return
+        }
         do {
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {

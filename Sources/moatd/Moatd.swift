@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MoatCore
 import MoatServer
 import MoatSockets
 import MoatWire
@@ -10,7 +11,8 @@ import MoatWire
 struct Moatd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moatd",
-        abstract: "Answer Key Vault authorization checks over a Unix socket, from a watched rules file."
+        abstract: "Answer Key Vault authorization checks over a Unix socket, from a watched rules file.",
+        version: moatVersion
     )
 
     /// Where every default below comes from.

@@ -95,6 +95,46 @@ struct OfflineCommandTests {
         }
     }
 
+    @Test(
+        "eval --explain prints the decision stage by stage: what passed, the stage that refused, what was not reached"
+    )
+    func explain() async throws {
+        try await withSandbox { sandbox in
+            let mint = try await sandbox.moatctl("token", "mint", "--key", Self.demoKey, "--oid", Self.alice)
+            let token = mint.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            func explained(_ source: String) async throws -> [String: String] {
+                let result = try await sandbox.run(
+                    moatctlPath,
+                    [
+                        "eval", "--rules", Self.exampleRules, "--vault", "contoso-prod", "--operation", "GetSecret",
+                        "--source", source, "--token", token, "--explain",
+                    ]
+                )
+                #expect(result.status == 0, "\(result)")
+                // "Label   text" lines, the label padded to one width.
+                return Dictionary(
+                    result.stdout.split(separator: "\n").filter { !$0.hasPrefix(" ") }.map { line in
+                        let label = line.prefix { $0 != " " }
+                        return (String(label), line.dropFirst(label.count).trimmingCharacters(in: .whitespaces))
+                    },
+                    uniquingKeysWith: { first, _ in first }
+                )
+            }
+            let denied = try await explained("198.51.100.7")
+            #expect(denied["Request"] == "ok: GetSecret (data plane), from 198.51.100.7", "\(denied)")
+            #expect(denied["Vault"] == "ok: contoso-prod found", "\(denied)")
+            #expect(denied["Authentication"]?.hasPrefix("ok: token verified: appid=") == true, "\(denied)")
+            #expect(denied["Network"]?.hasPrefix("REFUSED (ForbiddenByFirewall): ") == true, "\(denied)")
+            #expect(denied["Authorization"] == "not reached", "\(denied)")
+            #expect(denied["Result"]?.hasPrefix("DENY (403 Forbidden) on revision 1 (") == true, "\(denied)")
+
+            let allowed = try await explained("203.0.113.9")
+            #expect(allowed["Network"] == "admitted by IP rule 0 (203.0.113.0/24)", "\(allowed)")
+            #expect(allowed["Authorization"]?.hasPrefix("granted by access policy ") == true, "\(allowed)")
+            #expect(allowed["Result"]?.hasPrefix("ALLOW (200 OK) on revision 1 (") == true, "\(allowed)")
+        }
+    }
+
     @Test("token mint refuses out-of-range options and unusable keys with exit 2")
     func mintRefusals() async throws {
         try await withSandbox { sandbox in

@@ -49,7 +49,7 @@ struct DecisionLogTests {
             code: code,
             innerCode: innerCode,
             stage: stage,
-            message: "denied: \(stage)",
+            message: "denied: \(stage.rawValue)",
             admittedBy: admittedBy,
             revision: revision,
             caller: stage == .request || stage == .vault ? nil : caller
@@ -119,7 +119,7 @@ struct DecisionLogTests {
                 "resultSignature": .string("Forbidden"), "httpStatusCode": .number("403"),
                 "innerCode": .string("ForbiddenByFirewall"), "addressAuthorizationType": .null,
                 "isAddressAuthorized": .bool(false), "isAccessPolicyMatch": .null, "isRbacAuthorized": .null,
-                "message": .string("denied: network"),
+                "message": .string("denied: Network"),
             ]
         ),
         Case(

@@ -9,67 +9,107 @@ public struct Decision: Sendable, Hashable {
     }
 
     /// Azure's top-level error `code`.
-    public enum Code: String, Sendable, Hashable, CaseIterable {
-        case ok = "OK"
-        case badParameter = "BadParameter"
-        case vaultNotFound = "VaultNotFound"
-        case unauthorized = "Unauthorized"
-        case forbidden = "Forbidden"
-
+    ///
+    /// A struct with static members rather than an enum, so that a code added later does not break
+    /// a `switch` written against this version (give yours a `default`). Every value is one of the
+    /// static members: `init(rawValue:)` refuses any other name.
+    public struct Code: RawRepresentable, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        /// The JSON name, `"Forbidden"`.
+        public let rawValue: String
         /// The HTTP status Key Vault answers with.
-        public var httpStatus: Int {
-            switch self {
-            case .ok: 200
-            case .badParameter: 400
-            case .vaultNotFound: 404
-            case .unauthorized: 401
-            case .forbidden: 403
-            }
+        public let httpStatus: Int
+        /// The audit log's `resultSignature`.
+        public let resultSignature: String
+
+        private init(_ rawValue: String, httpStatus: Int, resultSignature: String) {
+            self.rawValue = rawValue
+            self.httpStatus = httpStatus
+            self.resultSignature = resultSignature
         }
 
-        /// The audit log's `resultSignature`.
-        public var resultSignature: String {
-            switch self {
-            case .ok: "OK"
-            case .badParameter: "BadRequest"
-            case .vaultNotFound: "NotFound"
-            case .unauthorized: "Unauthorized"
-            case .forbidden: "Forbidden"
-            }
+        /// The code of that JSON name; `nil` for a name Moat does not know.
+        public init?(rawValue: String) {
+            guard let known = knownCase(Self.self, rawValue) else { return nil }
+            self = known
         }
+
+        public static let ok = Code("OK", httpStatus: 200, resultSignature: "OK")
+        public static let badParameter = Code("BadParameter", httpStatus: 400, resultSignature: "BadRequest")
+        public static let vaultNotFound = Code("VaultNotFound", httpStatus: 404, resultSignature: "NotFound")
+        public static let unauthorized = Code("Unauthorized", httpStatus: 401, resultSignature: "Unauthorized")
+        public static let forbidden = Code("Forbidden", httpStatus: 403, resultSignature: "Forbidden")
+
+        public static let allCases: [Code] = [.ok, .badParameter, .vaultNotFound, .unauthorized, .forbidden]
+
+        public var description: String { rawValue }
     }
 
     /// Azure's `innerError.code` (the 401 ones are Moat's, see `docs/semantics.md`, "The pipeline").
-    public enum InnerCode: String, Sendable, Hashable, CaseIterable {
-        case missingToken = "MissingToken"
-        case invalidToken = "InvalidToken"
-        case tokenExpired = "TokenExpired"
-        case invalidAudience = "InvalidAudience"
-        case invalidIssuer = "InvalidIssuer"
-        case forbiddenByConnection = "ForbiddenByConnection"
-        case forbiddenByFirewall = "ForbiddenByFirewall"
-        case forbiddenByPerimeter = "ForbiddenByPerimeter"
-        case accessDenied = "AccessDenied"
-        case forbiddenByPolicy = "ForbiddenByPolicy"
-        case forbiddenByRbac = "ForbiddenByRbac"
-
+    ///
+    /// Extensible like ``Code``: Key Vault adds inner codes, and a new one must not break a client's
+    /// `switch`.
+    public struct InnerCode: RawRepresentable, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        /// The JSON name, `"ForbiddenByFirewall"`.
+        public let rawValue: String
         /// The top-level code this inner code goes with.
-        public var code: Code {
-            switch self {
-            case .missingToken, .invalidToken, .tokenExpired, .invalidAudience, .invalidIssuer: .unauthorized
-            default: .forbidden
-            }
+        public let code: Code
+
+        private init(_ rawValue: String, _ code: Code) {
+            self.rawValue = rawValue
+            self.code = code
         }
+
+        /// The inner code of that JSON name; `nil` for a name Moat does not know.
+        public init?(rawValue: String) {
+            guard let known = knownCase(Self.self, rawValue) else { return nil }
+            self = known
+        }
+
+        public static let missingToken = InnerCode("MissingToken", .unauthorized)
+        public static let invalidToken = InnerCode("InvalidToken", .unauthorized)
+        public static let tokenExpired = InnerCode("TokenExpired", .unauthorized)
+        public static let invalidAudience = InnerCode("InvalidAudience", .unauthorized)
+        public static let invalidIssuer = InnerCode("InvalidIssuer", .unauthorized)
+        public static let forbiddenByConnection = InnerCode("ForbiddenByConnection", .forbidden)
+        public static let forbiddenByFirewall = InnerCode("ForbiddenByFirewall", .forbidden)
+        public static let forbiddenByPerimeter = InnerCode("ForbiddenByPerimeter", .forbidden)
+        public static let accessDenied = InnerCode("AccessDenied", .forbidden)
+        public static let forbiddenByPolicy = InnerCode("ForbiddenByPolicy", .forbidden)
+        public static let forbiddenByRbac = InnerCode("ForbiddenByRbac", .forbidden)
+
+        public static let allCases: [InnerCode] = [
+            .missingToken, .invalidToken, .tokenExpired, .invalidAudience, .invalidIssuer, .forbiddenByConnection,
+            .forbiddenByFirewall, .forbiddenByPerimeter, .accessDenied, .forbiddenByPolicy, .forbiddenByRbac,
+        ]
+
+        public var description: String { rawValue }
     }
 
-    /// The pipeline stage that decided (`docs/semantics.md`, "The pipeline").
-    public enum Stage: String, Sendable, Hashable, CaseIterable {
-        case request = "Request"
-        case vault = "Vault"
-        case authentication = "Authentication"
-        case network = "Network"
-        case authorization = "Authorization"
-        case allow = "Allow"
+    /// The pipeline stage that decided (`docs/semantics.md`, "The pipeline"); extensible like ``Code``.
+    public struct Stage: RawRepresentable, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        /// The JSON name, `"Network"`.
+        public let rawValue: String
+
+        private init(_ rawValue: String) {
+            self.rawValue = rawValue
+        }
+
+        /// The stage of that JSON name; `nil` for a name Moat does not know.
+        public init?(rawValue: String) {
+            guard let known = knownCase(Self.self, rawValue) else { return nil }
+            self = known
+        }
+
+        public static let request = Stage("Request")
+        public static let vault = Stage("Vault")
+        public static let authentication = Stage("Authentication")
+        public static let network = Stage("Network")
+        public static let authorization = Stage("Authorization")
+        public static let allow = Stage("Allow")
+
+        public static let allCases: [Stage] = [.request, .vault, .authentication, .network, .authorization, .allow]
+
+        public var description: String { rawValue }
     }
 
     public var outcome: Outcome

@@ -62,42 +62,7 @@ public final class Snapshot: Sendable {
         )
         let extensions = reader.documentExtensions(members[member: "extensions"], root.appending("extensions"))
 
-        // Tenants.
-        var tenants: [TenantKeys] = []
-        var tenantPaths: [String: JSONPath] = [:]
-        let tenantsPath = root.appending("tenants")
-        for (index, value) in (reader.array(members[member: "tenants"], tenantsPath) ?? []).enumerated() {
-            let path = tenantsPath.appending(index)
-            guard let tenant = reader.object(value, path) else {
-                if value == .null { reader.fail(path, "expected an object, found null") }
-                continue
-            }
-            guard let id = reader.guid(tenant[member: "id"], path.appending("id")) else { continue }
-            if let first = tenantPaths[id] {
-                reader.fail(path.appending("id"), "duplicate tenant '\(id)' (also \(first))")
-                continue
-            }
-            tenantPaths[id] = path
-            let keysPath = path.appending("jwks").appending("keys")
-            let jwks = reader.object(tenant[member: "jwks"], path.appending("jwks"))
-            if jwks == nil && (tenant[member: "jwks"] ?? .null) == .null {
-                reader.fail(path.appending("jwks"), "missing required value: the tenant's signing keys")
-            }
-            var keys: [JSONWebKey] = []
-            for (keyIndex, key) in (reader.array(jwks?[member: "keys"], keysPath) ?? []).enumerated() {
-                guard let key = reader.jsonWebKey(key, keysPath.appending(keyIndex)) else { continue }
-                if let first = keys.first(where: { $0.id == key.id }) {
-                    reader.fail(
-                        keysPath.appending(keyIndex).appending("kid"),
-                        "duplicate kid '\(key.id)' (also \(first.path))"
-                    )
-                    continue
-                }
-                keys.append(key)
-            }
-            tenants.append(TenantKeys(tenantId: id, keys: keys))
-        }
-
+        let tenants = reader.tenants(members[member: "tenants"], root.appending("tenants"))
         let subnets = reader.declaredSubnets(members[member: "subnets"], root.appending("subnets"))
         let trustedServices =
             reader.trustedServices(members[member: "trustedServices"], root.appending("trustedServices"))
@@ -111,43 +76,22 @@ public final class Snapshot: Sendable {
             roles: roles
         )
 
-        // Vaults.
-        var vaults: [CaseInsensitiveKey: Vault] = [:]
-        var vaultNames: [String] = []
-        var counts = Counts()
-        counts.roleAssignments = roleAssignments.count
-        let vaultsPath = root.appending("vaults")
         let context = VaultCompilationContext(
-            tenants: Set(tenantPaths.keys),
+            tenants: Set(tenants.map(\.tenantId)),
             subnets: subnets,
             authentication: authentication,
             extensions: extensions,
             roleAssignments: roleAssignments,
             trustedServices: trustedServices
         )
-        for (index, value) in (reader.array(members[member: "vaults"], vaultsPath) ?? []).enumerated() {
-            let path = vaultsPath.appending(index)
-            guard let vault = reader.vault(value, path, context: context) else { continue }
-            let key = CaseInsensitiveKey(vault.name)
-            if let first = vaults[key] {
-                reader.fail(
-                    path.appending("name"),
-                    "duplicate vault name '\(vault.name)' (also \(vaultsPath.appending(first.index)))"
-                )
-                continue
-            }
-            vaults[key] = vault
-            vaultNames.append(vault.name)
-            counts.vaults += 1
-            counts.ipRules += vault.firewall?.ipRules.count ?? 0
-            counts.virtualNetworkRules += vault.firewall?.virtualNetworkRules.count ?? 0
-            counts.accessPolicies += vault.accessPolicies.count
-        }
+        let compiled = reader.vaults(members[member: "vaults"], root.appending("vaults"), context: context)
+        var counts = compiled.counts
+        counts.roleAssignments = roleAssignments.count
 
         guard !reader.hasErrors else { throw DocumentError(errors: reader.errors(orderedBy: document)) }
         self.revision = revision
-        self.vaults = vaults
-        self.vaultNames = vaultNames
+        self.vaults = compiled.vaults
+        self.vaultNames = compiled.names
         self.tenants = tenants
         self.authentication = authentication
         self.extensions = extensions

@@ -37,6 +37,9 @@ struct TrustedService: Sendable {
         case .federated:
             // The authentication stage already required the vault's tenant as issuer and `tid`.
             return applicationIds.contains(CaseInsensitiveKey(claims.applicationId))
+        default:
+            // The modes are the static members above; a mode this engine does not know admits nobody.
+            return false
         }
     }
 }

@@ -1,10 +1,10 @@
-public import MoatCore
-public import MoatWire
+import MoatCore
+import MoatWire
 
 extension StatusError {
     /// A control call's refusal; a rejected document's validation errors become the details
     /// (docs/protocol.md "Status codes").
-    public init(_ code: StatusCode, _ message: String, details: [ValidationError] = []) {
+    init(_ code: StatusCode, _ message: String, details: [ValidationError] = []) {
         self.init(
             code: code,
             message: message,

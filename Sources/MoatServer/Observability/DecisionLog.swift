@@ -90,7 +90,7 @@ public final class DecisionLog: Sendable {
     private let metrics: ServerMetrics
     private let thread = NIOThreadPool(numberOfThreads: 1)
 
-    public init(configuration: Configuration, metrics: ServerMetrics) {
+    init(configuration: Configuration, metrics: ServerMetrics) {
         self.configuration = configuration
         let rate = min(max(configuration.allowSampleRate, 0), 1)
         allowThreshold = rate >= 1 ? .max : UInt64(rate * Double(UInt64.max))

@@ -4,7 +4,7 @@ import Prometheus
 
 /// The daemon's metrics, in Prometheus text form through `Metrics` on the control socket
 /// (`moatctl metrics`). Every instrument is created up front: the request path only increments.
-public final class ServerMetrics: Sendable {
+final class ServerMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
 
     /// Checks decided, by decision and inner code (index: `Decision.InnerCode` position + 1, 0 = none).
@@ -31,7 +31,7 @@ public final class ServerMetrics: Sendable {
     let tokenCacheMisses: Counter
 
     /// Why a connection or a frame was refused.
-    public enum Refusal: String, Sendable, CaseIterable {
+    enum Refusal: String, Sendable, CaseIterable {
         case frameTooLarge = "frame_too_large"
         case malformedFrame = "malformed_frame"
         case undecodablePayload = "undecodable_payload"
@@ -49,7 +49,7 @@ public final class ServerMetrics: Sendable {
         case partialFrameTimeout = "partial_frame_timeout"
     }
 
-    public init() {
+    init() {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
         func name(_ metric: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
@@ -149,7 +149,7 @@ public final class ServerMetrics: Sendable {
     }
 
     /// The Prometheus text exposition of every metric.
-    public func text() -> String {
+    func text() -> String {
         registry.emitToString()
     }
 }

@@ -1,8 +1,8 @@
-public import Logging
-public import MoatCore
+import Logging
+import MoatCore
 import MoatIdentity
-public import MoatWire
-public import NIOPosix
+import MoatWire
+import NIOPosix
 import Prometheus
 
 /// Every change to the serving rules goes through here, one at a time: reloads of the rules file,
@@ -15,18 +15,18 @@ import Prometheus
 /// Blocking work (reading, compiling and writing the rules file) runs on a `NIOThreadPool`, never
 /// on the cooperative pool. An actor re-enters at every `await`, so changes are serialized
 /// explicitly: one at a time, in the order they reached the updater (`oneAtATime`).
-public actor RuleUpdater {
+actor RuleUpdater {
     /// What `Status` reports.
-    public struct Status: Sendable {
-        public var ready: Bool
-        public var notReadyReason: String?
-        public var serving: ServingState?
-        public var rulesFile: String
-        public var uptimeSeconds: UInt64
+    struct Status: Sendable {
+        var ready: Bool
+        var notReadyReason: String?
+        var serving: ServingState?
+        var rulesFile: String
+        var uptimeSeconds: UInt64
         /// Kept revisions other than the current one, newest first.
-        public var history: [Revision]
-        public var reloadFailures: UInt64
-        public var lastReloadError: String?
+        var history: [Revision]
+        var reloadFailures: UInt64
+        var lastReloadError: String?
     }
 
     /// A document kept for rollback.
@@ -36,9 +36,9 @@ public actor RuleUpdater {
     }
 
     /// Revisions kept before the current one: five.
-    public static let keptRevisions = 5
+    static let keptRevisions = 5
 
-    public let file: RulesFile
+    let file: RulesFile
     private let store: RuleStore
     private let metrics: ServerMetrics
     private let logger: Logger
@@ -66,7 +66,7 @@ public actor RuleUpdater {
     private var changing = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    public init(
+    init(
         file: RulesFile,
         store: RuleStore,
         metrics: ServerMetrics,
@@ -112,7 +112,7 @@ public actor RuleUpdater {
     /// Re-reads the rules file when it changed since the last look (or always, when `force`).
     /// An invalid or missing file keeps the serving revision; the problem is logged and counted.
     @discardableResult
-    public func reloadFromFile(reason: String, force: Bool = false) async -> Result<ChangeResponse, StatusError> {
+    func reloadFromFile(reason: String, force: Bool = false) async -> Result<ChangeResponse, StatusError> {
         await oneAtATime { () async -> Result<ChangeResponse, StatusError> in
             await reload(reason: reason, force: force)
         }
@@ -182,7 +182,7 @@ public actor RuleUpdater {
     // MARK: - Control calls
 
     /// Replaces the whole document (PutDocument).
-    public func put(
+    func put(
         _ bytes: [UInt8],
         expectedRevision: String?,
         dryRun: Bool
@@ -193,7 +193,7 @@ public actor RuleUpdater {
     }
 
     /// Applies one change to the current document (ApplyChange).
-    public func apply(
+    func apply(
         _ change: DocumentChange,
         expectedRevision: String?,
         dryRun: Bool
@@ -252,7 +252,7 @@ public actor RuleUpdater {
     }
 
     /// Returns to a kept revision: the one before the current (`hash` nil) or the one named.
-    public func rollback(to hash: String?) async throws(StatusError) -> ChangeResponse {
+    func rollback(to hash: String?) async throws(StatusError) -> ChangeResponse {
         try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
             try await rollbackInTurn(to: hash)
         }
@@ -291,7 +291,7 @@ public actor RuleUpdater {
 
     /// The rules file's current content, or one vault of it, as JSON bytes (GetDocument), with
     /// the serving revision. When the file cannot be read, the serving document stands in.
-    public func document(vault: String?) async throws(StatusError) -> ([UInt8], Revision) {
+    func document(vault: String?) async throws(StatusError) -> ([UInt8], Revision) {
         let serving = store.serving
         let revision = serving?.revision ?? Revision(sequence: 0, hash: "")
         guard let bytes = try await blocking({ [file] in try? file.read() }) ?? serving?.document else {
@@ -310,7 +310,7 @@ public actor RuleUpdater {
         return (Array((entry.serialized(.document) + "\n").utf8), revision)
     }
 
-    public func status() -> Status {
+    func status() -> Status {
         let serving = store.serving
         return Status(
             ready: serving != nil,

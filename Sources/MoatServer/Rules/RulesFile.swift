@@ -9,10 +9,10 @@ import Glibc
 /// Reads are plain; writes replace the file atomically (temporary file in the same directory,
 /// fsync, rename, fsync of the directory), so a crash at any point leaves either the old or the new
 /// document, never a torn one, and a failed write leaves the old one.
-public struct RulesFile: Sendable {
-    public let path: String
+struct RulesFile: Sendable {
+    let path: String
 
-    public init(path: String) {
+    init(path: String) {
         self.path = path
     }
 
@@ -40,7 +40,7 @@ public struct RulesFile: Sendable {
         return Fingerprint(info)
     }
 
-    public func read() throws(RulesFileError) -> [UInt8] {
+    func read() throws(RulesFileError) -> [UInt8] {
         do {
             let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
             return try fd.closeAfter {
@@ -64,7 +64,7 @@ public struct RulesFile: Sendable {
 
     /// Why pushes cannot be written back, or `nil` when they can: a Kubernetes ConfigMap mount
     /// (`..data` link), a read-only file or file system, or a directory the daemon may not write.
-    public func writeRefusal() -> RulesFileError? {
+    func writeRefusal() -> RulesFileError? {
         let target = resolvedPath()
         // kubelet mounts `rules.json -> ..data/rules.json`, `..data -> ..<timestamp>`.
         let viaData = { (text: String) in text.hasPrefix("..data/") || text.contains("/..data/") }
@@ -188,7 +188,7 @@ public struct RulesFile: Sendable {
     }
 
     /// Removes temporary files a killed daemon may have left next to the rules file.
-    public func removeStaleTemporaryFiles() {
+    func removeStaleTemporaryFiles() {
         let target = resolvedPath()
         let directory = FilePath(target).directory.string
         guard let handle = opendir(directory) else { return }
@@ -236,8 +236,8 @@ public struct RulesFile: Sendable {
 }
 
 /// Why the rules file could not be read or written.
-public struct RulesFileError: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Sendable, Hashable {
+struct RulesFileError: Error, Sendable, Hashable, CustomStringConvertible {
+    enum Code: Sendable, Hashable {
         case notFound
         case unreadable
         /// Read-only file or file system, or a file managed elsewhere (FAILED_PRECONDITION).
@@ -249,8 +249,8 @@ public struct RulesFileError: Error, Sendable, Hashable, CustomStringConvertible
         case writeFailed
     }
 
-    public var code: Code
-    public var message: String
+    var code: Code
+    var message: String
 
-    public var description: String { message }
+    var description: String { message }
 }

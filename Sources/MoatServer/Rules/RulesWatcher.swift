@@ -1,6 +1,6 @@
-public import Logging
+import Logging
 import NIOPosix
-public import ServiceLifecycle
+import ServiceLifecycle
 import SystemPackage
 import UnixSignals
 
@@ -14,18 +14,18 @@ import Glibc
 ///
 /// The blocking wait for events runs on its own thread; each wake-up asks `RuleUpdater` to look
 /// at the file, which skips unchanged content.
-public struct RulesWatcher: Service {
+struct RulesWatcher: Service {
     let updater: RuleUpdater
     let pollInterval: Duration
     let logger: Logger
 
-    public init(updater: RuleUpdater, pollInterval: Duration, logger: Logger) {
+    init(updater: RuleUpdater, pollInterval: Duration, logger: Logger) {
         self.updater = updater
         self.pollInterval = pollInterval
         self.logger = logger
     }
 
-    public func run() async throws {
+    func run() async throws {
         // Keep a few wake-ups in order, so that a SIGHUP (a forced reload) is never replaced by a
         // file event; each non-forced look costs one stat when nothing changed.
         let (wakeups, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(16))

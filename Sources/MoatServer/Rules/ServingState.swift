@@ -1,18 +1,18 @@
-public import Atomics
-public import MoatCore
-public import MoatIdentity
+import Atomics
+import MoatCore
+import MoatIdentity
 
 /// What checks are answered from: an accepted document, compiled, with its verifier. Immutable;
 /// replaced as a whole by one atomic store (`RuleStore`).
-public final class ServingState: AtomicReference, Sendable {
-    public let rules: LoadedRules
+final class ServingState: AtomicReference, Sendable {
+    let rules: LoadedRules
     /// The document's bytes as read or pushed (what `GetDocument` returns).
-    public let document: [UInt8]
+    let document: [UInt8]
     /// When the revision was accepted, Unix milliseconds.
-    public let loadedAtMillis: Int64
+    let loadedAtMillis: Int64
 
-    public var snapshot: Snapshot { rules.snapshot }
-    public var revision: Revision { rules.snapshot.revision }
+    var snapshot: Snapshot { rules.snapshot }
+    var revision: Revision { rules.snapshot.revision }
 
     init(rules: LoadedRules, document: [UInt8], loadedAtMillis: Int64) {
         self.rules = rules
@@ -23,12 +23,12 @@ public final class ServingState: AtomicReference, Sendable {
 
 /// The current serving state, read by every check with one atomic load; `nil` until a valid
 /// document has been loaded.
-public final class RuleStore: Sendable {
+final class RuleStore: Sendable {
     private let current = ManagedAtomic<ServingState?>(nil)
 
-    public init() {}
+    init() {}
 
-    public var serving: ServingState? {
+    var serving: ServingState? {
         current.load(ordering: .acquiring)
     }
 

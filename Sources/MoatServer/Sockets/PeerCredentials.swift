@@ -6,10 +6,10 @@ import Glibc
 #endif
 
 /// The process at the other end of a Unix socket connection (SO_PEERCRED), read at accept.
-public struct PeerCredentials: Sendable, Hashable {
-    public var pid: Int32
-    public var uid: UInt32
-    public var gid: UInt32
+struct PeerCredentials: Sendable, Hashable {
+    var pid: Int32
+    var uid: UInt32
+    var gid: UInt32
 
     /// Reads the peer's credentials from a connected channel; `nil` when the socket has none.
     static func of(_ channel: any Channel) -> EventLoopFuture<PeerCredentials?> {
@@ -72,7 +72,7 @@ public struct PeerPolicy: Sendable, Hashable {
     /// Admits everyone (the socket's file mode still applies).
     public static let anyone = PeerPolicy()
 
-    public func admits(_ peer: PeerCredentials) -> Bool {
+    func admits(_ peer: PeerCredentials) -> Bool {
         if allowedUIDs.isEmpty && allowedGIDs.isEmpty { return true }
         return allowedUIDs.contains(peer.uid) || allowedGIDs.contains(peer.gid)
     }

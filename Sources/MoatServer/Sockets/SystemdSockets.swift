@@ -6,16 +6,16 @@ import Glibc
 
 /// Sockets passed by systemd socket activation (`LISTEN_PID`, `LISTEN_FDS`, `LISTEN_FDNAMES`),
 /// by name: moatd's are `moat` (data) and `moat-control`. Such sockets are never unlinked.
-public struct SystemdSockets: Sendable {
-    public static let dataName = "moat"
-    public static let controlName = "moat-control"
+struct SystemdSockets: Sendable {
+    static let dataName = "moat"
+    static let controlName = "moat-control"
 
     /// File descriptors by name.
-    public let descriptors: [String: Int32]
+    let descriptors: [String: Int32]
 
     /// Reads (and clears, so children do not inherit them) the activation variables; empty when
     /// the process was not socket-activated.
-    public static func fromEnvironment() -> SystemdSockets {
+    static func fromEnvironment() -> SystemdSockets {
         defer {
             unsetenv("LISTEN_PID")
             unsetenv("LISTEN_FDS")

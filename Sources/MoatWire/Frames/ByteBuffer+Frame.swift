@@ -1,9 +1,9 @@
-public import NIOCore
+package import NIOCore
 
 extension ByteBuffer {
     /// Appends `frame`, header and payload; returns the bytes written.
     @discardableResult
-    public mutating func writeFrame(_ frame: Frame) -> Int {
+    package mutating func writeFrame(_ frame: Frame) -> Int {
         var payload = frame.payload
         return writeFrame(streamID: frame.streamID, method: frame.method, flags: frame.flags, status: frame.status) {
             $0.writeBuffer(&payload)
@@ -20,7 +20,7 @@ extension ByteBuffer {
     /// }
     /// ```
     @discardableResult
-    public mutating func writeFrame<Failure: Error>(
+    package mutating func writeFrame<Failure: Error>(
         streamID: UInt32,
         method: MethodID,
         flags: Frame.Flags = [],

@@ -1,4 +1,4 @@
-public import NIOCore
+package import NIOCore
 
 /// One message on a Moat socket (`docs/protocol.md`): a 12-byte header and a payload.
 ///
@@ -12,24 +12,24 @@ public import NIOCore
 /// let request = Frame(streamID: 7, method: .check, payload: payload)
 /// let answer = Frame(respondingTo: request, status: .ok, payload: decisionPayload)
 /// ```
-public struct Frame: Hashable, Sendable {
+package struct Frame: Hashable, Sendable {
     /// Bytes of the length field.
-    public static let lengthFieldSize = 4
+    package static let lengthFieldSize = 4
     /// Bytes after the length field before the payload (stream id, method, flags, status): the
     /// smallest valid N.
-    public static let minimumLength = 8
+    package static let minimumLength = 8
     /// Bytes of the whole header.
-    public static let headerSize = lengthFieldSize + minimumLength
+    package static let headerSize = lengthFieldSize + minimumLength
 
     /// Chosen by the client, echoed in the answer; the daemon does not interpret it.
-    public var streamID: UInt32
-    public var method: MethodID
-    public var flags: Flags
+    package var streamID: UInt32
+    package var method: MethodID
+    package var flags: Flags
     /// OK in requests; a gRPC canonical code in responses.
-    public var status: StatusCode
-    public var payload: ByteBuffer
+    package var status: StatusCode
+    package var payload: ByteBuffer
 
-    public init(
+    package init(
         streamID: UInt32,
         method: MethodID,
         flags: Flags = [],
@@ -44,7 +44,7 @@ public struct Frame: Hashable, Sendable {
     }
 
     /// The answer to `request`: same stream id and method, the response flag set.
-    public init(respondingTo request: Frame, status: StatusCode, payload: ByteBuffer) {
+    package init(respondingTo request: Frame, status: StatusCode, payload: ByteBuffer) {
         self.init(
             streamID: request.streamID,
             method: request.method,
@@ -55,32 +55,32 @@ public struct Frame: Hashable, Sendable {
     }
 
     /// Whether this frame is an answer (flag bit 0).
-    public var isResponse: Bool { flags.contains(.response) }
+    package var isResponse: Bool { flags.contains(.response) }
 
     /// The frame's length field N: everything after it.
-    public var length: Int { Frame.minimumLength + payload.readableBytes }
+    package var length: Int { Frame.minimumLength + payload.readableBytes }
 }
 
 extension Frame {
     /// A frame's flags byte. Bit 0 marks a response; the other bits are reserved and must be zero.
-    public struct Flags: OptionSet, Hashable, Sendable {
-        public var rawValue: UInt8
+    package struct Flags: OptionSet, Hashable, Sendable {
+        package var rawValue: UInt8
 
-        public init(rawValue: UInt8) {
+        package init(rawValue: UInt8) {
             self.rawValue = rawValue
         }
 
         /// Bit 0: this frame is a response.
-        public static let response = Flags(rawValue: 1 << 0)
+        package static let response = Flags(rawValue: 1 << 0)
 
         /// The reserved bits that are set (empty when the byte is valid).
-        public var reserved: Flags { subtracting(.response) }
+        package var reserved: Flags { subtracting(.response) }
     }
 
     /// Why a request frame's header is not acceptable (docs/protocol.md, "Limits"). The frame
     /// decoder does not judge flags or status; the daemon asks `requestHeaderViolation` and
     /// answers INVALID_ARGUMENT.
-    public enum HeaderViolation: Hashable, Sendable, CustomStringConvertible {
+    package enum HeaderViolation: Hashable, Sendable, CustomStringConvertible {
         /// Bit 0 set in a request: the peer is confused about who is who; answer, then close.
         case responseBitInRequest
         /// Reserved bits set: answer this request, keep the connection.
@@ -89,7 +89,7 @@ extension Frame {
         case statusInRequest(StatusCode)
 
         /// Whether the daemon closes the connection after answering.
-        public var closesConnection: Bool {
+        package var closesConnection: Bool {
             switch self {
             case .responseBitInRequest: true
             case .reservedBits, .statusInRequest: false
@@ -97,9 +97,9 @@ extension Frame {
         }
 
         /// All are answered INVALID_ARGUMENT.
-        public var status: StatusCode { .invalidArgument }
+        package var status: StatusCode { .invalidArgument }
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .responseBitInRequest:
                 "the response flag (bit 0) is set in a request"
@@ -113,7 +113,7 @@ extension Frame {
 
     /// What is wrong with this frame's header when it is a request; `nil` when nothing is. A set
     /// response bit takes precedence over reserved bits, and both over a non-zero status.
-    public var requestHeaderViolation: HeaderViolation? {
+    package var requestHeaderViolation: HeaderViolation? {
         if flags.contains(.response) { return .responseBitInRequest }
         if !flags.reserved.isEmpty { return .reservedBits(flags.reserved) }
         if status != .ok { return .statusInRequest(status) }

@@ -1,4 +1,4 @@
-public import NIOCore
+package import NIOCore
 
 /// Splits a byte stream into `Frame`s, refusing a frame whose length field is over `maximumLength`
 /// as soon as the 4 length bytes are in, so nothing of its size is ever buffered.
@@ -11,14 +11,14 @@ public import NIOCore
 ///     ByteToMessageHandler(FrameDecoder(maximumLength: SocketKind.data.defaultMaximumFrameLength))
 /// )
 /// ```
-public struct FrameDecoder: ByteToMessageDecoder {
-    public typealias InboundOut = Frame
+package struct FrameDecoder: ByteToMessageDecoder {
+    package typealias InboundOut = Frame
 
     /// The largest length field N accepted (N counts everything after the length field).
-    public let maximumLength: Int
+    package let maximumLength: Int
 
     /// - Parameter maximumLength: at least `Frame.minimumLength` (8), at most `UInt32.max`.
-    public init(maximumLength: Int) {
+    package init(maximumLength: Int) {
         precondition(
             maximumLength >= Frame.minimumLength && UInt64(maximumLength) <= UInt64(UInt32.max),
             "a frame's maximum length must be between 8 and 2^32 - 1"
@@ -27,7 +27,7 @@ public struct FrameDecoder: ByteToMessageDecoder {
     }
 
     /// Reads one frame from the front of `buffer`; `nil` (nothing consumed) until a whole frame is in.
-    public func readFrame(from buffer: inout ByteBuffer) throws(FrameError) -> Frame? {
+    package func readFrame(from buffer: inout ByteBuffer) throws(FrameError) -> Frame? {
         guard let declared = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
         let length = Int(declared)
         guard length >= Frame.minimumLength else { throw .tooShort(length: length) }
@@ -50,13 +50,13 @@ public struct FrameDecoder: ByteToMessageDecoder {
         )
     }
 
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let frame = try readFrame(from: &buffer) else { return .needMoreData }
         context.fireChannelRead(wrapInboundOut(frame))
         return .continue
     }
 
-    public mutating func decodeLast(
+    package mutating func decodeLast(
         context: ChannelHandlerContext,
         buffer: inout ByteBuffer,
         seenEOF: Bool

@@ -5,9 +5,9 @@
 ///     // answer error.status (RESOURCE_EXHAUSTED) with stream id 0, then close
 /// }
 /// ```
-public struct FrameError: Error, Hashable, Sendable, CustomStringConvertible {
+package struct FrameError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What kind of problem it was; more codes may be added.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
             case frameTooShort
             case frameTooLarge
@@ -21,13 +21,13 @@ public struct FrameError: Error, Hashable, Sendable, CustomStringConvertible {
         }
 
         /// The length field N is below 8, the size of the header after it.
-        public static let frameTooShort = Code(.frameTooShort)
+        package static let frameTooShort = Code(.frameTooShort)
         /// The length field N is above the configured maximum; seen before the payload is read.
-        public static let frameTooLarge = Code(.frameTooLarge)
+        package static let frameTooLarge = Code(.frameTooLarge)
         /// The stream ended in the middle of a frame.
-        public static let truncatedFrame = Code(.truncatedFrame)
+        package static let truncatedFrame = Code(.truncatedFrame)
 
-        public var description: String {
+        package var description: String {
             switch wrapped {
             case .frameTooShort: "frame too short"
             case .frameTooLarge: "frame too large"
@@ -36,17 +36,17 @@ public struct FrameError: Error, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var code: Code
+    package var code: Code
     /// The frame's length field N, when it was read.
-    public var length: Int?
+    package var length: Int?
     /// The bound that was broken: the minimum N (8) or the maximum N.
-    public var limit: Int?
+    package var limit: Int?
     /// For a truncated frame: the bytes of it that arrived, length field included.
-    public var receivedBytes: Int?
+    package var receivedBytes: Int?
     /// What was wrong, with the numbers.
-    public var message: String
+    package var message: String
 
-    public init(code: Code, length: Int? = nil, limit: Int? = nil, receivedBytes: Int? = nil, message: String) {
+    package init(code: Code, length: Int? = nil, limit: Int? = nil, receivedBytes: Int? = nil, message: String) {
         self.code = code
         self.length = length
         self.limit = limit
@@ -57,11 +57,11 @@ public struct FrameError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The status to answer with, if the connection can still carry an answer: INVALID_ARGUMENT
     /// for a frame too short, RESOURCE_EXHAUSTED for one too large. The stream id is unknown when
     /// these are raised, so the answer carries stream id 0.
-    public var status: StatusCode {
+    package var status: StatusCode {
         code == .frameTooLarge ? .resourceExhausted : .invalidArgument
     }
 
-    public var description: String { message }
+    package var description: String { message }
 
     static func tooShort(length: Int) -> FrameError {
         FrameError(

@@ -1,35 +1,35 @@
 /// A frame's method id: one number space for both sockets (`docs/protocol.md`).
 ///
 /// Any byte can arrive; `socket` is `nil` for an id Moat does not define (answered UNIMPLEMENTED).
-public struct MethodID: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-    public var rawValue: UInt8
+package struct MethodID: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    package var rawValue: UInt8
 
-    public init(rawValue: UInt8) {
+    package init(rawValue: UInt8) {
         self.rawValue = rawValue
     }
 
     /// `CheckRequest` → `CheckResponse` (`Decision`).
-    public static let check = MethodID(rawValue: 1)
+    package static let check = MethodID(rawValue: 1)
     /// `CheckBatchRequest` → `CheckBatchResponse`, at most 1024 requests, answers in order.
-    public static let checkBatch = MethodID(rawValue: 2)
+    package static let checkBatch = MethodID(rawValue: 2)
     /// `Ping` → `Pong`.
-    public static let ping = MethodID(rawValue: 3)
-    public static let putDocument = MethodID(rawValue: 16)
-    public static let applyChange = MethodID(rawValue: 17)
-    public static let getDocument = MethodID(rawValue: 18)
-    public static let status = MethodID(rawValue: 19)
-    public static let rollback = MethodID(rawValue: 20)
-    public static let reload = MethodID(rawValue: 21)
-    public static let metrics = MethodID(rawValue: 22)
+    package static let ping = MethodID(rawValue: 3)
+    package static let putDocument = MethodID(rawValue: 16)
+    package static let applyChange = MethodID(rawValue: 17)
+    package static let getDocument = MethodID(rawValue: 18)
+    package static let status = MethodID(rawValue: 19)
+    package static let rollback = MethodID(rawValue: 20)
+    package static let reload = MethodID(rawValue: 21)
+    package static let metrics = MethodID(rawValue: 22)
 
     /// Every method Moat defines, in id order.
-    public static let allKnown: [MethodID] = [
+    package static let allKnown: [MethodID] = [
         .check, .checkBatch, .ping,
         .putDocument, .applyChange, .getDocument, .status, .rollback, .reload, .metrics,
     ]
 
     /// The socket that answers this method; `nil` for an unknown id.
-    public var socket: SocketKind? {
+    package var socket: SocketKind? {
         switch rawValue {
         case 1...3: .data
         case 16...22: .control
@@ -38,7 +38,7 @@ public struct MethodID: RawRepresentable, Hashable, Sendable, CustomStringConver
     }
 
     /// The method's name as in the proto service, "CheckBatch"; `nil` for an unknown id.
-    public var name: String? {
+    package var name: String? {
         switch rawValue {
         case 1: "Check"
         case 2: "CheckBatch"
@@ -54,5 +54,5 @@ public struct MethodID: RawRepresentable, Hashable, Sendable, CustomStringConver
         }
     }
 
-    public var description: String { name ?? "method \(rawValue)" }
+    package var description: String { name ?? "method \(rawValue)" }
 }

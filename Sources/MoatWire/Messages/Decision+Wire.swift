@@ -253,6 +253,10 @@ extension Revision {
 }
 
 // MARK: - Enum mappings (proto numbers in authz.proto; the tests check names against the descriptors)
+//
+// The codes are extensible structs whose only values are their static members, so each `wire`
+// switch names them all; its `default` (UNSPECIFIED, which every decoder refuses) is for a member
+// added to MoatCore before its number is added here, and EnumDescriptorTests fails on that.
 
 extension Decision.Code {
     init?(wire: Moat__V1__ResultCode) {
@@ -273,6 +277,7 @@ extension Decision.Code {
         case .vaultNotFound: MOAT__V1__RESULT_CODE__RESULT_CODE_VAULT_NOT_FOUND
         case .unauthorized: MOAT__V1__RESULT_CODE__RESULT_CODE_UNAUTHORIZED
         case .forbidden: MOAT__V1__RESULT_CODE__RESULT_CODE_FORBIDDEN
+        default: MOAT__V1__RESULT_CODE__RESULT_CODE_UNSPECIFIED
         }
     }
 }
@@ -308,6 +313,7 @@ extension Decision.InnerCode {
         case .accessDenied: MOAT__V1__INNER_CODE__INNER_CODE_ACCESS_DENIED
         case .forbiddenByPolicy: MOAT__V1__INNER_CODE__INNER_CODE_FORBIDDEN_BY_POLICY
         case .forbiddenByRbac: MOAT__V1__INNER_CODE__INNER_CODE_FORBIDDEN_BY_RBAC
+        default: MOAT__V1__INNER_CODE__INNER_CODE_UNSPECIFIED
         }
     }
 }
@@ -333,6 +339,7 @@ extension Decision.Stage {
         case .network: MOAT__V1__STAGE__STAGE_NETWORK
         case .authorization: MOAT__V1__STAGE__STAGE_AUTHORIZATION
         case .allow: MOAT__V1__STAGE__STAGE_ALLOW
+        default: MOAT__V1__STAGE__STAGE_UNSPECIFIED
         }
     }
 }
@@ -363,6 +370,7 @@ extension Admission.Kind {
         case .trustedService: MOAT__V1__ADMISSION_KIND__ADMISSION_KIND_TRUSTED_SERVICE
         case .perimeter: MOAT__V1__ADMISSION_KIND__ADMISSION_KIND_PERIMETER
         case .notApplicable: MOAT__V1__ADMISSION_KIND__ADMISSION_KIND_NOT_APPLICABLE
+        default: MOAT__V1__ADMISSION_KIND__ADMISSION_KIND_UNSPECIFIED
         }
     }
 }
@@ -382,6 +390,7 @@ extension Admission.TrustedServiceMode {
         case .managedIdentity: MOAT__V1__TRUSTED_SERVICE_MODE__TRUSTED_SERVICE_MODE_MANAGED_IDENTITY
         case .subscription: MOAT__V1__TRUSTED_SERVICE_MODE__TRUSTED_SERVICE_MODE_SUBSCRIPTION
         case .federated: MOAT__V1__TRUSTED_SERVICE_MODE__TRUSTED_SERVICE_MODE_FEDERATED
+        default: MOAT__V1__TRUSTED_SERVICE_MODE__TRUSTED_SERVICE_MODE_UNSPECIFIED
         }
     }
 }
@@ -399,6 +408,7 @@ extension Grant.Kind {
         switch self {
         case .accessPolicy: MOAT__V1__GRANT_KIND__GRANT_KIND_ACCESS_POLICY
         case .roleAssignment: MOAT__V1__GRANT_KIND__GRANT_KIND_ROLE_ASSIGNMENT
+        default: MOAT__V1__GRANT_KIND__GRANT_KIND_UNSPECIFIED
         }
     }
 }

@@ -1,8 +1,10 @@
+import MoatCore
+
 extension Decision {
     /// A readable stage-by-stage account of the decision (`moatctl eval|check --explain`): which
     /// stages passed, what admitted the source and granted the permission, or where and why it
     /// was refused.
-    public func explanation(for request: CheckRequest) -> String {
+    func explanation(for request: CheckRequest) -> String {
         let stages: [Stage] = [.request, .vault, .authentication, .network, .authorization]
         let decidingIndex = stages.firstIndex(of: stage) ?? stages.count
         var lines: [(String, String)] = []
@@ -29,6 +31,8 @@ extension Decision {
         }.joined(separator: "\n")
     }
 
+    /// What a stage that passed reports. Codes and kinds are extensible (a newer MoatCore may add
+    /// one), so each switch has a general answer.
     private func passed(_ stage: Stage, request: CheckRequest) -> String {
         switch stage {
         case .request:
@@ -59,6 +63,7 @@ extension Decision {
                     "admitted as trusted service \(admittedBy.service ?? "") (\(admittedBy.mode?.rawValue ?? "") mode)"
             case .perimeter: return "admitted by the network security perimeter (\(admittedBy.rule ?? ""))"
             case .notApplicable: return "not applicable: control-plane operation"
+            default: return "admitted (\(admittedBy.kind.rawValue))"
             }
         case .authorization:
             guard let grantedBy else { return "ok" }
@@ -71,8 +76,10 @@ extension Decision {
             case .roleAssignment:
                 return
                     "granted by role assignment \(grantedBy.id ?? "#\(grantedBy.index ?? 0)") (\(grantedBy.role ?? ""))\(permission)"
+            default:
+                return "granted (\(grantedBy.kind.rawValue))\(permission)"
             }
-        case .allow:
+        default:
             return "ok"
         }
     }

@@ -1,4 +1,76 @@
+/// Reading a rule document (`docs/rules.md`) into what a `Snapshot` holds: `tenants`, `vaults` and
+/// every member of a vault are read here (the other top-level members beside their own types:
+/// `DeclaredSubnet`, `TrustedService`, the role definitions and assignments); `Snapshot.init` only
+/// calls the readers and keeps what they built.
 extension DocumentReader {
+    /// Reads `tenants`: each tenant's id (unique) and its signing keys (`kid`s unique per tenant).
+    mutating func tenants(_ value: JSONValue?, _ tenantsPath: JSONPath) -> [TenantKeys] {
+        var tenants: [TenantKeys] = []
+        var tenantPaths: [String: JSONPath] = [:]
+        for (index, value) in (array(value, tenantsPath) ?? []).enumerated() {
+            let path = tenantsPath.appending(index)
+            guard let tenant = object(value, path) else {
+                if value == .null { fail(path, "expected an object, found null") }
+                continue
+            }
+            guard let id = guid(tenant[member: "id"], path.appending("id")) else { continue }
+            if let first = tenantPaths[id] {
+                fail(path.appending("id"), "duplicate tenant '\(id)' (also \(first))")
+                continue
+            }
+            tenantPaths[id] = path
+            let keysPath = path.appending("jwks").appending("keys")
+            let jwks = object(tenant[member: "jwks"], path.appending("jwks"))
+            if jwks == nil && (tenant[member: "jwks"] ?? .null) == .null {
+                fail(path.appending("jwks"), "missing required value: the tenant's signing keys")
+            }
+            var keys: [JSONWebKey] = []
+            for (keyIndex, key) in (array(jwks?[member: "keys"], keysPath) ?? []).enumerated() {
+                guard let key = jsonWebKey(key, keysPath.appending(keyIndex)) else { continue }
+                if let first = keys.first(where: { $0.id == key.id }) {
+                    fail(
+                        keysPath.appending(keyIndex).appending("kid"),
+                        "duplicate kid '\(key.id)' (also \(first.path))"
+                    )
+                    continue
+                }
+                keys.append(key)
+            }
+            tenants.append(TenantKeys(tenantId: id, keys: keys))
+        }
+        return tenants
+    }
+
+    /// Reads and compiles `vaults` (names unique, case-insensitively), counting what they hold.
+    mutating func vaults(
+        _ value: JSONValue?,
+        _ vaultsPath: JSONPath,
+        context: VaultCompilationContext
+    ) -> (vaults: [CaseInsensitiveKey: Vault], names: [String], counts: Snapshot.Counts) {
+        var vaults: [CaseInsensitiveKey: Vault] = [:]
+        var vaultNames: [String] = []
+        var counts = Snapshot.Counts()
+        for (index, value) in (array(value, vaultsPath) ?? []).enumerated() {
+            let path = vaultsPath.appending(index)
+            guard let vault = vault(value, path, context: context) else { continue }
+            let key = CaseInsensitiveKey(vault.name)
+            if let first = vaults[key] {
+                fail(
+                    path.appending("name"),
+                    "duplicate vault name '\(vault.name)' (also \(vaultsPath.appending(first.index)))"
+                )
+                continue
+            }
+            vaults[key] = vault
+            vaultNames.append(vault.name)
+            counts.vaults += 1
+            counts.ipRules += vault.firewall?.ipRules.count ?? 0
+            counts.virtualNetworkRules += vault.firewall?.virtualNetworkRules.count ?? 0
+            counts.accessPolicies += vault.accessPolicies.count
+        }
+        return (vaults, vaultNames, counts)
+    }
+
     /// Reads and validates one entry of `vaults` (`docs/rules.md`); `nil` when it has errors.
     mutating func vault(_ value: JSONValue, _ path: JSONPath, context: VaultCompilationContext) -> Vault? {
         guard let members = object(value, path) else {
