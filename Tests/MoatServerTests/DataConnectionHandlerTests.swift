@@ -74,6 +74,24 @@ struct DataConnectionHandlerTests {
         #expect(DecisionLogTests.metric(metrics, #"moat_refusals_total{reason="idle_timeout"}"#) == 1)
     }
 
+    @Test("a client that takes no answers is closed after the idle timeout; one that takes them is not")
+    func idleWhileHeldBack() throws {
+        let channel = try Self.channel(idleTimeout: .seconds(10))
+        channel.isWritable = false
+        try channel.writeInbound(Self.ping(1))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        // The client takes its answers: activity.
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        #expect(try Self.answers(channel).map(\.streamID) == [1])
+        channel.isWritable = false
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive, "closed 9 s after the socket drained, with a 10 s idle timeout")
+        try channel.writeInbound(Self.ping(2))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(!channel.isActive, "still open 10 s after a read whose answer the client never took")
+    }
+
     @Test("without an idle timeout a connection stays open")
     func noIdleTimeout() throws {
         let channel = try Self.channel()
