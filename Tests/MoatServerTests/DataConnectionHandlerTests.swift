@@ -68,10 +68,10 @@ struct DataConnectionHandlerTests {
         #expect(try Self.answers(channel).map(\.streamID) == [1])
         channel.embeddedEventLoop.advanceTime(by: .seconds(9))
         #expect(channel.isActive, "closed 9 s after a read, with a 10 s idle timeout")
-        #expect(DecisionLogTests.metric(metrics, #"moat_refusals_total{reason="idle_timeout"}"#) == 0)
+        #expect(DecisionLogBoundsTests.metric(metrics, #"moat_refusals_total{reason="idle_timeout"}"#) == 0)
         channel.embeddedEventLoop.advanceTime(by: .seconds(1))
         #expect(!channel.isActive, "still open 10 s after the last read")
-        #expect(DecisionLogTests.metric(metrics, #"moat_refusals_total{reason="idle_timeout"}"#) == 1)
+        #expect(DecisionLogBoundsTests.metric(metrics, #"moat_refusals_total{reason="idle_timeout"}"#) == 1)
     }
 
     @Test("a client that takes no answers is closed after the idle timeout; one that takes them is not")
