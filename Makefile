@@ -7,7 +7,7 @@ RUN_DIR := $(CURDIR)/run
 APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
 
 .PHONY: all build deps run test lint api-check docs check-generated check-conformance format-check conformance clean \
-	fuzz test-sanitize test-asan test-tsan
+	fuzz test-sanitize test-asan test-tsan perf-guard
 
 all: build
 
@@ -70,6 +70,11 @@ test: deps lint check-generated check-conformance format-check baseline
 	$(MAKE) c-client-test
 	$(MAKE) python-test
 	$(MAKE) envoy-test
+
+# moatd's instructions per check under callgrind against Benchmarks/Baseline/instructions (+10 %
+# fails): release build, then about 4 minutes (scripts/bench-socket --guard).
+perf-guard: deps
+	scripts/bench-socket --guard
 
 # libFuzzer targets (Tests/MoatFuzzTargets), FUZZ_SECONDS (default 60) each, in .build-fuzz; see
 # scripts/fuzz. `make test` replays their committed corpora (Tests/Fuzz) without libFuzzer.

@@ -10,19 +10,31 @@ public struct TokenFingerprint: Hashable, Sendable {
 
 /// Computes `TokenFingerprint`s under a key drawn when it is created (one per token cache), so that
 /// fingerprints mean nothing outside the process.
+///
+/// The key is applied once, here: `keyed` holds HMAC's inner and outer hashes after the padded key
+/// (`docs/security.md`, M2), and each fingerprint continues a copy of it with the token's bytes, so
+/// a check hashes the token and two short finishing blocks, not the key's two blocks again
+/// (`docs/performance.md`, "Cuts").
 public struct TokenFingerprinter: Sendable {
-    private let key = SymmetricKey(size: .bits256)
+    private let keyed: HMAC<SHA256>
 
-    public init() {}
+    public init() {
+        keyed = HMAC(key: SymmetricKey(size: .bits256))
+    }
+
+    /// A fingerprinter under a given key: for checking the construction against HMAC-SHA256's
+    /// published test vectors.
+    init(key: [UInt8]) {
+        keyed = HMAC(key: SymmetricKey(data: key))
+    }
 
     /// The fingerprint of the whole token's bytes: a token that differs from another anywhere, in
     /// its payload as in its signature, has another fingerprint.
     public func fingerprint(_ token: Substring) -> TokenFingerprint {
-        let code =
-            token.utf8.withContiguousStorageIfAvailable {
-                HMAC<SHA256>.authenticationCode(for: UnsafeRawBufferPointer($0), using: key)
-            } ?? HMAC<SHA256>.authenticationCode(for: Array(token.utf8), using: key)
-        return code.withUnsafeBytes {
+        var code = keyed
+        var token = token
+        token.withUTF8 { code.update(data: UnsafeRawBufferPointer($0)) }
+        return code.finalize().withUnsafeBytes {
             TokenFingerprint(
                 high: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
                 low: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)

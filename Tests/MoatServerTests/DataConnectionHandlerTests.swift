@@ -12,6 +12,8 @@ import Testing
 struct DataConnectionHandlerTests {
     static func channel(
         maximumFrameLength: Int = 1024,
+        idleTimeout: TimeAmount? = nil,
+        metrics: ServerMetrics = ServerMetrics(),
         before: [any ChannelHandler & Sendable] = []
     ) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
@@ -19,7 +21,6 @@ struct DataConnectionHandlerTests {
         let rules = try LoadedRules(json: Fixture.document(), sequence: 1)
         let store = RuleStore()
         store.publish(ServingState(rules: rules, document: Fixture.document(), loadedAtMillis: 0))
-        let metrics = ServerMetrics()
         let processor = DataRequestProcessor(
             store: store,
             tokenCache: TokenCache(eventLoop: channel.embeddedEventLoop, maximumBytes: 1 << 20, metrics: metrics),
@@ -35,6 +36,7 @@ struct DataConnectionHandlerTests {
                 processor: processor,
                 maximumFrameLength: maximumFrameLength,
                 partialFrameTimeout: .seconds(2),
+                idleTimeout: idleTimeout,
                 metrics: metrics
             )
         )
@@ -55,6 +57,46 @@ struct DataConnectionHandlerTests {
             while let frame = try decoder.readFrame(from: &buffer) { frames.append(frame) }
         }
         return frames
+    }
+
+    @Test("a connection is closed once nothing was read for the idle timeout, counting from the last read")
+    func idleTimeout() throws {
+        let metrics = ServerMetrics()
+        let channel = try Self.channel(idleTimeout: .seconds(10), metrics: metrics)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        try channel.writeInbound(Self.ping(1))
+        #expect(try Self.answers(channel).map(\.streamID) == [1])
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive, "closed 9 s after a read, with a 10 s idle timeout")
+        #expect(DecisionLogBoundsTests.metric(metrics, #"moat_refusals_total{reason="idle_timeout"}"#) == 0)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!channel.isActive, "still open 10 s after the last read")
+        #expect(DecisionLogBoundsTests.metric(metrics, #"moat_refusals_total{reason="idle_timeout"}"#) == 1)
+    }
+
+    @Test("a client that takes no answers is closed after the idle timeout; one that takes them is not")
+    func idleWhileHeldBack() throws {
+        let channel = try Self.channel(idleTimeout: .seconds(10))
+        channel.isWritable = false
+        try channel.writeInbound(Self.ping(1))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        // The client takes its answers: activity.
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        #expect(try Self.answers(channel).map(\.streamID) == [1])
+        channel.isWritable = false
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive, "closed 9 s after the socket drained, with a 10 s idle timeout")
+        try channel.writeInbound(Self.ping(2))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(!channel.isActive, "still open 10 s after a read whose answer the client never took")
+    }
+
+    @Test("without an idle timeout a connection stays open")
+    func noIdleTimeout() throws {
+        let channel = try Self.channel()
+        channel.embeddedEventLoop.advanceTime(by: .hours(24))
+        #expect(channel.isActive)
     }
 
     @Test("frames arriving one byte at a time are answered")

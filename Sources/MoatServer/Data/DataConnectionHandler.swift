@@ -13,6 +13,12 @@ import NIOCore
 /// whatever the client sends. A frame larger than the limit is refused as soon as its length is
 /// read, before its payload; a frame begun but not finished within the partial-frame timeout
 /// closes the connection (the timer stops while the daemon itself holds back).
+///
+/// The idle timeout (docs/protocol.md "Limits", `--idle-timeout`): a connection that reads nothing
+/// and whose client takes no answers for that long is closed. The handler notes the time of each
+/// read and each time the socket drains, and one scheduled check compares: it closes, or waits
+/// until the timeout after the last activity. (NIO's `IdleStateHandler` would make a promise on
+/// every write: docs/performance.md, "Cuts".)
 final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -22,6 +28,10 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private let decoder: FrameDecoder
     private let metrics: ServerMetrics
     private var partialFrameTimer: PartialFrameTimer
+    private let idleTimeout: TimeAmount?
+    /// When bytes were last read or the socket last drained, on the event loop's clock.
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
+    private var idleCheck: Scheduled<Void>?
     /// Bytes read and not yet answered: the rest of a frame, or frames held back by back-pressure.
     private var buffer: ByteBuffer?
     /// When the last bytes were read: the arrival of the frames they complete (a request's
@@ -38,17 +48,29 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         processor: DataRequestProcessor,
         maximumFrameLength: Int,
         partialFrameTimeout: TimeAmount,
+        idleTimeout: TimeAmount?,
         metrics: ServerMetrics
     ) {
         self.processor = processor
         self.decoder = FrameDecoder(maximumLength: maximumFrameLength)
         self.metrics = metrics
         self.partialFrameTimer = PartialFrameTimer(timeout: partialFrameTimeout, metrics: metrics)
+        self.idleTimeout = idleTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { startIdleCheck(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startIdleCheck(context: context)
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing, !quiescing else { return }
         arrival = NIODeadline.now()
+        if idleTimeout != nil { lastActivity = context.eventLoop.now }
         var incoming = unwrapInboundIn(data)
         if buffer == nil || buffer!.readableBytes == 0 {
             buffer = incoming
@@ -73,6 +95,8 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
+            // The client took answers: the connection is not idle.
+            if idleTimeout != nil { lastActivity = context.eventLoop.now }
             answerBuffered(context: context)
             flushIfNeeded(context: context)
             if context.channel.isWritable && readPending && !closing {
@@ -85,9 +109,6 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
-        case let idle as IdleStateHandler.IdleStateEvent where idle == .all:
-            metrics.countRefusal(.idleTimeout)
-            context.close(promise: nil)
         case is ChannelShouldQuiesceEvent:
             // Drain: answer every frame read so far (the processor answers UNAVAILABLE now), write
             // it out, then close.
@@ -100,6 +121,8 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func channelInactive(context: ChannelHandlerContext) {
         partialFrameTimer.stop()
+        idleCheck?.cancel()
+        idleCheck = nil
         context.fireChannelInactive()
     }
 
@@ -152,6 +175,29 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             let (handler, context) = loopBound.value
             let refusal = PartialFrameTimer.refusal(after: handler.partialFrameTimer.timeout)
             handler.refuse(context: context, status: refusal.status, message: refusal.message)
+        }
+    }
+
+    /// Starts the idle check, the connection counting as active now; once started, does nothing.
+    private func startIdleCheck(context: ChannelHandlerContext) {
+        guard idleTimeout != nil, idleCheck == nil else { return }
+        lastActivity = context.eventLoop.now
+        scheduleIdleCheck(context: context)
+    }
+
+    /// Checks at the idle timeout after the last activity: closes if nothing happened since, or
+    /// checks again at the timeout after the activity that did.
+    private func scheduleIdleCheck(context: ChannelHandlerContext) {
+        guard let idleTimeout else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(deadline: lastActivity + idleTimeout) {
+            let (handler, context) = loopBound.value
+            if context.eventLoop.now < handler.lastActivity + idleTimeout {
+                handler.scheduleIdleCheck(context: context)
+            } else {
+                handler.metrics.countRefusal(.idleTimeout)
+                context.close(promise: nil)
+            }
         }
     }
 

@@ -157,14 +157,12 @@ struct DataContext: Sendable {
             )
             return channel.eventLoop.makeCompletedFuture {
                 let sync = channel.pipeline.syncOperations
-                if configuration.idleTimeout > .zero {
-                    try sync.addHandler(IdleStateHandler(allTimeout: TimeAmount(configuration.idleTimeout)))
-                }
                 try sync.addHandler(
                     DataConnectionHandler(
                         processor: processor,
                         maximumFrameLength: configuration.data.maximumFrameLength,
                         partialFrameTimeout: TimeAmount(configuration.partialFrameTimeout),
+                        idleTimeout: configuration.idleTimeout > .zero ? TimeAmount(configuration.idleTimeout) : nil,
                         metrics: metrics
                     )
                 )
