@@ -52,7 +52,9 @@ lint:
 
 # Fails when the public API of a library product (MoatCore, MoatIdentity, MoatWire, MoatServer,
 # MoatClient) breaks against the commit named in api-baseline. A deliberate break moves that commit
-# forward (README, "Development"). Needs the baseline commit in the clone's history.
+# forward (README, "Development"). Needs the baseline commit in the clone's history. It builds the
+# baseline commit from scratch (13 min on a quiet 2-core machine), so it is not part of `make test`:
+# CI runs it after `make test` while its time budget allows (.ci/run).
 api-check:
 	$(SWIFT) package diagnose-api-breaking-changes $$(cat api-baseline)
 
@@ -63,7 +65,6 @@ docs:
 
 test: deps lint check-generated check-conformance format-check baseline
 	$(SWIFT) build
-	$(MAKE) api-check
 	$(MAKE) docs
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
