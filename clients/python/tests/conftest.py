@@ -87,8 +87,12 @@ class Daemon:
         self.process = None
 
     def pause(self) -> None:
+        """SIGSTOP, returning once every thread of the daemon is stopped: the signal is delivered
+        asynchronously, and a daemon still running could answer the next check."""
         assert self.process is not None
         self.process.send_signal(signal.SIGSTOP)
+        pid, status = os.waitpid(self.process.pid, os.WUNTRACED)
+        assert pid == self.process.pid and os.WIFSTOPPED(status), f"moatd did not stop: status {status}"
 
     def resume(self) -> None:
         if self.process is not None:
