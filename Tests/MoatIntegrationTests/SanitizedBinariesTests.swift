@@ -46,7 +46,10 @@ import Glibc
 
     /// The sandbox fails a test whose children wrote a crash or a sanitizer report, whatever the
     /// test asserted: a daemon halted by TSan otherwise shows only as refused connections.
-    @Test(arguments: ["Fatal error: boom", "WARNING: ThreadSanitizer: data race (pid=1)", "ERROR: AddressSanitizer: x"])
+    @Test(arguments: [
+        "Fatal error: boom", "WARNING: ThreadSanitizer: data race (pid=1)", "ERROR: AddressSanitizer: x",
+        "ERROR: LeakSanitizer: detected memory leaks",
+    ])
     func aChildsCrashReportFailsTheTest(report: String) async throws {
         try await withKnownIssue {
             try await withSandbox { sandbox in

@@ -297,9 +297,14 @@ extension MoatdIntegrationTests {
                 // moatd's own paths, which it must not bind when sockets are passed.
                 let own = sandbox.file("own.sock")
                 let ownControl = sandbox.file("own-control.sock")
+                // systemd-socket-activate gives moatd a clean environment: pass the sanitizer
+                // options on, or a sanitized moatd would run with the defaults (LeakSanitizer on).
+                let sanitizerOptions = ["ASAN_OPTIONS", "TSAN_OPTIONS"].filter {
+                    ProcessInfo.processInfo.environment[$0] != nil
+                }
                 let child = try sandbox.spawn(
                     activator,
-                    [
+                    sanitizerOptions.flatMap { ["-E", $0] } + [
                         "-l", data, "-l", control, "--fdname=moat:moat-control", "--", moatdPath,
                         "--rules", sandbox.rulesPath, "--socket", own, "--control-socket", ownControl,
                         "--decision-log", sandbox.file("decisions.log"),

@@ -237,11 +237,14 @@ final class ChildProcess: Sendable {
     func stderr() -> String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
     /// What the process wrote to standard error from the first line that marks a crash or a
-    /// sanitizer's report (the runtime's `Fatal error:`, ASan's and TSan's headers), or nil. Every
+    /// sanitizer's report (the runtime's `Fatal error:`, ASan's, LSan's and TSan's headers), or nil. Every
     /// test fails on one, whatever it asserted: a daemon that dies of a report, or reports and goes
     /// on, otherwise shows only as refused connections, and its report goes with the sandbox.
     func crashReport() -> String? {
-        let markers = ["Fatal error:", "ERROR: AddressSanitizer", "WARNING: ThreadSanitizer", "ThreadSanitizer: "]
+        let markers = [
+            "Fatal error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+            "ThreadSanitizer: ",
+        ]
         let text = stderr()
         guard let start = markers.compactMap({ text.range(of: $0)?.lowerBound }).min() else { return nil }
         let lines = text[start...].split(separator: "\n", omittingEmptySubsequences: false)
