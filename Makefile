@@ -71,6 +71,7 @@ test: deps lint check-generated check-conformance format-check baseline
 	$(MAKE) c-client-test
 	$(MAKE) python-test
 	$(MAKE) envoy-test
+	$(MAKE) http-test
 
 # moatd's instructions per check under callgrind against Benchmarks/Baseline/instructions (+10 %
 # fails): release build, then about 4 minutes (scripts/bench-socket --guard).
@@ -115,3 +116,4 @@ include clients/c/client.mk
 include Benchmarks/bench.mk
 include clients/python/client.mk
 include Tests/Envoy/envoy.mk
+include Tests/HTTP/http.mk

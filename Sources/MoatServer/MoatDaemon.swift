@@ -24,7 +24,12 @@ public struct MoatDaemon: Sendable {
     /// open-file limit leaves no room for connections (before anything is served).
     public func run() async throws {
         let metrics = ServerMetrics()
-        let store = RuleStore()
+        let store = RuleStore(
+            freshness: RulesFreshness(
+                maximumAge: configuration.maximumSnapshotAge,
+                staleAnswers: configuration.staleAnswers
+            )
+        )
         let rulesFile = RulesFile(path: configuration.rulesFile)
         let updater = RuleUpdater(file: rulesFile, store: store, metrics: metrics, logger: logger)
         await updater.reloadFromFile(reason: "startup", force: true)
@@ -102,6 +107,21 @@ public struct MoatDaemon: Sendable {
             await data.abandon()
             throw error
         }
+        let http: HTTPServer?
+        do {
+            http =
+                HTTPServer.isConfigured(configuration.http, inherited)
+                ? try await HTTPServer.bind(
+                    inherited,
+                    configuration: configuration.http,
+                    routes: HTTPRoutes(updater: updater, metrics: metrics),
+                    logger: logger
+                ) : nil
+        } catch {
+            await data.abandon()
+            envoy?.abandon()
+            throw error
+        }
         let control: ControlServer
         do {
             control = try await ControlServer.bind(
@@ -115,6 +135,7 @@ public struct MoatDaemon: Sendable {
         } catch {
             await data.abandon()
             envoy?.abandon()
+            await http?.abandon()
             throw error
         }
 
@@ -128,7 +149,7 @@ public struct MoatDaemon: Sendable {
                 RulesWatcher(updater: updater, pollInterval: configuration.pollInterval, logger: logger),
                 control,
                 data,
-            ] + (envoy.map { [$0 as any Service] } ?? [])
+            ] + (envoy.map { [$0 as any Service] } ?? []) + (http.map { [$0 as any Service] } ?? [])
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },

@@ -57,6 +57,15 @@ public struct ServerConfiguration: Sendable {
     /// The Envoy ext_authz service (docs/envoy.md); off unless a socket or address is given.
     package var envoy = EnvoyConfiguration()
 
+    /// The operators' HTTP endpoints (docs/operations.md); off unless an address or socket is given.
+    package var http = HTTPConfiguration()
+
+    /// The stale-rules guard (docs/operations.md): past this age since the rules source last
+    /// confirmed the rules are current, moatd is not ready; nil: off.
+    public var maximumSnapshotAge: Duration?
+    /// How checks are answered while the rules are stale (with `maximumSnapshotAge`).
+    package var staleAnswers = StaleAnswers.decide
+
     public init() {}
 
     /// The per-uid limit in force: `maximumConnectionsPerUID`, or a quarter of `maximumConnections`.

@@ -39,34 +39,22 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let status = try await withControlClient(sockets) { try await $0.status() }
-        let revision = status.revision.map { "\($0)" } ?? "none"
-        let loaded =
-            status.loadedAtUnixMillis > 0
-            ? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(status.loadedAtUnixMillis) / 1000))
-            : "never"
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
         if json {
-            let value = JSONValue.object([
-                ("ready", .bool(status.ready)),
-                ("notReadyReason", status.notReadyReason.map { .string($0) } ?? .null),
-                ("revision", status.revision?.json ?? .null),
-                ("loadedAt", status.loadedAtUnixMillis > 0 ? .string(loaded) : .null),
-                ("rulesFile", .string(status.rulesFile)),
-                ("uptimeSeconds", .number(String(status.uptimeSeconds))),
-                ("vaults", .number(String(status.vaults))),
-                ("ipRules", .number(String(status.ipRules))),
-                ("virtualNetworkRules", .number(String(status.virtualNetworkRules))),
-                ("accessPolicies", .number(String(status.accessPolicies))),
-                ("roleAssignments", .number(String(status.roleAssignments))),
-                ("history", .array(status.history.map(\.json))),
-                ("reloadFailures", .number(String(status.reloadFailures))),
-                ("lastReloadError", status.lastReloadError.map { .string($0) } ?? .null),
-            ])
-            print(value.serialized(.pretty))
+            print(status.json(nowMillis: now).serialized(.pretty))
             return
         }
+        let revision = status.revision.map { "\($0)" } ?? "none"
+        let loaded = status.loadedAtUnixMillis > 0 ? Timestamp.iso8601(millis: status.loadedAtUnixMillis) : "never"
+        let confirmed =
+            status.rulesConfirmedAtUnixMillis > 0
+            ? "\(Timestamp.iso8601(millis: status.rulesConfirmedAtUnixMillis)) (\(max(0, now - status.rulesConfirmedAtUnixMillis) / 1000) s ago)"
+            : "not yet"
+        let maximumAge = status.maximumSnapshotAgeSeconds > 0 ? "\(status.maximumSnapshotAgeSeconds) s" : "off"
         print("ready:           \(status.ready ? "yes" : "no\(status.notReadyReason.map { " (\($0))" } ?? "")")")
         print("revision:        \(revision)")
         print("loaded at:       \(loaded)")
+        print("confirmed:       \(confirmed); max snapshot age: \(maximumAge)")
         print("rules file:      \(status.rulesFile)")
         print("uptime:          \(status.uptimeSeconds) s")
         print("vaults:          \(status.vaults)")

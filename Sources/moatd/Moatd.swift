@@ -131,6 +131,9 @@ struct Moatd: AsyncParsableCommand {
     @OptionGroup(title: "Envoy ext_authz service")
     var envoy: EnvoyOptions
 
+    @OptionGroup(title: "Health and metrics over HTTP; the stale-rules guard")
+    var http: HTTPOptions
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level: unknown level '\(logLevel)'")
@@ -161,6 +164,11 @@ struct Moatd: AsyncParsableCommand {
         ] where value < least {
             throw ValidationError("\(flag) must be at least \(least)")
         }
+        if let age = try http.maximumSnapshotAge(), age <= .seconds(pollInterval) {
+            throw ValidationError(
+                "--max-snapshot-age (\(age)) must be longer than --poll-interval (\(pollInterval) s): the rules file is confirmed at each look"
+            )
+        }
     }
 
     func run() async throws {
@@ -173,7 +181,7 @@ struct Moatd: AsyncParsableCommand {
         let logger = Logger(label: "moatd")
         let group = try socketGroup.map(Self.groupID)
         let envoyConfiguration = try envoy.configuration(group: group)
-        let configuration = ServerConfiguration.defaults {
+        var configuration = ServerConfiguration.defaults {
             $0.envoy = envoyConfiguration
             $0.rulesFile = rules
             $0.data.path = socket
@@ -200,6 +208,7 @@ struct Moatd: AsyncParsableCommand {
             $0.decisionLog.maximumFileBytes = decisionLogMaxBytes
             $0.decisionLog.queueBytes = decisionLogQueueBytes
         }
+        try http.apply(to: &configuration, group: group)
         do {
             try await MoatDaemon(configuration: configuration, logger: logger).run()
         } catch let error as SocketSetupError {

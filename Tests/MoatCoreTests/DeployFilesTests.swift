@@ -124,6 +124,39 @@ struct DeployFilesTests {
         #expect(moatd.values("--socket-group") == [pod.fsGroup.map(String.init) ?? "none"])
     }
 
+    @Test("the Kubernetes example probes /healthz and /readyz and is scraped on moatd's --http-listen port")
+    func kubernetesProbesOverHTTP() throws {
+        let text = String(decoding: try Self.bytes("deploy/kubernetes/moat.yaml"), as: UTF8.self)
+        let moatd = try #require(try Self.kubernetesPod().containers.first { $0.name == "moatd" })
+        let listen = moatd.values("--http-listen")
+        #expect(listen.count == 1, "\(moatd.arguments)")
+        // kubelet and Prometheus connect to the pod's address: listening on it needs --http-listen-any.
+        #expect(listen.first?.hasPrefix("0.0.0.0:") == true && moatd.arguments.contains("--http-listen-any"))
+        let port = try #require(listen.first?.split(separator: ":").last.map(String.init))
+        #expect(text.contains("- {name: http-metrics, containerPort: \(port)}"), "no container port \(port)")
+        #expect(text.contains("httpGet: {path: /healthz, port: http-metrics}"), "no /healthz liveness probe")
+        #expect(text.contains("httpGet: {path: /readyz, port: http-metrics}"), "no /readyz readiness probe")
+        #expect(text.contains("prometheus.io/scrape: \"true\"") && text.contains("prometheus.io/port: \"\(port)\""))
+    }
+
+    @Test("the systemd unit's RestrictAddressFamilies= admits what its TCP listeners need")
+    func systemdAddressFamilies() throws {
+        let unit = String(decoding: try Self.bytes("deploy/systemd/moatd.service"), as: UTF8.self)
+        let lines = unit.split(separator: "\n")
+        let command = try #require(lines.first { $0.hasPrefix("ExecStart=") }).split(separator: " ")
+        let families = Set(
+            lines.filter { $0.hasPrefix("RestrictAddressFamilies=") }
+                .flatMap { $0.dropFirst("RestrictAddressFamilies=".count).split(separator: " ") }
+        )
+        #expect(families.contains("AF_UNIX"), "\(families)")
+        for (index, flag) in command.enumerated() where ["--http-listen", "--envoy-listen"].contains(flag) {
+            let address = index + 1 < command.count ? command[index + 1] : ""
+            let family = address.hasPrefix("[") ? "AF_INET6" : "AF_INET"
+            #expect(families.contains(Substring(family)), "\(flag) \(address) needs \(family): \(families)")
+        }
+        #expect(command.contains("--http-listen"), "the unit serves no HTTP endpoints")
+    }
+
     @Test("M4: the systemd unit sets LimitNOFILE= above the default --max-connections")
     func systemdDescriptorLimit() throws {
         let unit = String(decoding: try Self.bytes("deploy/systemd/moatd.service"), as: UTF8.self)

@@ -68,6 +68,29 @@ struct DataRequestProcessorTests {
         #expect(decision.revision.sequence == 4)
     }
 
+    @Test("past --max-snapshot-age, --stale-answers unavailable refuses checks; decide decides; fresh rules decide")
+    func staleRules() throws {
+        let confirmed: Int64 = 1_767_225_600
+        let cases: [(answers: StaleAnswers, age: Int64, refused: Bool)] = [
+            (.unavailable, 61, true), (.unavailable, 60, false), (.decide, 61, false),
+        ]
+        for (answers, age, refused) in cases {
+            let freshness = RulesFreshness(maximumAge: .seconds(60), staleAnswers: answers)
+            freshness.confirm(atMillis: confirmed * 1000)
+            var processor = try Self.processor(store: RuleStore(freshness: freshness))
+            processor.clock = { confirmed + age }
+            let reply = Self.answer(&processor, try Self.frame(.check, Self.request))
+            if refused {
+                #expect(reply.frame.status == .unavailable, "\(answers) after \(age) s")
+                let error = try StatusError(wirePayload: reply.frame.payload)
+                #expect(error.message.contains("61 s ago (--max-snapshot-age 60 s)"), "\(error.message)")
+            } else {
+                #expect(reply.frame.status == .ok, "\(answers) after \(age) s")
+                #expect(try Decision(wirePayload: reply.frame.payload).innerCode == .missingToken)
+            }
+        }
+    }
+
     @Test("without rules, or while draining, checks are UNAVAILABLE but Ping answers")
     func notReady() throws {
         for var processor in [try Self.processor(serving: false), try Self.processor(draining: true)] {

@@ -41,6 +41,32 @@ struct RuleUpdaterTests {
         }
     }
 
+    @Test("a look that finds the file holding the serving rules confirms them; a missing or invalid file does not")
+    func sourceConfirmation() async throws {
+        try await Fixture.withTemporaryDirectory { directory in
+            let setup = Setup(directory: directory, initial: Fixture.document())
+            let freshness = setup.store.freshness
+            #expect(freshness.confirmedAtMillis == nil)
+            _ = try await setup.updater.reloadFromFile(reason: "test", force: true).get()
+            #expect(freshness.confirmedAtMillis != nil)
+            /// Backdates the last confirmation, looks at the file, and says whether it confirmed.
+            func looksConfirm() async -> Bool {
+                freshness.confirm(atMillis: 1)
+                await setup.updater.reloadFromFile(reason: "test")
+                return freshness.confirmedAtMillis != 1
+            }
+            #expect(await looksConfirm(), "an unchanged look at a valid file")
+            Fixture.write(Array("{\"vaults\": 3}".utf8), to: setup.path)
+            #expect(!(await looksConfirm()), "the look that found the file invalid")
+            #expect(!(await looksConfirm()), "a later look at the same invalid file")
+            #expect(unlink(setup.path) == 0)
+            #expect(!(await looksConfirm()), "a look that found no file")
+            Fixture.write(Fixture.document(), to: setup.path)
+            #expect(await looksConfirm(), "the serving document back in the file")
+            #expect(setup.store.serving?.revision.sequence == 1)
+        }
+    }
+
     @Test("a missing or invalid file leaves the daemon not ready, then keeps the serving revision")
     func invalidFile() async throws {
         try await Fixture.withTemporaryDirectory { directory in

@@ -59,27 +59,7 @@ struct ControlRequestProcessor: Sendable {
             return try frames.encode(GetDocumentResponse(document: document, revision: revision), allocator)
         case .status:
             _ = try frames.decode(StatusRequest.self, frame)
-            let status = await updater.status()
-            let counts = status.serving?.snapshot.counts ?? Snapshot.Counts()
-            return try frames.encode(
-                StatusResponse(
-                    ready: status.ready,
-                    notReadyReason: status.notReadyReason,
-                    revision: status.serving?.revision,
-                    loadedAtUnixMillis: status.serving?.loadedAtMillis ?? 0,
-                    rulesFile: status.rulesFile,
-                    uptimeSeconds: status.uptimeSeconds,
-                    vaults: counts.vaults,
-                    ipRules: counts.ipRules,
-                    virtualNetworkRules: counts.virtualNetworkRules,
-                    accessPolicies: counts.accessPolicies,
-                    roleAssignments: counts.roleAssignments,
-                    history: status.history,
-                    reloadFailures: status.reloadFailures,
-                    lastReloadError: status.lastReloadError
-                ),
-                allocator
-            )
+            return try frames.encode(StatusResponse(await updater.status()), allocator)
         case .metrics:
             _ = try frames.decode(MetricsRequest.self, frame)
             return try frames.encode(MetricsResponse(text: metrics.text()), allocator)

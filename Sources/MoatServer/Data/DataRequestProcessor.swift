@@ -90,7 +90,8 @@ struct DataRequestProcessor {
         }
     }
 
-    /// What deciding needs, once per frame; or why nothing can be decided now.
+    /// What deciding needs, once per frame; or why nothing can be decided now (draining, no
+    /// rules, or rules the stale-rules guard refuses: `RulesFreshness`).
     private func evaluation(arrival: NIODeadline) throws(StatusError) -> Evaluation {
         guard !draining.load(ordering: .relaxed) else {
             throw undecided(.unavailable, "the daemon is shutting down")
@@ -99,6 +100,9 @@ struct DataRequestProcessor {
             throw undecided(.unavailable, "no rules loaded")
         }
         let now = clock()
+        if let stale = store.freshness.refusal(nowSeconds: now) {
+            throw undecided(.unavailable, stale)
+        }
         return Evaluation(
             state: state,
             verifier: CachedTokenVerifier(cache: tokenCache, state: state, now: now),

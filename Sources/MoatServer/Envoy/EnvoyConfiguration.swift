@@ -61,7 +61,7 @@ package struct EnvoyConfiguration: Sendable {
             self.port = number
         }
 
-        private static func isLoopback(_ address: IPAddress) -> Bool {
+        static func isLoopback(_ address: IPAddress) -> Bool {
             switch address {
             case .v4(let value): value >> 24 == 127
             case .v6(let value): value == 1

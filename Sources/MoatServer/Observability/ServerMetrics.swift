@@ -19,6 +19,8 @@ final class ServerMetrics: Sendable {
     private let undecidedDeadline: Counter
     let snapshotSequence: Gauge
     let snapshotLoadedAt: Gauge
+    /// When the rules source last confirmed the rules are current (`RuleUpdater.noteSourceConfirmed()`).
+    let rulesConfirmedAt: Gauge
     let reloadSuccesses: Counter
     let reloadFailures: Counter
     let connectionsData: Gauge
@@ -83,6 +85,13 @@ final class ServerMetrics: Sendable {
         )
         snapshotLoadedAt = registry.makeGauge(
             descriptor: name("snapshot_loaded_timestamp", unit: "seconds", "When the serving revision was accepted.")
+        )
+        rulesConfirmedAt = registry.makeGauge(
+            descriptor: name(
+                "rules_confirmed_timestamp",
+                unit: "seconds",
+                "When the rules source last confirmed the serving rules are current (age: time() minus this)."
+            )
         )
         let reloads = name("reloads", unit: "total", "Rule documents accepted or refused.")
         reloadSuccesses = registry.makeCounter(descriptor: reloads, labels: [("result", "success")])

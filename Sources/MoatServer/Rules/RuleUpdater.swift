@@ -27,6 +27,10 @@ actor RuleUpdater {
         var history: [Revision]
         var reloadFailures: UInt64
         var lastReloadError: String?
+        /// When the rules source last confirmed the rules are current, Unix milliseconds.
+        var confirmedAtMillis: Int64?
+        /// `--max-snapshot-age`, in milliseconds; nil when off.
+        var maximumAgeMillis: Int64?
     }
 
     /// A document kept for rollback.
@@ -49,6 +53,9 @@ actor RuleUpdater {
     /// What the last look at the rules file found (`nil` before the first look): a reload that
     /// finds the same again does nothing, so a missing file is reported once, not at every poll.
     private var lastLook: Look?
+    /// Whether the rules file held what is serving at the last look (or write): a look that finds
+    /// it unchanged then confirms the rules are current (`noteSourceConfirmed()`).
+    private var fileHoldsServing = false
 
     private enum Look: Equatable {
         case missing
@@ -127,8 +134,12 @@ actor RuleUpdater {
         } catch {
             return .failure(error)
         }
-        if !force && look == lastLook { return .success(unchanged()) }
+        if !force && look == lastLook {
+            if fileHoldsServing { noteSourceConfirmed() }
+            return .success(unchanged())
+        }
         lastLook = look
+        fileHoldsServing = false
         let bytes: [UInt8]
         do {
             switch try await blocking({ Result { () throws(RulesFileError) in try file.read() } }) {
@@ -146,14 +157,15 @@ actor RuleUpdater {
             return .failure(error)
         }
         do {
-            return .success(
-                try await accept(
-                    bytes,
-                    summary: "reloaded '\(file.path)' (\(reason))",
-                    writeBack: false,
-                    dryRun: false
-                )
+            let accepted = try await accept(
+                bytes,
+                summary: "reloaded '\(file.path)' (\(reason))",
+                writeBack: false,
+                dryRun: false
             )
+            fileHoldsServing = true
+            noteSourceConfirmed()
+            return .success(accepted)
         } catch {
             return .failure(
                 refuseReload("rules file '\(file.path)' is invalid: \(error.message)", details: error.details)
@@ -312,16 +324,30 @@ actor RuleUpdater {
 
     func status() -> Status {
         let serving = store.serving
+        let now = WallClock.millis()
+        let notReadyReason =
+            serving == nil ? (lastReloadError ?? "no rules loaded") : store.freshness.staleness(nowMillis: now)
         return Status(
-            ready: serving != nil,
-            notReadyReason: serving == nil ? (lastReloadError ?? "no rules loaded") : nil,
+            ready: notReadyReason == nil,
+            notReadyReason: notReadyReason,
             serving: serving,
             rulesFile: file.path,
-            uptimeSeconds: UInt64(max(0, WallClock.millis() - startedAt) / 1000),
+            uptimeSeconds: UInt64(max(0, now - startedAt) / 1000),
             history: keptRevisions(),
             reloadFailures: reloadFailures,
-            lastReloadError: lastReloadError
+            lastReloadError: lastReloadError,
+            confirmedAtMillis: store.freshness.confirmedAtMillis,
+            maximumAgeMillis: store.freshness.maximumAgeMillis
         )
+    }
+
+    /// Records that the rules source confirmed, now, that the serving rules are current: for the
+    /// rules file, a look that found it holding what is serving. `--max-snapshot-age` counts from
+    /// the last call (docs/operations.md, "The stale-rules guard").
+    nonisolated func noteSourceConfirmed() {
+        let now = WallClock.millis()
+        store.freshness.confirm(atMillis: now)
+        metrics.rulesConfirmedAt.set(Double(now) / 1000)
     }
 
     // MARK: - Accepting a document
@@ -341,6 +367,8 @@ actor RuleUpdater {
         switch written {
         case .success(let fingerprint):
             lastLook = .present(fingerprint)
+            fileHoldsServing = true
+            noteSourceConfirmed()
         case .failure(let error):
             let code: StatusCode =
                 switch error.code {

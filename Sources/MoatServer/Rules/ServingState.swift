@@ -22,11 +22,14 @@ final class ServingState: AtomicReference, Sendable {
 }
 
 /// The current serving state, read by every check with one atomic load; `nil` until a valid
-/// document has been loaded.
+/// document has been loaded. With it, when its source last confirmed it current (`freshness`).
 final class RuleStore: Sendable {
     private let current = ManagedAtomic<ServingState?>(nil)
+    let freshness: RulesFreshness
 
-    init() {}
+    init(freshness: RulesFreshness = RulesFreshness()) {
+        self.freshness = freshness
+    }
 
     var serving: ServingState? {
         current.load(ordering: .acquiring)

@@ -13,7 +13,9 @@ enum DescriptorLimit {
     /// Descriptors kept for what is not a data connection, besides those already open at start
     /// (standard streams, event loops) and the control connections: the rules file and its
     /// write-back (file, temporary file, directory: 3), its watch (1), the decision log (2), the
-    /// two listeners (2), and 16 for the outbound connections and listeners of later versions.
+    /// two listeners (2), and 16 for the outbound connections and listeners of later versions
+    /// (the HTTP listeners among them; their connections, `--http-max-connections`, are
+    /// reserved apart).
     static let allowance = 24
 
     /// What `fit` found and did, for the log.
@@ -43,7 +45,8 @@ enum DescriptorLimit {
             if setrlimit(RLIMIT_NOFILE_VALUE, &raised) == 0 { limit = raised }
         }
         let inUse = openDescriptors()
-        let reserve = inUse + allowance + configuration.maximumControlConnections
+        let http = configuration.http.isEnabled ? configuration.http.maximumConnections : 0
+        let reserve = inUse + allowance + configuration.maximumControlConnections + http
         let available = Int(clamping: limit.rlim_cur) - reserve
         guard available >= 1 else {
             throw SocketSetupError(

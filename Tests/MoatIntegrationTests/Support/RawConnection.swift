@@ -82,8 +82,67 @@ final class RawConnection: Sendable {
         }
     }
 
+    /// A TCP connection to `127.0.0.1:port` (moatd's `--http-listen`), driven the same way.
+    static func connect(loopbackPort port: Int) async throws -> RawConnection {
+        try await offload {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw HarnessError("socket: \(String(cString: strerror(errno)))") }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard connected == 0 else {
+                let error = String(cString: strerror(errno))
+                Glibc.close(fd)
+                throw HarnessError("connect 127.0.0.1:\(port): \(error)")
+            }
+            return RawConnection(fd: fd)
+        }
+    }
+
     deinit {
         Glibc.close(fd)
+    }
+
+    /// Everything the peer sends until it closes the connection; throws when it has not closed
+    /// within `timeout`.
+    func readToEnd(timeout: Duration = .seconds(30)) async throws -> [UInt8] {
+        let fd = self.fd
+        return try await offload {
+            let deadline = ContinuousClock.now + timeout
+            var bytes: [UInt8] = []
+            while true {
+                guard let chunk = try Self.readSome(fd, deadline: deadline) else { return bytes }
+                bytes += chunk
+            }
+        }
+    }
+
+    /// Whatever arrives next (up to 64 KiB), nil at EOF or reset.
+    private static func readSome(_ fd: Int32, deadline: ContinuousClock.Instant) throws -> [UInt8]? {
+        while true {
+            let left = deadline - ContinuousClock.now
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, max(0, Int32(clamping: Int64(left / .milliseconds(1)))))
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw HarnessError("poll: \(String(cString: strerror(errno)))")
+            }
+            if ready == 0 { throw HarnessError("timed out reading from the daemon") }
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let n = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                if errno == ECONNRESET { return nil }
+                throw HarnessError("recv: \(String(cString: strerror(errno)))")
+            }
+            return n == 0 ? nil : Array(buffer[..<n])
+        }
     }
 
     /// Closes the connection now (the daemon sees EOF).

@@ -91,7 +91,9 @@ extension Fixtures {
             roleAssignments: Int(UInt32.max),
             history: history,
             reloadFailures: .max,
-            lastReloadError: "x"
+            lastReloadError: "x",
+            rulesConfirmedAtUnixMillis: 1_767_225_601_456,
+            maximumSnapshotAgeSeconds: .max
         ),
         StatusResponse(ready: true, revision: Revision(sequence: 0, hash: ""), loadedAtUnixMillis: -1),
         StatusResponse(ready: true, revision: revision, loadedAtUnixMillis: .min, history: [revision]),

@@ -1680,7 +1680,7 @@ const ProtobufCMessageDescriptor moat__v1__status_request__descriptor =
   (ProtobufCMessageInit) moat__v1__status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__status_response__field_descriptors[14] =
+static const ProtobufCFieldDescriptor moat__v1__status_response__field_descriptors[16] =
 {
   {
     "ready",
@@ -1850,6 +1850,30 @@ static const ProtobufCFieldDescriptor moat__v1__status_response__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "rules_confirmed_at_unix_millis",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__StatusResponse, rules_confirmed_at_unix_millis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_snapshot_age_seconds",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__StatusResponse, max_snapshot_age_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned moat__v1__status_response__field_indices_by_name[] = {
   9,   /* field[9] = access_policies */
@@ -1857,11 +1881,13 @@ static const unsigned moat__v1__status_response__field_indices_by_name[] = {
   7,   /* field[7] = ip_rules */
   13,   /* field[13] = last_reload_error */
   3,   /* field[3] = loaded_at_unix_millis */
+  15,   /* field[15] = max_snapshot_age_seconds */
   1,   /* field[1] = not_ready_reason */
   0,   /* field[0] = ready */
   12,   /* field[12] = reload_failures */
   2,   /* field[2] = revision */
   10,   /* field[10] = role_assignments */
+  14,   /* field[14] = rules_confirmed_at_unix_millis */
   4,   /* field[4] = rules_file */
   5,   /* field[5] = uptime_seconds */
   6,   /* field[6] = vaults */
@@ -1870,7 +1896,7 @@ static const unsigned moat__v1__status_response__field_indices_by_name[] = {
 static const ProtobufCIntRange moat__v1__status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor moat__v1__status_response__descriptor =
 {
@@ -1880,7 +1906,7 @@ const ProtobufCMessageDescriptor moat__v1__status_response__descriptor =
   "Moat__V1__StatusResponse",
   "moat.v1",
   sizeof(Moat__V1__StatusResponse),
-  14,
+  16,
   moat__v1__status_response__field_descriptors,
   moat__v1__status_response__field_indices_by_name,
   1,  moat__v1__status_response__number_ranges,

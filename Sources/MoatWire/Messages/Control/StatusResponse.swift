@@ -29,6 +29,11 @@ public struct StatusResponse: WireMessage, Hashable {
     public var reloadFailures: UInt64
     /// The last rejected reload's first error; `nil` when the last reload succeeded.
     public var lastReloadError: String?
+    /// When the rules source last confirmed the serving rules are current, Unix time in
+    /// milliseconds; 0: not yet.
+    public var rulesConfirmedAtUnixMillis: Int64
+    /// moatd's `--max-snapshot-age` in seconds; 0: off.
+    public var maximumSnapshotAgeSeconds: UInt64
 
     public init(
         ready: Bool,
@@ -44,7 +49,9 @@ public struct StatusResponse: WireMessage, Hashable {
         roleAssignments: Int = 0,
         history: [Revision] = [],
         reloadFailures: UInt64 = 0,
-        lastReloadError: String? = nil
+        lastReloadError: String? = nil,
+        rulesConfirmedAtUnixMillis: Int64 = 0,
+        maximumSnapshotAgeSeconds: UInt64 = 0
     ) {
         self.ready = ready
         self.notReadyReason = notReadyReason
@@ -60,6 +67,8 @@ public struct StatusResponse: WireMessage, Hashable {
         self.history = history
         self.reloadFailures = reloadFailures
         self.lastReloadError = lastReloadError
+        self.rulesConfirmedAtUnixMillis = rulesConfirmedAtUnixMillis
+        self.maximumSnapshotAgeSeconds = maximumSnapshotAgeSeconds
     }
 
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
@@ -82,7 +91,9 @@ public struct StatusResponse: WireMessage, Hashable {
                 roleAssignments: Int(message.role_assignments),
                 history: history,
                 reloadFailures: message.reload_failures,
-                lastReloadError: CString.optional(message.last_reload_error)
+                lastReloadError: CString.optional(message.last_reload_error),
+                rulesConfirmedAtUnixMillis: message.rules_confirmed_at_unix_millis,
+                maximumSnapshotAgeSeconds: message.max_snapshot_age_seconds
             )
         }
     }
@@ -118,6 +129,8 @@ public struct StatusResponse: WireMessage, Hashable {
             }
             message.pointee.reload_failures = reloadFailures
             try arena.set(&message.pointee.last_reload_error, lastReloadError, field: "last_reload_error")
+            message.pointee.rules_confirmed_at_unix_millis = rulesConfirmedAtUnixMillis
+            message.pointee.max_snapshot_age_seconds = maximumSnapshotAgeSeconds
         }
     }
 }

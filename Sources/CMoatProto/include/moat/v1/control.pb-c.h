@@ -336,10 +336,19 @@ struct  Moat__V1__StatusResponse
    * The last rejected reload's first error, empty when the last reload succeeded.
    */
   char *last_reload_error;
+  /*
+   * When the rules source last confirmed the serving rules are current, Unix time in
+   * milliseconds; 0: not yet.
+   */
+  int64_t rules_confirmed_at_unix_millis;
+  /*
+   * moatd's --max-snapshot-age in seconds; 0: off.
+   */
+  uint64_t max_snapshot_age_seconds;
 };
 #define MOAT__V1__STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__status_response__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0,NULL, 0, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0,NULL, 0, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Moat__V1__RollbackRequest

@@ -1,7 +1,7 @@
-/// UTC timestamps for logs, without Foundation on the daemon's paths.
-enum Timestamp {
+/// UTC timestamps for logs and status documents, without Foundation (MoatCore has no dependencies).
+public enum Timestamp {
     /// `2026-11-29T09:12:03.123Z`.
-    static func iso8601(millis: Int64) -> String {
+    public static func iso8601(millis: Int64) -> String {
         let seconds = millis.quotientAndRemainder(dividingBy: 1000)
         let days = seconds.quotient.quotientAndRemainder(dividingBy: 86_400)
         var (day, secondOfDay) = (days.quotient, days.remainder)

@@ -1,0 +1,28 @@
+import MoatCore
+import MoatWire
+
+extension StatusResponse {
+    /// The `RuleUpdater`'s status as the control socket's Status answer and HTTP's `GET /status`
+    /// carry it (docs/protocol.md, method 19).
+    init(_ status: RuleUpdater.Status) {
+        let counts = status.serving?.snapshot.counts ?? Snapshot.Counts()
+        self.init(
+            ready: status.ready,
+            notReadyReason: status.notReadyReason,
+            revision: status.serving?.revision,
+            loadedAtUnixMillis: status.serving?.loadedAtMillis ?? 0,
+            rulesFile: status.rulesFile,
+            uptimeSeconds: status.uptimeSeconds,
+            vaults: counts.vaults,
+            ipRules: counts.ipRules,
+            virtualNetworkRules: counts.virtualNetworkRules,
+            accessPolicies: counts.accessPolicies,
+            roleAssignments: counts.roleAssignments,
+            history: status.history,
+            reloadFailures: status.reloadFailures,
+            lastReloadError: status.lastReloadError,
+            rulesConfirmedAtUnixMillis: status.confirmedAtMillis ?? 0,
+            maximumSnapshotAgeSeconds: status.maximumAgeMillis.map { UInt64(max(0, $0) / 1000) } ?? 0
+        )
+    }
+}
