@@ -299,18 +299,13 @@ extension MoatdIntegrationTests {
                 let data = sandbox.file("activated.sock")
                 let control = sandbox.file("activated-control.sock")
                 let http = sandbox.file("activated-http.sock")
-                let sanitizerOptions = ["ASAN_OPTIONS", "TSAN_OPTIONS"].filter {
-                    ProcessInfo.processInfo.environment[$0] != nil
-                }
-                let child = try sandbox.spawn(
-                    SocketLifecycle.activator,
-                    sanitizerOptions.flatMap { ["-E", $0] } + [
-                        "-l", data, "-l", control, "-l", http, "--fdname=moat:moat-control:moat-http", "--",
-                        moatdPath, "--rules", sandbox.rulesPath, "--socket", sandbox.file("own.sock"),
-                        "--control-socket", sandbox.file("own-control.sock"), "--decision-log",
-                        sandbox.file("decisions.log"),
-                    ],
-                    name: "activated-moatd"
+                let child = try SocketLifecycle.spawnActivated(
+                    in: sandbox,
+                    sockets: [(data, "moat"), (control, "moat-control"), (http, "moat-http")],
+                    arguments: [
+                        "--rules", sandbox.rulesPath, "--socket", sandbox.file("own.sock"), "--control-socket",
+                        sandbox.file("own-control.sock"), "--decision-log", sandbox.file("decisions.log"),
+                    ]
                 )
                 let daemon = DaemonProcess(child: child, socket: data, controlSocket: control, rules: sandbox.rulesPath)
                 try await eventually("systemd-socket-activate to listen") { isSocket(http) && isSocket(control) }

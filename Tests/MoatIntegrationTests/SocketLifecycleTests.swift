@@ -281,6 +281,26 @@ extension MoatdIntegrationTests {
 
         static let activator = "/usr/bin/systemd-socket-activate"
 
+        /// Runs `moatd` with `arguments` under systemd-socket-activate, which listens on each of
+        /// `sockets` (path, `LISTEN_FDNAMES` name) and execs moatd on the first connection.
+        static func spawnActivated(
+            in sandbox: Sandbox,
+            sockets: [(path: String, name: String)],
+            arguments: [String]
+        ) throws -> ChildProcess {
+            // systemd-socket-activate gives moatd a clean environment: pass the sanitizer
+            // options on, or a sanitized moatd would run with the defaults (LeakSanitizer on).
+            let sanitizerOptions = ["ASAN_OPTIONS", "TSAN_OPTIONS"].filter {
+                ProcessInfo.processInfo.environment[$0] != nil
+            }
+            return try sandbox.spawn(
+                activator,
+                sanitizerOptions.flatMap { ["-E", $0] } + sockets.flatMap { ["-l", $0.path] }
+                    + ["--fdname=" + sockets.map(\.name).joined(separator: ":"), "--", moatdPath] + arguments,
+                name: "activated-moatd"
+            )
+        }
+
         @Test(
             "systemd socket activation: serves on the passed sockets and does not unlink them",
             .enabled(
@@ -289,7 +309,6 @@ extension MoatdIntegrationTests {
             )
         )
         func socketActivation() async throws {
-            let activator = Self.activator
             try await withSandbox { sandbox in
                 try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
                 let data = sandbox.file("activated.sock")
@@ -297,19 +316,13 @@ extension MoatdIntegrationTests {
                 // moatd's own paths, which it must not bind when sockets are passed.
                 let own = sandbox.file("own.sock")
                 let ownControl = sandbox.file("own-control.sock")
-                // systemd-socket-activate gives moatd a clean environment: pass the sanitizer
-                // options on, or a sanitized moatd would run with the defaults (LeakSanitizer on).
-                let sanitizerOptions = ["ASAN_OPTIONS", "TSAN_OPTIONS"].filter {
-                    ProcessInfo.processInfo.environment[$0] != nil
-                }
-                let child = try sandbox.spawn(
-                    activator,
-                    sanitizerOptions.flatMap { ["-E", $0] } + [
-                        "-l", data, "-l", control, "--fdname=moat:moat-control", "--", moatdPath,
+                let child = try Self.spawnActivated(
+                    in: sandbox,
+                    sockets: [(data, "moat"), (control, "moat-control")],
+                    arguments: [
                         "--rules", sandbox.rulesPath, "--socket", own, "--control-socket", ownControl,
                         "--decision-log", sandbox.file("decisions.log"),
-                    ] + TestDocuments.asserterArguments,
-                    name: "activated-moatd"
+                    ] + TestDocuments.asserterArguments
                 )
                 let daemon = DaemonProcess(child: child, socket: data, controlSocket: control, rules: sandbox.rulesPath)
                 // systemd-socket-activate binds, then execs moatd (same pid) on the first connection.

@@ -20,9 +20,9 @@ extension StatusResponse {
             roleAssignments: counts.roleAssignments,
             history: status.history,
             reloadFailures: status.reloadFailures,
-            lastReloadError: status.lastReloadError,
-            rulesConfirmedAtUnixMillis: status.confirmedAtMillis ?? 0,
-            maximumSnapshotAgeSeconds: status.maximumAgeMillis.map { UInt64(max(0, $0) / 1000) } ?? 0
+            lastReloadError: status.lastReloadError
         )
+        rulesConfirmedAtUnixMillis = status.confirmedAtMillis ?? 0
+        maximumSnapshotAgeSeconds = status.maximumAgeMillis.map { UInt64(max(0, $0) / 1000) } ?? 0
     }
 }

@@ -70,6 +70,12 @@ extension Fixtures {
 
     static let statusResponses: [StatusResponse] = [
         StatusResponse(ready: false),
+        {
+            var confirmed = StatusResponse(ready: true, revision: revision, loadedAtUnixMillis: 1_767_225_600_123)
+            confirmed.rulesConfirmedAtUnixMillis = 1_767_225_601_456
+            confirmed.maximumSnapshotAgeSeconds = .max
+            return confirmed
+        }(),
         StatusResponse(
             ready: false,
             notReadyReason: "the rules file /etc/moat/rules.json is invalid: 3 errors",
@@ -91,9 +97,7 @@ extension Fixtures {
             roleAssignments: Int(UInt32.max),
             history: history,
             reloadFailures: .max,
-            lastReloadError: "x",
-            rulesConfirmedAtUnixMillis: 1_767_225_601_456,
-            maximumSnapshotAgeSeconds: .max
+            lastReloadError: "x"
         ),
         StatusResponse(ready: true, revision: Revision(sequence: 0, hash: ""), loadedAtUnixMillis: -1),
         StatusResponse(ready: true, revision: revision, loadedAtUnixMillis: .min, history: [revision]),

@@ -31,9 +31,9 @@ public struct StatusResponse: WireMessage, Hashable {
     public var lastReloadError: String?
     /// When the rules source last confirmed the serving rules are current, Unix time in
     /// milliseconds; 0: not yet.
-    public var rulesConfirmedAtUnixMillis: Int64
+    public var rulesConfirmedAtUnixMillis: Int64 = 0
     /// moatd's `--max-snapshot-age` in seconds; 0: off.
-    public var maximumSnapshotAgeSeconds: UInt64
+    public var maximumSnapshotAgeSeconds: UInt64 = 0
 
     public init(
         ready: Bool,
@@ -49,9 +49,7 @@ public struct StatusResponse: WireMessage, Hashable {
         roleAssignments: Int = 0,
         history: [Revision] = [],
         reloadFailures: UInt64 = 0,
-        lastReloadError: String? = nil,
-        rulesConfirmedAtUnixMillis: Int64 = 0,
-        maximumSnapshotAgeSeconds: UInt64 = 0
+        lastReloadError: String? = nil
     ) {
         self.ready = ready
         self.notReadyReason = notReadyReason
@@ -67,8 +65,6 @@ public struct StatusResponse: WireMessage, Hashable {
         self.history = history
         self.reloadFailures = reloadFailures
         self.lastReloadError = lastReloadError
-        self.rulesConfirmedAtUnixMillis = rulesConfirmedAtUnixMillis
-        self.maximumSnapshotAgeSeconds = maximumSnapshotAgeSeconds
     }
 
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
@@ -77,7 +73,7 @@ public struct StatusResponse: WireMessage, Hashable {
             if let items = message.history, message.n_history > 0 {
                 history = (0..<message.n_history).map { Revision(cMessage: items[$0]!.pointee) }
             }
-            return StatusResponse(
+            var response = StatusResponse(
                 ready: message.ready != 0,
                 notReadyReason: CString.optional(message.not_ready_reason),
                 revision: message.revision.map { Revision(cMessage: $0.pointee) },
@@ -91,10 +87,11 @@ public struct StatusResponse: WireMessage, Hashable {
                 roleAssignments: Int(message.role_assignments),
                 history: history,
                 reloadFailures: message.reload_failures,
-                lastReloadError: CString.optional(message.last_reload_error),
-                rulesConfirmedAtUnixMillis: message.rules_confirmed_at_unix_millis,
-                maximumSnapshotAgeSeconds: message.max_snapshot_age_seconds
+                lastReloadError: CString.optional(message.last_reload_error)
             )
+            response.rulesConfirmedAtUnixMillis = message.rules_confirmed_at_unix_millis
+            response.maximumSnapshotAgeSeconds = message.max_snapshot_age_seconds
+            return response
         }
     }
 
