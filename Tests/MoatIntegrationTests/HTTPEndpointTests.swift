@@ -95,6 +95,8 @@ extension MoatdIntegrationTests {
                 let daemon = try await sandbox.startDaemon(
                     arguments: TestDocuments.asserterArguments + [
                         "--http-listen", "127.0.0.1:\(port)", "--http-socket", socket, "--http-socket-mode", "0600",
+                        // Far above the exchanges' own bound: every answer must close its connection.
+                        "--http-timeout", "600",
                     ]
                 )
                 #expect(fileMode(socket) == 0o600)

@@ -25,6 +25,12 @@ final class HTTPRequestHandler: ChannelInboundHandler {
         }
     }
 
+    /// A request that is not HTTP: the codec has answered 400 (`HTTPServerProtocolErrorHandler`);
+    /// the connection goes.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
     private func write(_ answer: HTTPRoutes.Answer, head request: HTTPRequestHead, context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: answer.contentType)
