@@ -290,10 +290,7 @@ extension MoatdIntegrationTests {
 
         @Test(
             "systemd socket activation: the HTTP endpoints on the passed moat-http socket",
-            .enabled(
-                if: FileManager.default.isExecutableFile(atPath: SocketLifecycle.activator),
-                "needs systemd-socket-activate (package systemd)"
-            )
+            SocketLifecycle.activatorInstalled
         )
         func socketActivation() async throws {
             try await withSandbox { sandbox in

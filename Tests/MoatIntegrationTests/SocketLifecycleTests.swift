@@ -280,6 +280,11 @@ extension MoatdIntegrationTests {
         }
 
         static let activator = "/usr/bin/systemd-socket-activate"
+        /// For the tests that need `activator`.
+        static let activatorInstalled = ConditionTrait.enabled(
+            if: FileManager.default.isExecutableFile(atPath: activator),
+            "needs systemd-socket-activate (package systemd)"
+        )
 
         /// Runs `moatd` with `arguments` under systemd-socket-activate, which listens on each of
         /// `sockets` (path, `LISTEN_FDNAMES` name) and execs moatd on the first connection.
@@ -301,13 +306,7 @@ extension MoatdIntegrationTests {
             )
         }
 
-        @Test(
-            "systemd socket activation: serves on the passed sockets and does not unlink them",
-            .enabled(
-                if: FileManager.default.isExecutableFile(atPath: activator),
-                "needs systemd-socket-activate (package systemd)"
-            )
-        )
+        @Test("systemd socket activation: serves on the passed sockets and does not unlink them", activatorInstalled)
         func socketActivation() async throws {
             try await withSandbox { sandbox in
                 try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
