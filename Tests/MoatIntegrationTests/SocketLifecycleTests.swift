@@ -396,6 +396,22 @@ extension MoatdIntegrationTests {
             }
         }
 
+        @Test("A refused connection is half closed: the refusal, end of input, and a late request still goes out")
+        func refusalLingers() async throws {
+            try await withSandbox { sandbox in
+                try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
+                let other = getuid() == 12345 ? 12346 : 12345
+                let refusing = try await sandbox.startDaemon(arguments: ["--allow-uid", "\(other)"])
+                let raw = try await RawConnection.connect(refusing.socket)
+                let (closed, frames) = try await raw.readUntilClosed(timeout: .seconds(10))
+                #expect(closed && frames.map(\.statusName) == ["PERMISSION_DENIED"], "\(frames)")
+                // Closed at once, the daemon would fail this write (EPIPE): a client that sends its
+                // first request as the refusal arrives would lose the refusal (docs/protocol.md).
+                await #expect(throws: Never.self) { try await raw.send(RawFrame.ping(streamID: 1)) }
+                #expect(await refusing.stop() == .exit(0))
+            }
+        }
+
         @Test("--control-allow-uid without our uid: PERMISSION_DENIED on stream 0, and no control call runs")
         func controlAllowUID() async throws {
             try await withSandbox { sandbox in
