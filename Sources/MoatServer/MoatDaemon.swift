@@ -100,6 +100,7 @@ public struct MoatDaemon: Sendable {
                     inherited,
                     group: group,
                     configuration: configuration.envoy,
+                    drainTime: configuration.drainTime,
                     context: context,
                     logger: logger
                 ) : nil

@@ -1,5 +1,11 @@
-import GRPCCore
+import Atomics
 import MoatCore
+import MoatIdentity
+import MoatKeyVaultHTTP
+import NIOCore
+import NIOEmbedded
+import NIOHPACK
+import NIOHTTP2
 import Testing
 
 @testable import MoatServer
@@ -14,9 +20,7 @@ struct EnvoyServiceTests {
         ]
     )
     func grpcTimeout(header: String, micros: UInt64) {
-        var metadata = Metadata()
-        if !header.isEmpty { metadata.addString(header, forKey: "grpc-timeout") }
-        #expect(EnvoyAuthorizationService.timeoutMicros(metadata) == micros)
+        #expect(EnvoyAuthorizationService.timeoutMicros(header.isEmpty ? nil : header) == micros)
     }
 
     @Test("--envoy-listen takes a loopback HOST:PORT; any other address only with --envoy-listen-any")
@@ -45,5 +49,199 @@ struct EnvoyServiceTests {
         let ids = (0..<100).map { _ in EnvoyAnswer.newDecisionId() }
         #expect(Set(ids).count == 100)
         #expect(ids.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) && $0 == $0.lowercased() })
+    }
+
+    // MARK: - One stream, on its event loop
+
+    /// A stream channel with an `EnvoyStreamHandler` deciding on the fixture's rules.
+    static func stream(metrics: ServerMetrics = ServerMetrics()) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        let store = RuleStore()
+        store.publish(
+            ServingState(
+                rules: try LoadedRules(json: Fixture.document(), sequence: 1),
+                document: Fixture.document(),
+                loadedAtMillis: 0
+            )
+        )
+        let loop = channel.embeddedEventLoop
+        let context = DataContext(
+            store: store,
+            tokenCaches: [ObjectIdentifier(loop): TokenCache(eventLoop: loop, maximumBytes: 1 << 20, metrics: metrics)],
+            metrics: metrics,
+            decisionLog: nil,
+            draining: ManagedAtomic(false)
+        )
+        let service = EnvoyAuthorizationService(
+            context: context,
+            mapping: HTTPCheckMapping(trustedProxies: []),
+            answersErrorResponse: false
+        )
+        try channel.pipeline.syncOperations.addHandler(EnvoyStreamHandler(service: service))
+        return channel
+    }
+
+    static func requestHeaders(
+        path: String = EnvoyStreamHandler.checkPath,
+        extra: [(String, String)] = []
+    ) -> HTTP2Frame.FramePayload {
+        var headers: HPACKHeaders = [
+            ":method": "POST", ":scheme": "http", ":path": path, ":authority": "moat",
+            "content-type": "application/grpc", "te": "trailers",
+        ]
+        for (name, value) in extra { headers.add(name: name, value: value) }
+        return .headers(.init(headers: headers))
+    }
+
+    /// A length-prefixed message (gRPC over HTTP/2) holding `message`.
+    static func prefixed(_ message: [UInt8], compressed: Bool = false) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt8(compressed ? 1 : 0))
+        buffer.writeInteger(UInt32(message.count))
+        buffer.writeBytes(message)
+        return buffer
+    }
+
+    static func data(_ buffer: ByteBuffer, endStream: Bool) -> HTTP2Frame.FramePayload {
+        .data(.init(data: .byteBuffer(buffer), endStream: endStream))
+    }
+
+    /// The frames written and flushed so far.
+    static func written(_ channel: EmbeddedChannel) throws -> [HTTP2Frame.FramePayload] {
+        var frames: [HTTP2Frame.FramePayload] = []
+        while let frame = try channel.readOutbound(as: HTTP2Frame.FramePayload.self) { frames.append(frame) }
+        return frames
+    }
+
+    static func headers(_ frame: HTTP2Frame.FramePayload?) -> (HPACKHeaders, endStream: Bool)? {
+        guard case .headers(let headers) = frame else { return nil }
+        return (headers.headers, headers.endStream)
+    }
+
+    @Test(
+        "a check is decided while its request is read, on that event loop, and answered HEADERS, DATA and trailers in one flush"
+    )
+    func decidedOnTheReadingLoop() throws {
+        let metrics = ServerMetrics()
+        let channel = try Self.stream(metrics: metrics)
+        try channel.writeInbound(Self.requestHeaders(extra: [("grpc-timeout", "500m")]))
+        #expect(try Self.written(channel).isEmpty)
+        // An empty CheckRequest: no host, so a 400 denied_response, decided and logged like any other.
+        try channel.writeInbound(Self.data(Self.prefixed([]), endStream: true))
+        // The embedded loop never ran: nothing was handed to another thread or task.
+        let frames = try Self.written(channel)
+        #expect(frames.count == 3, "\(frames)")
+        let head = Self.headers(frames.first)
+        #expect(head?.0.first(name: ":status") == "200" && head?.0.first(name: "content-type") == "application/grpc")
+        #expect(head?.endStream == false)
+        guard frames.count == 3, case .data(let data) = frames[1], case .byteBuffer(var body) = data.data else {
+            Issue.record("no DATA frame: \(frames)")
+            return
+        }
+        #expect(
+            body.readInteger(as: UInt8.self) == 0 && Int(body.readInteger(as: UInt32.self) ?? 0) == body.readableBytes
+        )
+        #expect(body.readableBytes > 0 && !data.endStream)
+        let trailers = Self.headers(frames[2])
+        #expect(trailers?.0.first(name: "grpc-status") == "0" && trailers?.endStream == true)
+        #expect(metrics.text().contains("moat_checks_total{decision=\"deny\",inner_code=\"\"} 1"), "\(metrics.text())")
+        _ = try channel.finish()
+    }
+
+    @Test("a message split across DATA frames, its prefix too, is put back together")
+    func messageAcrossFrames() throws {
+        var reader = GRPCRequestMessage(limit: 100)
+        let whole = Self.prefixed(Array(repeating: 7, count: 40))
+        for start in stride(from: 0, to: whole.readableBytes, by: 3) {
+            var part = whole.getSlice(at: start, length: min(3, whole.readableBytes - start))!
+            try reader.append(&part)
+            #expect(part.readableBytes == 0)
+        }
+        #expect(try reader.finish() == .message(ByteBuffer(bytes: Array(repeating: 7, count: 40))))
+
+        var empty = GRPCRequestMessage(limit: 100)
+        var zero = Self.prefixed([])
+        try empty.append(&zero)
+        #expect(try empty.finish() == .message(ByteBuffer()))
+    }
+
+    @Test("a message over the limit is skipped, not kept, and reported with its length")
+    func oversizedMessage() throws {
+        var reader = GRPCRequestMessage(limit: 10)
+        var big = Self.prefixed(Array(repeating: 1, count: 4096))
+        try reader.append(&big)
+        #expect(try reader.finish() == .oversized(4096))
+        guard case .refused(let error) = EnvoyCheckInput(.oversized(17 << 20)) else {
+            Issue.record("an oversized message was not refused")
+            return
+        }
+        #expect(error.message.contains("over Moat's limit"))
+    }
+
+    @Test("a stream that is not one whole uncompressed message is a gRPC error naming why")
+    func notOneMessage() throws {
+        func fault(_ chunks: [ByteBuffer]) -> GRPCCallError? {
+            var reader = GRPCRequestMessage(limit: 100)
+            do throws(GRPCCallError) {
+                for var chunk in chunks { try reader.append(&chunk) }
+                _ = try reader.finish()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        #expect(fault([Self.prefixed([1]), Self.prefixed([2])])?.message.contains("one request message") == true)
+        #expect(fault([])?.message.contains("no request message") == true)
+        #expect(fault([Self.prefixed([1, 2, 3]).getSlice(at: 0, length: 6)!])?.message.contains("inside") == true)
+        #expect(fault([Self.prefixed([1, 2])]) == nil)
+        #expect(fault([Self.prefixed([1], compressed: true)])?.code == .internalError)
+    }
+
+    @Test(
+        "headers that are not a gRPC call to Check are refused at once: 415, INVALID_ARGUMENT, UNIMPLEMENTED",
+        arguments: [
+            ([("content-type", "text/plain")], nil, "415", nil),
+            ([(":method", "GET")], nil, "200", "3"),
+            ([], "/envoy.service.auth.v3.Authorization/Nope", "200", "12"),
+            ([("grpc-encoding", "gzip")], nil, "200", "12"),
+        ] as [([(String, String)], String?, String, String?)]
+    )
+    func refusedHeaders(replace: [(String, String)], path: String?, status: String, grpcStatus: String?) throws {
+        let channel = try Self.stream()
+        guard case .headers(var request) = Self.requestHeaders(path: path ?? EnvoyStreamHandler.checkPath) else {
+            return
+        }
+        for (name, value) in replace { request.headers.replaceOrAdd(name: name, value: value) }
+        try channel.writeInbound(HTTP2Frame.FramePayload.headers(request))
+        let frames = try Self.written(channel)
+        let answer = Self.headers(frames.first)
+        #expect(frames.count == 1 && answer?.endStream == true, "\(frames)")
+        #expect(answer?.0.first(name: ":status") == status)
+        #expect(answer?.0.first(name: "grpc-status") == grpcStatus)
+        // What follows on the stream is dropped, not answered again.
+        try channel.writeInbound(Self.data(Self.prefixed([]), endStream: true))
+        #expect(try Self.written(channel).isEmpty)
+        _ = try channel.finish()
+    }
+
+    @Test("a message still incomplete at the request's grpc-timeout is answered DEADLINE_EXCEEDED")
+    func stalledMessageMeetsItsDeadline() throws {
+        let metrics = ServerMetrics()
+        let channel = try Self.stream(metrics: metrics)
+        try channel.writeInbound(Self.requestHeaders(extra: [("grpc-timeout", "100m")]))
+        try channel.writeInbound(Self.data(Self.prefixed([1, 2, 3]).getSlice(at: 0, length: 6)!, endStream: false))
+        channel.pipeline.fireChannelReadComplete()
+        #expect(try Self.written(channel).isEmpty)
+        channel.embeddedEventLoop.advanceTime(to: .now() + .seconds(1))
+        let answer = Self.headers(try Self.written(channel).first)
+        #expect(answer?.0.first(name: "grpc-status") == "4" && answer?.endStream == true)
+        #expect(metrics.text().contains("moat_checks_undecided_total{status=\"DEADLINE_EXCEEDED\"} 1"))
+        _ = try channel.finish()
+    }
+
+    @Test("grpc-message is percent-encoded: bytes outside printable ASCII, and %")
+    func grpcMessageEncoding() {
+        #expect(GRPCCallError.percentEncoded("no rules loaded") == "no rules loaded")
+        #expect(GRPCCallError.percentEncoded("100% µs\n") == "100%25 %C2%B5s%0A")
     }
 }

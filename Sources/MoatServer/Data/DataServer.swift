@@ -88,15 +88,7 @@ final class DataServer: Service {
     func run() async throws {
         try? await gracefulShutdown()
         draining.store(true, ordering: .relaxed)
-        let drained = channel.eventLoop.makePromise(of: Void.self)
-        quiescing.initiateShutdown(promise: drained)
-        let timeout = channel.eventLoop.scheduleTask(in: drainTime) {
-            drained.fail(ChannelError.ioOnClosedChannel)
-        }
-        do {
-            try await drained.futureResult.get()
-            timeout.cancel()
-        } catch {
+        if await !quiescing.drain(on: channel.eventLoop, within: drainTime) {
             logger.warning("connections still open after the drain deadline; they close with the event loops")
         }
         listener.removeSocketFile()
@@ -192,6 +184,26 @@ final class ConnectionCounts: Sendable {
         perUID.withLock { counts in
             let open = counts[uid, default: 1] - 1
             counts[uid] = open > 0 ? open : nil
+        }
+    }
+}
+
+extension ServerQuiescingHelper {
+    /// Stops accepting, asks every connection to finish what it has read and close
+    /// (`ChannelShouldQuiesceEvent`), and waits for them to close, at most `deadline`: whether
+    /// they all did.
+    func drain(on eventLoop: any EventLoop, within deadline: TimeAmount) async -> Bool {
+        let drained = eventLoop.makePromise(of: Void.self)
+        initiateShutdown(promise: drained)
+        let timeout = eventLoop.scheduleTask(in: deadline) {
+            drained.fail(ChannelError.ioOnClosedChannel)
+        }
+        do {
+            try await drained.futureResult.get()
+            timeout.cancel()
+            return true
+        } catch {
+            return false
         }
     }
 }

@@ -1,4 +1,3 @@
-import GRPCCore
 import MoatCore
 import MoatKeyVaultHTTP
 import MoatWire
@@ -68,11 +67,6 @@ enum EnvoyAnswer {
             httpResponse: .error(status: 503, body: body),
             headers: [.init("content-type", KeyVaultDeniedResponse.contentType), .init("retry-after", "1")]
         )
-    }
-
-    /// "Could not decide" as a gRPC error: UNAVAILABLE, or DEADLINE_EXCEEDED for a passed deadline.
-    static func rpcError(_ error: StatusError) -> RPCError {
-        RPCError(code: error.code == .deadlineExceeded ? .deadlineExceeded : .unavailable, message: error.message)
     }
 }
 

@@ -1,55 +1,28 @@
-import GRPCCore
 import MoatCore
 import MoatKeyVaultHTTP
 import MoatWire
 import NIOCore
-import NIOPosix
 
 /// `envoy.service.auth.v3.Authorization/Check` (docs/envoy.md): each HTTP request Envoy asks about
 /// is mapped to a check and decided on the data socket's path (`DataRequestProcessor.check`): the
 /// same snapshot, engine, metrics and decision log.
 ///
-/// Token cache: grpc-swift runs each RPC as a task, off the event loops. The check hops to the
-/// next event loop of the daemon's group and is decided there with that loop's `TokenCache`, the
-/// one the data socket's connections on that loop use, so a token verified on either path is
-/// cached for both and the caches stay lock-free (docs/envoy.md, "Tokens").
-struct EnvoyAuthorizationService: RegistrableRPCService {
-    static let check = MethodDescriptor(fullyQualifiedService: "envoy.service.auth.v3.Authorization", method: "Check")
-
+/// Token cache: a check is decided on the event loop that read it (`EnvoyStreamHandler`), with
+/// that loop's `TokenCache`, the one the data socket's connections on that loop use, so a token
+/// verified on either path is cached for both and the caches stay lock-free (docs/envoy.md,
+/// "Tokens").
+struct EnvoyAuthorizationService: Sendable {
     let context: DataContext
-    let group: MultiThreadedEventLoopGroup
     let mapping: HTTPCheckMapping
     let answersErrorResponse: Bool
 
-    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-        router.registerHandler(
-            forMethod: Self.check,
-            deserializer: EnvoyCheckDeserializer(),
-            serializer: EnvoyCheckSerializer()
-        ) { request, _ in
-            let arrival = NIODeadline.now()
-            var input: EnvoyCheckInput?
-            for try await message in request.messages {
-                guard input == nil else {
-                    throw RPCError(code: .invalidArgument, message: "Check is a unary method: one request message")
-                }
-                input = message
-            }
-            guard let input else {
-                throw RPCError(code: .invalidArgument, message: "Check is a unary method: no request message")
-            }
-            let timeout = Self.timeoutMicros(request.metadata)
-            let response = try await answer(input, timeoutMicros: timeout, arrival: arrival)
-            return StreamingServerResponse(single: ServerResponse(message: response))
-        }
-    }
-
-    /// The answer to one request; throws the gRPC error for "could not decide".
+    /// The answer to one request, decided on `loop` (the caller's); the error is "could not decide".
     func answer(
         _ input: EnvoyCheckInput,
         timeoutMicros: UInt64,
-        arrival: NIODeadline
-    ) async throws -> EnvoyCheckResponse {
+        arrival: NIODeadline,
+        on loop: any EventLoop
+    ) -> Result<EnvoyCheckResponse, StatusError> {
         let decisionId = EnvoyAnswer.newDecisionId()
         var check = CheckRequest()
         var refusal: HTTPMappingError?
@@ -80,42 +53,35 @@ struct EnvoyAuthorizationService: RegistrableRPCService {
             if check.requestId.isEmpty { check.requestId = envoy.id }
         }
         check.timeoutMicros = timeoutMicros
-        let loop = group.next()
-        let context = self.context
-        let request = check
-        let refused = refusal
-        let outcome = try await loop.submit {
-            var processor = DataRequestProcessor(
-                store: context.store,
-                tokenCache: context.tokenCaches[ObjectIdentifier(loop)]!,
-                metrics: context.metrics,
-                decisionLog: context.decisionLog,
-                draining: context.draining,
-                peer: nil,
-                trustsAssertedIdentity: false,
-                sampling: UInt64.random(in: 1...UInt64.max)
-            )
-            return processor.check(request, refusal: refused, arrival: arrival, decisionId: decisionId)
-        }.get()
-        switch outcome {
+        var processor = DataRequestProcessor(
+            store: context.store,
+            tokenCache: context.tokenCaches[ObjectIdentifier(loop)]!,
+            metrics: context.metrics,
+            decisionLog: context.decisionLog,
+            draining: context.draining,
+            peer: nil,
+            trustsAssertedIdentity: false,
+            sampling: UInt64.random(in: 1...UInt64.max)
+        )
+        switch processor.check(check, refusal: refusal, arrival: arrival, decisionId: decisionId) {
         case .success(let decision):
-            return EnvoyAnswer.response(
-                decision,
-                sourceAddress: check.sourceAddress,
-                decisionId: decisionId,
-                clientMoatHeaders: moatHeaders
+            return .success(
+                EnvoyAnswer.response(
+                    decision,
+                    sourceAddress: check.sourceAddress,
+                    decisionId: decisionId,
+                    clientMoatHeaders: moatHeaders
+                )
             )
         case .failure(let error):
-            if answersErrorResponse { return EnvoyAnswer.errorResponse(error) }
-            throw EnvoyAnswer.rpcError(error)
+            return answersErrorResponse ? .success(EnvoyAnswer.errorResponse(error)) : .failure(error)
         }
     }
 
     /// The `grpc-timeout` Envoy sends (its ext_authz `timeout`), in microseconds; 0 when absent or
     /// unreadable (the gRPC spec: up to 8 digits and a unit, H M S m u n).
-    static func timeoutMicros(_ metadata: Metadata) -> UInt64 {
-        guard let text = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }),
-            let unit = text.last, text.count >= 2, text.count <= 9,
+    static func timeoutMicros(_ header: String?) -> UInt64 {
+        guard let text = header, let unit = text.last, text.count >= 2, text.count <= 9,
             let value = UInt64(text.dropLast())
         else { return 0 }
         let micros: UInt64

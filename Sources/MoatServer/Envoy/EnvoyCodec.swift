@@ -1,4 +1,3 @@
-import GRPCCore
 import MoatKeyVaultHTTP
 import MoatWire
 import NIOCore
@@ -9,41 +8,30 @@ import NIOCore
 enum EnvoyCheckInput: Sendable {
     case request(EnvoyCheckRequest)
     case refused(HTTPMappingError)
-}
 
-/// grpc-swift's deserializer for `envoy.service.auth.v3.CheckRequest`, over protobuf-c. Never throws.
-struct EnvoyCheckDeserializer: MessageDeserializer {
     /// The headers and context extensions the mapping reads.
     static let headers: Set<String> = ["authorization", "x-forwarded-for", "x-request-id"]
     static let extensions: Set<String> = [
         HTTPCheckMapping.Extension.vault, HTTPCheckMapping.Extension.subnet, HTTPCheckMapping.Extension.privateEndpoint,
     ]
 
-    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) -> EnvoyCheckInput {
-        let count = serializedMessageBytes.count
-        guard count <= EnvoyConfiguration.maximumRequestBytes else {
-            return .refused(
+    /// `envoy.service.auth.v3.CheckRequest` decoded over protobuf-c, or refused. Never throws.
+    init(_ content: GRPCRequestMessage.Content) {
+        switch content {
+        case .oversized(let count):
+            self = .refused(
                 HTTPMappingError(
                     "The check request is \(count) bytes, over Moat's limit of \(EnvoyConfiguration.maximumRequestBytes)."
                 )
             )
+        case .message(let payload):
+            do throws(MessageCodingError) {
+                self = .request(
+                    try EnvoyCheckRequest(wirePayload: payload, headers: Self.headers, extensions: Self.extensions)
+                )
+            } catch {
+                self = .refused(HTTPMappingError("The check request cannot be read: \(error.message)."))
+            }
         }
-        let payload = serializedMessageBytes.withUnsafeBytes { ByteBuffer(bytes: $0) }
-        do {
-            return .request(
-                try EnvoyCheckRequest(wirePayload: payload, headers: Self.headers, extensions: Self.extensions)
-            )
-        } catch {
-            return .refused(HTTPMappingError("The check request cannot be read: \(error.message)."))
-        }
-    }
-}
-
-/// grpc-swift's serializer for `envoy.service.auth.v3.CheckResponse`, over protobuf-c.
-struct EnvoyCheckSerializer: MessageSerializer {
-    func serialize<Bytes: GRPCContiguousBytes>(_ message: EnvoyCheckResponse) -> Bytes {
-        var buffer = ByteBuffer()
-        message.encode(into: &buffer)
-        return Bytes(buffer.readableBytesView)
     }
 }

@@ -13,11 +13,9 @@ package struct EnvoyConfiguration: Sendable {
     /// `retry-after`) rather than the gRPC status UNAVAILABLE.
     package var answersErrorResponse = false
 
-    /// Check requests larger than this are answered 400 (docs/envoy.md, "Request faults").
+    /// Check requests larger than this are read past, not kept, and answered 400 (docs/envoy.md,
+    /// "Request faults").
     package static let maximumRequestBytes = 16 << 20
-    /// What the gRPC transport accepts: above `maximumRequestBytes`, so that the larger requests
-    /// reach Moat and get their 400 (a transport error would be "could not decide").
-    package static let transportPayloadLimit = 64 << 20
 
     package init() {}
 

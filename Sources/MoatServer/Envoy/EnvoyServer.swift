@@ -1,37 +1,45 @@
-import GRPCCore
-import GRPCNIOTransportCore
 import Logging
 import MoatKeyVaultHTTP
 import MoatWire
 import NIOCore
 import NIOExtras
+import NIOHPACK
+import NIOHTTP2
 import NIOPosix
 import ServiceLifecycle
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// The Envoy ext_authz service's listeners (docs/envoy.md): a Unix socket bound with the
-/// project's own listener code (live-socket probe, 107-byte paths, mode, group, the systemd socket
-/// `moat-envoy`), whose descriptor is handed to grpc-swift's HTTP/2 transport, and optionally a
-/// TCP address. Stops accepting on graceful shutdown, lets open RPCs finish, and removes the
-/// socket file it created.
+/// The Envoy ext_authz service's listeners (docs/envoy.md, "Serving"): a Unix socket bound with
+/// the project's own listener code (live-socket probe, 107-byte paths, mode, group, the systemd
+/// socket `moat-envoy`), and optionally a TCP address. Each connection is HTTP/2 (swift-nio-http2)
+/// and each stream an `EnvoyStreamHandler`, on the event loop that accepted the connection.
+///
+/// On graceful shutdown it stops accepting, sends each connection a GOAWAY, lets the streams
+/// opened before it finish (within the drain deadline), and removes the socket file it created.
 final class EnvoyServer: Service {
     static let systemdName = "moat-envoy"
 
-    private let servers: [GRPCServer<HTTP2ServerTransport.Custom<EnvoyListenerFactory>>]
-    /// The Unix listener and its descriptor, until the transport takes it over.
-    private let bound: (listener: Listener, fd: Int32)?
+    private let channels: [any Channel]
+    /// Where the drain deadline runs.
+    private let eventLoop: any EventLoop
+    private let quiescing: ServerQuiescingHelper
+    /// The Unix socket's listener, whose file is removed at exit.
+    private let listener: Listener?
+    private let drainTime: TimeAmount
     private let logger: Logger
 
     private init(
-        servers: [GRPCServer<HTTP2ServerTransport.Custom<EnvoyListenerFactory>>],
-        bound: (listener: Listener, fd: Int32)?,
+        channels: [any Channel],
+        eventLoop: any EventLoop,
+        quiescing: ServerQuiescingHelper,
+        listener: Listener?,
+        drainTime: TimeAmount,
         logger: Logger
     ) {
-        self.servers = servers
-        self.bound = bound
+        self.channels = channels
+        self.eventLoop = eventLoop
+        self.quiescing = quiescing
+        self.listener = listener
+        self.drainTime = drainTime
         self.logger = logger
     }
 
@@ -45,112 +53,116 @@ final class EnvoyServer: Service {
         _ inherited: SystemdSockets,
         group: MultiThreadedEventLoopGroup,
         configuration: EnvoyConfiguration,
+        drainTime: Duration,
         context: DataContext,
         logger: Logger
     ) async throws -> EnvoyServer {
         let service = EnvoyAuthorizationService(
             context: context,
-            group: group,
             mapping: HTTPCheckMapping(trustedProxies: configuration.trustedProxies),
             answersErrorResponse: configuration.answersErrorResponse
         )
-        var transportConfig = HTTP2ServerTransport.Custom<EnvoyListenerFactory>.Config.defaults
-        transportConfig.rpc.maxRequestPayloadSize = EnvoyConfiguration.transportPayloadLimit
-        func server(
-            _ address: EnvoyListenerFactory.Address
-        ) -> GRPCServer<HTTP2ServerTransport.Custom<EnvoyListenerFactory>> {
-            let factory = EnvoyListenerFactory(
-                eventLoopGroup: group,
-                address: address,
-                metrics: context.metrics,
-                logger: logger
-            )
-            return GRPCServer(
-                transport: HTTP2ServerTransport.Custom(listenerFactory: factory, config: transportConfig),
-                services: [service]
-            )
-        }
-        var servers: [GRPCServer<HTTP2ServerTransport.Custom<EnvoyListenerFactory>>] = []
-        var bound: (listener: Listener, fd: Int32)?
-        if let listener = try inherited.listener(systemdName) ?? configuration.socket.map({ .path($0) }) {
-            let fd = try await listener.bind(backlog: 1024, adopt: { $0 }, release: { _ = Glibc.close($0) })
-            servers.append(server(.unixSocket(fd: fd, peers: configuration.socket?.peers ?? .anyone)))
-            bound = (listener, fd)
-            logger.info("envoy socket listening", metadata: ["socket": "\(listener.description)"])
-        }
-        if let tcp = configuration.listen {
-            servers.append(server(.tcp(tcp)))
-        }
-        return EnvoyServer(servers: servers, bound: bound, logger: logger)
-    }
-
-    /// Closes the Unix listener without having served (a later part of the setup failed).
-    func abandon() {
-        guard let bound else { return }
-        _ = Glibc.close(bound.fd)
-        bound.listener.removeSocketFile()
-    }
-
-    func run() async throws {
-        let servers = self.servers
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { tasks in
-                for server in servers {
-                    tasks.addTask { try await server.serve() }
+        let quiescing = ServerQuiescingHelper(group: group)
+        let drain = TimeAmount(drainTime)
+        func bootstrap(_ peers: PeerPolicy) -> ServerBootstrap {
+            ServerBootstrap(group: group)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(AcceptBackoffHandler.logging(named: "envoy", logger))
+                        try sync.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                    }
                 }
-            }
-        } onGracefulShutdown: {
-            for server in servers { server.beginGracefulShutdown() }
-        }
-        bound?.listener.removeSocketFile()
-    }
-}
-
-/// Makes the transport's listening channel from an already-bound Unix socket or a TCP address,
-/// and applies the Unix socket's peer allow-list at accept: a child-channel initializer reads
-/// SO_PEERCRED before the HTTP/2 pipeline is added, and closes a connection the policy does not
-/// admit (counted as `peer_not_allowed`) before it can send a single request.
-struct EnvoyListenerFactory: HTTP2ServerTransport.ListenerFactory {
-    enum Address: Sendable {
-        case unixSocket(fd: Int32, peers: PeerPolicy)
-        case tcp(EnvoyConfiguration.TCPAddress)
-    }
-
-    let eventLoopGroup: any EventLoopGroup
-    let address: Address
-    let metrics: ServerMetrics
-    let logger: Logger
-
-    func makeListeningChannel(
-        listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
-        connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
-    ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
-        let logger = self.logger
-        let bootstrap = ServerBootstrap(group: eventLoopGroup)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler.logging(named: "envoy", logger))
-                }.flatMap { listenerConfigurator.configure(channel: channel) }
-            }
-        switch address {
-        case .unixSocket(let fd, let peers):
-            let metrics = self.metrics
-            return try await bootstrap.bind(NIOBSDSocket.Handle(fd)) { channel in
-                Self.admit(channel, peers, metrics).flatMap {
-                    connectionConfigurator.configure(channel: channel, tls: .none)
+                .childChannelInitializer { channel in
+                    admit(channel, peers, context.metrics).flatMapThrowing {
+                        try configureHTTP2(channel, service: service, drainTime: drain)
+                    }
                 }
-            }
-        case .tcp(let tcp):
-            let bound = try await bootstrap.serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: tcp.host, port: tcp.port) { channel in
-                    connectionConfigurator.configure(channel: channel, tls: .none)
-                }
-            logger.info("envoy TCP listener listening", metadata: ["address": "\(tcp)"])
-            return bound
         }
+        var channels: [any Channel] = []
+        var listener: Listener?
+        do {
+            if let unix = try inherited.listener(systemdName) ?? configuration.socket.map({ .path($0) }) {
+                let server = bootstrap(configuration.socket?.peers ?? .anyone)
+                channels.append(
+                    try await unix.bind(
+                        backlog: 1024,
+                        adopt: { fd in try await server.withBoundSocket(fd).get() },
+                        release: { try await $0.close() }
+                    )
+                )
+                listener = unix
+                logger.info("envoy socket listening", metadata: ["socket": "\(unix.description)"])
+            }
+            if let tcp = configuration.listen {
+                let server = bootstrap(.anyone)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                do {
+                    channels.append(try await server.bind(host: tcp.host, port: tcp.port).get())
+                } catch {
+                    throw SocketSetupError("cannot listen on \(tcp): \(error)")
+                }
+                logger.info("envoy TCP listener listening", metadata: ["address": "\(tcp)"])
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            listener?.removeSocketFile()
+            throw error
+        }
+        return EnvoyServer(
+            channels: channels,
+            eventLoop: group.next(),
+            quiescing: quiescing,
+            listener: listener,
+            drainTime: drain,
+            logger: logger
+        )
     }
 
-    /// Succeeds when `peers` admits the connection's peer; otherwise closes it and fails.
+    /// The HTTP/2 settings moatd sends Envoy (docs/envoy.md, "Serving"): a check's headers and
+    /// message fit in one window and a few frames; streams per connection are bounded.
+    static let settings: HTTP2Settings = [
+        HTTP2Setting(parameter: .maxConcurrentStreams, value: 1024),
+        HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+        HTTP2Setting(parameter: .maxFrameSize, value: 1 << 16),
+        HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
+    ]
+
+    /// An accepted connection's pipeline: HTTP/2 with a stream channel per request, each read and
+    /// answered by an `EnvoyStreamHandler`; GOAWAY and the drain deadline on graceful shutdown; the
+    /// connection closed on a protocol error.
+    private static func configureHTTP2(
+        _ channel: any Channel,
+        service: EnvoyAuthorizationService,
+        drainTime: TimeAmount
+    ) throws {
+        let sync = channel.pipeline.syncOperations
+        let management = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: drainTime, keepalive: nil)
+        )
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = settings
+        connection.targetWindowSize = 8 << 20
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = 1 << 20
+        _ = try sync.configureHTTP2Pipeline(
+            mode: .server,
+            connectionConfiguration: connection,
+            streamConfiguration: stream,
+            streamDelegate: management.http2StreamDelegate
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(EnvoyStreamHandler(service: service))
+            }
+        }
+        try sync.addHandler(management)
+        try sync.addHandler(NIOCloseOnErrorHandler())
+    }
+
+    /// Succeeds when `peers` admits the connection's peer (SO_PEERCRED, read before the HTTP/2
+    /// pipeline exists); otherwise closes it, counted, before it can send a single request.
     private static func admit(
         _ channel: any Channel,
         _ peers: PeerPolicy,
@@ -170,6 +182,20 @@ struct EnvoyListenerFactory: HTTP2ServerTransport.ListenerFactory {
             channel.close(promise: nil)
             return channel.eventLoop.makeFailedFuture(error)
         }
+    }
+
+    /// Closes the listeners without having served (a later part of the setup failed).
+    func abandon() {
+        for channel in channels { channel.close(promise: nil) }
+        listener?.removeSocketFile()
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        if await !quiescing.drain(on: eventLoop, within: drainTime) {
+            logger.warning("envoy connections still open after the drain deadline; they close with the event loops")
+        }
+        listener?.removeSocketFile()
     }
 }
 

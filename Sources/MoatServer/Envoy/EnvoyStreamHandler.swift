@@ -1,0 +1,317 @@
+import MoatWire
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// One HTTP/2 stream of the Envoy service: a gRPC unary call to `Check`, read, decided and answered
+/// on the event loop that read it, without leaving it (docs/envoy.md, "Serving").
+///
+/// The request: HEADERS (`:method POST`, `:path`, `content-type application/grpc[+proto]`,
+/// optionally `grpc-timeout`, `grpc-encoding identity`), then one length-prefixed message in DATA
+/// frames, then the end of the stream. The answer: HEADERS (`:status 200`, `content-type`), DATA
+/// and the trailers (`grpc-status 0`) in one flush; or, when there is no answer to give, the gRPC
+/// status alone in one HEADERS frame ("Trailers-Only").
+final class EnvoyStreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    static let checkPath = "/envoy.service.auth.v3.Authorization/Check"
+
+    private enum State {
+        case awaitingHeaders
+        /// The request's headers were read at `arrival`; its message is being read.
+        case reading(timeoutMicros: UInt64, arrival: NIODeadline)
+        /// The answer is written: what else arrives on the stream is dropped.
+        case answered
+    }
+
+    private let service: EnvoyAuthorizationService
+    private var state = State.awaitingHeaders
+    private var message = GRPCRequestMessage(limit: EnvoyConfiguration.maximumRequestBytes)
+    /// Answers DEADLINE_EXCEEDED when the message is still incomplete at the request's deadline;
+    /// scheduled only when a read ends with the message incomplete.
+    private var deadline: Scheduled<Void>?
+
+    init(service: EnvoyAuthorizationService) {
+        self.service = service
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .headers(let headers):
+            switch state {
+            case .awaitingHeaders:
+                if let refusal = Self.refusal(of: headers.headers) {
+                    answer(context, refusal)
+                    return
+                }
+                state = .reading(
+                    timeoutMicros: EnvoyAuthorizationService.timeoutMicros(headers.headers.first(name: "grpc-timeout")),
+                    arrival: .now()
+                )
+            case .reading, .answered:
+                break  // a client's trailers: gRPC clients send none, and they carry nothing Moat reads
+            }
+            if headers.endStream { endOfRequest(context) }
+        case .data(let data):
+            guard case .reading = state else { return }
+            do throws(GRPCCallError) {
+                switch data.data {
+                case .byteBuffer(var bytes): try message.append(&bytes)
+                case .fileRegion: throw GRPCCallError(.internalError, "a request body must be bytes")
+                }
+            } catch {
+                answer(context, .status(error))
+                return
+            }
+            if data.endStream { endOfRequest(context) }
+        default:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Only a request whose message spans more than one read waits for it, and only then is
+        // there a deadline to watch: Envoy sends a check's headers and message in one write.
+        if case .reading(let timeout, let arrival) = state, timeout > 0, deadline == nil {
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            deadline = context.eventLoop.scheduleTask(deadline: arrival + .microseconds(Int64(clamping: timeout))) {
+                let (handler, context) = loopBound.value
+                guard case .reading = handler.state else { return }
+                handler.service.context.metrics.countUndecided(.deadlineExceeded)
+                handler.answer(
+                    context,
+                    .status(
+                        GRPCCallError(
+                            .deadlineExceeded,
+                            "the request's deadline of \(timeout) µs passed before its message was read"
+                        )
+                    )
+                )
+            }
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        context.fireChannelInactive()
+    }
+
+    /// The client ended its side of the stream: the request is complete.
+    private func endOfRequest(_ context: ChannelHandlerContext) {
+        guard case .reading(let timeout, let arrival) = state else { return }
+        let input: EnvoyCheckInput
+        do throws(GRPCCallError) {
+            input = try EnvoyCheckInput(message.finish())
+        } catch {
+            answer(context, .status(error))
+            return
+        }
+        switch service.answer(input, timeoutMicros: timeout, arrival: arrival, on: context.eventLoop) {
+        case .success(let response): answer(context, .message(response))
+        case .failure(let error): answer(context, .status(GRPCCallError(couldNotDecide: error)))
+        }
+    }
+
+    /// What is wrong with a request's headers that no message can fix, or nil.
+    static func refusal(of headers: HPACKHeaders) -> Answer? {
+        guard let contentType = headers.first(name: "content-type"), isGRPCProto(contentType) else {
+            return .httpStatus(415)
+        }
+        guard headers.first(name: ":method") == "POST" else {
+            return .status(GRPCCallError(.invalidArgument, ":method must be POST"))
+        }
+        let path = headers.first(name: ":path") ?? ""
+        guard path == checkPath else {
+            return .status(
+                GRPCCallError(.unimplemented, "Method '\(path)' is not implemented: Moat serves only \(checkPath)")
+            )
+        }
+        let encoding = headers.first(name: "grpc-encoding") ?? "identity"
+        guard encoding == "identity" else {
+            return .status(
+                GRPCCallError(.unimplemented, "\(encoding) compression is not supported", acceptsIdentityOnly: true)
+            )
+        }
+        return nil
+    }
+
+    /// `application/grpc`, `application/grpc+proto`, either with parameters (`;…`).
+    private static func isGRPCProto(_ contentType: String) -> Bool {
+        let type = contentType.prefix { $0 != ";" }.lowercased()
+        return type == "application/grpc" || type == "application/grpc+proto"
+    }
+
+    /// What a stream is answered with.
+    enum Answer {
+        /// The call's response message, with status OK.
+        case message(EnvoyCheckResponse)
+        /// A gRPC status without a message (Trailers-Only).
+        case status(GRPCCallError)
+        /// An HTTP status alone: the request is not gRPC.
+        case httpStatus(Int)
+    }
+
+    private func answer(_ context: ChannelHandlerContext, _ answer: Answer) {
+        state = .answered
+        deadline?.cancel()
+        for frame in Self.frames(answer, allocator: context.channel.allocator) {
+            context.write(wrapOutboundOut(frame), promise: nil)
+        }
+        context.flush()
+    }
+
+    /// The frames that carry `answer`, the last one ending the stream.
+    static func frames(_ answer: Answer, allocator: ByteBufferAllocator) -> [HTTP2Frame.FramePayload] {
+        switch answer {
+        case .message(let response):
+            var framed = allocator.buffer(capacity: 512)
+            framed.writeInteger(UInt8(0))
+            let lengthIndex = framed.writerIndex
+            framed.writeInteger(UInt32(0))
+            response.encode(into: &framed)
+            framed.setInteger(UInt32(framed.writerIndex - lengthIndex - 4), at: lengthIndex)
+            return [
+                .headers(.init(headers: [":status": "200", "content-type": "application/grpc"])),
+                .data(.init(data: .byteBuffer(framed))),
+                .headers(.init(headers: ["grpc-status": "0"], endStream: true)),
+            ]
+        case .status(let error):
+            var headers: HPACKHeaders = [
+                ":status": "200", "content-type": "application/grpc", "grpc-status": "\(error.code.rawValue)",
+                "grpc-message": GRPCCallError.percentEncoded(error.message),
+            ]
+            if error.acceptsIdentityOnly { headers.add(name: "grpc-accept-encoding", value: "identity") }
+            return [.headers(.init(headers: headers, endStream: true))]
+        case .httpStatus(let status):
+            return [.headers(.init(headers: [":status": "\(status)"], endStream: true))]
+        }
+    }
+}
+
+/// A gRPC status other than OK, and its message: the call failed (docs/envoy.md, "Answers").
+struct GRPCCallError: Error, Equatable {
+    /// The gRPC status codes this service answers with.
+    enum Code: Int {
+        case invalidArgument = 3
+        case deadlineExceeded = 4
+        case unimplemented = 12
+        case internalError = 13
+        case unavailable = 14
+    }
+
+    let code: Code
+    let message: String
+    /// Send `grpc-accept-encoding: identity` (the client compressed its message).
+    var acceptsIdentityOnly = false
+
+    init(_ code: Code, _ message: String, acceptsIdentityOnly: Bool = false) {
+        self.code = code
+        self.message = message
+        self.acceptsIdentityOnly = acceptsIdentityOnly
+    }
+
+    /// "Could not decide": UNAVAILABLE, or DEADLINE_EXCEEDED for a passed deadline.
+    init(couldNotDecide error: StatusError) {
+        self.init(error.code == .deadlineExceeded ? .deadlineExceeded : .unavailable, error.message)
+    }
+
+    /// `grpc-message`'s encoding (gRPC over HTTP/2): the bytes of the UTF-8 text outside
+    /// printable ASCII, and `%`, as `%XX`.
+    static func percentEncoded(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
+            if byte >= 0x20, byte <= 0x7e, byte != UInt8(ascii: "%") {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                let hex = String(byte, radix: 16, uppercase: true)
+                out += byte < 0x10 ? "%0\(hex)" : "%\(hex)"
+            }
+        }
+        return out
+    }
+}
+
+/// The one length-prefixed message of a unary gRPC request (gRPC over HTTP/2: a compressed flag
+/// byte, a 4-byte big-endian length, the message), reassembled from DATA frames. A message over
+/// `limit` bytes is skipped, not kept: it is answered 400 (docs/envoy.md, "Request faults").
+struct GRPCRequestMessage {
+    /// The message, or the length of one over the limit.
+    enum Content: Equatable {
+        case message(ByteBuffer)
+        case oversized(Int)
+    }
+
+    let limit: Int
+    /// The prefix being read, up to 5 bytes.
+    private var prefix = ByteBuffer()
+    /// The length of the message being read, once its prefix is read.
+    private var expected: Int?
+    /// What has arrived of the message being read (nothing when it is over the limit).
+    private var body = ByteBuffer()
+    private var received = 0
+    private var content: Content?
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Consumes `data`; throws when the stream is not one uncompressed message.
+    mutating func append(_ data: inout ByteBuffer) throws(GRPCCallError) {
+        while data.readableBytes > 0 {
+            guard let length = expected else {
+                guard content == nil else {
+                    throw GRPCCallError(.invalidArgument, "Check is a unary method: one request message")
+                }
+                var head = data.readSlice(length: min(5 - prefix.readableBytes, data.readableBytes))!
+                prefix.writeBuffer(&head)
+                if prefix.readableBytes == 5 { try startMessage() }
+                continue
+            }
+            let count = min(length - received, data.readableBytes)
+            if length > limit {
+                data.moveReaderIndex(forwardBy: count)
+            } else if body.readableBytes == 0, count == length {
+                body = data.readSlice(length: count)!  // the whole message in one frame: no copy
+            } else {
+                var part = data.readSlice(length: count)!
+                body.writeBuffer(&part)
+            }
+            received += count
+            if received == length { endMessage(length) }
+        }
+    }
+
+    private mutating func startMessage() throws(GRPCCallError) {
+        let compressed = prefix.readInteger(as: UInt8.self)!
+        let length = Int(prefix.readInteger(as: UInt32.self)!)
+        prefix.clear()
+        guard compressed == 0 else {
+            throw GRPCCallError(.internalError, "the request message is compressed without a grpc-encoding")
+        }
+        expected = length
+        received = 0
+        body.clear()
+        if length == 0 { endMessage(0) }
+    }
+
+    private mutating func endMessage(_ length: Int) {
+        content = length > limit ? .oversized(length) : .message(body)
+        expected = nil
+        body = ByteBuffer()
+    }
+
+    /// The message, once the client ended the stream; throws when there is not exactly one whole
+    /// message.
+    func finish() throws(GRPCCallError) -> Content {
+        guard expected == nil, prefix.readableBytes == 0 else {
+            throw GRPCCallError(.invalidArgument, "the request ended inside its message")
+        }
+        guard let content else {
+            throw GRPCCallError(.invalidArgument, "Check is a unary method: no request message")
+        }
+        return content
+    }
+}
