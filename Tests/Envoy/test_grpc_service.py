@@ -11,12 +11,13 @@ import os
 import re
 import socket
 import subprocess
+import time
 from typing import Any
 
 import grpc
 import pytest
-from conftest import EXAMPLE_RULES, MOATD, REPOSITORY, RPC_TIMEOUT, Moatd, free_port, http_request
-from envoy.service.auth.v3 import external_auth_pb2
+from conftest import EXAMPLE_RULES, MOATD, REPOSITORY, RPC_TIMEOUT, Moatd, free_port, http_request, terminate
+from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 DECISIONS = REPOSITORY / "Tests/Conformance/decisions"
 FILES = {path.stem: json.loads(path.read_text()) for path in sorted(DECISIONS.glob("*.json"))}
@@ -418,4 +419,41 @@ def test_sigterm_sends_goaway_and_answers_the_calls_in_flight(alice_token: str) 
         assert daemon.process.wait(timeout=60) == 0, daemon.log()
         assert not os.path.exists(daemon.envoy_socket)
     finally:
+        daemon.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/systemd-socket-activate"), reason="needs systemd-socket-activate")
+def test_socket_activation_serves_the_passed_socket_and_leaves_it(alice_token: str) -> None:
+    daemon = Moatd(EXAMPLE_RULES.read_bytes())
+    passed = str(daemon.folder / "activated-envoy.sock")
+    process = subprocess.Popen(
+        ["/usr/bin/systemd-socket-activate", "-l", passed, "--fdname=moat-envoy", "--", str(MOATD),
+         "--rules", str(daemon.rules), "--socket", str(daemon.folder / "moat.sock"),
+         "--control-socket", str(daemon.folder / "control.sock")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(passed):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        request = http_request(
+            "GET", "/secrets/db-password", "contoso-prod.vault.azure.net", {"authorization": f"Bearer {alice_token}"}
+        )
+        with grpc.insecure_channel(f"unix:{passed}") as channel:
+            stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+            while True:  # systemd-socket-activate starts moatd on the first connection; then the rules load
+                try:
+                    answer = stub.Check(request, timeout=RPC_TIMEOUT)
+                    break
+                except grpc.RpcError as error:
+                    assert error.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, error
+                    time.sleep(0.1)
+        assert answer.WhichOneof("http_response") == "ok_response"
+        assert not os.path.exists(daemon.envoy_socket)
+        process.terminate()
+        assert process.wait(timeout=60) == 0
+        assert os.path.exists(passed), "moatd removed the socket systemd passed"
+    finally:
+        terminate(process)
         daemon.close()
