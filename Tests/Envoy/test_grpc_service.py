@@ -296,6 +296,10 @@ def test_malformed_grpc_gets_grpc_errors_while_other_streams_keep_working(exampl
         example_moatd.stub.Check(request, timeout=RPC_TIMEOUT, compression=grpc.Compression.Gzip)
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "gzip compression is not supported" in (raised.value.details() or "")
+    # Over 64 MiB: refused at its length, not read (Envoy never sends one), a gRPC error.
+    with pytest.raises(grpc.RpcError) as raised:
+        raw_check(example_moatd, field(1, b"a" * (65 << 20)))
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert example_moatd.check(request).denied_response.status.code == 401
 
 

@@ -150,7 +150,7 @@ struct EnvoyServiceTests {
 
     @Test("a message split across DATA frames, its prefix too, is put back together")
     func messageAcrossFrames() throws {
-        var reader = GRPCRequestMessage(limit: 100)
+        var reader = GRPCRequestMessage(limit: 100, readLimit: 1000)
         let whole = Self.prefixed(Array(repeating: 7, count: 40))
         for start in stride(from: 0, to: whole.readableBytes, by: 3) {
             var part = whole.getSlice(at: start, length: min(3, whole.readableBytes - start))!
@@ -159,7 +159,7 @@ struct EnvoyServiceTests {
         }
         #expect(try reader.finish() == .message(ByteBuffer(bytes: Array(repeating: 7, count: 40))))
 
-        var empty = GRPCRequestMessage(limit: 100)
+        var empty = GRPCRequestMessage(limit: 100, readLimit: 1000)
         var zero = Self.prefixed([])
         try empty.append(&zero)
         #expect(try empty.finish() == .message(ByteBuffer()))
@@ -167,10 +167,16 @@ struct EnvoyServiceTests {
 
     @Test("a message over the limit is skipped, not kept, and reported with its length")
     func oversizedMessage() throws {
-        var reader = GRPCRequestMessage(limit: 10)
+        var reader = GRPCRequestMessage(limit: 10, readLimit: 5000)
         var big = Self.prefixed(Array(repeating: 1, count: 4096))
         try reader.append(&big)
         #expect(try reader.finish() == .oversized(4096))
+        // Over the read limit: refused as soon as the length is read, before any of the message.
+        var huge = GRPCRequestMessage(limit: 10, readLimit: 5000)
+        var prefix = Self.prefixed(Array(repeating: 1, count: 5001)).getSlice(at: 0, length: 5)!
+        #expect(throws: GRPCCallError(.resourceExhausted, "the request message is 5001 bytes, over 5000")) {
+            try huge.append(&prefix)
+        }
         guard case .refused(let error) = EnvoyCheckInput(.oversized(17 << 20)) else {
             Issue.record("an oversized message was not refused")
             return
@@ -181,7 +187,7 @@ struct EnvoyServiceTests {
     @Test("a stream that is not one whole uncompressed message is a gRPC error naming why")
     func notOneMessage() throws {
         func fault(_ chunks: [ByteBuffer]) -> GRPCCallError? {
-            var reader = GRPCRequestMessage(limit: 100)
+            var reader = GRPCRequestMessage(limit: 100, readLimit: 1000)
             do throws(GRPCCallError) {
                 for var chunk in chunks { try reader.append(&chunk) }
                 _ = try reader.finish()

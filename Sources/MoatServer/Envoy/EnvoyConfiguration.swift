@@ -16,6 +16,9 @@ package struct EnvoyConfiguration: Sendable {
     /// Check requests larger than this are read past, not kept, and answered 400 (docs/envoy.md,
     /// "Request faults").
     package static let maximumRequestBytes = 16 << 20
+    /// The longest message moatd reads past for that 400; a message declaring more is not read at
+    /// all and is answered RESOURCE_EXHAUSTED (no Envoy sends one: its own limits are far lower).
+    package static let transportPayloadLimit = 64 << 20
 
     package init() {}
 

@@ -65,7 +65,10 @@ final class EnvoyServer: Service {
         let quiescing = ServerQuiescingHelper(group: group)
         let drain = TimeAmount(drainTime)
         func bootstrap(_ peers: PeerPolicy) -> ServerBootstrap {
+            // Nothing is accepted until `run`, once the service group handles SIGTERM: a connection
+            // waits in the backlog until then.
             ServerBootstrap(group: group)
+                .serverChannelOption(.autoRead, value: false)
                 .serverChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
@@ -191,6 +194,7 @@ final class EnvoyServer: Service {
     }
 
     func run() async throws {
+        for channel in channels { try await channel.setOption(.autoRead, value: true).get() }
         try? await gracefulShutdown()
         if await !quiescing.drain(on: eventLoop, within: drainTime) {
             logger.warning("envoy connections still open after the drain deadline; they close with the event loops")

@@ -27,7 +27,10 @@ final class EnvoyStreamHandler: ChannelInboundHandler {
 
     private let service: EnvoyAuthorizationService
     private var state = State.awaitingHeaders
-    private var message = GRPCRequestMessage(limit: EnvoyConfiguration.maximumRequestBytes)
+    private var message = GRPCRequestMessage(
+        limit: EnvoyConfiguration.maximumRequestBytes,
+        readLimit: EnvoyConfiguration.transportPayloadLimit
+    )
     /// Answers DEADLINE_EXCEEDED when the message is still incomplete at the request's deadline;
     /// scheduled only when a read ends with the message incomplete.
     private var deadline: Scheduled<Void>?
@@ -196,6 +199,7 @@ struct GRPCCallError: Error, Equatable {
     enum Code: Int {
         case invalidArgument = 3
         case deadlineExceeded = 4
+        case resourceExhausted = 8
         case unimplemented = 12
         case internalError = 13
         case unavailable = 14
@@ -236,7 +240,8 @@ struct GRPCCallError: Error, Equatable {
 
 /// The one length-prefixed message of a unary gRPC request (gRPC over HTTP/2: a compressed flag
 /// byte, a 4-byte big-endian length, the message), reassembled from DATA frames. A message over
-/// `limit` bytes is skipped, not kept: it is answered 400 (docs/envoy.md, "Request faults").
+/// `limit` bytes is skipped, not kept: it is answered 400 (docs/envoy.md, "Request faults"); one
+/// over `readLimit` is refused as soon as its length is read.
 struct GRPCRequestMessage {
     /// The message, or the length of one over the limit.
     enum Content: Equatable {
@@ -245,6 +250,7 @@ struct GRPCRequestMessage {
     }
 
     let limit: Int
+    let readLimit: Int
     /// The prefix being read, up to 5 bytes.
     private var prefix = ByteBuffer()
     /// The length of the message being read, once its prefix is read.
@@ -254,8 +260,9 @@ struct GRPCRequestMessage {
     private var received = 0
     private var content: Content?
 
-    init(limit: Int) {
+    init(limit: Int, readLimit: Int) {
         self.limit = limit
+        self.readLimit = readLimit
     }
 
     /// Consumes `data`; throws when the stream is not one uncompressed message.
@@ -290,6 +297,9 @@ struct GRPCRequestMessage {
         prefix.clear()
         guard compressed == 0 else {
             throw GRPCCallError(.internalError, "the request message is compressed without a grpc-encoding")
+        }
+        guard length <= readLimit else {
+            throw GRPCCallError(.resourceExhausted, "the request message is \(length) bytes, over \(readLimit)")
         }
         expected = length
         received = 0
