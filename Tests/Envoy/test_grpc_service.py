@@ -184,8 +184,15 @@ def test_deny_is_key_vault_answer_and_joins_the_decision_log(example_moatd: Moat
     assert body["error"]["code"] == "Forbidden" and body["error"]["innererror"] == {"code": "ForbiddenByFirewall"}
     assert header(denied, "x-ms-keyvault-network-info") == "conn_type=Ipv4;addr=198.51.100.7;act_addr_fam=InterNetwork;"
     decision_id = header(denied, "x-moat-decision-id")
-    records = [json.loads(line) for line in example_moatd.decision_log.read_text().splitlines() if line.strip()]
-    joined = [record for record in records if record.get("decisionId") == decision_id]
+    # The decision log is written behind the answers: wait for the record, within the RPC bound.
+    deadline = time.monotonic() + RPC_TIMEOUT
+    while True:
+        text = example_moatd.decision_log.read_text() if example_moatd.decision_log.exists() else ""
+        records = [json.loads(line) for line in text.split("\n")[:-1] if line.strip()]  # whole lines only
+        joined = [record for record in records if record.get("decisionId") == decision_id]
+        if joined or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(joined) == 1 and joined[0]["innerCode"] == "ForbiddenByFirewall", records
 
     challenge = example_moatd.check(http_request("GET", "/secrets/db-password", "contoso-prod.vault.azure.net"))
