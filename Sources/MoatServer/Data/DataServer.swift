@@ -47,7 +47,11 @@ final class DataServer: Service {
     ) async throws -> DataServer {
         let quiescing = ServerQuiescingHelper(group: group)
         let connections = ConnectionCounts()
+        // Nothing is accepted until `run`, once the service group handles SIGTERM: a connection
+        // waits in the backlog until then (answered earlier, a client could send SIGTERM before
+        // moatd handles it, and stop it without a drain).
         let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.autoRead, value: false)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
@@ -86,6 +90,7 @@ final class DataServer: Service {
     }
 
     func run() async throws {
+        try await channel.setOption(.autoRead, value: true).get()
         try? await gracefulShutdown()
         draining.store(true, ordering: .relaxed)
         if await !quiescing.drain(on: channel.eventLoop, within: drainTime) {

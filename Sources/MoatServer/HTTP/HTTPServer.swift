@@ -43,7 +43,9 @@ final class HTTPServer: Service {
     ) async throws -> HTTPServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let open = ManagedAtomic(0)
+        // Nothing is accepted until `run`, once the service group handles SIGTERM (as the data socket).
         let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.autoRead, value: false)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler.logging(named: "http", logger))
@@ -105,6 +107,7 @@ final class HTTPServer: Service {
     }
 
     func run() async throws {
+        for channel in channels { try await channel.setOption(.autoRead, value: true).get() }
         try? await gracefulShutdown()
         await close()
     }
