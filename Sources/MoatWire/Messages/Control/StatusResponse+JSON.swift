@@ -25,6 +25,7 @@ extension StatusResponse {
             ("rulesConfirmedAt", confirmed.map { .string(Timestamp.iso8601(millis: $0)) } ?? .null),
             ("rulesConfirmedAgeSeconds", confirmed.map { number(max(0, nowMillis - $0) / 1000) } ?? .null),
             ("maxSnapshotAgeSeconds", maximumSnapshotAgeSeconds > 0 ? number(maximumSnapshotAgeSeconds) : .null),
+            ("tenants", .array(tenantKeys.map { $0.json(nowMillis: nowMillis) })),
         ])
     }
 }
