@@ -72,6 +72,7 @@ test: deps lint check-generated check-conformance format-check baseline
 	$(MAKE) python-test
 	$(MAKE) envoy-test
 	$(MAKE) http-test
+	$(MAKE) keys-test
 
 # moatd's instructions per check under callgrind against Benchmarks/Baseline/instructions (+10 %
 # fails): release build, then about 4 minutes (scripts/bench-socket --guard).
@@ -117,3 +118,4 @@ include Benchmarks/bench.mk
 include clients/python/client.mk
 include Tests/Envoy/envoy.mk
 include Tests/HTTP/http.mk
+include Tests/Keys/keys.mk

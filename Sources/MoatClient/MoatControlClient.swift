@@ -102,4 +102,15 @@ public struct MoatControlClient: Sendable {
     public func metrics() async throws(MoatClientError) -> String {
         try await call(.metrics, MetricsRequest(), MetricsResponse.self).text
     }
+
+    /// Every tenant of the serving rules and its signing keys (docs/operations.md, "Signing keys").
+    public func keys() async throws(MoatClientError) -> [TenantKeysStatus] {
+        try await call(.keysList, KeysListRequest(), KeysResponse.self).tenants
+    }
+
+    /// Refreshes the key set of one tenant (or of every tenant with a key source) and returns
+    /// their states once the fetches are done; NOT_FOUND for a tenant without a key source.
+    public func refreshKeys(tenantId: String? = nil) async throws(MoatClientError) -> [TenantKeysStatus] {
+        try await call(.keysRefresh, KeysRefreshRequest(tenantId: tenantId), KeysResponse.self).tenants
+    }
 }

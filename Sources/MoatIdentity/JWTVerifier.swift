@@ -18,6 +18,8 @@ public import MoatCore
 public struct JWTVerifier: TokenVerifier {
     /// Tenant id (lower case) → `kid` → imported key.
     private let keys: [String: [String: VerificationKey]]
+    /// Told the tenant of a token whose `kid` no key has (`docs/semantics.md`, "Signing keys kept current").
+    private let unknownKey: (@Sendable (_ tenantId: String) -> Void)?
 
     /// Imports every tenant key; throws every key swift-crypto refuses, each at its JSON path.
     public init(tenants: [TenantKeys]) throws(DocumentError) {
@@ -36,6 +38,26 @@ public struct JWTVerifier: TokenVerifier {
         }
         guard errors.isEmpty else { throw DocumentError(errors: errors) }
         self.keys = keys
+        self.unknownKey = nil
+    }
+
+    private init(keys: [String: [String: VerificationKey]], unknownKey: (@Sendable (String) -> Void)?) {
+        self.keys = keys
+        self.unknownKey = unknownKey
+    }
+
+    /// This verifier with each set's keys added to its tenant's (a `kid` the document lists keeps the
+    /// document's key); `unknownKey` is called, on the checking thread, with the tenant of each token
+    /// whose `kid` none of them has, so that it can start a refresh. It must return at once.
+    public func adding(
+        _ sets: some Sequence<TenantKeySet>,
+        unknownKey: (@Sendable (_ tenantId: String) -> Void)?
+    ) -> JWTVerifier {
+        var keys = self.keys
+        for set in sets {
+            keys[set.tenantId, default: [:]].merge(set.keys) { inline, _ in inline }
+        }
+        return JWTVerifier(keys: keys, unknownKey: unknownKey)
     }
 
     /// Imports the keys of a compiled snapshot's `tenants`.
@@ -63,6 +85,7 @@ public struct JWTVerifier: TokenVerifier {
 
     private func signatureFailure(_ token: ParsedToken) -> String? {
         guard let keyID = token.keyID, let key = keys[token.claims.tenantId.lowercased()]?[keyID] else {
+            if token.keyID != nil, let unknownKey { unknownKey(token.claims.tenantId.lowercased()) }
             return "AKV10046: Unable to resolve the key used for signature validation. "
                 + "EncodedJwtHeader: \(Echo.quoted(token.headerSegment))."
         }

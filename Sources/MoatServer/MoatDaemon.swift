@@ -31,10 +31,31 @@ public struct MoatDaemon: Sendable {
             )
         )
         let rulesFile = RulesFile(path: configuration.rulesFile)
-        let updater = RuleUpdater(file: rulesFile, store: store, metrics: metrics, logger: logger)
+        let updater = RuleUpdater(
+            file: rulesFile,
+            store: store,
+            metrics: metrics,
+            logger: logger,
+            readyRequiresKeys: configuration.keys.readyRequiresKeys
+        )
         await updater.reloadFromFile(reason: "startup", force: true)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+        let keys: KeyManager
+        do {
+            keys = try KeyManager(
+                store: store,
+                configuration: configuration.keys,
+                group: group,
+                metrics: metrics,
+                logger: logger
+            )
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        // The sets kept in --state-dir, before anything is served.
+        await keys.start()
         do {
             // Counted with the event loops open: what remains of the open-file limit is for connections.
             var configuration = self.configuration
@@ -49,9 +70,11 @@ public struct MoatDaemon: Sendable {
                 group: group,
                 metrics: metrics,
                 store: store,
-                updater: updater
+                updater: updater,
+                keys: keys
             )
         } catch {
+            await keys.close()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -63,7 +86,8 @@ public struct MoatDaemon: Sendable {
         group: MultiThreadedEventLoopGroup,
         metrics: ServerMetrics,
         store: RuleStore,
-        updater: RuleUpdater
+        updater: RuleUpdater,
+        keys: KeyManager
     ) async throws {
         var caches: [ObjectIdentifier: TokenCache] = [:]
         for loop in group.makeIterator() {
@@ -115,7 +139,7 @@ public struct MoatDaemon: Sendable {
                 ? try await HTTPServer.bind(
                     inherited,
                     configuration: configuration.http,
-                    routes: HTTPRoutes(updater: updater, metrics: metrics),
+                    routes: HTTPRoutes(updater: updater, keys: keys, metrics: metrics),
                     logger: logger
                 ) : nil
         } catch {
@@ -129,7 +153,7 @@ public struct MoatDaemon: Sendable {
                 controlListener,
                 group: group,
                 configuration: configuration,
-                processor: ControlRequestProcessor(updater: updater, metrics: metrics),
+                processor: ControlRequestProcessor(updater: updater, keys: keys, metrics: metrics),
                 metrics: metrics,
                 logger: logger
             )
@@ -148,6 +172,7 @@ public struct MoatDaemon: Sendable {
             [
                 DecisionLogWriter(log: decisionLog, logger: logger),
                 RulesWatcher(updater: updater, pollInterval: configuration.pollInterval, logger: logger),
+                keys,
                 control,
                 data,
             ] + (envoy.map { [$0 as any Service] } ?? []) + (http.map { [$0 as any Service] } ?? [])

@@ -54,6 +54,9 @@ public struct ServerConfiguration: Sendable {
 
     public var decisionLog = DecisionLog.Configuration()
 
+    /// Signing keys fetched and kept current (docs/operations.md, "Signing keys").
+    public var keys = KeysConfiguration()
+
     /// The Envoy ext_authz service (docs/envoy.md); off unless a socket or address is given.
     package var envoy = EnvoyConfiguration()
 

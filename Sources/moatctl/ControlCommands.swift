@@ -29,7 +29,7 @@ struct PushCommand: AsyncParsableCommand {
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show the daemon's revision, rules file, counts and readiness."
+        abstract: "Show the daemon's revision, rules file, counts, readiness and each tenant's signing keys."
     )
 
     @OptionGroup var sockets: SocketOptions
@@ -66,6 +66,7 @@ struct StatusCommand: AsyncParsableCommand {
             "kept revisions:  \(status.history.isEmpty ? "none" : status.history.map { "\($0)" }.joined(separator: ", "))"
         )
         print("reload failures: \(status.reloadFailures)\(status.lastReloadError.map { " (last: \($0))" } ?? "")")
+        for tenant in status.tenantKeys { print(tenant.lines(now: now).joined(separator: "\n")) }
     }
 }
 

@@ -134,6 +134,9 @@ struct Moatd: AsyncParsableCommand {
     @OptionGroup(title: "Health and metrics over HTTP; the stale-rules guard")
     var http: HTTPOptions
 
+    @OptionGroup(title: "Signing keys fetched and kept current")
+    var keys: KeysOptions
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level: unknown level '\(logLevel)'")
@@ -181,8 +184,10 @@ struct Moatd: AsyncParsableCommand {
         let logger = Logger(label: "moatd")
         let group = try socketGroup.map(Self.groupID)
         let envoyConfiguration = try envoy.configuration(group: group)
+        let keysConfiguration = try keys.configuration()
         var configuration = ServerConfiguration.defaults {
             $0.envoy = envoyConfiguration
+            $0.keys = keysConfiguration
             $0.rulesFile = rules
             $0.data.path = socket
             $0.data.mode = UInt32(socketMode, radix: 8)!

@@ -22,6 +22,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// An HTTP request to Key Vault (method, path, host, peer, headers) through the mapping Envoy's
     /// checks use (`docs/envoy.md`).
     case http
+    /// A JWKS document through the key-set parser, key import and state file (`PersistedKeySet`).
+    case jwks
+    /// An OpenID configuration document through the `jwks_uri` reader.
+    case openid
 
     /// Runs the target on `input`; throws when a property the product promises does not hold.
     public func run(_ input: [UInt8]) throws(OracleViolation) {
@@ -32,6 +36,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .rules: try RulesFuzzing.run(input)
         case .jwt: try TokenFuzzing.run(input)
         case .http: try HTTPMappingFuzzing.run(input)
+        case .jwks: try KeySetFuzzing.run(input)
+        case .openid: try OpenIDConfigurationFuzzing.run(input)
         }
     }
 

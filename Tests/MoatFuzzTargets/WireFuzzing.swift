@@ -38,6 +38,9 @@ enum WireFuzzing {
         case (.reload, false): try roundTrip(ReloadRequest.self, frame.payload)
         case (.metrics, false): try roundTrip(MetricsRequest.self, frame.payload)
         case (.metrics, true): try roundTrip(MetricsResponse.self, frame.payload)
+        case (.keysList, false): try roundTrip(KeysListRequest.self, frame.payload)
+        case (.keysRefresh, false): try roundTrip(KeysRefreshRequest.self, frame.payload)
+        case (.keysList, true), (.keysRefresh, true): try roundTrip(KeysResponse.self, frame.payload)
         default: return
         }
     }

@@ -77,6 +77,23 @@ import Testing
         #expect(try StatusResponse(wirePayload: try response.payload()) == response)
     }
 
+    @Test func keysMessagesRoundTrip() throws {
+        let response = KeysResponse(tenants: Fixtures.tenantKeys)
+        #expect(try KeysResponse(wirePayload: try response.payload()) == response)
+        #expect(try KeysResponse(wirePayload: ByteBuffer()) == KeysResponse(tenants: []))
+        #expect(try KeysListRequest().payload().readableBytes == 0)
+        #expect(try KeysListRequest(wirePayload: ByteBuffer()) == KeysListRequest())
+        for request in [KeysRefreshRequest(), KeysRefreshRequest(tenantId: "72f988bf-86f1-41af-91ab-2d7cd011db47")] {
+            #expect(try KeysRefreshRequest(wirePayload: try request.payload()) == request)
+        }
+        // tenant_id (1) and key_ids (3) as protoc writes them.
+        let bytes = ProtobufBytes().message(1, ProtobufBytes().string(1, "t").string(3, "a").string(3, "b"))
+        #expect(
+            try KeysResponse(wirePayload: bytes.buffer)
+                == KeysResponse(tenants: [TenantKeysStatus(tenantId: "t", keyIDs: ["a", "b"], origin: "")])
+        )
+    }
+
     @Test func statusResponseMatchesHandBuiltBytes() throws {
         let response = StatusResponse(
             ready: true,

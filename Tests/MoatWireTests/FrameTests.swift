@@ -84,10 +84,12 @@ import Testing
             (20, "Rollback", .control),
             (21, "Reload", .control),
             (22, "Metrics", .control),
+            (23, "KeysList", .control),
+            (24, "KeysRefresh", .control),
             (0, nil, nil),
             (4, nil, nil),
             (15, nil, nil),
-            (23, nil, nil),
+            (25, nil, nil),
             (255, nil, nil),
         ] as [(UInt8, String?, SocketKind?)]
     )

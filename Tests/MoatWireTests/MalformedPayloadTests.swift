@@ -26,6 +26,9 @@ import Testing
         ("moat.v1.ReloadRequest", { _ = try ReloadRequest(wirePayload: $0) }),
         ("moat.v1.MetricsRequest", { _ = try MetricsRequest(wirePayload: $0) }),
         ("moat.v1.MetricsResponse", { _ = try MetricsResponse(wirePayload: $0) }),
+        ("moat.v1.KeysListRequest", { _ = try KeysListRequest(wirePayload: $0) }),
+        ("moat.v1.KeysRefreshRequest", { _ = try KeysRefreshRequest(wirePayload: $0) }),
+        ("moat.v1.KeysResponse", { _ = try KeysResponse(wirePayload: $0) }),
     ]
 
     @Test(

@@ -1,6 +1,6 @@
 /// GUID syntax checks: `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits in either case.
-enum GUID {
-    static func isValid(_ text: String) -> Bool {
+package enum GUID {
+    package static func isValid(_ text: String) -> Bool {
         let utf8 = text.utf8
         guard utf8.count == 36 else { return false }
         for (i, byte) in utf8.enumerated() {

@@ -14,11 +14,21 @@ public struct JSONWebKey: Sendable, Hashable {
     public let path: String
 }
 
-/// The keys that sign tokens for one Entra tenant.
+/// The keys that sign tokens for one Entra tenant: those listed in the document, and where moatd
+/// keeps more current (`docs/rules.md`, "`tenants[]`").
 public struct TenantKeys: Sendable, Hashable {
     /// Lower-case GUID.
     public let tenantId: String
+    /// The document's own `jwks.keys`.
     public let keys: [JSONWebKey]
+    /// `openIdConfiguration`, `jwksUri` or `jwksFile`; `nil` when the document's keys are all there is.
+    public let source: KeySource?
+
+    public init(tenantId: String, keys: [JSONWebKey], source: KeySource? = nil) {
+        self.tenantId = tenantId
+        self.keys = keys
+        self.source = source
+    }
 }
 
 extension DocumentReader {

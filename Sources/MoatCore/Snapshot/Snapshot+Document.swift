@@ -3,7 +3,8 @@
 /// `DeclaredSubnet`, `TrustedService`, the role definitions and assignments); `Snapshot.init` only
 /// calls the readers and keeps what they built.
 extension DocumentReader {
-    /// Reads `tenants`: each tenant's id (unique) and its signing keys (`kid`s unique per tenant).
+    /// Reads `tenants`: each tenant's id (unique), its inline signing keys (`kid`s unique per tenant) and
+    /// where moatd keeps them current (`KeySource`).
     mutating func tenants(_ value: JSONValue?, _ tenantsPath: JSONPath) -> [TenantKeys] {
         var tenants: [TenantKeys] = []
         var tenantPaths: [String: JSONPath] = [:]
@@ -19,24 +20,16 @@ extension DocumentReader {
                 continue
             }
             tenantPaths[id] = path
-            let keysPath = path.appending("jwks").appending("keys")
-            let jwks = object(tenant[member: "jwks"], path.appending("jwks"))
-            if jwks == nil && (tenant[member: "jwks"] ?? .null) == .null {
-                fail(path.appending("jwks"), "missing required value: the tenant's signing keys")
+            let source = keySource(tenant, path)
+            let hasSource = KeySource.members.contains { (tenant[member: $0] ?? .null) != .null }
+            if !hasSource && (tenant[member: "jwks"] ?? .null) == .null {
+                fail(
+                    path.appending("jwks"),
+                    "missing required value: the tenant's signing keys (jwks, or openIdConfiguration, jwksUri or jwksFile)"
+                )
             }
-            var keys: [JSONWebKey] = []
-            for (keyIndex, key) in (array(jwks?[member: "keys"], keysPath) ?? []).enumerated() {
-                guard let key = jsonWebKey(key, keysPath.appending(keyIndex)) else { continue }
-                if let first = keys.first(where: { $0.id == key.id }) {
-                    fail(
-                        keysPath.appending(keyIndex).appending("kid"),
-                        "duplicate kid '\(key.id)' (also \(first.path))"
-                    )
-                    continue
-                }
-                keys.append(key)
-            }
-            tenants.append(TenantKeys(tenantId: id, keys: keys))
+            let keys = jwksKeys(tenant[member: "jwks"], path.appending("jwks"), required: false)
+            tenants.append(TenantKeys(tenantId: id, keys: keys, source: source))
         }
         return tenants
     }

@@ -6,6 +6,7 @@ import NIOCore
 /// the `RuleUpdater` (which serialises them) and answered when it is done.
 struct ControlRequestProcessor: Sendable {
     let updater: RuleUpdater
+    let keys: KeyManager
     let metrics: ServerMetrics
 
     private var frames: RequestFrames { RequestFrames(socket: .control, metrics: metrics) }
@@ -59,10 +60,17 @@ struct ControlRequestProcessor: Sendable {
             return try frames.encode(GetDocumentResponse(document: document, revision: revision), allocator)
         case .status:
             _ = try frames.decode(StatusRequest.self, frame)
-            return try frames.encode(StatusResponse(await updater.status()), allocator)
+            return try frames.encode(await StatusResponse.current(updater: updater, keys: keys), allocator)
         case .metrics:
             _ = try frames.decode(MetricsRequest.self, frame)
             return try frames.encode(MetricsResponse(text: metrics.text()), allocator)
+        case .keysList:
+            _ = try frames.decode(KeysListRequest.self, frame)
+            return try frames.encode(KeysResponse(tenants: await keys.status().map(\.wire)), allocator)
+        case .keysRefresh:
+            let request = try frames.decode(KeysRefreshRequest.self, frame)
+            let refreshed = try await keys.refreshAll(tenant: request.tenantId)
+            return try frames.encode(KeysResponse(tenants: refreshed.map(\.wire)), allocator)
         default:
             throw frames.unimplemented(frame.method)
         }

@@ -25,4 +25,12 @@ extension StatusResponse {
         rulesConfirmedAtUnixMillis = status.confirmedAtMillis ?? 0
         maximumSnapshotAgeSeconds = status.maximumAgeMillis.map { UInt64(max(0, $0) / 1000) } ?? 0
     }
+
+    /// The whole status the control socket's Status and HTTP's `GET /status` answer: the
+    /// `RuleUpdater`'s, and each tenant's signing keys (docs/operations.md, "Signing keys").
+    static func current(updater: RuleUpdater, keys: KeyManager) async -> StatusResponse {
+        var response = StatusResponse(await updater.status())
+        response.tenantKeys = await keys.status().map(\.wire)
+        return response
+    }
 }

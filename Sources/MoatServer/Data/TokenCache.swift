@@ -3,9 +3,10 @@ import MoatIdentity
 import NIOCore
 import Prometheus
 
-/// Verified tokens of one event loop, for the snapshot they were verified against: a token's
-/// verification depends only on the token and the snapshot's keys, so it is cached until the token
-/// expires (`docs/semantics.md`, "Token checks, in order").
+/// Verified tokens of one event loop, for the keys they were verified against: a token's
+/// verification depends only on the token and the keys (the snapshot's and the fetched key sets),
+/// so it is cached until the token expires or either changes (`docs/semantics.md`, "Token checks, in
+/// order").
 ///
 /// One cache per event loop, touched only on that loop, so the request path takes no lock. Only
 /// tokens whose signature verified are kept, so a sender without a tenant's signing key cannot add
@@ -23,13 +24,15 @@ final class TokenCache: Sendable {
         var bytes: Int
     }
 
-    /// What changes: the entries, their cost, and the revision they were verified against.
+    /// What changes: the entries, their cost, and the keys they were verified against.
     private struct State {
         var entries: [TokenFingerprint: Entry] = [:]
         var bytes = 0
         /// The revision the entries were verified against: sequence numbers are never reused (an
         /// object's address could be, once the old state is freed).
         var revision: UInt64?
+        /// The key-set generation they were verified against (`FetchedKeys.generation`, never reused).
+        var keyGeneration: UInt64 = 0
 
         mutating func removeAll() {
             entries.removeAll(keepingCapacity: false)
@@ -58,14 +61,15 @@ final class TokenCache: Sendable {
     /// The verification of `token` under `serving`, from the cache or verified now.
     func verify(_ token: Substring, state serving: ServingState, now: Int64) -> TokenVerification {
         state.withValue { state in
-            if state.revision != serving.revision.sequence {
+            if state.revision != serving.revision.sequence || state.keyGeneration != serving.keys.generation {
                 state.removeAll()
                 state.revision = serving.revision.sequence
+                state.keyGeneration = serving.keys.generation
             }
             let length = token.utf8.count
             guard length <= JWTVerifier.maximumTokenBytes else {
                 metrics.tokenCacheMisses.increment()
-                return serving.rules.verifier.verify(token)
+                return serving.verifier.verify(token)
             }
             let key = fingerprinter.fingerprint(token)
             if let entry = state.entries[key] {
@@ -77,7 +81,7 @@ final class TokenCache: Sendable {
                 state.bytes -= entry.bytes
             }
             metrics.tokenCacheMisses.increment()
-            let verification = serving.rules.verifier.verify(token)
+            let verification = serving.verifier.verify(token)
             if case .parsed(let claims, signatureFailure: nil) = verification, let expiresAt = claims.expiresAt,
                 now < expiresAt
             {

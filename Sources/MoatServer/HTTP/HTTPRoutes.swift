@@ -7,6 +7,7 @@ import NIOHTTP1
 /// path, 405 for another method, 413 for a request with a body.
 struct HTTPRoutes: Sendable {
     let updater: RuleUpdater
+    let keys: KeyManager
     let metrics: ServerMetrics
 
     /// One answer: status, content type, body (left out of a HEAD answer by the handler).
@@ -61,7 +62,7 @@ struct HTTPRoutes: Sendable {
                 body: body.serialized() + "\n"
             )
         default:
-            let status = StatusResponse(await updater.status())
+            let status = await StatusResponse.current(updater: updater, keys: keys)
             return Answer(
                 status: .ok,
                 contentType: Self.json,

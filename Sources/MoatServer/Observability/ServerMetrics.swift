@@ -157,6 +157,38 @@ final class ServerMetrics: Sendable {
         ).increment(by: Int64(clamping: count))
     }
 
+    /// A key-set fetch (or `jwksFile` read) for a tenant with a key source, by result: `success`,
+    /// `not_modified` (HTTP 304), `invalid` (refused, not applied) or `failure` (not fetched).
+    func countKeyFetch(tenant: String, result: String) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "moat",
+                metricName: "key_fetches",
+                unitName: "total",
+                helpText: "Key-set fetches and jwksFile reads, by tenant and result."
+            ),
+            labels: [("tenant", tenant), ("result", result)]
+        ).increment()
+    }
+
+    private static var keySetAge: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "moat",
+            metricName: "key_set_age",
+            unitName: "seconds",
+            helpText: "Time since each tenant's key set was fetched or last confirmed current."
+        )
+    }
+
+    func setKeySetAge(tenant: String, seconds: Double) {
+        registry.makeGauge(descriptor: Self.keySetAge, labels: [("tenant", tenant)]).set(seconds)
+    }
+
+    /// A tenant that no longer has a key source.
+    func removeKeySetAge(tenant: String) {
+        registry.unregisterGauge(registry.makeGauge(descriptor: Self.keySetAge, labels: [("tenant", tenant)]))
+    }
+
     /// The Prometheus text exposition of every metric.
     func text() -> String {
         registry.emitToString()

@@ -72,14 +72,18 @@ actor RuleUpdater {
     /// Whether a change is running; the ones that arrived meanwhile wait in `waiting`, oldest first.
     private var changing = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
+    /// `--ready-requires-keys`: not ready while a tenant with a key source has no key set yet.
+    private let readyRequiresKeys: Bool
 
     init(
         file: RulesFile,
         store: RuleStore,
         metrics: ServerMetrics,
         logger: Logger,
-        threadPool: NIOThreadPool = .singleton
+        threadPool: NIOThreadPool = .singleton,
+        readyRequiresKeys: Bool = false
     ) {
+        self.readyRequiresKeys = readyRequiresKeys
         self.file = file
         self.store = store
         self.metrics = metrics
@@ -325,8 +329,14 @@ actor RuleUpdater {
     func status() -> Status {
         let serving = store.serving
         let now = WallClock.millis()
+        let awaitingKeys = readyRequiresKeys ? serving?.tenantsAwaitingKeys ?? [] : []
         let notReadyReason =
-            serving == nil ? (lastReloadError ?? "no rules loaded") : store.freshness.staleness(nowMillis: now)
+            serving == nil
+            ? (lastReloadError ?? "no rules loaded")
+            : store.freshness.staleness(nowMillis: now)
+                ?? (awaitingKeys.isEmpty
+                    ? nil
+                    : "no signing keys yet for tenant \(awaitingKeys.joined(separator: ", ")) (--ready-requires-keys)")
         return Status(
             ready: notReadyReason == nil,
             notReadyReason: notReadyReason,

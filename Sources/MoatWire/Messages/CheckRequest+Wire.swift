@@ -76,14 +76,7 @@ extension AssertedIdentity {
         try arena.set(&message.pointee.oid, oid, field: "oid")
         try arena.set(&message.pointee.appid, appid, field: "appid")
         try arena.set(&message.pointee.tid, tid, field: "tid")
-        if !groups.isEmpty {
-            let pointers = arena.pointers(to: CChar.self, count: groups.count)
-            for (index, group) in groups.enumerated() {
-                pointers[index] = try arena.cString(group, field: "groups[\(index)]")
-            }
-            message.pointee.n_groups = groups.count
-            message.pointee.groups = pointers
-        }
+        try arena.set(&message.pointee.groups, count: &message.pointee.n_groups, groups, field: "groups")
         try arena.set(&message.pointee.xms_mirid, xmsMirid, field: "xms_mirid")
     }
 }

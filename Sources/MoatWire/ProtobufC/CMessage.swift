@@ -143,3 +143,19 @@ extension Moat__V1__MetricsRequest: CMessage {
 extension Moat__V1__MetricsResponse: CMessage {
     static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_metrics_response_descriptor() }
 }
+
+extension Moat__V1__TenantKeys: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_tenant_keys_descriptor() }
+}
+
+extension Moat__V1__KeysListRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_keys_list_request_descriptor() }
+}
+
+extension Moat__V1__KeysRefreshRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_keys_refresh_request_descriptor() }
+}
+
+extension Moat__V1__KeysResponse: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_keys_response_descriptor() }
+}

@@ -169,6 +169,23 @@ struct PackingArena {
         target = ProtobufCBinaryData(len: count, data: copy.baseAddress!.assumingMemoryBound(to: UInt8.self))
     }
 
+    /// Sets a repeated string field (`char **` and its count, each string named `field[i]` when
+    /// refused); an empty list keeps protobuf-c's default (absent).
+    mutating func set(
+        _ target: inout UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+        count: inout Int,
+        _ strings: [String],
+        field: String
+    ) throws(MessageCodingError) {
+        guard !strings.isEmpty else { return }
+        let pointers = self.pointers(to: CChar.self, count: strings.count)
+        for (index, string) in strings.enumerated() {
+            pointers[index] = try cString(string, field: "\(field)[\(index)]")
+        }
+        count = strings.count
+        target = pointers
+    }
+
     /// Sets an optional Swift string; `nil` and empty are both "absent" on the wire.
     mutating func set(
         _ target: inout UnsafeMutablePointer<CChar>?,

@@ -100,6 +100,25 @@ extension Fixtures {
             lastReloadError: "x"
         ),
         StatusResponse(ready: true, revision: Revision(sequence: 0, hash: ""), loadedAtUnixMillis: -1),
+        {
+            var response = StatusResponse(ready: false, notReadyReason: "no signing keys yet for tenant t")
+            response.tenantKeys = tenantKeys
+            return response
+        }(),
         StatusResponse(ready: true, revision: revision, loadedAtUnixMillis: .min, history: [revision]),
+    ]
+
+    /// Every field of `TenantKeys` set, and a tenant with the document's keys only.
+    static let tenantKeys: [TenantKeysStatus] = [
+        TenantKeysStatus(
+            tenantId: "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            source: "openIdConfiguration https://login.microsoftonline.com/t/v2.0/.well-known/openid-configuration",
+            keyIDs: ["JDNa_4i4r7FgigL3sHIlI3xV-IU", "PoVKeirIOvmTyLQ9G9BenBwos7k"],
+            origin: "fetched",
+            fetchedAtUnixMillis: 1_767_225_600_123,
+            nextRefreshUnixMillis: 1_767_312_000_123,
+            lastError: "fetching the key set failed: HTTP 503"
+        ),
+        TenantKeysStatus(tenantId: "0c8f6a52-7d3e-4b1a-9f2e-5a6b7c8d9e0f", keyIDs: ["doc-1"], origin: "document"),
     ]
 }

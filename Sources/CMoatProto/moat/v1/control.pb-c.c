@@ -682,6 +682,186 @@ void   moat__v1__status_response__free_unpacked
   assert(message->base.descriptor == &moat__v1__status_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   moat__v1__tenant_keys__init
+                     (Moat__V1__TenantKeys         *message)
+{
+  static const Moat__V1__TenantKeys init_value = MOAT__V1__TENANT_KEYS__INIT;
+  *message = init_value;
+}
+size_t moat__v1__tenant_keys__get_packed_size
+                     (const Moat__V1__TenantKeys *message)
+{
+  assert(message->base.descriptor == &moat__v1__tenant_keys__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__tenant_keys__pack
+                     (const Moat__V1__TenantKeys *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__tenant_keys__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__tenant_keys__pack_to_buffer
+                     (const Moat__V1__TenantKeys *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__tenant_keys__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__TenantKeys *
+       moat__v1__tenant_keys__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__TenantKeys *)
+     protobuf_c_message_unpack (&moat__v1__tenant_keys__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__tenant_keys__free_unpacked
+                     (Moat__V1__TenantKeys *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__tenant_keys__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__keys_list_request__init
+                     (Moat__V1__KeysListRequest         *message)
+{
+  static const Moat__V1__KeysListRequest init_value = MOAT__V1__KEYS_LIST_REQUEST__INIT;
+  *message = init_value;
+}
+size_t moat__v1__keys_list_request__get_packed_size
+                     (const Moat__V1__KeysListRequest *message)
+{
+  assert(message->base.descriptor == &moat__v1__keys_list_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__keys_list_request__pack
+                     (const Moat__V1__KeysListRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__keys_list_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__keys_list_request__pack_to_buffer
+                     (const Moat__V1__KeysListRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__keys_list_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__KeysListRequest *
+       moat__v1__keys_list_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__KeysListRequest *)
+     protobuf_c_message_unpack (&moat__v1__keys_list_request__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__keys_list_request__free_unpacked
+                     (Moat__V1__KeysListRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__keys_list_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__keys_refresh_request__init
+                     (Moat__V1__KeysRefreshRequest         *message)
+{
+  static const Moat__V1__KeysRefreshRequest init_value = MOAT__V1__KEYS_REFRESH_REQUEST__INIT;
+  *message = init_value;
+}
+size_t moat__v1__keys_refresh_request__get_packed_size
+                     (const Moat__V1__KeysRefreshRequest *message)
+{
+  assert(message->base.descriptor == &moat__v1__keys_refresh_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__keys_refresh_request__pack
+                     (const Moat__V1__KeysRefreshRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__keys_refresh_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__keys_refresh_request__pack_to_buffer
+                     (const Moat__V1__KeysRefreshRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__keys_refresh_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__KeysRefreshRequest *
+       moat__v1__keys_refresh_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__KeysRefreshRequest *)
+     protobuf_c_message_unpack (&moat__v1__keys_refresh_request__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__keys_refresh_request__free_unpacked
+                     (Moat__V1__KeysRefreshRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__keys_refresh_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__keys_response__init
+                     (Moat__V1__KeysResponse         *message)
+{
+  static const Moat__V1__KeysResponse init_value = MOAT__V1__KEYS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t moat__v1__keys_response__get_packed_size
+                     (const Moat__V1__KeysResponse *message)
+{
+  assert(message->base.descriptor == &moat__v1__keys_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__keys_response__pack
+                     (const Moat__V1__KeysResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__keys_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__keys_response__pack_to_buffer
+                     (const Moat__V1__KeysResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__keys_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__KeysResponse *
+       moat__v1__keys_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__KeysResponse *)
+     protobuf_c_message_unpack (&moat__v1__keys_response__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__keys_response__free_unpacked
+                     (Moat__V1__KeysResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__keys_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   moat__v1__rollback_request__init
                      (Moat__V1__RollbackRequest         *message)
 {
@@ -1680,7 +1860,7 @@ const ProtobufCMessageDescriptor moat__v1__status_request__descriptor =
   (ProtobufCMessageInit) moat__v1__status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__status_response__field_descriptors[16] =
+static const ProtobufCFieldDescriptor moat__v1__status_response__field_descriptors[17] =
 {
   {
     "ready",
@@ -1874,6 +2054,18 @@ static const ProtobufCFieldDescriptor moat__v1__status_response__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "tenant_keys",
+    17,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Moat__V1__StatusResponse, n_tenant_keys),
+    offsetof(Moat__V1__StatusResponse, tenant_keys),
+    &moat__v1__tenant_keys__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned moat__v1__status_response__field_indices_by_name[] = {
   9,   /* field[9] = access_policies */
@@ -1889,6 +2081,7 @@ static const unsigned moat__v1__status_response__field_indices_by_name[] = {
   10,   /* field[10] = role_assignments */
   14,   /* field[14] = rules_confirmed_at_unix_millis */
   4,   /* field[4] = rules_file */
+  16,   /* field[16] = tenant_keys */
   5,   /* field[5] = uptime_seconds */
   6,   /* field[6] = vaults */
   8,   /* field[8] = virtual_network_rules */
@@ -1896,7 +2089,7 @@ static const unsigned moat__v1__status_response__field_indices_by_name[] = {
 static const ProtobufCIntRange moat__v1__status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 16 }
+  { 0, 17 }
 };
 const ProtobufCMessageDescriptor moat__v1__status_response__descriptor =
 {
@@ -1906,11 +2099,221 @@ const ProtobufCMessageDescriptor moat__v1__status_response__descriptor =
   "Moat__V1__StatusResponse",
   "moat.v1",
   sizeof(Moat__V1__StatusResponse),
-  16,
+  17,
   moat__v1__status_response__field_descriptors,
   moat__v1__status_response__field_indices_by_name,
   1,  moat__v1__status_response__number_ranges,
   (ProtobufCMessageInit) moat__v1__status_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__tenant_keys__field_descriptors[7] =
+{
+  {
+    "tenant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__TenantKeys, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__TenantKeys, source),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "key_ids",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Moat__V1__TenantKeys, n_key_ids),
+    offsetof(Moat__V1__TenantKeys, key_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "origin",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__TenantKeys, origin),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fetched_at_unix_millis",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__TenantKeys, fetched_at_unix_millis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_refresh_unix_millis",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__TenantKeys, next_refresh_unix_millis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_error",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__TenantKeys, last_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__tenant_keys__field_indices_by_name[] = {
+  4,   /* field[4] = fetched_at_unix_millis */
+  2,   /* field[2] = key_ids */
+  6,   /* field[6] = last_error */
+  5,   /* field[5] = next_refresh_unix_millis */
+  3,   /* field[3] = origin */
+  1,   /* field[1] = source */
+  0,   /* field[0] = tenant_id */
+};
+static const ProtobufCIntRange moat__v1__tenant_keys__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor moat__v1__tenant_keys__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.TenantKeys",
+  "TenantKeys",
+  "Moat__V1__TenantKeys",
+  "moat.v1",
+  sizeof(Moat__V1__TenantKeys),
+  7,
+  moat__v1__tenant_keys__field_descriptors,
+  moat__v1__tenant_keys__field_indices_by_name,
+  1,  moat__v1__tenant_keys__number_ranges,
+  (ProtobufCMessageInit) moat__v1__tenant_keys__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define moat__v1__keys_list_request__field_descriptors NULL
+#define moat__v1__keys_list_request__field_indices_by_name NULL
+#define moat__v1__keys_list_request__number_ranges NULL
+const ProtobufCMessageDescriptor moat__v1__keys_list_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.KeysListRequest",
+  "KeysListRequest",
+  "Moat__V1__KeysListRequest",
+  "moat.v1",
+  sizeof(Moat__V1__KeysListRequest),
+  0,
+  moat__v1__keys_list_request__field_descriptors,
+  moat__v1__keys_list_request__field_indices_by_name,
+  0,  moat__v1__keys_list_request__number_ranges,
+  (ProtobufCMessageInit) moat__v1__keys_list_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__keys_refresh_request__field_descriptors[1] =
+{
+  {
+    "tenant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__KeysRefreshRequest, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__keys_refresh_request__field_indices_by_name[] = {
+  0,   /* field[0] = tenant_id */
+};
+static const ProtobufCIntRange moat__v1__keys_refresh_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor moat__v1__keys_refresh_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.KeysRefreshRequest",
+  "KeysRefreshRequest",
+  "Moat__V1__KeysRefreshRequest",
+  "moat.v1",
+  sizeof(Moat__V1__KeysRefreshRequest),
+  1,
+  moat__v1__keys_refresh_request__field_descriptors,
+  moat__v1__keys_refresh_request__field_indices_by_name,
+  1,  moat__v1__keys_refresh_request__number_ranges,
+  (ProtobufCMessageInit) moat__v1__keys_refresh_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__keys_response__field_descriptors[1] =
+{
+  {
+    "tenants",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Moat__V1__KeysResponse, n_tenants),
+    offsetof(Moat__V1__KeysResponse, tenants),
+    &moat__v1__tenant_keys__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__keys_response__field_indices_by_name[] = {
+  0,   /* field[0] = tenants */
+};
+static const ProtobufCIntRange moat__v1__keys_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor moat__v1__keys_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.KeysResponse",
+  "KeysResponse",
+  "Moat__V1__KeysResponse",
+  "moat.v1",
+  sizeof(Moat__V1__KeysResponse),
+  1,
+  moat__v1__keys_response__field_descriptors,
+  moat__v1__keys_response__field_indices_by_name,
+  1,  moat__v1__keys_response__number_ranges,
+  (ProtobufCMessageInit) moat__v1__keys_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor moat__v1__rollback_request__field_descriptors[1] =
@@ -2117,7 +2520,7 @@ const ProtobufCEnumDescriptor moat__v1__public_network_access__descriptor =
   moat__v1__public_network_access__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor moat__v1__control__method_descriptors[7] =
+static const ProtobufCMethodDescriptor moat__v1__control__method_descriptors[9] =
 {
   { "PutDocument", &moat__v1__put_document_request__descriptor, &moat__v1__change_response__descriptor },
   { "ApplyChange", &moat__v1__apply_change_request__descriptor, &moat__v1__change_response__descriptor },
@@ -2126,10 +2529,14 @@ static const ProtobufCMethodDescriptor moat__v1__control__method_descriptors[7] 
   { "Rollback", &moat__v1__rollback_request__descriptor, &moat__v1__change_response__descriptor },
   { "Reload", &moat__v1__reload_request__descriptor, &moat__v1__change_response__descriptor },
   { "Metrics", &moat__v1__metrics_request__descriptor, &moat__v1__metrics_response__descriptor },
+  { "KeysList", &moat__v1__keys_list_request__descriptor, &moat__v1__keys_response__descriptor },
+  { "KeysRefresh", &moat__v1__keys_refresh_request__descriptor, &moat__v1__keys_response__descriptor },
 };
 const unsigned moat__v1__control__method_indices_by_name[] = {
   1,        /* ApplyChange */
   2,        /* GetDocument */
+  7,        /* KeysList */
+  8,        /* KeysRefresh */
   6,        /* Metrics */
   0,        /* PutDocument */
   5,        /* Reload */
@@ -2143,7 +2550,7 @@ const ProtobufCServiceDescriptor moat__v1__control__descriptor =
   "Control",
   "Moat__V1__Control",
   "moat.v1",
-  7,
+  9,
   moat__v1__control__method_descriptors,
   moat__v1__control__method_indices_by_name
 };
@@ -2202,6 +2609,22 @@ void moat__v1__control__metrics(ProtobufCService *service,
 {
   assert(service->descriptor == &moat__v1__control__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void moat__v1__control__keys_list(ProtobufCService *service,
+                                  const Moat__V1__KeysListRequest *input,
+                                  Moat__V1__KeysResponse_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &moat__v1__control__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void moat__v1__control__keys_refresh(ProtobufCService *service,
+                                     const Moat__V1__KeysRefreshRequest *input,
+                                     Moat__V1__KeysResponse_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &moat__v1__control__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void moat__v1__control__init (Moat__V1__Control_Service *service,
                               Moat__V1__Control_ServiceDestroy destroy)

@@ -7,6 +7,7 @@ extension StatusResponse {
     public func json(nowMillis: Int64) -> JSONValue {
         func number<N: BinaryInteger>(_ value: N) -> JSONValue { .number(String(value)) }
         let confirmed = rulesConfirmedAtUnixMillis > 0 ? rulesConfirmedAtUnixMillis : nil
+        let tenants = JSONValue.array(tenantKeys.map { $0.json(nowMillis: nowMillis) })
         return .object([
             ("ready", .bool(ready)),
             ("notReadyReason", notReadyReason.map { .string($0) } ?? .null),
@@ -25,6 +26,7 @@ extension StatusResponse {
             ("rulesConfirmedAt", confirmed.map { .string(Timestamp.iso8601(millis: $0)) } ?? .null),
             ("rulesConfirmedAgeSeconds", confirmed.map { number(max(0, nowMillis - $0) / 1000) } ?? .null),
             ("maxSnapshotAgeSeconds", maximumSnapshotAgeSeconds > 0 ? number(maximumSnapshotAgeSeconds) : .null),
+            ("tenants", tenants),
         ])
     }
 }

@@ -34,6 +34,8 @@ public struct StatusResponse: WireMessage, Hashable {
     public var rulesConfirmedAtUnixMillis: Int64 = 0
     /// moatd's `--max-snapshot-age` in seconds; 0: off.
     public var maximumSnapshotAgeSeconds: UInt64 = 0
+    /// Every tenant of the serving rules and its signing keys.
+    public var tenantKeys: [TenantKeysStatus] = []
 
     public init(
         ready: Bool,
@@ -91,6 +93,7 @@ public struct StatusResponse: WireMessage, Hashable {
             )
             response.rulesConfirmedAtUnixMillis = message.rules_confirmed_at_unix_millis
             response.maximumSnapshotAgeSeconds = message.max_snapshot_age_seconds
+            response.tenantKeys = TenantKeysStatus.list(message.tenant_keys, count: message.n_tenant_keys)
             return response
         }
     }
@@ -128,6 +131,8 @@ public struct StatusResponse: WireMessage, Hashable {
             try arena.set(&message.pointee.last_reload_error, lastReloadError, field: "last_reload_error")
             message.pointee.rules_confirmed_at_unix_millis = rulesConfirmedAtUnixMillis
             message.pointee.max_snapshot_age_seconds = maximumSnapshotAgeSeconds
+            message.pointee.tenant_keys = try TenantKeysStatus.fill(tenantKeys, &arena)
+            message.pointee.n_tenant_keys = tenantKeys.count
         }
     }
 }

@@ -31,6 +31,10 @@ typedef struct Moat__V1__GetDocumentRequest Moat__V1__GetDocumentRequest;
 typedef struct Moat__V1__GetDocumentResponse Moat__V1__GetDocumentResponse;
 typedef struct Moat__V1__StatusRequest Moat__V1__StatusRequest;
 typedef struct Moat__V1__StatusResponse Moat__V1__StatusResponse;
+typedef struct Moat__V1__TenantKeys Moat__V1__TenantKeys;
+typedef struct Moat__V1__KeysListRequest Moat__V1__KeysListRequest;
+typedef struct Moat__V1__KeysRefreshRequest Moat__V1__KeysRefreshRequest;
+typedef struct Moat__V1__KeysResponse Moat__V1__KeysResponse;
 typedef struct Moat__V1__RollbackRequest Moat__V1__RollbackRequest;
 typedef struct Moat__V1__ReloadRequest Moat__V1__ReloadRequest;
 typedef struct Moat__V1__MetricsRequest Moat__V1__MetricsRequest;
@@ -345,10 +349,94 @@ struct  Moat__V1__StatusResponse
    * moatd's --max-snapshot-age in seconds; 0: off.
    */
   uint64_t max_snapshot_age_seconds;
+  /*
+   * Every tenant of the serving rules and its signing keys (docs/operations.md, "Signing keys").
+   */
+  size_t n_tenant_keys;
+  Moat__V1__TenantKeys **tenant_keys;
 };
 #define MOAT__V1__STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__status_response__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0,NULL, 0, (char *)protobuf_c_empty_string, 0, 0 }
+    , 0, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0,NULL, 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL }
+
+
+/*
+ * One tenant's signing keys: the document's, and those kept current from its key source.
+ */
+struct  Moat__V1__TenantKeys
+{
+  ProtobufCMessage base;
+  /*
+   * Lower-case GUID.
+   */
+  char *tenant_id;
+  /*
+   * The key source, "jwksUri https://…", "openIdConfiguration https://…" or "jwksFile /path";
+   * empty when the document's keys are all there is.
+   */
+  char *source;
+  /*
+   * The kids that verify tokens (the document's and the source's), sorted.
+   */
+  size_t n_key_ids;
+  char **key_ids;
+  /*
+   * Where the source's set came from: "fetched", "persisted" (--state-dir, an earlier run), "file",
+   * "none" (no set yet), or "document" for a tenant without a source.
+   */
+  char *origin;
+  /*
+   * When the set was fetched or last confirmed current, Unix ms; 0 when there is none.
+   */
+  int64_t fetched_at_unix_millis;
+  /*
+   * When the next background refresh is due, Unix ms; 0 for a file or the document.
+   */
+  int64_t next_refresh_unix_millis;
+  /*
+   * The last failed fetch or read, empty when the last one succeeded.
+   */
+  char *last_error;
+};
+#define MOAT__V1__TENANT_KEYS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__tenant_keys__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Moat__V1__KeysListRequest
+{
+  ProtobufCMessage base;
+};
+#define MOAT__V1__KEYS_LIST_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__keys_list_request__descriptor) \
+     }
+
+
+struct  Moat__V1__KeysRefreshRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The tenant to refresh; empty for every tenant with a key source.
+   */
+  char *tenant_id;
+};
+#define MOAT__V1__KEYS_REFRESH_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__keys_refresh_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+/*
+ * The tenants listed (KeysList) or refreshed (KeysRefresh), after the refresh.
+ */
+struct  Moat__V1__KeysResponse
+{
+  ProtobufCMessage base;
+  size_t n_tenants;
+  Moat__V1__TenantKeys **tenants;
+};
+#define MOAT__V1__KEYS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__keys_response__descriptor) \
+    , 0,NULL }
 
 
 struct  Moat__V1__RollbackRequest
@@ -680,6 +768,82 @@ Moat__V1__StatusResponse *
 void   moat__v1__status_response__free_unpacked
                      (Moat__V1__StatusResponse *message,
                       ProtobufCAllocator *allocator);
+/* Moat__V1__TenantKeys methods */
+void   moat__v1__tenant_keys__init
+                     (Moat__V1__TenantKeys         *message);
+size_t moat__v1__tenant_keys__get_packed_size
+                     (const Moat__V1__TenantKeys   *message);
+size_t moat__v1__tenant_keys__pack
+                     (const Moat__V1__TenantKeys   *message,
+                      uint8_t             *out);
+size_t moat__v1__tenant_keys__pack_to_buffer
+                     (const Moat__V1__TenantKeys   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__TenantKeys *
+       moat__v1__tenant_keys__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__tenant_keys__free_unpacked
+                     (Moat__V1__TenantKeys *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__KeysListRequest methods */
+void   moat__v1__keys_list_request__init
+                     (Moat__V1__KeysListRequest         *message);
+size_t moat__v1__keys_list_request__get_packed_size
+                     (const Moat__V1__KeysListRequest   *message);
+size_t moat__v1__keys_list_request__pack
+                     (const Moat__V1__KeysListRequest   *message,
+                      uint8_t             *out);
+size_t moat__v1__keys_list_request__pack_to_buffer
+                     (const Moat__V1__KeysListRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__KeysListRequest *
+       moat__v1__keys_list_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__keys_list_request__free_unpacked
+                     (Moat__V1__KeysListRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__KeysRefreshRequest methods */
+void   moat__v1__keys_refresh_request__init
+                     (Moat__V1__KeysRefreshRequest         *message);
+size_t moat__v1__keys_refresh_request__get_packed_size
+                     (const Moat__V1__KeysRefreshRequest   *message);
+size_t moat__v1__keys_refresh_request__pack
+                     (const Moat__V1__KeysRefreshRequest   *message,
+                      uint8_t             *out);
+size_t moat__v1__keys_refresh_request__pack_to_buffer
+                     (const Moat__V1__KeysRefreshRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__KeysRefreshRequest *
+       moat__v1__keys_refresh_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__keys_refresh_request__free_unpacked
+                     (Moat__V1__KeysRefreshRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__KeysResponse methods */
+void   moat__v1__keys_response__init
+                     (Moat__V1__KeysResponse         *message);
+size_t moat__v1__keys_response__get_packed_size
+                     (const Moat__V1__KeysResponse   *message);
+size_t moat__v1__keys_response__pack
+                     (const Moat__V1__KeysResponse   *message,
+                      uint8_t             *out);
+size_t moat__v1__keys_response__pack_to_buffer
+                     (const Moat__V1__KeysResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__KeysResponse *
+       moat__v1__keys_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__keys_response__free_unpacked
+                     (Moat__V1__KeysResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Moat__V1__RollbackRequest methods */
 void   moat__v1__rollback_request__init
                      (Moat__V1__RollbackRequest         *message);
@@ -803,6 +967,18 @@ typedef void (*Moat__V1__StatusRequest_Closure)
 typedef void (*Moat__V1__StatusResponse_Closure)
                  (const Moat__V1__StatusResponse *message,
                   void *closure_data);
+typedef void (*Moat__V1__TenantKeys_Closure)
+                 (const Moat__V1__TenantKeys *message,
+                  void *closure_data);
+typedef void (*Moat__V1__KeysListRequest_Closure)
+                 (const Moat__V1__KeysListRequest *message,
+                  void *closure_data);
+typedef void (*Moat__V1__KeysRefreshRequest_Closure)
+                 (const Moat__V1__KeysRefreshRequest *message,
+                  void *closure_data);
+typedef void (*Moat__V1__KeysResponse_Closure)
+                 (const Moat__V1__KeysResponse *message,
+                  void *closure_data);
 typedef void (*Moat__V1__RollbackRequest_Closure)
                  (const Moat__V1__RollbackRequest *message,
                   void *closure_data);
@@ -850,6 +1026,14 @@ struct Moat__V1__Control_Service
                   const Moat__V1__MetricsRequest *input,
                   Moat__V1__MetricsResponse_Closure closure,
                   void *closure_data);
+  void (*keys_list)(Moat__V1__Control_Service *service,
+                    const Moat__V1__KeysListRequest *input,
+                    Moat__V1__KeysResponse_Closure closure,
+                    void *closure_data);
+  void (*keys_refresh)(Moat__V1__Control_Service *service,
+                       const Moat__V1__KeysRefreshRequest *input,
+                       Moat__V1__KeysResponse_Closure closure,
+                       void *closure_data);
 };
 typedef void (*Moat__V1__Control_ServiceDestroy)(Moat__V1__Control_Service *);
 void moat__v1__control__init (Moat__V1__Control_Service *service,
@@ -864,7 +1048,9 @@ void moat__v1__control__init (Moat__V1__Control_Service *service,
       function_prefix__ ## status,\
       function_prefix__ ## rollback,\
       function_prefix__ ## reload,\
-      function_prefix__ ## metrics  }
+      function_prefix__ ## metrics,\
+      function_prefix__ ## keys_list,\
+      function_prefix__ ## keys_refresh  }
 void moat__v1__control__put_document(ProtobufCService *service,
                                      const Moat__V1__PutDocumentRequest *input,
                                      Moat__V1__ChangeResponse_Closure closure,
@@ -893,6 +1079,14 @@ void moat__v1__control__metrics(ProtobufCService *service,
                                 const Moat__V1__MetricsRequest *input,
                                 Moat__V1__MetricsResponse_Closure closure,
                                 void *closure_data);
+void moat__v1__control__keys_list(ProtobufCService *service,
+                                  const Moat__V1__KeysListRequest *input,
+                                  Moat__V1__KeysResponse_Closure closure,
+                                  void *closure_data);
+void moat__v1__control__keys_refresh(ProtobufCService *service,
+                                     const Moat__V1__KeysRefreshRequest *input,
+                                     Moat__V1__KeysResponse_Closure closure,
+                                     void *closure_data);
 
 /* --- descriptors --- */
 
@@ -914,6 +1108,10 @@ extern const ProtobufCMessageDescriptor moat__v1__get_document_request__descript
 extern const ProtobufCMessageDescriptor moat__v1__get_document_response__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__status_request__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__status_response__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__tenant_keys__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__keys_list_request__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__keys_refresh_request__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__keys_response__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__rollback_request__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__reload_request__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__metrics_request__descriptor;
