@@ -103,7 +103,7 @@ public struct MoatControlClient: Sendable {
         try await call(.metrics, MetricsRequest(), MetricsResponse.self).text
     }
 
-    /// Every tenant of the serving rules and its signing keys (docs/operations.md, "Signing keys").
+    /// Every tenant of the serving rules and its signing keys (docs/running.md, "Signing keys").
     public func keys() async throws(MoatClientError) -> [TenantKeysStatus] {
         try await call(.keysList, KeysListRequest(), KeysResponse.self).tenants
     }

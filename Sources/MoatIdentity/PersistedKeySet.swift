@@ -1,6 +1,6 @@
 public import MoatCore
 
-/// A fetched key set as `moatd` keeps it under `--state-dir` (`docs/operations.md`, "Signing keys"):
+/// A fetched key set as `moatd` keeps it under `--state-dir` (`docs/running.md`, "Signing keys"):
 /// one file per tenant, `keys-TENANT.json`, so that a restart without network still verifies tokens
 /// and `moatctl eval --state-dir` decides as the daemon would.
 ///

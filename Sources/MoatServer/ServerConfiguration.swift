@@ -54,16 +54,16 @@ public struct ServerConfiguration: Sendable {
 
     public var decisionLog = DecisionLog.Configuration()
 
-    /// Signing keys fetched and kept current (docs/operations.md, "Signing keys").
+    /// Signing keys fetched and kept current (docs/running.md, "Signing keys").
     public var keys = KeysConfiguration()
 
     /// The Envoy ext_authz service (docs/envoy.md); off unless a socket or address is given.
     package var envoy = EnvoyConfiguration()
 
-    /// The operators' HTTP endpoints (docs/operations.md); off unless an address or socket is given.
+    /// The operators' HTTP endpoints (docs/running.md); off unless an address or socket is given.
     package var http = HTTPConfiguration()
 
-    /// The stale-rules guard (docs/operations.md): past this age since the rules source last
+    /// The stale-rules guard (docs/running.md): past this age since the rules source last
     /// confirmed the rules are current, moatd is not ready; nil: off.
     public var maximumSnapshotAge: Duration?
     /// How checks are answered while the rules are stale (with `maximumSnapshotAge`).

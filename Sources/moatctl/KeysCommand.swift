@@ -4,7 +4,7 @@ import MoatClient
 import MoatCore
 import MoatWire
 
-/// `moatctl keys`: the signing keys a running moatd holds, and refreshing them (docs/operations.md,
+/// `moatctl keys`: the signing keys a running moatd holds, and refreshing them (docs/running.md,
 /// "Signing keys").
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

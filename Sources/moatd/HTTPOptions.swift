@@ -1,7 +1,7 @@
 import ArgumentParser
 import MoatServer
 
-/// The flags of the operators' HTTP endpoints and the stale-rules guard (docs/operations.md,
+/// The flags of the operators' HTTP endpoints and the stale-rules guard (docs/running.md,
 /// "Health and metrics over HTTP" and "The stale-rules guard"; README.md).
 struct HTTPOptions: ParsableArguments {
     @Option(

@@ -1,7 +1,7 @@
 import ArgumentParser
 import MoatServer
 
-/// The flags of signing keys fetched and kept current (docs/operations.md "Signing keys", README.md
+/// The flags of signing keys fetched and kept current (docs/running.md "Signing keys", README.md
 /// "Real Entra tokens").
 struct KeysOptions: ParsableArguments {
     private static let defaults = KeysConfiguration()

@@ -1,4 +1,4 @@
-# The HTTP endpoint tests (Tests/HTTP, docs/operations.md "Health and metrics over HTTP"):
+# The HTTP endpoint tests (Tests/HTTP, docs/running.md "Health and metrics over HTTP"):
 # `make http-test` installs PyPI's prometheus-client (the reference text-format parser) and pytest
 # into the project's .venv (cached: only when Tests/HTTP/requirements.txt changes), then scrapes
 # $(BIN)/moatd's /metrics and probes /readyz. `make test` runs it.

@@ -1,4 +1,4 @@
-"""moatd's operator endpoints over HTTP (docs/operations.md, "Health and metrics over HTTP"), read
+"""moatd's operator endpoints over HTTP (docs/running.md, "Health and metrics over HTTP"), read
 as Prometheus and Kubernetes read them: /metrics parsed with prometheus_client's own text parser,
 /readyz as a probe. Runs $MOATD (default .build/debug/moatd) and its moatctl."""
 

@@ -1,4 +1,4 @@
-"""What the key-fetching tests share (docs/operations.md, "Signing keys"): a CA and certificates
+"""What the key-fetching tests share (docs/running.md, "Signing keys"): a CA and certificates
 made for each test, an HTTPS key server on loopback (Python's http.server and ssl) that counts what
 it is asked, Entra-shaped signing keys and tokens, and a real moatd ($MOATD, default
 .build/debug/moatd) with moatctl beside it."""

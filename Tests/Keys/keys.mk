@@ -1,4 +1,4 @@
-# The key-fetching tests (Tests/Keys; docs/operations.md, "Signing keys"): a real moatd ($(BIN))
+# The key-fetching tests (Tests/Keys; docs/running.md, "Signing keys"): a real moatd ($(BIN))
 # fetching signing keys from an HTTPS server on loopback (Python's http.server and ssl, with a CA and
 # certificates each test generates), in the project's .venv (cached: only when
 # Tests/Keys/requirements.txt changes), in at most KEYS_TEST_SECONDS. `make test` runs it.

@@ -1,5 +1,5 @@
 """Signing keys fetched and kept current (docs/semantics.md "Signing keys kept current",
-docs/operations.md "Signing keys"), against a real moatd and an HTTPS key server on loopback."""
+docs/running.md "Signing keys"), against a real moatd and an HTTPS key server on loopback."""
 
 from __future__ import annotations
 

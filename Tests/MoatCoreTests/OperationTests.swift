@@ -184,14 +184,12 @@ struct OperationTests {
 
 @Suite("docs/operations.md")
 struct OperationsDocumentTests {
-    /// The table rows of docs/operations.md: name, number, permission, action, RBAC scope (the
-    /// file's first table; the later ones are about other things, e.g. "Signing keys").
+    /// The table rows of docs/operations.md: name, number, permission, action, RBAC scope.
     static let rows: [[String]] = {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("docs/operations.md")
         let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        return lines.drop { !$0.hasPrefix("| `") }.prefix { $0.hasPrefix("| `") }.map { line in
+        return text.split(separator: "\n").filter { $0.hasPrefix("| `") }.map { line in
             line.split(separator: "|").map {
                 $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "`", with: "")
             }

@@ -82,7 +82,7 @@ func freeLoopbackPort() throws -> Int {
 }
 
 extension MoatdIntegrationTests {
-    /// docs/operations.md, "Health and metrics over HTTP" and "The stale-rules guard"; README.md,
+    /// docs/running.md, "Health and metrics over HTTP" and "The stale-rules guard"; README.md,
     /// "Health and metrics over HTTP".
     @Suite("HTTP endpoints")
     struct HTTPEndpoints {

@@ -27,7 +27,7 @@ extension StatusResponse {
     }
 
     /// The whole status the control socket's Status and HTTP's `GET /status` answer: the
-    /// `RuleUpdater`'s, and each tenant's signing keys (docs/operations.md, "Signing keys").
+    /// `RuleUpdater`'s, and each tenant's signing keys (docs/running.md, "Signing keys").
     static func current(updater: RuleUpdater, keys: KeyManager) async -> StatusResponse {
         var response = StatusResponse(await updater.status())
         response.tenantKeys = await keys.status().map(\.wire)

@@ -1,7 +1,7 @@
 import MoatCore
 
 /// The operators' HTTP endpoints (`GET /metrics`, `/healthz`, `/readyz`, `/status`;
-/// docs/operations.md, "Health and metrics over HTTP"): where they listen and the limits that keep
+/// docs/running.md, "Health and metrics over HTTP"): where they listen and the limits that keep
 /// the port from holding the daemon. Off unless an address, a socket or a systemd socket is given.
 package struct HTTPConfiguration: Sendable {
     /// `--http-listen`: a loopback address unless `--http-listen-any` was given.

@@ -2,7 +2,7 @@ import MoatCore
 import MoatWire
 import NIOHTTP1
 
-/// What each operator endpoint answers (docs/operations.md, "Health and metrics over HTTP"),
+/// What each operator endpoint answers (docs/running.md, "Health and metrics over HTTP"),
 /// read-only: `GET`/`HEAD` of `/metrics`, `/healthz`, `/readyz` and `/status`; 404 for any other
 /// path, 405 for another method, 413 for a request with a body.
 struct HTTPRoutes: Sendable {

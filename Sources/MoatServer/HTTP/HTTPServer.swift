@@ -9,7 +9,7 @@ import ServiceLifecycle
 import Glibc
 #endif
 
-/// The operators' HTTP listeners (docs/operations.md, "Health and metrics over HTTP"): a TCP
+/// The operators' HTTP listeners (docs/running.md, "Health and metrics over HTTP"): a TCP
 /// address, a Unix socket bound with the project's own listener code (live-socket probe, mode,
 /// group, the systemd socket `moat-http`), or both. They run on an event loop of their own, so
 /// that HTTP traffic never takes a turn of the loops that answer checks; what they read (the

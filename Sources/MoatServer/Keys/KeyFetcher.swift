@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
-/// Fetches a tenant's JWKS over HTTPS (`docs/operations.md`, "Signing keys"): through its OpenID
+/// Fetches a tenant's JWKS over HTTPS (`docs/running.md`, "Signing keys"): through its OpenID
 /// configuration's `jwks_uri`, or from a `jwksUri`; with `If-None-Match`, a timeout per request,
 /// retries with backoff, at most `maximumRedirects` https-only redirects, and bodies of at most
 /// `JSONWebKeySet.maximumBytes`.

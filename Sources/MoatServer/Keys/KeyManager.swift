@@ -8,7 +8,7 @@ import NIOPosix
 import ServiceLifecycle
 
 /// Keeps the key set of every tenant with a key source current (`docs/semantics.md`, "Signing keys
-/// kept current"; `docs/operations.md`, "Signing keys"), and publishes each change to the `RuleStore`
+/// kept current"; `docs/running.md`, "Signing keys"), and publishes each change to the `RuleStore`
 /// under a new generation.
 ///
 /// - Fetched sources are refreshed in the background (`KeysConfiguration.refreshInterval`, shorter

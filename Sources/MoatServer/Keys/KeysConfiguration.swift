@@ -5,7 +5,7 @@ import SystemPackage
 import Glibc
 #endif
 
-/// How `moatd` keeps fetched signing keys current (`docs/operations.md`, "Signing keys"; the
+/// How `moatd` keeps fetched signing keys current (`docs/running.md`, "Signing keys"; the
 /// `--jwks-*`, `--state-dir` and `--ready-requires-keys` flags).
 public struct KeysConfiguration: Sendable {
     /// PEM file of the certificate authorities trusted for key fetches; `nil`: the system trust store.

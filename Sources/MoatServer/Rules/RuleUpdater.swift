@@ -353,7 +353,7 @@ actor RuleUpdater {
 
     /// Records that the rules source confirmed, now, that the serving rules are current: for the
     /// rules file, a look that found it holding what is serving. `--max-snapshot-age` counts from
-    /// the last call (docs/operations.md, "The stale-rules guard").
+    /// the last call (docs/running.md, "The stale-rules guard").
     nonisolated func noteSourceConfirmed() {
         let now = WallClock.millis()
         store.freshness.confirm(atMillis: now)

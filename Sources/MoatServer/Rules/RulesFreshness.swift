@@ -1,7 +1,7 @@
 import Atomics
 
 /// When the rules source last confirmed that the serving rules are current, and the optional
-/// stale-rules guard (`--max-snapshot-age`, `--stale-answers`; docs/operations.md, "The
+/// stale-rules guard (`--max-snapshot-age`, `--stale-answers`; docs/running.md, "The
 /// stale-rules guard"). For the rules file, a confirmation is a look at the file that found it
 /// holding what is serving (`RuleUpdater.noteSourceConfirmed()`).
 ///

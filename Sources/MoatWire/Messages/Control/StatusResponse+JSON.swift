@@ -2,7 +2,7 @@ public import MoatCore
 
 extension StatusResponse {
     /// The status document: what `moatctl status --json` prints and moatd's `GET /status` serves
-    /// (docs/operations.md, "Health and metrics over HTTP"), rendered in one place for both.
+    /// (docs/running.md, "Health and metrics over HTTP"), rendered in one place for both.
     /// `nowMillis` (Unix milliseconds) is the instant `rulesConfirmedAgeSeconds` is measured at.
     public func json(nowMillis: Int64) -> JSONValue {
         func number<N: BinaryInteger>(_ value: N) -> JSONValue { .number(String(value)) }

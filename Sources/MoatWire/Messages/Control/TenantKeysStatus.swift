@@ -3,7 +3,7 @@ public import MoatCore
 public import NIOCore
 
 /// `moat.v1.TenantKeys`: one tenant's signing keys as `moatd` holds them (`moatctl status`,
-/// `moatctl keys list`; docs/operations.md, "Signing keys"). Empty strings and zero times travel as
+/// `moatctl keys list`; docs/running.md, "Signing keys"). Empty strings and zero times travel as
 /// absent, and decode as `nil`.
 public struct TenantKeysStatus: Sendable, Hashable {
     /// Lower-case GUID.

@@ -350,7 +350,7 @@ struct  Moat__V1__StatusResponse
    */
   uint64_t max_snapshot_age_seconds;
   /*
-   * Every tenant of the serving rules and its signing keys (docs/operations.md, "Signing keys").
+   * Every tenant of the serving rules and its signing keys (docs/running.md, "Signing keys").
    */
   size_t n_tenant_keys;
   Moat__V1__TenantKeys **tenant_keys;
