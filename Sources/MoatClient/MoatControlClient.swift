@@ -102,4 +102,10 @@ public struct MoatControlClient: Sendable {
     public func metrics() async throws(MoatClientError) -> String {
         try await call(.metrics, MetricsRequest(), MetricsResponse.self).text
     }
+
+    /// Every node of the etcd source's fleet (docs/etcd.md, "Fleet"); FAILED_PRECONDITION from a
+    /// daemon on a rules file.
+    public func fleetStatus() async throws(MoatClientError) -> FleetStatusResponse {
+        try await call(.fleetStatus, FleetStatusRequest(), FleetStatusResponse.self)
+    }
 }

@@ -56,6 +56,9 @@ public struct ServerConfiguration: Sendable {
 
     /// The Envoy ext_authz service (docs/envoy.md); off unless a socket or address is given.
     package var envoy = EnvoyConfiguration()
+    /// The etcd rules source (docs/etcd.md); nil for the rules file (the default). With it,
+    /// `rulesFile` is the cache of the last document accepted from etcd.
+    package var etcd: EtcdSourceConfiguration?
 
     /// The operators' HTTP endpoints (docs/operations.md); off unless an address or socket is given.
     package var http = HTTPConfiguration()

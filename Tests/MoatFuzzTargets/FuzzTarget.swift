@@ -22,6 +22,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// An HTTP request to Key Vault (method, path, host, peer, headers) through the mapping Envoy's
     /// checks use (`docs/envoy.md`).
     case http
+    /// etcd's replies to moatd's etcd client, and chunked documents' manifests (docs/etcd.md).
+    case etcd
 
     /// Runs the target on `input`; throws when a property the product promises does not hold.
     public func run(_ input: [UInt8]) throws(OracleViolation) {
@@ -32,6 +34,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .rules: try RulesFuzzing.run(input)
         case .jwt: try TokenFuzzing.run(input)
         case .http: try HTTPMappingFuzzing.run(input)
+        case .etcd: try EtcdFuzzing.run(input)
         }
     }
 

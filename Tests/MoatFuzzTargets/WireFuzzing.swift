@@ -38,6 +38,8 @@ enum WireFuzzing {
         case (.reload, false): try roundTrip(ReloadRequest.self, frame.payload)
         case (.metrics, false): try roundTrip(MetricsRequest.self, frame.payload)
         case (.metrics, true): try roundTrip(MetricsResponse.self, frame.payload)
+        case (.fleetStatus, false): try roundTrip(FleetStatusRequest.self, frame.payload)
+        case (.fleetStatus, true): try roundTrip(FleetStatusResponse.self, frame.payload)
         default: return
         }
     }

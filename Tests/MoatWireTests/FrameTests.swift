@@ -84,6 +84,7 @@ import Testing
             (20, "Rollback", .control),
             (21, "Reload", .control),
             (22, "Metrics", .control),
+            (25, "FleetStatus", .control),
             (0, nil, nil),
             (4, nil, nil),
             (15, nil, nil),

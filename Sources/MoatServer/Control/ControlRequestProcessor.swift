@@ -50,7 +50,7 @@ struct ControlRequestProcessor: Sendable {
         case .reload:
             _ = try frames.decode(ReloadRequest.self, frame)
             return try frames.encode(
-                await updater.reloadFromFile(reason: "Reload request", force: true).get(),
+                await updater.reloadSource(reason: "Reload request").get(),
                 allocator
             )
         case .getDocument:
@@ -63,6 +63,15 @@ struct ControlRequestProcessor: Sendable {
         case .metrics:
             _ = try frames.decode(MetricsRequest.self, frame)
             return try frames.encode(MetricsResponse(text: metrics.text()), allocator)
+        case .fleetStatus:
+            _ = try frames.decode(FleetStatusRequest.self, frame)
+            guard let etcd = updater.etcd else {
+                throw StatusError(
+                    .failedPrecondition,
+                    "fleet status needs the etcd rules source (moatd --rules-source etcd)"
+                )
+            }
+            return try frames.encode(try await etcd.fleetStatus(), allocator)
         default:
             throw frames.unimplemented(frame.method)
         }

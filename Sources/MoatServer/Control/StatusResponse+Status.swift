@@ -24,5 +24,8 @@ extension StatusResponse {
         )
         rulesConfirmedAtUnixMillis = status.confirmedAtMillis ?? 0
         maximumSnapshotAgeSeconds = status.maximumAgeMillis.map { UInt64(max(0, $0) / 1000) } ?? 0
+        etcdSource = status.etcd?.source
+        stale = status.etcd?.stale ?? false
+        etcdRevision = status.etcd?.revision ?? 0
     }
 }

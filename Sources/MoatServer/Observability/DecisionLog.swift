@@ -360,8 +360,9 @@ private struct Sink {
             report("cannot open decision log '\(path)': \(Errno(rawValue: errno)); decisions are not logged")
             return
         }
-        var info = stat()
-        size = fstat(fd, &info) == 0 ? Int64(info.st_size) : 0
+        // The file's size: where an append-only descriptor writes next.
+        let end = lseek(fd, 0, SEEK_END)
+        size = end >= 0 ? Int64(end) : 0
     }
 
     mutating func close() {

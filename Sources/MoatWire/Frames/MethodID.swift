@@ -21,18 +21,20 @@ package struct MethodID: RawRepresentable, Hashable, Sendable, CustomStringConve
     package static let rollback = MethodID(rawValue: 20)
     package static let reload = MethodID(rawValue: 21)
     package static let metrics = MethodID(rawValue: 22)
+    /// The etcd source's fleet (docs/etcd.md, "Fleet").
+    package static let fleetStatus = MethodID(rawValue: 25)
 
     /// Every method Moat defines, in id order.
     package static let allKnown: [MethodID] = [
         .check, .checkBatch, .ping,
-        .putDocument, .applyChange, .getDocument, .status, .rollback, .reload, .metrics,
+        .putDocument, .applyChange, .getDocument, .status, .rollback, .reload, .metrics, .fleetStatus,
     ]
 
     /// The socket that answers this method; `nil` for an unknown id.
     package var socket: SocketKind? {
         switch rawValue {
         case 1...3: .data
-        case 16...22: .control
+        case 16...22, 25: .control
         default: nil
         }
     }
@@ -50,6 +52,7 @@ package struct MethodID: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 20: "Rollback"
         case 21: "Reload"
         case 22: "Metrics"
+        case 25: "FleetStatus"
         default: nil
         }
     }

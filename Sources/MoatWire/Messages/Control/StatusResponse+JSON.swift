@@ -7,7 +7,7 @@ extension StatusResponse {
     public func json(nowMillis: Int64) -> JSONValue {
         func number<N: BinaryInteger>(_ value: N) -> JSONValue { .number(String(value)) }
         let confirmed = rulesConfirmedAtUnixMillis > 0 ? rulesConfirmedAtUnixMillis : nil
-        return .object([
+        let document: JSONValue = .object([
             ("ready", .bool(ready)),
             ("notReadyReason", notReadyReason.map { .string($0) } ?? .null),
             ("revision", revision?.json ?? .null),
@@ -26,5 +26,9 @@ extension StatusResponse {
             ("rulesConfirmedAgeSeconds", confirmed.map { number(max(0, nowMillis - $0) / 1000) } ?? .null),
             ("maxSnapshotAgeSeconds", maximumSnapshotAgeSeconds > 0 ? number(maximumSnapshotAgeSeconds) : .null),
         ])
+        // With the etcd rules source (docs/etcd.md); null, false and 0 with the rules file.
+        let source: JSONValue = etcdSource.map { .string($0) } ?? .null
+        return document.setting("etcdSource", to: source).setting("stale", to: .bool(stale))
+            .setting("etcdRevision", to: number(etcdRevision))
     }
 }

@@ -34,6 +34,12 @@ public struct StatusResponse: WireMessage, Hashable {
     public var rulesConfirmedAtUnixMillis: Int64 = 0
     /// moatd's `--max-snapshot-age` in seconds; 0: off.
     public var maximumSnapshotAgeSeconds: UInt64 = 0
+    /// With the etcd rules source (docs/etcd.md): its endpoints and prefix; `nil` for the rules file.
+    public var etcdSource: String? = nil
+    /// With the etcd rules source: whether the rules served may be behind etcd.
+    public var stale = false
+    /// With the etcd rules source: the etcd mod revision of the document last handled.
+    public var etcdRevision: Int64 = 0
 
     public init(
         ready: Bool,
@@ -91,6 +97,9 @@ public struct StatusResponse: WireMessage, Hashable {
             )
             response.rulesConfirmedAtUnixMillis = message.rules_confirmed_at_unix_millis
             response.maximumSnapshotAgeSeconds = message.max_snapshot_age_seconds
+            response.etcdSource = CString.optional(message.etcd_source)
+            response.stale = message.stale != 0
+            response.etcdRevision = message.etcd_revision
             return response
         }
     }
@@ -128,6 +137,9 @@ public struct StatusResponse: WireMessage, Hashable {
             try arena.set(&message.pointee.last_reload_error, lastReloadError, field: "last_reload_error")
             message.pointee.rules_confirmed_at_unix_millis = rulesConfirmedAtUnixMillis
             message.pointee.max_snapshot_age_seconds = maximumSnapshotAgeSeconds
+            try arena.set(&message.pointee.etcd_source, etcdSource, field: "etcd_source")
+            message.pointee.stale = stale ? 1 : 0
+            message.pointee.etcd_revision = etcdRevision
         }
     }
 }
