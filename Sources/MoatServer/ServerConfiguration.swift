@@ -4,6 +4,11 @@ import NIOCore
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 /// Everything `moatd` can be told, with the defaults README.md documents for its flags. Built from flags
 /// in one place (the `moatd` executable); every other part only reads it.

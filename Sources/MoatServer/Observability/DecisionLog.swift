@@ -9,6 +9,11 @@ import UnixSignals
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 // Hand-written, not swift-log: bounded per-uid queue, own writer thread, rotation; a check never waits for it.
 

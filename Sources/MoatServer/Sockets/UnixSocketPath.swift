@@ -5,8 +5,8 @@ import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
-// `stat` is also declared through CoreFoundation, which the etcd client's TLS stack loads into
-// this module: imported here, so that its members resolve in this file.
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
 #if canImport(CoreFoundation)
 import CoreFoundation
 #endif
