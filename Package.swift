@@ -75,6 +75,7 @@ let package = Package(
                 "MoatIdentity",
                 "MoatWire",
                 "MoatSockets",
+                "MoatEtcd",
                 .product(name: "SystemPackage", package: "swift-system"),
                 "MoatKeyVaultHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -90,6 +91,16 @@ let package = Package(
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // The etcd v3 client of the etcd rules source (docs/etcd.md).
+        .target(
+            name: "MoatEtcd",
+            dependencies: [
+                "MoatWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ]
         ),
         // Envoy's view of a Key Vault request, mapped to a check (docs/envoy.md).
@@ -109,6 +120,7 @@ let package = Package(
             name: "moatd",
             dependencies: [
                 "MoatCore",
+                "MoatEtcd",
                 "MoatServer",
                 "MoatSockets",
                 "MoatWire",
@@ -159,6 +171,12 @@ let package = Package(
             dependencies: ["MoatClient", "MoatCore"],
             path: "Benchmarks/ClientBench"
         ),
+        // scripts/bench-fleet's driver (docs/performance.md, "A fleet on etcd").
+        .executableTarget(
+            name: "moat-fleet-bench",
+            dependencies: ["MoatClient", "MoatCore", "MoatWire"],
+            path: "Benchmarks/FleetBench"
+        ),
         .executableTarget(
             name: "moat-example-secret-store",
             dependencies: [
@@ -200,6 +218,7 @@ let package = Package(
             dependencies: [
                 "MoatClient",
                 "MoatCore",
+                "MoatEtcd",
                 "MoatIdentity",
                 "MoatWire",
                 "MoatSockets",

@@ -113,4 +113,10 @@ public struct MoatControlClient: Sendable {
     public func refreshKeys(tenantId: String? = nil) async throws(MoatClientError) -> [TenantKeysStatus] {
         try await call(.keysRefresh, KeysRefreshRequest(tenantId: tenantId), KeysResponse.self).tenants
     }
+
+    /// Every node of the etcd source's fleet (docs/etcd.md, "Fleet"); FAILED_PRECONDITION from a
+    /// daemon on a rules file.
+    public func fleetStatus() async throws(MoatClientError) -> FleetStatusResponse {
+        try await call(.fleetStatus, FleetStatusRequest(), FleetStatusResponse.self)
+    }
 }

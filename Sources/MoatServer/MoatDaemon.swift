@@ -1,5 +1,6 @@
 import Atomics
 public import Logging
+import MoatEtcd
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -31,15 +32,44 @@ public struct MoatDaemon: Sendable {
             )
         )
         let rulesFile = RulesFile(path: configuration.rulesFile)
+        let etcd = try configuration.etcd.map { source in
+            let client = try EtcdClient(source.client)
+            return (client, EtcdDocumentStore(client: client, prefix: source.prefix))
+        }
         let updater = RuleUpdater(
             file: rulesFile,
+            etcd: etcd?.1,
             store: store,
             metrics: metrics,
             logger: logger,
             readyRequiresKeys: configuration.keys.readyRequiresKeys
         )
-        await updater.reloadFromFile(reason: "startup", force: true)
+        if etcd != nil { await updater.setEtcdStale(true) }
+        // With etcd, the file is its cache: served at once, stale until etcd confirms it.
+        await updater.reloadFromFile(reason: etcd == nil ? "startup" : "startup, from the etcd cache", force: true)
 
+        // The etcd client's connections live as long as the daemon: the source, control changes and
+        // the registry use them, and they close after the last of those.
+        let etcdConnections = etcd.map { pair in
+            Task { [logger] in
+                do {
+                    try await pair.0.run()
+                } catch {
+                    logger.error("the etcd client stopped: \(error)")
+                }
+            }
+        }
+        defer {
+            etcd?.0.shutdown()
+            etcdConnections?.cancel()
+        }
+        // A node name a live node holds is refused here, before anything is served.
+        let registry = etcd.flatMap { pair in
+            configuration.etcd.map {
+                NodeRegistry(client: pair.0, prefix: $0.prefix, name: $0.nodeName, updater: updater, logger: logger)
+            }
+        }
+        if let registry { _ = try await registry.claim() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         let keys: KeyManager
         do {
@@ -71,7 +101,9 @@ public struct MoatDaemon: Sendable {
                 metrics: metrics,
                 store: store,
                 updater: updater,
-                keys: keys
+                keys: keys,
+                etcdClient: etcd?.0,
+                registry: registry
             )
         } catch {
             await keys.close()
@@ -87,7 +119,9 @@ public struct MoatDaemon: Sendable {
         metrics: ServerMetrics,
         store: RuleStore,
         updater: RuleUpdater,
-        keys: KeyManager
+        keys: KeyManager,
+        etcdClient: EtcdClient?,
+        registry: NodeRegistry?
     ) async throws {
         var caches: [ObjectIdentifier: TokenCache] = [:]
         for loop in group.makeIterator() {
@@ -168,14 +202,27 @@ public struct MoatDaemon: Sendable {
         // decision log last.
         // Only now, holding the sockets, is no other daemon writing next to the rules file.
         updater.file.removeStaleTemporaryFiles()
+        let source: any Service =
+            if let etcdClient, let etcd = updater.etcd, let settings = configuration.etcd {
+                EtcdRulesSource(
+                    client: etcdClient,
+                    store: etcd,
+                    updater: updater,
+                    progressInterval: settings.progressInterval,
+                    logger: logger
+                )
+            } else {
+                RulesWatcher(updater: updater, pollInterval: configuration.pollInterval, logger: logger)
+            }
         let services: [any Service] =
             [
                 DecisionLogWriter(log: decisionLog, logger: logger),
-                RulesWatcher(updater: updater, pollInterval: configuration.pollInterval, logger: logger),
+                source,
                 keys,
                 control,
                 data,
             ] + (envoy.map { [$0 as any Service] } ?? []) + (http.map { [$0 as any Service] } ?? [])
+            + (registry.map { [NodeRegistryService(registry: $0) as any Service] } ?? [])
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },

@@ -4,6 +4,11 @@ import NIOCore
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 /// Everything `moatd` can be told, with the defaults README.md documents for its flags. Built from flags
 /// in one place (the `moatd` executable); every other part only reads it.
@@ -59,6 +64,9 @@ public struct ServerConfiguration: Sendable {
 
     /// The Envoy ext_authz service (docs/envoy.md); off unless a socket or address is given.
     package var envoy = EnvoyConfiguration()
+    /// The etcd rules source (docs/etcd.md); nil for the rules file (the default). With it,
+    /// `rulesFile` is the cache of the last document accepted from etcd.
+    package var etcd: EtcdSourceConfiguration?
 
     /// The operators' HTTP endpoints (docs/running.md); off unless an address or socket is given.
     package var http = HTTPConfiguration()

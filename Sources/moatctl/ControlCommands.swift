@@ -66,6 +66,9 @@ struct StatusCommand: AsyncParsableCommand {
             "kept revisions:  \(status.history.isEmpty ? "none" : status.history.map { "\($0)" }.joined(separator: ", "))"
         )
         print("reload failures: \(status.reloadFailures)\(status.lastReloadError.map { " (last: \($0))" } ?? "")")
+        if let source = status.etcdSource {
+            print("etcd source:     \(source), revision \(status.etcdRevision)\(status.stale ? " (stale)" : "")")
+        }
         for tenant in status.tenantKeys { print(tenant.lines(now: now).joined(separator: "\n")) }
     }
 }

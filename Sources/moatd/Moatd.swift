@@ -18,7 +18,10 @@ struct Moatd: AsyncParsableCommand {
     /// Where every default below comes from.
     private static let defaults = ServerConfiguration()
 
-    @Option(help: "The rules file, the one source of truth (watched; control-socket changes are written back).")
+    @Option(
+        help:
+            "The rules file, the one source of truth (watched; control-socket changes are written back); with --rules-source etcd, the cache of etcd's document."
+    )
     var rules = defaults.rulesFile
 
     @Option(help: "Data socket path (env MOAT_SOCKET).")
@@ -137,6 +140,9 @@ struct Moatd: AsyncParsableCommand {
     @OptionGroup(title: "Signing keys fetched and kept current")
     var keys: KeysOptions
 
+    @OptionGroup(title: "etcd rules source")
+    var etcd: EtcdOptions
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level: unknown level '\(logLevel)'")
@@ -185,9 +191,11 @@ struct Moatd: AsyncParsableCommand {
         let group = try socketGroup.map(Self.groupID)
         let envoyConfiguration = try envoy.configuration(group: group)
         let keysConfiguration = try keys.configuration()
+        let etcdConfiguration = try etcd.configuration()
         var configuration = ServerConfiguration.defaults {
             $0.envoy = envoyConfiguration
             $0.keys = keysConfiguration
+            $0.etcd = etcdConfiguration
             $0.rulesFile = rules
             $0.data.path = socket
             $0.data.mode = UInt32(socketMode, radix: 8)!

@@ -26,6 +26,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case jwks
     /// An OpenID configuration document through the `jwks_uri` reader.
     case openid
+    /// etcd's replies to moatd's etcd client, and chunked documents' manifests (docs/etcd.md).
+    case etcd
 
     /// Runs the target on `input`; throws when a property the product promises does not hold.
     public func run(_ input: [UInt8]) throws(OracleViolation) {
@@ -38,6 +40,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .http: try HTTPMappingFuzzing.run(input)
         case .jwks: try KeySetFuzzing.run(input)
         case .openid: try OpenIDConfigurationFuzzing.run(input)
+        case .etcd: try EtcdFuzzing.run(input)
         }
     }
 

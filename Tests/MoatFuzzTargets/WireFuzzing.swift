@@ -41,6 +41,8 @@ enum WireFuzzing {
         case (.keysList, false): try roundTrip(KeysListRequest.self, frame.payload)
         case (.keysRefresh, false): try roundTrip(KeysRefreshRequest.self, frame.payload)
         case (.keysList, true), (.keysRefresh, true): try roundTrip(KeysResponse.self, frame.payload)
+        case (.fleetStatus, false): try roundTrip(FleetStatusRequest.self, frame.payload)
+        case (.fleetStatus, true): try roundTrip(FleetStatusResponse.self, frame.payload)
         default: return
         }
     }

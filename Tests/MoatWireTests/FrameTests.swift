@@ -86,6 +86,7 @@ import Testing
             (22, "Metrics", .control),
             (23, "KeysList", .control),
             (24, "KeysRefresh", .control),
+            (25, "FleetStatus", .control),
             (0, nil, nil),
             (4, nil, nil),
             (15, nil, nil),

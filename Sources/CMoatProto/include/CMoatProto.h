@@ -8,6 +8,7 @@
 #include "moat/v1/authz.pb-c.h"
 #include "moat/v1/control.pb-c.h"
 #include "envoy/service/auth/v3/external_auth.pb-c.h"
+#include "etcd/api/etcdserverpb/rpc.pb-c.h"
 
 /// The address of a message's descriptor. Swift imports an `extern const` struct as a value, whose
 /// address is not the C object's; protobuf-c keeps the descriptor pointer it is given (in
@@ -34,6 +35,34 @@ CMOAT_ENVOY_DESCRIPTOR(rpc_status, google__rpc__status)
 CMOAT_ENVOY_DESCRIPTOR(struct, google__protobuf__struct)
 CMOAT_ENVOY_DESCRIPTOR(struct_fields_entry, google__protobuf__struct__fields_entry)
 CMOAT_ENVOY_DESCRIPTOR(value, google__protobuf__value)
+
+/// The descriptors of etcd's v3 API messages that Moat's etcd client uses (proto/etcd; docs/etcd.md).
+#define CMOAT_ETCD_DESCRIPTOR(swift_name, c_name) \
+    static inline const ProtobufCMessageDescriptor *cmoat_etcd_##swift_name##_descriptor(void) { \
+        return &c_name##__descriptor; \
+    }
+
+CMOAT_ETCD_DESCRIPTOR(range_request, etcdserverpb__range_request)
+CMOAT_ETCD_DESCRIPTOR(range_response, etcdserverpb__range_response)
+CMOAT_ETCD_DESCRIPTOR(put_request, etcdserverpb__put_request)
+CMOAT_ETCD_DESCRIPTOR(put_response, etcdserverpb__put_response)
+CMOAT_ETCD_DESCRIPTOR(delete_range_request, etcdserverpb__delete_range_request)
+CMOAT_ETCD_DESCRIPTOR(request_op, etcdserverpb__request_op)
+CMOAT_ETCD_DESCRIPTOR(compare, etcdserverpb__compare)
+CMOAT_ETCD_DESCRIPTOR(txn_request, etcdserverpb__txn_request)
+CMOAT_ETCD_DESCRIPTOR(txn_response, etcdserverpb__txn_response)
+CMOAT_ETCD_DESCRIPTOR(watch_request, etcdserverpb__watch_request)
+CMOAT_ETCD_DESCRIPTOR(watch_create_request, etcdserverpb__watch_create_request)
+CMOAT_ETCD_DESCRIPTOR(watch_progress_request, etcdserverpb__watch_progress_request)
+CMOAT_ETCD_DESCRIPTOR(watch_response, etcdserverpb__watch_response)
+CMOAT_ETCD_DESCRIPTOR(lease_grant_request, etcdserverpb__lease_grant_request)
+CMOAT_ETCD_DESCRIPTOR(lease_grant_response, etcdserverpb__lease_grant_response)
+CMOAT_ETCD_DESCRIPTOR(lease_revoke_request, etcdserverpb__lease_revoke_request)
+CMOAT_ETCD_DESCRIPTOR(lease_revoke_response, etcdserverpb__lease_revoke_response)
+CMOAT_ETCD_DESCRIPTOR(lease_keep_alive_request, etcdserverpb__lease_keep_alive_request)
+CMOAT_ETCD_DESCRIPTOR(lease_keep_alive_response, etcdserverpb__lease_keep_alive_response)
+CMOAT_ETCD_DESCRIPTOR(authenticate_request, etcdserverpb__authenticate_request)
+CMOAT_ETCD_DESCRIPTOR(authenticate_response, etcdserverpb__authenticate_response)
 
 CMOAT_MESSAGE_DESCRIPTOR(asserted_identity)
 CMOAT_MESSAGE_DESCRIPTOR(check_request)
@@ -71,6 +100,9 @@ CMOAT_MESSAGE_DESCRIPTOR(tenant_keys)
 CMOAT_MESSAGE_DESCRIPTOR(keys_list_request)
 CMOAT_MESSAGE_DESCRIPTOR(keys_refresh_request)
 CMOAT_MESSAGE_DESCRIPTOR(keys_response)
+CMOAT_MESSAGE_DESCRIPTOR(fleet_status_request)
+CMOAT_MESSAGE_DESCRIPTOR(fleet_node)
+CMOAT_MESSAGE_DESCRIPTOR(fleet_status_response)
 
 #undef CMOAT_MESSAGE_DESCRIPTOR
 

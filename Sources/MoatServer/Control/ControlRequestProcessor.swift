@@ -51,7 +51,7 @@ struct ControlRequestProcessor: Sendable {
         case .reload:
             _ = try frames.decode(ReloadRequest.self, frame)
             return try frames.encode(
-                await updater.reloadFromFile(reason: "Reload request", force: true).get(),
+                await updater.reloadSource(reason: "Reload request").get(),
                 allocator
             )
         case .getDocument:
@@ -71,6 +71,15 @@ struct ControlRequestProcessor: Sendable {
             let request = try frames.decode(KeysRefreshRequest.self, frame)
             let refreshed = try await keys.refreshAll(tenant: request.tenantId)
             return try frames.encode(KeysResponse(tenants: refreshed.map(\.wire)), allocator)
+        case .fleetStatus:
+            _ = try frames.decode(FleetStatusRequest.self, frame)
+            guard let etcd = updater.etcd else {
+                throw StatusError(
+                    .failedPrecondition,
+                    "fleet status needs the etcd rules source (moatd --rules-source etcd)"
+                )
+            }
+            return try frames.encode(try await etcd.fleetStatus(), allocator)
         default:
             throw frames.unimplemented(frame.method)
         }

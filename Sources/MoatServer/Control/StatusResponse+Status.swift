@@ -24,6 +24,9 @@ extension StatusResponse {
         )
         rulesConfirmedAtUnixMillis = status.confirmedAtMillis ?? 0
         maximumSnapshotAgeSeconds = status.maximumAgeMillis.map { UInt64(max(0, $0) / 1000) } ?? 0
+        etcdSource = status.etcd?.source
+        stale = status.etcd?.stale ?? false
+        etcdRevision = status.etcd?.revision ?? 0
     }
 
     /// The whole status the control socket's Status and HTTP's `GET /status` answer: the

@@ -8,6 +8,11 @@ import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 /// The operators' HTTP listeners (docs/running.md, "Health and metrics over HTTP"): a TCP
 /// address, a Unix socket bound with the project's own listener code (live-socket probe, mode,

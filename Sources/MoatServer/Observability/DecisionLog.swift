@@ -9,6 +9,11 @@ import UnixSignals
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 // Hand-written, not swift-log: bounded per-uid queue, own writer thread, rotation; a check never waits for it.
 
@@ -360,8 +365,9 @@ private struct Sink {
             report("cannot open decision log '\(path)': \(Errno(rawValue: errno)); decisions are not logged")
             return
         }
-        var info = stat()
-        size = fstat(fd, &info) == 0 ? Int64(info.st_size) : 0
+        // The file's size: where an append-only descriptor writes next.
+        let end = lseek(fd, 0, SEEK_END)
+        size = end >= 0 ? Int64(end) : 0
     }
 
     mutating func close() {

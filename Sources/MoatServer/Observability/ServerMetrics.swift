@@ -21,6 +21,8 @@ final class ServerMetrics: Sendable {
     let snapshotLoadedAt: Gauge
     /// When the rules source last confirmed the rules are current (`RuleUpdater.noteSourceConfirmed()`).
     let rulesConfirmedAt: Gauge
+    /// 1 while the etcd source's rules may be behind etcd (docs/etcd.md), 0 otherwise.
+    let rulesStale: Gauge
     let reloadSuccesses: Counter
     let reloadFailures: Counter
     let connectionsData: Gauge
@@ -91,6 +93,12 @@ final class ServerMetrics: Sendable {
                 "rules_confirmed_timestamp",
                 unit: "seconds",
                 "When the rules source last confirmed the serving rules are current (age: time() minus this)."
+            )
+        )
+        rulesStale = registry.makeGauge(
+            descriptor: name(
+                "rules_stale",
+                "1 while the rules served may be behind the etcd source (from the cache, or the watch lost)."
             )
         )
         let reloads = name("reloads", unit: "total", "Rule documents accepted or refused.")

@@ -1,6 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 /// Real time, for token lifetimes and log timestamps (monotonic time comes from NIODeadline).
 enum WallClock {

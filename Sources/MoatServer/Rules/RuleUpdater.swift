@@ -1,12 +1,14 @@
 import Logging
 import MoatCore
+import MoatEtcd
 import MoatIdentity
 import MoatWire
 import NIOPosix
 import Prometheus
 
 /// Every change to the serving rules goes through here, one at a time: reloads of the rules file,
-/// pushes and changes from the control socket, rollbacks.
+/// pushes and changes from the control socket, rollbacks, and with the etcd source (docs/etcd.md)
+/// etcd's documents, control changes being committed to etcd first.
 ///
 /// A new document is validated and compiled here, off the request path; when it comes from the
 /// control socket it is written back to the rules file (atomically) before it takes effect, so a
@@ -31,6 +33,9 @@ actor RuleUpdater {
         var confirmedAtMillis: Int64?
         /// `--max-snapshot-age`, in milliseconds; nil when off.
         var maximumAgeMillis: Int64?
+        /// With the etcd source: whether the serving rules may be behind etcd (served from the
+        /// cache, or the watch is lost), and the mod revision of the etcd document last handled.
+        var etcd: (source: String, stale: Bool, revision: Int64)?
     }
 
     /// A document kept for rollback.
@@ -43,6 +48,9 @@ actor RuleUpdater {
     static let keptRevisions = 5
 
     let file: RulesFile
+    /// The etcd source, nil for the rules file: with it, reloads read etcd, control changes are
+    /// committed to etcd, and the rules file is only the cache of what was last accepted.
+    let etcd: EtcdDocumentStore?
     private let store: RuleStore
     private let metrics: ServerMetrics
     private let logger: Logger
@@ -69,6 +77,12 @@ actor RuleUpdater {
     private var lastReloadError: String?
     /// Where file I/O and compiles run.
     private let threadPool: NIOThreadPool
+    /// The mod revision of etcd's document last handled (accepted or refused): older news is skipped.
+    private var etcdRevision: Int64 = 0
+    /// Whether the serving rules may be behind etcd.
+    private var etcdStale = true
+    /// Conflicting writes to etcd a control change retries before giving up.
+    static let etcdAttempts = 10
     /// Whether a change is running; the ones that arrived meanwhile wait in `waiting`, oldest first.
     private var changing = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
@@ -77,6 +91,7 @@ actor RuleUpdater {
 
     init(
         file: RulesFile,
+        etcd: EtcdDocumentStore? = nil,
         store: RuleStore,
         metrics: ServerMetrics,
         logger: Logger,
@@ -85,6 +100,7 @@ actor RuleUpdater {
     ) {
         self.readyRequiresKeys = readyRequiresKeys
         self.file = file
+        self.etcd = etcd
         self.store = store
         self.metrics = metrics
         self.logger = logger
@@ -139,7 +155,7 @@ actor RuleUpdater {
             return .failure(error)
         }
         if !force && look == lastLook {
-            if fileHoldsServing { noteSourceConfirmed() }
+            if fileHoldsServing && etcd == nil { noteSourceConfirmed() }
             return .success(unchanged())
         }
         lastLook = look
@@ -164,11 +180,11 @@ actor RuleUpdater {
             let accepted = try await accept(
                 bytes,
                 summary: "reloaded '\(file.path)' (\(reason))",
-                writeBack: false,
+                writeBack: .none,
                 dryRun: false
             )
             fileHoldsServing = true
-            noteSourceConfirmed()
+            if etcd == nil { noteSourceConfirmed() }
             return .success(accepted)
         } catch {
             return .failure(
@@ -203,8 +219,13 @@ actor RuleUpdater {
         expectedRevision: String?,
         dryRun: Bool
     ) async throws(StatusError) -> ChangeResponse {
-        try await controlChange(expectedRevision: expectedRevision) { () async throws(StatusError) in
-            try await accept(bytes, summary: "document replaced", writeBack: true, dryRun: dryRun)
+        if let etcd {
+            return try await etcdChange(etcd, expectedRevision: expectedRevision, dryRun: dryRun) { _ in
+                (bytes, "document replaced")
+            }
+        }
+        return try await controlChange(expectedRevision: expectedRevision) { () async throws(StatusError) in
+            try await accept(bytes, summary: "document replaced", writeBack: .beforePublishing, dryRun: dryRun)
         }
     }
 
@@ -214,7 +235,15 @@ actor RuleUpdater {
         expectedRevision: String?,
         dryRun: Bool
     ) async throws(StatusError) -> ChangeResponse {
-        try await controlChange(expectedRevision: expectedRevision) { () async throws(StatusError) in
+        if let etcd {
+            return try await etcdChange(etcd, expectedRevision: expectedRevision, dryRun: dryRun) {
+                base async throws(StatusError) in
+                try await blocking { () -> Result<[UInt8]?, StatusError> in
+                    Result { () throws(StatusError) in try Self.edit(base, with: change) }
+                }.get().map { ($0, Self.describe(change)) }
+            }
+        }
+        return try await controlChange(expectedRevision: expectedRevision) { () async throws(StatusError) in
             let serving = store.serving
             if serving == nil, try await blocking({ [file] in file.fingerprint() != nil }) {
                 throw StatusError(
@@ -227,7 +256,12 @@ actor RuleUpdater {
                 Result { () throws(StatusError) in try Self.edit(serving?.document, with: change) }
             }.get()
             guard let bytes = edited else { return unchanged(summary: "no change: the document already says so") }
-            return try await accept(bytes, summary: Self.describe(change), writeBack: true, dryRun: dryRun)
+            return try await accept(
+                bytes,
+                summary: Self.describe(change),
+                writeBack: .beforePublishing,
+                dryRun: dryRun
+            )
         }
     }
 
@@ -239,7 +273,7 @@ actor RuleUpdater {
     ) async throws(StatusError) -> ChangeResponse {
         try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
             await catchUpWithFile()
-            try checkExpected(expectedRevision)
+            try Self.checkExpected(expectedRevision, current: store.serving?.revision.hash ?? "")
             return try await body()
         }
     }
@@ -269,7 +303,13 @@ actor RuleUpdater {
 
     /// Returns to a kept revision: the one before the current (`hash` nil) or the one named.
     func rollback(to hash: String?) async throws(StatusError) -> ChangeResponse {
-        try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
+        if let etcd {
+            return try await etcdChange(etcd, expectedRevision: nil, dryRun: false, recordInHistory: false) {
+                _ async throws(StatusError) in
+                try await etcdRollbackTarget(etcd, hash)
+            }
+        }
+        return try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
             try await rollbackInTurn(to: hash)
         }
     }
@@ -297,7 +337,7 @@ actor RuleUpdater {
         let result = try await accept(
             kept.document,
             summary: "rolled back to \(kept.revision.hash)",
-            writeBack: true,
+            writeBack: .beforePublishing,
             dryRun: false,
             recordInHistory: false
         )
@@ -307,10 +347,17 @@ actor RuleUpdater {
 
     /// The rules file's current content, or one vault of it, as JSON bytes (GetDocument), with
     /// the serving revision. When the file cannot be read, the serving document stands in.
+    /// With the etcd source, the document as etcd holds it; the serving one when etcd does not answer.
     func document(vault: String?) async throws(StatusError) -> ([UInt8], Revision) {
         let serving = store.serving
         let revision = serving?.revision ?? Revision(sequence: 0, hash: "")
-        guard let bytes = try await blocking({ [file] in try? file.read() }) ?? serving?.document else {
+        let source: [UInt8]?
+        if let etcd {
+            source = (try? await etcd.read())?.document?.bytes
+        } else {
+            source = try await blocking { [file] in try? file.read() }
+        }
+        guard let bytes = source ?? serving?.document else {
             throw StatusError(
                 .failedPrecondition,
                 "the rules file '\(file.path)' cannot be read and no rules are loaded"
@@ -347,7 +394,13 @@ actor RuleUpdater {
             reloadFailures: reloadFailures,
             lastReloadError: lastReloadError,
             confirmedAtMillis: store.freshness.confirmedAtMillis,
-            maximumAgeMillis: store.freshness.maximumAgeMillis
+            maximumAgeMillis: store.freshness.maximumAgeMillis,
+            etcd: etcd.map {
+                (
+                    "\($0.client.configuration.endpoints.map(\.description).joined(separator: ",")) \($0.prefix)",
+                    etcdStale, etcdRevision
+                )
+            }
         )
     }
 
@@ -358,6 +411,190 @@ actor RuleUpdater {
         let now = WallClock.millis()
         store.freshness.confirm(atMillis: now)
         metrics.rulesConfirmedAt.set(Double(now) / 1000)
+    }
+
+    // MARK: - The etcd source (docs/etcd.md)
+
+    /// A reload request: the rules file re-read, or with the etcd source, etcd's document.
+    func reloadSource(reason: String) async -> Result<ChangeResponse, StatusError> {
+        guard let etcd else { return await reloadFromFile(reason: reason, force: true) }
+        let read: EtcdDocumentStore.Read
+        do throws(EtcdSourceError) {
+            read = try await etcd.read()
+        } catch {
+            return .failure(Self.statusError(error))
+        }
+        return await acceptFromEtcd(read.document, reason: reason)
+    }
+
+    /// Takes in the document etcd holds (read at start or after a lost watch, or from a watch
+    /// event) as a reload takes in the file's, then writes it to the cache. An invalid one is
+    /// refused and the serving revision stays; one not newer than the last handled is skipped
+    /// (so a revision never goes backwards).
+    @discardableResult
+    func acceptFromEtcd(
+        _ document: EtcdDocumentStore.Stored?,
+        reason: String
+    ) async -> Result<ChangeResponse, StatusError> {
+        await oneAtATime { () async -> Result<ChangeResponse, StatusError> in
+            guard let document else {
+                return .failure(
+                    refuseReload("etcd holds no document under '\(etcd?.prefix ?? "")'", details: [], code: .notFound)
+                )
+            }
+            guard document.modRevision > etcdRevision else { return .success(unchanged()) }
+            etcdRevision = document.modRevision
+            do throws(StatusError) {
+                return .success(
+                    try await accept(
+                        document.bytes,
+                        summary: "etcd revision \(document.modRevision) (\(reason))",
+                        writeBack: .cache,
+                        dryRun: false
+                    )
+                )
+            } catch {
+                return .failure(
+                    refuseReload(
+                        "the document in etcd (revision \(document.modRevision)) is invalid: \(error.message)",
+                        details: error.details
+                    )
+                )
+            }
+        }
+    }
+
+    /// Refuses etcd's document at `revision` that cannot be followed (a manifest whose chunks are
+    /// missing): the serving revision stays and the error shows in status.
+    func refuseFromEtcd(_ message: String, revision: Int64) async {
+        await oneAtATime { () async in
+            guard revision > etcdRevision else { return }
+            etcdRevision = revision
+            _ = refuseReload("the document in etcd (revision \(revision)) cannot be read: \(message)", details: [])
+        }
+    }
+
+    /// Records whether the serving rules may be behind etcd (status, `moat_rules_stale`).
+    func setEtcdStale(_ stale: Bool) {
+        etcdStale = stale
+        metrics.rulesStale.set(stale ? 1.0 : 0.0)
+    }
+
+    /// A control change with the etcd source: in its turn, read etcd's document, make the change
+    /// on it, validate, and commit it with a transaction that holds only while etcd's document is
+    /// the one read (retried from the read when it is not); then serve it here. Returns once etcd
+    /// committed it and this node serves it.
+    private func etcdChange(
+        _ etcd: EtcdDocumentStore,
+        expectedRevision: String?,
+        dryRun: Bool,
+        recordInHistory: Bool = true,
+        _ make: ([UInt8]?) async throws(StatusError) -> (bytes: [UInt8], summary: String)?
+    ) async throws(StatusError) -> ChangeResponse {
+        try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
+            for _ in 0..<Self.etcdAttempts {
+                let current: EtcdDocumentStore.Stored?
+                do throws(EtcdSourceError) {
+                    current = try await etcd.read().document
+                } catch {
+                    throw Self.statusError(error)
+                }
+                let currentHash = current.map { RevisionHash.of($0.bytes) }
+                try Self.checkExpected(expectedRevision, current: currentHash ?? "")
+                guard let made = try await make(try await editableBase(current)) else {
+                    return unchanged(summary: "no change: the document already says so")
+                }
+                let (bytes, summary) = made
+                if let currentHash, RevisionHash.of(bytes) == currentHash {
+                    return unchanged(summary: "no change: etcd's document is revision \(currentHash)")
+                }
+                let rules = try await compile(bytes)
+                if dryRun { return Self.dryRun(rules, summary) }
+                let written: Int64?
+                do throws(EtcdSourceError) {
+                    written = try await etcd.write(
+                        bytes,
+                        replacing: current?.modRevision ?? 0,
+                        recordInHistory: recordInHistory
+                    )
+                } catch {
+                    throw Self.statusError(error)
+                }
+                guard let revision = written else { continue }
+                etcdRevision = revision
+                let response = await publish(
+                    rules,
+                    bytes,
+                    summary: "\(summary) (etcd revision \(revision))",
+                    cache: true
+                )
+                Task { [logger] in
+                    do {
+                        try await etcd.collectGarbage()
+                    } catch {
+                        logger.notice("old documents and chunks in etcd are collected later: \(error)")
+                    }
+                }
+                return response
+            }
+            throw StatusError(
+                .aborted,
+                "etcd's document changed \(Self.etcdAttempts) times while this change was made; nothing was changed"
+            )
+        }
+    }
+
+    /// What a change edits: etcd's document when valid; when it is not (or there is none), the
+    /// serving one, as a change with the file source edits the serving document, not an invalid file.
+    private func editableBase(_ current: EtcdDocumentStore.Stored?) async throws(StatusError) -> [UInt8]? {
+        guard let current else { return store.serving?.document }
+        if current.bytes == store.serving?.document { return current.bytes }
+        do {
+            _ = try await compile(current.bytes)
+            return current.bytes
+        } catch {
+            return store.serving?.document
+        }
+    }
+
+    /// The document a rollback goes to: the kept one named, or the one kept before the current.
+    private func etcdRollbackTarget(
+        _ etcd: EtcdDocumentStore,
+        _ hash: String?
+    ) async throws(StatusError) -> (bytes: [UInt8], summary: String) {
+        let kept: [(hash: String, bytes: [UInt8])]
+        let current: String?
+        do throws(EtcdSourceError) {
+            kept = try await etcd.history()
+            current = try await etcd.read().document.map { RevisionHash.of($0.bytes) }
+        } catch {
+            throw Self.statusError(error)
+        }
+        if let hash {
+            guard let target = kept.first(where: { $0.hash == hash.lowercased() && $0.hash != current }) else {
+                throw StatusError(
+                    .notFound,
+                    "revision '\(hash)' is not kept in etcd; kept: \(kept.map(\.hash).filter { $0 != current }.joined(separator: ", "))"
+                )
+            }
+            return (target.bytes, "rolled back to \(target.hash)")
+        }
+        let position = kept.firstIndex { $0.hash == current }.map { $0 + 1 } ?? 0
+        guard let target = kept.dropFirst(position).first(where: { $0.hash != current }) else {
+            throw StatusError(.notFound, "no earlier document is kept in etcd")
+        }
+        return (target.bytes, "rolled back to \(target.hash)")
+    }
+
+    private static func statusError(_ error: EtcdSourceError) -> StatusError {
+        switch error {
+        case .etcd(let failure) where failure.kind == .unavailable:
+            StatusError(.unavailable, "nothing was changed: \(failure.message)")
+        case .etcd(let failure):
+            StatusError(.failedPrecondition, "nothing was changed: \(failure.message)")
+        case .invalid(let message):
+            StatusError(.failedPrecondition, "nothing was changed: \(message)")
+        }
     }
 
     // MARK: - Accepting a document
@@ -395,9 +632,9 @@ actor RuleUpdater {
         history.indices.reversed().filter { $0 != cursor }.map { history[$0].revision }
     }
 
-    private func checkExpected(_ expected: String?) throws(StatusError) {
+    /// Refuses a change when the caller expects another revision than `current` (a hash).
+    private static func checkExpected(_ expected: String?, current: String) throws(StatusError) {
         guard let expected, !expected.isEmpty else { return }
-        let current = store.serving?.revision.hash ?? ""
         guard expected.lowercased() == current else {
             throw StatusError(
                 .aborted,
@@ -414,11 +651,21 @@ actor RuleUpdater {
         )
     }
 
+    /// How an accepted document reaches the rules file.
+    enum WriteBack {
+        /// Not at all: it came from the file.
+        case none
+        /// Before it takes effect, and a failure refuses it: the file is the source of truth.
+        case beforePublishing
+        /// After it takes effect, a failure only logged: the file is the etcd source's cache.
+        case cache
+    }
+
     /// Validates, writes back (for control changes), publishes. An unchanged hash is not a new revision.
     private func accept(
         _ bytes: [UInt8],
         summary: String,
-        writeBack: Bool,
+        writeBack: WriteBack,
         dryRun: Bool,
         recordInHistory: Bool = true
     ) async throws(StatusError) -> ChangeResponse {
@@ -426,7 +673,9 @@ actor RuleUpdater {
         if let serving = store.serving, serving.revision.hash == hash {
             // No new revision; but a file that lost it (deleted, or edited into something invalid)
             // gets it back, so that a restart finds what is serving.
-            if writeBack && !dryRun, try await blocking({ [file] in (try? file.read()).map(RevisionHash.of) }) != hash {
+            if writeBack == .beforePublishing && !dryRun,
+                try await blocking({ [file] in (try? file.read()).map(RevisionHash.of) }) != hash
+            {
                 try await writeRulesFile(bytes)
                 return unchanged(
                     summary: "no change: the document is revision \(serving.revision.hash); rules file restored"
@@ -434,14 +683,27 @@ actor RuleUpdater {
             }
             return unchanged(summary: "no change: the document is revision \(serving.revision.hash)")
         }
+        let rules = try await compile(bytes)
+        if dryRun { return Self.dryRun(rules, summary) }
+        if writeBack == .beforePublishing { try await writeRulesFile(bytes) }
+        return await publish(
+            rules,
+            bytes,
+            summary: summary,
+            cache: writeBack == .cache,
+            recordInHistory: recordInHistory
+        )
+    }
+
+    /// `bytes` validated and compiled as the next revision, on the pool (a large document takes
+    /// up to a second).
+    private func compile(_ bytes: [UInt8]) async throws(StatusError) -> LoadedRules {
         let sequence = (store.serving?.revision.sequence ?? 0) + 1
-        // Compiling a large document takes up to a second: on the pool.
         let compiled = try await blocking {
             Result { () throws(DocumentError) in try LoadedRules(json: bytes, sequence: sequence) }
         }
-        let rules: LoadedRules
         switch compiled {
-        case .success(let loaded): rules = loaded
+        case .success(let loaded): return loaded
         case .failure(let error):
             throw StatusError(
                 .invalidArgument,
@@ -449,14 +711,25 @@ actor RuleUpdater {
                 details: error.errors
             )
         }
-        if dryRun {
-            return ChangeResponse(
-                changed: true,
-                revision: rules.snapshot.revision,
-                summary: "dry run: valid; \(summary) would make revision \(hash)"
-            )
-        }
-        if writeBack { try await writeRulesFile(bytes) }
+    }
+
+    private static func dryRun(_ rules: LoadedRules, _ summary: String) -> ChangeResponse {
+        ChangeResponse(
+            changed: true,
+            revision: rules.snapshot.revision,
+            summary: "dry run: valid; \(summary) would make revision \(rules.snapshot.revision.hash)"
+        )
+    }
+
+    /// Makes `rules` the serving revision; with `cache`, then writes the document to the rules
+    /// file (the etcd source's cache; a failure is logged, the revision serves all the same).
+    private func publish(
+        _ rules: LoadedRules,
+        _ bytes: [UInt8],
+        summary: String,
+        cache: Bool,
+        recordInHistory: Bool = true
+    ) async -> ChangeResponse {
         let state = ServingState(rules: rules, document: bytes, loadedAtMillis: WallClock.millis())
         store.publish(state)
         if recordInHistory {
@@ -477,6 +750,13 @@ actor RuleUpdater {
                 "accessPolicies": "\(counts.accessPolicies)",
             ]
         )
+        if cache {
+            do throws(StatusError) {
+                try await writeRulesFile(bytes)
+            } catch {
+                logger.warning("cannot write the rules cache '\(file.path)': \(error.message)")
+            }
+        }
         return ChangeResponse(changed: true, revision: state.revision, summary: summary)
     }
 

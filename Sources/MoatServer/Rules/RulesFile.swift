@@ -3,6 +3,11 @@ import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 /// The rules file, the one source of truth for the daemon's rules (docs/rules.md "Write-back").
 ///

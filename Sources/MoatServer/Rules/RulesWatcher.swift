@@ -7,6 +7,11 @@ import UnixSignals
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 /// Reloads the rules file when it changes: inotify on the file's directory (so an editor's atomic
 /// rename and a Kubernetes ConfigMap `..data` symlink swap are seen), a periodic look as a

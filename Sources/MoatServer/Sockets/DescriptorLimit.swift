@@ -4,6 +4,11 @@ import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 /// The open-file limit (RLIMIT_NOFILE) and the data connections that fit in it: at start the soft
 /// limit is raised to the hard one, and `--max-connections` is lowered, if it must be, so that

@@ -6,6 +6,11 @@ import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 /// Where a listening socket comes from: a path moatd binds (and removes at exit), or a socket
 /// systemd passed (never unlinked).

@@ -4,6 +4,11 @@ import NIOCore
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 /// The process at the other end of a Unix socket connection (SO_PEERCRED), read at accept.
 struct PeerCredentials: Sendable, Hashable {

@@ -5,6 +5,11 @@ import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
+// C types (`stat`, `dirent`) are also declared through CoreFoundation, which the etcd client's TLS
+// stack loads into this module: imported here, so that their members resolve in this file.
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 
 /// Checks and clears a Unix socket path before binding, so that a live daemon's socket is never
 /// taken over and a stale one (left by a crash) is replaced.

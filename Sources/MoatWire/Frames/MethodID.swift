@@ -23,18 +23,21 @@ package struct MethodID: RawRepresentable, Hashable, Sendable, CustomStringConve
     package static let metrics = MethodID(rawValue: 22)
     package static let keysList = MethodID(rawValue: 23)
     package static let keysRefresh = MethodID(rawValue: 24)
+    /// The etcd source's fleet (docs/etcd.md, "Fleet").
+    package static let fleetStatus = MethodID(rawValue: 25)
 
     /// Every method Moat defines, in id order.
     package static let allKnown: [MethodID] = [
         .check, .checkBatch, .ping,
         .putDocument, .applyChange, .getDocument, .status, .rollback, .reload, .metrics, .keysList, .keysRefresh,
+        .fleetStatus,
     ]
 
     /// The socket that answers this method; `nil` for an unknown id.
     package var socket: SocketKind? {
         switch rawValue {
         case 1...3: .data
-        case 16...24: .control
+        case 16...25: .control
         default: nil
         }
     }
@@ -54,6 +57,7 @@ package struct MethodID: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 22: "Metrics"
         case 23: "KeysList"
         case 24: "KeysRefresh"
+        case 25: "FleetStatus"
         default: nil
         }
     }

@@ -159,3 +159,15 @@ extension Moat__V1__KeysRefreshRequest: CMessage {
 extension Moat__V1__KeysResponse: CMessage {
     static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_keys_response_descriptor() }
 }
+
+extension Moat__V1__FleetStatusRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_fleet_status_request_descriptor() }
+}
+
+extension Moat__V1__FleetNode: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_fleet_node_descriptor() }
+}
+
+extension Moat__V1__FleetStatusResponse: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_fleet_status_response_descriptor() }
+}

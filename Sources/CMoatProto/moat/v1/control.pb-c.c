@@ -1042,6 +1042,141 @@ void   moat__v1__metrics_response__free_unpacked
   assert(message->base.descriptor == &moat__v1__metrics_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   moat__v1__fleet_status_request__init
+                     (Moat__V1__FleetStatusRequest         *message)
+{
+  static const Moat__V1__FleetStatusRequest init_value = MOAT__V1__FLEET_STATUS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t moat__v1__fleet_status_request__get_packed_size
+                     (const Moat__V1__FleetStatusRequest *message)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_status_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__fleet_status_request__pack
+                     (const Moat__V1__FleetStatusRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_status_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__fleet_status_request__pack_to_buffer
+                     (const Moat__V1__FleetStatusRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_status_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__FleetStatusRequest *
+       moat__v1__fleet_status_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__FleetStatusRequest *)
+     protobuf_c_message_unpack (&moat__v1__fleet_status_request__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__fleet_status_request__free_unpacked
+                     (Moat__V1__FleetStatusRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__fleet_status_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__fleet_node__init
+                     (Moat__V1__FleetNode         *message)
+{
+  static const Moat__V1__FleetNode init_value = MOAT__V1__FLEET_NODE__INIT;
+  *message = init_value;
+}
+size_t moat__v1__fleet_node__get_packed_size
+                     (const Moat__V1__FleetNode *message)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_node__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__fleet_node__pack
+                     (const Moat__V1__FleetNode *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_node__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__fleet_node__pack_to_buffer
+                     (const Moat__V1__FleetNode *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_node__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__FleetNode *
+       moat__v1__fleet_node__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__FleetNode *)
+     protobuf_c_message_unpack (&moat__v1__fleet_node__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__fleet_node__free_unpacked
+                     (Moat__V1__FleetNode *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__fleet_node__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__fleet_status_response__init
+                     (Moat__V1__FleetStatusResponse         *message)
+{
+  static const Moat__V1__FleetStatusResponse init_value = MOAT__V1__FLEET_STATUS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t moat__v1__fleet_status_response__get_packed_size
+                     (const Moat__V1__FleetStatusResponse *message)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_status_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__fleet_status_response__pack
+                     (const Moat__V1__FleetStatusResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_status_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__fleet_status_response__pack_to_buffer
+                     (const Moat__V1__FleetStatusResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_status_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__FleetStatusResponse *
+       moat__v1__fleet_status_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__FleetStatusResponse *)
+     protobuf_c_message_unpack (&moat__v1__fleet_status_response__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__fleet_status_response__free_unpacked
+                     (Moat__V1__FleetStatusResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__fleet_status_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor moat__v1__put_document_request__field_descriptors[3] =
 {
   {
@@ -1860,7 +1995,7 @@ const ProtobufCMessageDescriptor moat__v1__status_request__descriptor =
   (ProtobufCMessageInit) moat__v1__status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__status_response__field_descriptors[17] =
+static const ProtobufCFieldDescriptor moat__v1__status_response__field_descriptors[20] =
 {
   {
     "ready",
@@ -2066,9 +2201,47 @@ static const ProtobufCFieldDescriptor moat__v1__status_response__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "etcd_source",
+    30,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__StatusResponse, etcd_source),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stale",
+    31,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__StatusResponse, stale),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "etcd_revision",
+    32,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__StatusResponse, etcd_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned moat__v1__status_response__field_indices_by_name[] = {
   9,   /* field[9] = access_policies */
+  19,   /* field[19] = etcd_revision */
+  17,   /* field[17] = etcd_source */
   11,   /* field[11] = history */
   7,   /* field[7] = ip_rules */
   13,   /* field[13] = last_reload_error */
@@ -2081,15 +2254,17 @@ static const unsigned moat__v1__status_response__field_indices_by_name[] = {
   10,   /* field[10] = role_assignments */
   14,   /* field[14] = rules_confirmed_at_unix_millis */
   4,   /* field[4] = rules_file */
+  18,   /* field[18] = stale */
   16,   /* field[16] = tenant_keys */
   5,   /* field[5] = uptime_seconds */
   6,   /* field[6] = vaults */
   8,   /* field[8] = virtual_network_rules */
 };
-static const ProtobufCIntRange moat__v1__status_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange moat__v1__status_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 17 }
+  { 30, 17 },
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor moat__v1__status_response__descriptor =
 {
@@ -2099,10 +2274,10 @@ const ProtobufCMessageDescriptor moat__v1__status_response__descriptor =
   "Moat__V1__StatusResponse",
   "moat.v1",
   sizeof(Moat__V1__StatusResponse),
-  17,
+  20,
   moat__v1__status_response__field_descriptors,
   moat__v1__status_response__field_indices_by_name,
-  1,  moat__v1__status_response__number_ranges,
+  2,  moat__v1__status_response__number_ranges,
   (ProtobufCMessageInit) moat__v1__status_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2428,6 +2603,204 @@ const ProtobufCMessageDescriptor moat__v1__metrics_response__descriptor =
   (ProtobufCMessageInit) moat__v1__metrics_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+#define moat__v1__fleet_status_request__field_descriptors NULL
+#define moat__v1__fleet_status_request__field_indices_by_name NULL
+#define moat__v1__fleet_status_request__number_ranges NULL
+const ProtobufCMessageDescriptor moat__v1__fleet_status_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.FleetStatusRequest",
+  "FleetStatusRequest",
+  "Moat__V1__FleetStatusRequest",
+  "moat.v1",
+  sizeof(Moat__V1__FleetStatusRequest),
+  0,
+  moat__v1__fleet_status_request__field_descriptors,
+  moat__v1__fleet_status_request__field_indices_by_name,
+  0,  moat__v1__fleet_status_request__number_ranges,
+  (ProtobufCMessageInit) moat__v1__fleet_status_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__fleet_node__field_descriptors[8] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetNode, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revision_hash",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetNode, revision_hash),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "etcd_revision",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetNode, etcd_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "since_unix_millis",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetNode, since_unix_millis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ready",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetNode, ready),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stale",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetNode, stale),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_error",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetNode, last_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetNode, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__fleet_node__field_indices_by_name[] = {
+  2,   /* field[2] = etcd_revision */
+  6,   /* field[6] = last_error */
+  0,   /* field[0] = name */
+  4,   /* field[4] = ready */
+  1,   /* field[1] = revision_hash */
+  3,   /* field[3] = since_unix_millis */
+  5,   /* field[5] = stale */
+  7,   /* field[7] = version */
+};
+static const ProtobufCIntRange moat__v1__fleet_node__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor moat__v1__fleet_node__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.FleetNode",
+  "FleetNode",
+  "Moat__V1__FleetNode",
+  "moat.v1",
+  sizeof(Moat__V1__FleetNode),
+  8,
+  moat__v1__fleet_node__field_descriptors,
+  moat__v1__fleet_node__field_indices_by_name,
+  1,  moat__v1__fleet_node__number_ranges,
+  (ProtobufCMessageInit) moat__v1__fleet_node__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__fleet_status_response__field_descriptors[2] =
+{
+  {
+    "nodes",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Moat__V1__FleetStatusResponse, n_nodes),
+    offsetof(Moat__V1__FleetStatusResponse, nodes),
+    &moat__v1__fleet_node__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "document_hash",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetStatusResponse, document_hash),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__fleet_status_response__field_indices_by_name[] = {
+  1,   /* field[1] = document_hash */
+  0,   /* field[0] = nodes */
+};
+static const ProtobufCIntRange moat__v1__fleet_status_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor moat__v1__fleet_status_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.FleetStatusResponse",
+  "FleetStatusResponse",
+  "Moat__V1__FleetStatusResponse",
+  "moat.v1",
+  sizeof(Moat__V1__FleetStatusResponse),
+  2,
+  moat__v1__fleet_status_response__field_descriptors,
+  moat__v1__fleet_status_response__field_indices_by_name,
+  1,  moat__v1__fleet_status_response__number_ranges,
+  (ProtobufCMessageInit) moat__v1__fleet_status_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue moat__v1__default_action__enum_values_by_number[3] =
 {
   { "DEFAULT_ACTION_UNSPECIFIED", "MOAT__V1__DEFAULT_ACTION__DEFAULT_ACTION_UNSPECIFIED", 0 },
@@ -2520,7 +2893,7 @@ const ProtobufCEnumDescriptor moat__v1__public_network_access__descriptor =
   moat__v1__public_network_access__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor moat__v1__control__method_descriptors[9] =
+static const ProtobufCMethodDescriptor moat__v1__control__method_descriptors[10] =
 {
   { "PutDocument", &moat__v1__put_document_request__descriptor, &moat__v1__change_response__descriptor },
   { "ApplyChange", &moat__v1__apply_change_request__descriptor, &moat__v1__change_response__descriptor },
@@ -2531,9 +2904,11 @@ static const ProtobufCMethodDescriptor moat__v1__control__method_descriptors[9] 
   { "Metrics", &moat__v1__metrics_request__descriptor, &moat__v1__metrics_response__descriptor },
   { "KeysList", &moat__v1__keys_list_request__descriptor, &moat__v1__keys_response__descriptor },
   { "KeysRefresh", &moat__v1__keys_refresh_request__descriptor, &moat__v1__keys_response__descriptor },
+  { "FleetStatus", &moat__v1__fleet_status_request__descriptor, &moat__v1__fleet_status_response__descriptor },
 };
 const unsigned moat__v1__control__method_indices_by_name[] = {
   1,        /* ApplyChange */
+  9,        /* FleetStatus */
   2,        /* GetDocument */
   7,        /* KeysList */
   8,        /* KeysRefresh */
@@ -2550,7 +2925,7 @@ const ProtobufCServiceDescriptor moat__v1__control__descriptor =
   "Control",
   "Moat__V1__Control",
   "moat.v1",
-  9,
+  10,
   moat__v1__control__method_descriptors,
   moat__v1__control__method_indices_by_name
 };
@@ -2625,6 +3000,14 @@ void moat__v1__control__keys_refresh(ProtobufCService *service,
 {
   assert(service->descriptor == &moat__v1__control__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void moat__v1__control__fleet_status(ProtobufCService *service,
+                                     const Moat__V1__FleetStatusRequest *input,
+                                     Moat__V1__FleetStatusResponse_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &moat__v1__control__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void moat__v1__control__init (Moat__V1__Control_Service *service,
                               Moat__V1__Control_ServiceDestroy destroy)

@@ -8,7 +8,7 @@ extension StatusResponse {
         func number<N: BinaryInteger>(_ value: N) -> JSONValue { .number(String(value)) }
         let confirmed = rulesConfirmedAtUnixMillis > 0 ? rulesConfirmedAtUnixMillis : nil
         let tenants = JSONValue.array(tenantKeys.map { $0.json(nowMillis: nowMillis) })
-        return .object([
+        let document: JSONValue = .object([
             ("ready", .bool(ready)),
             ("notReadyReason", notReadyReason.map { .string($0) } ?? .null),
             ("revision", revision?.json ?? .null),
@@ -28,5 +28,9 @@ extension StatusResponse {
             ("maxSnapshotAgeSeconds", maximumSnapshotAgeSeconds > 0 ? number(maximumSnapshotAgeSeconds) : .null),
             ("tenants", tenants),
         ])
+        // With the etcd rules source (docs/etcd.md); null, false and 0 with the rules file.
+        let source: JSONValue = etcdSource.map { .string($0) } ?? .null
+        return document.setting("etcdSource", to: source).setting("stale", to: .bool(stale))
+            .setting("etcdRevision", to: number(etcdRevision))
     }
 }

@@ -36,6 +36,12 @@ public struct StatusResponse: WireMessage, Hashable {
     public var maximumSnapshotAgeSeconds: UInt64 = 0
     /// Every tenant of the serving rules and its signing keys.
     public var tenantKeys: [TenantKeysStatus] = []
+    /// With the etcd rules source (docs/etcd.md): its endpoints and prefix; `nil` for the rules file.
+    public var etcdSource: String? = nil
+    /// With the etcd rules source: whether the rules served may be behind etcd.
+    public var stale = false
+    /// With the etcd rules source: the etcd mod revision of the document last handled.
+    public var etcdRevision: Int64 = 0
 
     public init(
         ready: Bool,
@@ -94,6 +100,9 @@ public struct StatusResponse: WireMessage, Hashable {
             response.rulesConfirmedAtUnixMillis = message.rules_confirmed_at_unix_millis
             response.maximumSnapshotAgeSeconds = message.max_snapshot_age_seconds
             response.tenantKeys = TenantKeysStatus.list(message.tenant_keys, count: message.n_tenant_keys)
+            response.etcdSource = CString.optional(message.etcd_source)
+            response.stale = message.stale != 0
+            response.etcdRevision = message.etcd_revision
             return response
         }
     }
@@ -133,6 +142,9 @@ public struct StatusResponse: WireMessage, Hashable {
             message.pointee.max_snapshot_age_seconds = maximumSnapshotAgeSeconds
             message.pointee.tenant_keys = try TenantKeysStatus.fill(tenantKeys, &arena)
             message.pointee.n_tenant_keys = tenantKeys.count
+            try arena.set(&message.pointee.etcd_source, etcdSource, field: "etcd_source")
+            message.pointee.stale = stale ? 1 : 0
+            message.pointee.etcd_revision = etcdRevision
         }
     }
 }

@@ -39,6 +39,9 @@ typedef struct Moat__V1__RollbackRequest Moat__V1__RollbackRequest;
 typedef struct Moat__V1__ReloadRequest Moat__V1__ReloadRequest;
 typedef struct Moat__V1__MetricsRequest Moat__V1__MetricsRequest;
 typedef struct Moat__V1__MetricsResponse Moat__V1__MetricsResponse;
+typedef struct Moat__V1__FleetStatusRequest Moat__V1__FleetStatusRequest;
+typedef struct Moat__V1__FleetNode Moat__V1__FleetNode;
+typedef struct Moat__V1__FleetStatusResponse Moat__V1__FleetStatusResponse;
 
 
 /* --- enums --- */
@@ -350,6 +353,19 @@ struct  Moat__V1__StatusResponse
    */
   uint64_t max_snapshot_age_seconds;
   /*
+   * With the etcd rules source (docs/etcd.md): its endpoints and prefix; empty for the rules file.
+   */
+  char *etcd_source;
+  /*
+   * With the etcd rules source: true while the rules served may be behind etcd (served from the
+   * cache at start, or the watch lost).
+   */
+  protobuf_c_boolean stale;
+  /*
+   * With the etcd rules source: the etcd mod revision of the document last handled.
+   */
+  int64_t etcd_revision;
+  /*
    * Every tenant of the serving rules and its signing keys (docs/running.md, "Signing keys").
    */
   size_t n_tenant_keys;
@@ -357,7 +373,7 @@ struct  Moat__V1__StatusResponse
 };
 #define MOAT__V1__STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__status_response__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0,NULL, 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL }
+    , 0, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0,NULL, 0, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL }
 
 
 /*
@@ -481,6 +497,71 @@ struct  Moat__V1__MetricsResponse
 #define MOAT__V1__METRICS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__metrics_response__descriptor) \
     , (char *)protobuf_c_empty_string }
+
+
+/*
+ * FleetStatus (method 25): every node of the etcd rules source's fleet (docs/etcd.md, "Fleet").
+ */
+struct  Moat__V1__FleetStatusRequest
+{
+  ProtobufCMessage base;
+};
+#define MOAT__V1__FLEET_STATUS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__fleet_status_request__descriptor) \
+     }
+
+
+/*
+ * One node's entry in the fleet registry (PREFIX/nodes/NAME).
+ */
+struct  Moat__V1__FleetNode
+{
+  ProtobufCMessage base;
+  char *name;
+  /*
+   * The content hash of the revision the node serves.
+   */
+  char *revision_hash;
+  /*
+   * The etcd mod revision of the document the node last handled.
+   */
+  int64_t etcd_revision;
+  /*
+   * When the node's revision was accepted, Unix time in milliseconds.
+   */
+  int64_t since_unix_millis;
+  protobuf_c_boolean ready;
+  /*
+   * True while the node's rules may be behind etcd.
+   */
+  protobuf_c_boolean stale;
+  /*
+   * The node's last refused document, empty when the last one was accepted.
+   */
+  char *last_error;
+  char *version;
+};
+#define MOAT__V1__FLEET_NODE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__fleet_node__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Moat__V1__FleetStatusResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Every live node, by name.
+   */
+  size_t n_nodes;
+  Moat__V1__FleetNode **nodes;
+  /*
+   * The revision hash of the document etcd holds; empty when there is none.
+   */
+  char *document_hash;
+};
+#define MOAT__V1__FLEET_STATUS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__fleet_status_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string }
 
 
 /* Moat__V1__PutDocumentRequest methods */
@@ -920,6 +1001,63 @@ Moat__V1__MetricsResponse *
 void   moat__v1__metrics_response__free_unpacked
                      (Moat__V1__MetricsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Moat__V1__FleetStatusRequest methods */
+void   moat__v1__fleet_status_request__init
+                     (Moat__V1__FleetStatusRequest         *message);
+size_t moat__v1__fleet_status_request__get_packed_size
+                     (const Moat__V1__FleetStatusRequest   *message);
+size_t moat__v1__fleet_status_request__pack
+                     (const Moat__V1__FleetStatusRequest   *message,
+                      uint8_t             *out);
+size_t moat__v1__fleet_status_request__pack_to_buffer
+                     (const Moat__V1__FleetStatusRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__FleetStatusRequest *
+       moat__v1__fleet_status_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__fleet_status_request__free_unpacked
+                     (Moat__V1__FleetStatusRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__FleetNode methods */
+void   moat__v1__fleet_node__init
+                     (Moat__V1__FleetNode         *message);
+size_t moat__v1__fleet_node__get_packed_size
+                     (const Moat__V1__FleetNode   *message);
+size_t moat__v1__fleet_node__pack
+                     (const Moat__V1__FleetNode   *message,
+                      uint8_t             *out);
+size_t moat__v1__fleet_node__pack_to_buffer
+                     (const Moat__V1__FleetNode   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__FleetNode *
+       moat__v1__fleet_node__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__fleet_node__free_unpacked
+                     (Moat__V1__FleetNode *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__FleetStatusResponse methods */
+void   moat__v1__fleet_status_response__init
+                     (Moat__V1__FleetStatusResponse         *message);
+size_t moat__v1__fleet_status_response__get_packed_size
+                     (const Moat__V1__FleetStatusResponse   *message);
+size_t moat__v1__fleet_status_response__pack
+                     (const Moat__V1__FleetStatusResponse   *message,
+                      uint8_t             *out);
+size_t moat__v1__fleet_status_response__pack_to_buffer
+                     (const Moat__V1__FleetStatusResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__FleetStatusResponse *
+       moat__v1__fleet_status_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__fleet_status_response__free_unpacked
+                     (Moat__V1__FleetStatusResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Moat__V1__PutDocumentRequest_Closure)
@@ -991,6 +1129,15 @@ typedef void (*Moat__V1__MetricsRequest_Closure)
 typedef void (*Moat__V1__MetricsResponse_Closure)
                  (const Moat__V1__MetricsResponse *message,
                   void *closure_data);
+typedef void (*Moat__V1__FleetStatusRequest_Closure)
+                 (const Moat__V1__FleetStatusRequest *message,
+                  void *closure_data);
+typedef void (*Moat__V1__FleetNode_Closure)
+                 (const Moat__V1__FleetNode *message,
+                  void *closure_data);
+typedef void (*Moat__V1__FleetStatusResponse_Closure)
+                 (const Moat__V1__FleetStatusResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1034,6 +1181,10 @@ struct Moat__V1__Control_Service
                        const Moat__V1__KeysRefreshRequest *input,
                        Moat__V1__KeysResponse_Closure closure,
                        void *closure_data);
+  void (*fleet_status)(Moat__V1__Control_Service *service,
+                       const Moat__V1__FleetStatusRequest *input,
+                       Moat__V1__FleetStatusResponse_Closure closure,
+                       void *closure_data);
 };
 typedef void (*Moat__V1__Control_ServiceDestroy)(Moat__V1__Control_Service *);
 void moat__v1__control__init (Moat__V1__Control_Service *service,
@@ -1050,7 +1201,8 @@ void moat__v1__control__init (Moat__V1__Control_Service *service,
       function_prefix__ ## reload,\
       function_prefix__ ## metrics,\
       function_prefix__ ## keys_list,\
-      function_prefix__ ## keys_refresh  }
+      function_prefix__ ## keys_refresh,\
+      function_prefix__ ## fleet_status  }
 void moat__v1__control__put_document(ProtobufCService *service,
                                      const Moat__V1__PutDocumentRequest *input,
                                      Moat__V1__ChangeResponse_Closure closure,
@@ -1087,6 +1239,10 @@ void moat__v1__control__keys_refresh(ProtobufCService *service,
                                      const Moat__V1__KeysRefreshRequest *input,
                                      Moat__V1__KeysResponse_Closure closure,
                                      void *closure_data);
+void moat__v1__control__fleet_status(ProtobufCService *service,
+                                     const Moat__V1__FleetStatusRequest *input,
+                                     Moat__V1__FleetStatusResponse_Closure closure,
+                                     void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1116,6 +1272,9 @@ extern const ProtobufCMessageDescriptor moat__v1__rollback_request__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__reload_request__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__metrics_request__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__metrics_response__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__fleet_status_request__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__fleet_node__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__fleet_status_response__descriptor;
 extern const ProtobufCServiceDescriptor moat__v1__control__descriptor;
 
 PROTOBUF_C__END_DECLS

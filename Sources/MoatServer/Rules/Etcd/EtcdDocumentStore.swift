@@ -1,0 +1,210 @@
+import MoatEtcd
+import MoatIdentity
+import MoatWire
+
+/// The rules document as Moat keeps it in etcd under a prefix (docs/etcd.md, "Keys"):
+///
+/// - `PREFIX/document`: the document itself, or, for a document over `inlineLimit`, a manifest
+///   naming its chunks (`moat-chunks v1`, then `hash`, `size` and one `chunk` line per chunk);
+/// - `PREFIX/chunks/HASH`: one chunk, named by the hash of its bytes;
+/// - `PREFIX/history/HASH`: the last `keptDocuments` documents (as `PREFIX/document` held them),
+///   for rollback.
+///
+/// A writer puts the chunks first, then switches `PREFIX/document` with one transaction that
+/// compares the revision it read and that every chunk exists; a reader follows a manifest only when
+/// all its chunks are there and add up to its hash. Chunks no kept document names are collected
+/// after a write, in a transaction that holds only while the document is unchanged.
+struct EtcdDocumentStore: Sendable {
+    /// A document read from etcd.
+    struct Stored: Sendable {
+        var bytes: [UInt8]
+        /// The mod revision of `PREFIX/document`: what a write compares.
+        var modRevision: Int64
+    }
+
+    /// What `read` found.
+    struct Read: Sendable {
+        /// nil when there is no document under the prefix.
+        var document: Stored?
+        /// The store's revision at the read: a watch continues from the next one.
+        var revision: Int64
+    }
+
+    /// Documents up to this size are stored whole in `PREFIX/document` (with the history copy,
+    /// a transaction stays well within etcd's default 1.5 MiB request limit).
+    static let inlineLimit = 512 * 1024
+    static let chunkBytes = 512 * 1024
+    static let keptDocuments = 5
+    /// etcd's default `--max-txn-ops` is 128.
+    private static let maximumOperations = 100
+
+    let client: EtcdClient
+    let prefix: String
+
+    var documentKey: [UInt8] { key("document") }
+    private func key(_ name: String) -> [UInt8] { Array((prefix + name).utf8) }
+    private func chunkKey(_ hash: String) -> [UInt8] { key("chunks/" + hash) }
+    private func historyKey(_ hash: String) -> [UInt8] { key("history/" + hash) }
+
+    /// The document and the store's revision.
+    func read() async throws(EtcdSourceError) -> Read {
+        let response = try await call { try await client.range(EtcdRangeRequest(key: documentKey)) }
+        guard let kv = response.kvs.first else { return Read(document: nil, revision: response.revision) }
+        return Read(document: try await document(kv), revision: response.revision)
+    }
+
+    /// The document a `PREFIX/document` value stands for: itself, or the chunks its manifest names.
+    func document(_ kv: EtcdKeyValue) async throws(EtcdSourceError) -> Stored {
+        Stored(bytes: try await resolve(kv.value), modRevision: kv.modRevision)
+    }
+
+    private func resolve(_ value: [UInt8]) async throws(EtcdSourceError) -> [UInt8] {
+        guard let manifest = try Self.manifest(value) else { return value }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(manifest.size)
+        for hash in manifest.chunks {
+            let response = try await call { try await client.range(EtcdRangeRequest(key: chunkKey(hash))) }
+            guard let chunk = response.kvs.first?.value, RevisionHash.of(chunk) == hash else {
+                throw .invalid("chunk \(hash) of document \(manifest.hash) is missing from etcd")
+            }
+            bytes += chunk
+        }
+        guard bytes.count == manifest.size, RevisionHash.of(bytes) == manifest.hash else {
+            throw .invalid("the chunks of document \(manifest.hash) do not add up to it")
+        }
+        return bytes
+    }
+
+    /// Replaces the document when `PREFIX/document` is still at `modRevision` (0: absent), and
+    /// keeps it for rollback unless told not to (a rollback goes to a kept one): the new mod
+    /// revision, or nil when the document changed meanwhile (read again and retry).
+    func write(
+        _ bytes: [UInt8],
+        replacing modRevision: Int64,
+        recordInHistory: Bool
+    ) async throws(EtcdSourceError) -> Int64? {
+        let hash = RevisionHash.of(bytes)
+        var compare = [EtcdCompare(key: documentKey, .modRevision(modRevision))]
+        let value: [UInt8]
+        if bytes.count <= Self.inlineLimit {
+            value = bytes
+        } else {
+            var manifest = EtcdDocumentManifest(hash: hash, size: bytes.count, chunks: [])
+            var start = 0
+            while start < bytes.count {
+                let chunk = Array(bytes[start..<min(start + Self.chunkBytes, bytes.count)])
+                let chunkHash = RevisionHash.of(chunk)
+                _ = try await call { try await client.put(EtcdPutRequest(key: chunkKey(chunkHash), value: chunk)) }
+                manifest.chunks.append(chunkHash)
+                compare.append(EtcdCompare(key: chunkKey(chunkHash), .version(0), .greater))
+                start += Self.chunkBytes
+            }
+            value = manifest.encoded
+        }
+        var operations = [EtcdOperation.put(EtcdPutRequest(key: documentKey, value: value))]
+        if recordInHistory { operations.append(.put(EtcdPutRequest(key: historyKey(hash), value: value))) }
+        let response = try await call { try await client.txn(EtcdTxnRequest(compare: compare, success: operations)) }
+        return response.succeeded ? response.revision : nil
+    }
+
+    /// Every node of the fleet (`PREFIX/nodes/`) and the hash of the document (FleetStatus).
+    func fleetStatus() async throws(StatusError) -> FleetStatusResponse {
+        do {
+            let nodes = try await NodeRegistry.nodes(client: client, prefix: prefix)
+            let document = try await read().document
+            return FleetStatusResponse(nodes: nodes, documentHash: document.map { RevisionHash.of($0.bytes) } ?? "")
+        } catch let error as EtcdError {
+            throw StatusError(error.kind == .unavailable ? .unavailable : .failedPrecondition, error.message)
+        } catch let error as EtcdSourceError {
+            throw StatusError(.unavailable, "\(error)")
+        } catch {
+            throw StatusError(.internalError, "\(error)")
+        }
+    }
+
+    /// The kept documents, newest first: (hash, bytes). A kept document whose chunks are gone is
+    /// left out.
+    func history() async throws(EtcdSourceError) -> [(hash: String, bytes: [UInt8])] {
+        var kept: [(hash: String, bytes: [UInt8])] = []
+        for kv in try await historyEntries() {
+            guard let bytes = try? await resolve(kv.value) else { continue }
+            kept.append((RevisionHash.of(bytes), bytes))
+        }
+        return kept
+    }
+
+    private func historyEntries() async throws(EtcdSourceError) -> [EtcdKeyValue] {
+        let historyPrefix = key("history/")
+        let response = try await call {
+            try await client.range(EtcdRangeRequest(key: historyPrefix, rangeEnd: EtcdKeys.prefixEnd(historyPrefix)))
+        }
+        return response.kvs.sorted { $0.modRevision > $1.modRevision }
+    }
+
+    /// Deletes the history past `keptDocuments` and the chunks no remaining document names, in
+    /// one transaction that holds only while `PREFIX/document` is unchanged (a writer that
+    /// switches to chunks deleted meanwhile fails its own comparison and writes them again).
+    func collectGarbage() async throws(EtcdSourceError) {
+        let current = try await call { try await client.range(EtcdRangeRequest(key: documentKey)) }
+        guard let document = current.kvs.first else { return }
+        let entries = try await historyEntries()
+        let kept = entries.prefix(Self.keptDocuments)
+        var referenced = Set(try Self.manifest(document.value)?.chunks ?? [])
+        for entry in kept { referenced.formUnion((try? EtcdDocumentManifest(entry.value))?.chunks ?? []) }
+        let chunksPrefix = key("chunks/")
+        let chunks = try await call {
+            try await client.range(
+                EtcdRangeRequest(key: chunksPrefix, rangeEnd: EtcdKeys.prefixEnd(chunksPrefix), keysOnly: true)
+            )
+        }
+        let unreferenced = chunks.kvs.map { $0.key }.filter {
+            !referenced.contains(String(decoding: $0.dropFirst(chunksPrefix.count), as: UTF8.self))
+        }
+        let deletions = (entries.dropFirst(Self.keptDocuments).map(\.key) + unreferenced)
+            .prefix(Self.maximumOperations)
+            .map { EtcdOperation.delete(EtcdDeleteRequest(key: $0)) }
+        guard !deletions.isEmpty else { return }
+        _ = try await call {
+            try await client.txn(
+                EtcdTxnRequest(
+                    compare: [EtcdCompare(key: documentKey, .modRevision(document.modRevision))],
+                    success: Array(deletions)
+                )
+            )
+        }
+    }
+
+    /// The manifest `value` holds, nil when it is a document.
+    private static func manifest(_ value: [UInt8]) throws(EtcdSourceError) -> EtcdDocumentManifest? {
+        do {
+            return try EtcdDocumentManifest(value)
+        } catch {
+            throw .invalid(error.message)
+        }
+    }
+
+    private func call<T>(_ body: () async throws -> T) async throws(EtcdSourceError) -> T {
+        do {
+            return try await body()
+        } catch let error as EtcdError {
+            throw .etcd(error)
+        } catch {
+            throw .etcd(EtcdError(.unavailable, "\(error)"))
+        }
+    }
+}
+
+/// Why the etcd source could not read or write a document.
+enum EtcdSourceError: Error, Sendable, CustomStringConvertible {
+    /// etcd did not answer or refused.
+    case etcd(EtcdError)
+    /// What etcd holds is not a document Moat can follow (a manifest with missing chunks).
+    case invalid(String)
+
+    var description: String {
+        switch self {
+        case .etcd(let error): error.message
+        case .invalid(let message): message
+        }
+    }
+}
