@@ -90,7 +90,7 @@ import Testing
             (0, nil, nil),
             (4, nil, nil),
             (15, nil, nil),
-            (25, nil, nil),
+            (26, nil, nil),
             (255, nil, nil),
         ] as [(UInt8, String?, SocketKind?)]
     )
