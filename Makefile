@@ -116,6 +116,4 @@ clean:
 include clients/c/client.mk
 include Benchmarks/bench.mk
 include clients/python/client.mk
-include Tests/Envoy/envoy.mk
-include Tests/HTTP/http.mk
-include Tests/Keys/keys.mk
+include Tests/pytest.mk
