@@ -93,8 +93,9 @@ test-sanitize: test-asan test-tsan c-client-sanitize
 # or moatctl fails its test. LeakSanitizer is off: on Swift code it reports objects that static
 # lets still hold (Swift packs enum tags into pointers' spare bits, which it does not follow), in
 # Foundation, swift-crypto and NIO as much as in Moat, so its reports cannot be told from real leaks.
+# ThreadSanitizer skips only what Tests/tsan-suppressions.txt names, each with its reason.
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=0:halt_on_error=1
-TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/Tests/tsan-suppressions.txt
 
 test-asan: deps
 	$(SWIFT) build --scratch-path .build-asan --sanitize=address
