@@ -202,7 +202,7 @@ actor KeyManager: Service {
 
     private func performRefresh(_ id: String, reason: String) async {
         guard let source = tenants[id]?.source else { return }
-        let etag = tenants[id]?.entry.flatMap { $0.origin == .fetched || $0.origin == .persisted ? $0.etag : nil }
+        let etag = tenants[id]?.entry?.etag
         let result: Result<KeyFetcher.Outcome, KeyFetcher.Failure>
         do throws(KeyFetcher.Failure) {
             result = .success(try await fetcher.fetch(source, etag: etag))

@@ -7,8 +7,7 @@ extension StatusResponse {
     public func json(nowMillis: Int64) -> JSONValue {
         func number<N: BinaryInteger>(_ value: N) -> JSONValue { .number(String(value)) }
         let confirmed = rulesConfirmedAtUnixMillis > 0 ? rulesConfirmedAtUnixMillis : nil
-        let tenants = JSONValue.array(tenantKeys.map { $0.json(nowMillis: nowMillis) })
-        let document: JSONValue = .object([
+        let members: [(String, JSONValue)] = [
             ("ready", .bool(ready)),
             ("notReadyReason", notReadyReason.map { .string($0) } ?? .null),
             ("revision", revision?.json ?? .null),
@@ -26,11 +25,12 @@ extension StatusResponse {
             ("rulesConfirmedAt", confirmed.map { .string(Timestamp.iso8601(millis: $0)) } ?? .null),
             ("rulesConfirmedAgeSeconds", confirmed.map { number(max(0, nowMillis - $0) / 1000) } ?? .null),
             ("maxSnapshotAgeSeconds", maximumSnapshotAgeSeconds > 0 ? number(maximumSnapshotAgeSeconds) : .null),
-            ("tenants", tenants),
-        ])
-        // With the etcd rules source (docs/etcd.md); null, false and 0 with the rules file.
-        let source: JSONValue = etcdSource.map { .string($0) } ?? .null
-        return document.setting("etcdSource", to: source).setting("stale", to: .bool(stale))
-            .setting("etcdRevision", to: number(etcdRevision))
+            ("tenants", .array(tenantKeys.map { $0.json(nowMillis: nowMillis) })),
+            // With the etcd rules source (docs/etcd.md); null, false and 0 with the rules file.
+            ("etcdSource", etcdSource.map { .string($0) } ?? .null),
+            ("stale", .bool(stale)),
+            ("etcdRevision", number(etcdRevision)),
+        ]
+        return .object(members)
     }
 }
