@@ -4,7 +4,7 @@
 SWIFT ?= swift
 BIN := .build/debug
 RUN_DIR := $(CURDIR)/run
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config etcd-server etcd-client
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config etcd-server etcd-client systemd
 
 .PHONY: all build deps run test lint api-check docs check-generated check-conformance format-check conformance clean \
 	fuzz test-sanitize test-asan test-tsan perf-guard

@@ -26,14 +26,7 @@ public struct JWTVerifier: TokenVerifier {
         var keys: [String: [String: VerificationKey]] = [:]
         var errors: [ValidationError] = []
         for tenant in tenants {
-            var tenantKeys: [String: VerificationKey] = [:]
-            for key in tenant.keys {
-                do {
-                    tenantKeys[key.id] = try VerificationKey(key)
-                } catch {
-                    errors.append(error)
-                }
-            }
+            let tenantKeys = VerificationKey.importing(tenant.keys, errors: &errors)
             keys[tenant.tenantId.lowercased(), default: [:]].merge(tenantKeys) { first, _ in first }
         }
         guard errors.isEmpty else { throw DocumentError(errors: errors) }

@@ -17,15 +17,8 @@ public struct TenantKeySet: Sendable {
     /// Reads and imports the JWKS document `bytes`; throws every problem, each at its path (`keys[1].n`).
     public init(tenantId: String, jwks bytes: [UInt8]) throws(DocumentError) {
         let parsed = try JSONWebKeySet.keys(parsing: bytes)
-        var keys: [String: VerificationKey] = [:]
         var errors: [ValidationError] = []
-        for key in parsed {
-            do {
-                keys[key.id] = try VerificationKey(key)
-            } catch {
-                errors.append(error)
-            }
-        }
+        let keys = VerificationKey.importing(parsed, errors: &errors)
         guard errors.isEmpty else { throw DocumentError(errors: errors) }
         guard !keys.isEmpty else {
             throw DocumentError(errors: [ValidationError(path: "keys", message: "no signing keys: the set is empty")])

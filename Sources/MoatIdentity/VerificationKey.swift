@@ -16,6 +16,23 @@ enum VerificationKey: Sendable {
         }
     }
 
+    /// Imports every key, by `kid` (unique: the document and JWKS parsers refuse repeats); collects
+    /// each refusal into `errors` instead of stopping at the first, so an operator sees them all.
+    static func importing(
+        _ keys: some Sequence<JSONWebKey>,
+        errors: inout [ValidationError]
+    ) -> [String: VerificationKey] {
+        var imported: [String: VerificationKey] = [:]
+        for key in keys {
+            do {
+                imported[key.id] = try VerificationKey(key)
+            } catch {
+                errors.append(error)
+            }
+        }
+        return imported
+    }
+
     /// Imports a key the document compiler already checked for shape.
     ///
     /// swift-crypto is stricter than the document's shape rules (for example it refuses RSA moduli

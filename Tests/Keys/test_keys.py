@@ -48,7 +48,7 @@ def test_etag_confirms_the_set_and_max_age_brings_the_next_refresh_forward(world
     assert 890 <= (due - fetched).total_seconds() <= 910, tenants
 
 
-def test_a_failing_request_is_retried_with_backoff(world: World) -> None:
+def test_a_failing_request_is_retried_within_one_fetch_as_many_times_as_jwks_retries_says(world: World) -> None:
     key = SigningKey()
     world.server.publish([key], path="/good")
     answers = [503, 429]
@@ -62,6 +62,21 @@ def test_a_failing_request_is_retried_with_backoff(world: World) -> None:
     moatd = world.moatd({"jwksUri": world.server.url("/keys")}, ["--jwks-retries", "2"])
     wait_for(lambda: moatd.tenant()["keyIds"] == [key.kid], "the key set after two retries")
     assert world.server.count("/keys") == 3 and moatd.tenant()["lastError"] is None
+    # The two refusals were retried inside one fetch: without retries the scheduler would have
+    # counted each as a failed fetch (and fetched again 10 s, then 20 s later).
+    metrics = moatd.metrics()
+    assert 'moat_key_fetches_total{tenant="%s",result="success"} 1' % TENANT in metrics, metrics
+    assert 'moat_key_fetches_total{tenant="%s",result="failure"}' % TENANT not in metrics, metrics
+
+
+def test_a_fetch_fails_once_its_retries_are_spent(world: World) -> None:
+    world.server.set("/keys", lambda request: (503, {}, b""))
+    moatd = world.moatd({"jwksUri": world.server.url("/keys")}, ["--jwks-retries", "1"])
+    tenant = wait_for(lambda: (t := moatd.tenant())["lastError"] and t, "the failed fetch")
+    # One try and one retry: two requests, one failed fetch, no key set.
+    assert world.server.count("/keys") == 2, world.server.count("/keys")
+    assert "503" in tenant["lastError"] and tenant["keyIds"] == [], tenant
+    assert 'moat_key_fetches_total{tenant="%s",result="failure"} 1' % TENANT in moatd.metrics()
 
 
 def test_rotation_new_kid_verifies_after_the_kid_miss_refresh_and_a_removed_one_stops(world: World) -> None:

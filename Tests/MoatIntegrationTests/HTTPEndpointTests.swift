@@ -288,10 +288,7 @@ extension MoatdIntegrationTests {
             }
         }
 
-        @Test(
-            "systemd socket activation: the HTTP endpoints on the passed moat-http socket",
-            SocketLifecycle.activatorInstalled
-        )
+        @Test("systemd socket activation: the HTTP endpoints on the passed moat-http socket")
         func socketActivation() async throws {
             try await withSandbox { sandbox in
                 try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)

@@ -95,13 +95,18 @@ extension MoatdIntegrationTests {
             }
         }
 
-        @Test("--state-dir must be a writable directory, --jwks-ca-file must hold a certificate")
+        @Test("--state-dir must be a directory, --jwks-ca-file a readable file of PEM certificates")
         func flagsAreChecked() async throws {
             try await withSandbox { sandbox in
                 try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
+                let missing = sandbox.rulesPath + ".missing"
                 for (arguments, message) in [
                     (["--state-dir", sandbox.rulesPath], "--state-dir: '\(sandbox.rulesPath)' is not a directory"),
-                    (["--jwks-ca-file", sandbox.rulesPath], "--jwks-ca-file: "),
+                    (
+                        ["--jwks-ca-file", sandbox.rulesPath],
+                        "--jwks-ca-file: cannot read PEM certificates from '\(sandbox.rulesPath)'"
+                    ),
+                    (["--jwks-ca-file", missing], "--jwks-ca-file: cannot read PEM certificates from '\(missing)'"),
                 ] {
                     let daemon = try await sandbox.startDaemon(arguments: arguments, wait: false)
                     let termination = await daemon.child.waitForExit(timeout: .seconds(60))

@@ -66,11 +66,11 @@ struct ControlRequestProcessor: Sendable {
             return try frames.encode(MetricsResponse(text: metrics.text()), allocator)
         case .keysList:
             _ = try frames.decode(KeysListRequest.self, frame)
-            return try frames.encode(KeysResponse(tenants: await keys.status().map(\.wire)), allocator)
+            return try frames.encode(KeysResponse(tenants: await keys.status()), allocator)
         case .keysRefresh:
             let request = try frames.decode(KeysRefreshRequest.self, frame)
             let refreshed = try await keys.refreshAll(tenant: request.tenantId)
-            return try frames.encode(KeysResponse(tenants: refreshed.map(\.wire)), allocator)
+            return try frames.encode(KeysResponse(tenants: refreshed), allocator)
         case .fleetStatus:
             _ = try frames.decode(FleetStatusRequest.self, frame)
             guard let etcd = updater.etcd else {

@@ -33,7 +33,7 @@ extension StatusResponse {
     /// `RuleUpdater`'s, and each tenant's signing keys (docs/running.md, "Signing keys").
     static func current(updater: RuleUpdater, keys: KeyManager) async -> StatusResponse {
         var response = StatusResponse(await updater.status())
-        response.tenantKeys = await keys.status().map(\.wire)
+        response.tenantKeys = await keys.status()
         return response
     }
 }

@@ -22,25 +22,12 @@ import ServiceLifecycle
 ///
 /// Checks never wait for any of this: they read the published state with one atomic load.
 actor KeyManager: Service {
-    /// One tenant's state, for `moatctl status` / `moatctl keys list`.
-    struct TenantStatus: Sendable {
-        var tenantId: String
-        /// `nil`: the tenant's keys are the document's only.
-        var source: KeySource?
-        var keyIDs: [String]
-        var origin: String
-        var fetchedAtMillis: Int64?
-        var nextRefreshMillis: Int64?
-        var lastError: String?
-    }
-
     private struct Tenant {
         var source: KeySource
         var entry: FetchedKeys.Entry?
         var lastError: String?
         /// When the next background refresh is due (fetched sources).
         var nextRefresh = ContinuousClock.now
-        var nextRefreshMillis = WallClock.millis()
         /// Failed refreshes in a row, for the retry delay.
         var failures = 0
         var refreshing: Task<Void, Never>?
@@ -178,7 +165,7 @@ actor KeyManager: Service {
     }
 
     /// Refreshes every tenant with a key source, or the one named (KeysRefresh); their states after.
-    func refreshAll(tenant: String?) async throws(StatusError) -> [TenantStatus] {
+    func refreshAll(tenant: String?) async throws(StatusError) -> [TenantKeysStatus] {
         if store.serving?.revision.sequence != reconciledSequence { await reconcile() }
         let targets = tenant.map { [$0.lowercased()] } ?? Array(tenants.keys)
         if let tenant, tenants[tenant.lowercased()] == nil {
@@ -277,7 +264,6 @@ actor KeyManager: Service {
 
     private func schedule(_ id: String, after delay: Duration) {
         tenants[id]?.nextRefresh = ContinuousClock.now + delay
-        tenants[id]?.nextRefreshMillis = WallClock.millis() + Int64(delay.components.seconds) * 1000
     }
 
     // MARK: - Files
@@ -384,43 +370,35 @@ actor KeyManager: Service {
         store.publish(FetchedKeys(generation: generation, sets: sets, unknownKey: gate))
     }
 
-    /// Every tenant of the serving rules: those with a key source, and those with the document's keys only.
-    func status() -> [TenantStatus] {
+    /// Every tenant of the serving rules, for `moatctl status` / `moatctl keys list`: those with a
+    /// key source, and those with the document's keys only (source `nil`).
+    func status() -> [TenantKeysStatus] {
         (store.serving?.snapshot.tenants ?? []).map { tenant in
             let documentKeys = tenant.keys.map(\.id)
             // A source the rules just gained or changed is taken in at the next tick.
             guard let state = tenants[tenant.tenantId], state.source == tenant.source else {
-                return TenantStatus(
+                return TenantKeysStatus(
                     tenantId: tenant.tenantId,
-                    source: tenant.source,
+                    source: tenant.source?.description,
                     keyIDs: documentKeys.sorted(),
                     origin: tenant.source == nil ? "document" : "none"
                 )
             }
-            return TenantStatus(
+            return TenantKeysStatus(
                 tenantId: tenant.tenantId,
-                source: state.source,
+                source: state.source.description,
                 keyIDs: Set(documentKeys + (state.entry?.set.keyIDs ?? [])).sorted(),
                 origin: state.entry?.origin.rawValue ?? "none",
-                fetchedAtMillis: state.entry?.fetchedAtMillis,
-                nextRefreshMillis: state.source.isFetched ? state.nextRefreshMillis : nil,
+                fetchedAtUnixMillis: state.entry?.fetchedAtMillis,
+                nextRefreshUnixMillis: state.source.isFetched ? Self.wallMillis(state.nextRefresh) : nil,
                 lastError: state.lastError
             )
         }
     }
-}
 
-extension KeyManager.TenantStatus {
-    /// As `moat.v1.TenantKeys`.
-    var wire: TenantKeysStatus {
-        TenantKeysStatus(
-            tenantId: tenantId,
-            source: source?.description,
-            keyIDs: keyIDs,
-            origin: origin,
-            fetchedAtUnixMillis: fetchedAtMillis,
-            nextRefreshUnixMillis: nextRefreshMillis,
-            lastError: lastError
-        )
+    /// A point of the monotonic clock as wall-clock Unix milliseconds, for display.
+    private static func wallMillis(_ instant: ContinuousClock.Instant) -> Int64 {
+        let (seconds, attoseconds) = ContinuousClock.now.duration(to: instant).components
+        return WallClock.millis() + seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

@@ -37,12 +37,11 @@ public struct KeysConfiguration: Sendable {
     /// PEM certificate, a state directory that is not a writable directory.
     public func problem() -> String? {
         if let caFile {
+            // swift-nio-ssl throws for a file without a PEM certificate too (an empty one included).
             do {
-                if try NIOSSLCertificate.fromPEMFile(caFile).isEmpty {
-                    return "--jwks-ca-file: '\(caFile)' holds no PEM certificate"
-                }
+                _ = try NIOSSLCertificate.fromPEMFile(caFile)
             } catch {
-                return "--jwks-ca-file: cannot read certificates from '\(caFile)' (\(error))"
+                return "--jwks-ca-file: cannot read PEM certificates from '\(caFile)' (\(error))"
             }
         }
         if let stateDirectory {
