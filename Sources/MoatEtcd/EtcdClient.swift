@@ -21,9 +21,51 @@ import Glibc
 ///
 /// `run()` keeps the connections until `shutdown()`; calls made before it runs wait for it.
 package final class EtcdClient: Sendable {
-    private struct Member: Sendable {
+    private typealias Client = GRPCClient<HTTP2ClientTransport.Posix>
+
+    /// One endpoint, and the connection (a `GRPCClient` of its own) new calls and streams go to.
+    ///
+    /// etcd's gRPC server sends a PING (to estimate the bandwidth for its flow control) for nearly
+    /// every request it reads, and swift-nio-http2 closes a connection that receives more than 200
+    /// PING and SETTINGS frames in 30 s (its flood guard, which grpc-swift does not let a client
+    /// raise). So a connection takes at most `callsPerConnection` calls: then a new one takes
+    /// over, and the old one closes once its calls and streams have ended.
+    private final class Member: Sendable {
         let endpoint: EtcdConfiguration.Endpoint
-        let client: GRPCClient<HTTP2ClientTransport.Posix>
+        private let makeTransport: @Sendable () throws -> HTTP2ClientTransport.Posix
+        private let current: Mutex<(client: Client, calls: Int)>
+
+        init(
+            _ endpoint: EtcdConfiguration.Endpoint,
+            _ makeTransport: @escaping @Sendable () throws -> HTTP2ClientTransport.Posix
+        ) throws {
+            self.endpoint = endpoint
+            self.makeTransport = makeTransport
+            current = Mutex((Client(transport: try makeTransport()), 0))
+        }
+
+        /// The connection for one more call or stream; a new one (handed to `start`, which says
+        /// whether it runs) once the current one has taken `callsPerConnection`.
+        func client(start: (Client) -> Bool) -> Client {
+            let (client, retired) = current.withLock { current -> (Client, Client?) in
+                current.calls += 1
+                guard current.calls > EtcdClient.callsPerConnection,
+                    let fresh = try? Client(transport: makeTransport()), start(fresh)
+                else { return (current.client, nil) }
+                let retired = current.client
+                current = (fresh, 1)
+                return (fresh, retired)
+            }
+            retired?.beginGracefulShutdown()
+            return client
+        }
+
+        /// Lets the current connection's calls finish, then closes it.
+        func shutdown() {
+            current.withLock { $0.client }.beginGracefulShutdown()
+        }
+
+        var initial: Client { current.withLock { $0.client } }
     }
 
     private struct State {
@@ -34,10 +76,15 @@ package final class EtcdClient: Sendable {
 
     /// The largest reply Moat reads: a range over a large document's chunks fits.
     package static let maximumResponseBytes = 64 * 1024 * 1024
+    /// Calls one connection takes before a new one takes over: with the PINGs of the streams
+    /// (a watch's progress requests, lease keep-alives) and of keepalive, well under 200 in 30 s.
+    static let callsPerConnection = 120
 
     package let configuration: EtcdConfiguration
     private let members: [Member]
     private let state = Mutex(State())
+    /// The connections to run: every member's first, then each that takes over (`run()`).
+    private let connections: (stream: AsyncStream<Client>, continuation: AsyncStream<Client>.Continuation)
 
     package init(_ configuration: EtcdConfiguration) throws(EtcdError) {
         self.configuration = configuration
@@ -45,26 +92,31 @@ package final class EtcdClient: Sendable {
         var members: [Member] = []
         for endpoint in configuration.endpoints {
             do {
-                let transport = try HTTP2ClientTransport.Posix(
-                    target: Self.target(endpoint),
-                    transportSecurity: security,
-                    config: .defaults { config in
-                        // A dead member is noticed on a quiet connection too (a watch waiting for events).
-                        config.connection.keepalive = .init(
-                            time: .seconds(10),
-                            timeout: .seconds(5),
-                            allowWithoutCalls: true
+                members.append(
+                    try Member(endpoint) {
+                        try HTTP2ClientTransport.Posix(
+                            target: Self.target(endpoint),
+                            transportSecurity: security,
+                            config: .defaults { config in
+                                // A dead member is noticed on a quiet connection too (a watch waiting for events).
+                                config.connection.keepalive = .init(
+                                    time: .seconds(10),
+                                    timeout: .seconds(5),
+                                    allowWithoutCalls: true
+                                )
+                                config.backoff.initial = .milliseconds(100)
+                                config.backoff.max = .seconds(2)
+                            }
                         )
-                        config.backoff.initial = .milliseconds(100)
-                        config.backoff.max = .seconds(2)
                     }
                 )
-                members.append(Member(endpoint: endpoint, client: GRPCClient(transport: transport)))
             } catch {
                 throw EtcdError(.invalidConfiguration, "etcd endpoint '\(endpoint)' cannot be used: \(error)")
             }
         }
         self.members = members
+        connections = AsyncStream.makeStream()
+        for member in members { connections.continuation.yield(member.initial) }
     }
 
     /// An IP address is its own target: resolved by name it would go into TLS's server name
@@ -97,15 +149,30 @@ package final class EtcdClient: Sendable {
     /// Keeps the connections to every endpoint until `shutdown()` (and the open calls) finish.
     package func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
-            for member in members {
-                group.addTask { try await member.client.runConnections() }
+            for await client in connections.stream {
+                group.addTask {
+                    do {
+                        try await client.runConnections()
+                    } catch let error as RuntimeError where error.code == .clientIsStopped {
+                        // Shut down before it ran (`shutdown()` came first): nothing to run.
+                    }
+                }
             }
         }
     }
 
     /// Lets open calls finish, then closes every connection; `run()` returns after.
     package func shutdown() {
-        for member in members { member.client.beginGracefulShutdown() }
+        connections.continuation.finish()
+        for member in members { member.shutdown() }
+    }
+
+    /// The connection to `member` for one more call or stream.
+    private func connection(to member: Member) -> Client {
+        member.client { fresh in
+            if case .enqueued = connections.continuation.yield(fresh) { return true }
+            return false
+        }
     }
 
     // MARK: - KV
@@ -139,8 +206,8 @@ package final class EtcdClient: Sendable {
     /// Keeps lease `id` alive, renewing it every `interval`, until cancelled; throws when the
     /// stream fails (`.unavailable`: call again) or the lease is gone (`.leaseExpired`).
     package func keepAlive(lease id: Int64, every interval: Duration) async throws(EtcdError) {
-        try await stream(Method.leaseKeepAlive) { member, token throws in
-            try await member.client.bidirectionalStreaming(
+        try await stream(Method.leaseKeepAlive) { client, token throws in
+            try await client.bidirectionalStreaming(
                 request: StreamingClientRequest(metadata: Self.metadata(token)) { writer in
                     while true {
                         try await writer.write(EtcdLeaseRequest(.keepAlive, id: id))
@@ -150,7 +217,7 @@ package final class EtcdClient: Sendable {
                 descriptor: Method.leaseKeepAlive,
                 serializer: EtcdSerializer<EtcdLeaseRequest>(),
                 deserializer: EtcdDeserializer<EtcdLeaseKeepAliveResponse>(),
-                options: streamOptions
+                options: options(timeout: nil)
             ) { response in
                 for try await message in response.messages where message.ttl <= 0 {
                     throw EtcdError(.leaseExpired, "etcd lease \(String(id, radix: 16)) expired")
@@ -174,8 +241,8 @@ package final class EtcdClient: Sendable {
         progressInterval: Duration,
         _ handle: @escaping @Sendable (EtcdWatchResponse) async throws -> Void
     ) async throws(EtcdError) {
-        try await stream(Method.watch) { member, token throws in
-            try await member.client.bidirectionalStreaming(
+        try await stream(Method.watch) { client, token throws in
+            try await client.bidirectionalStreaming(
                 request: StreamingClientRequest(metadata: Self.metadata(token)) { writer in
                     try await writer.write(.create(key: key, rangeEnd: rangeEnd, startRevision: startRevision))
                     while true {
@@ -186,7 +253,7 @@ package final class EtcdClient: Sendable {
                 descriptor: Method.watch,
                 serializer: EtcdSerializer<EtcdWatchRequest>(),
                 deserializer: EtcdDeserializer<EtcdWatchResponse>(),
-                options: streamOptions
+                options: options(timeout: nil)
             ) { response in
                 for try await message in response.messages {
                     if message.canceled {
@@ -221,18 +288,14 @@ package final class EtcdClient: Sendable {
         static let authenticate = MethodDescriptor(fullyQualifiedService: "etcdserverpb.Auth", method: "Authenticate")
     }
 
-    private var unaryOptions: CallOptions {
+    /// The options of one attempt of a call (`timeout` nil: a stream): it fails at once on an
+    /// endpoint that is not connected (`waitForReady` false), so that the next one is tried,
+    /// unless `waiting`.
+    private func options(timeout: Duration?, waiting: Bool = false) -> CallOptions {
         var options = CallOptions.defaults
-        options.timeout = configuration.requestTimeout
-        // Fail at once on an endpoint that cannot be reached, so that the next one is tried.
-        options.waitForReady = false
+        options.timeout = timeout
+        options.waitForReady = waiting
         options.maxResponseMessageBytes = Self.maximumResponseBytes
-        return options
-    }
-
-    private var streamOptions: CallOptions {
-        var options = unaryOptions
-        options.timeout = nil
         return options
     }
 
@@ -242,46 +305,80 @@ package final class EtcdClient: Sendable {
         return metadata
     }
 
-    /// One unary call, on each endpoint in turn from the current one until one answers.
+    /// A pause between two rounds over the endpoints when none answered at once.
+    private static let firstPause = Duration.milliseconds(50)
+    private static let longestPause = Duration.seconds(1)
+
+    /// One unary call: on each endpoint in turn from the current one until one answers. When none
+    /// does (down, restarting, the connection being set up again), the endpoints are tried again,
+    /// now waiting for a connection to be ready, until `configuration.timeout` has passed since the
+    /// call began; then it fails, naming the endpoints and the last error. Each attempt takes at
+    /// most `configuration.requestTimeout`.
+    ///
+    /// A call retried after its first attempt failed on a broken connection may have been carried
+    /// out by etcd all the same: Moat's writes are transactions that compare the revision they
+    /// read, or puts of values that are the same each time, so that carrying one out twice changes
+    /// nothing more.
     private func call<Request: EtcdRequest, Response: EtcdResponse>(
         _ method: MethodDescriptor,
         _ request: Request
     ) async throws(EtcdError) -> Response {
-        let first = state.withLock { $0.current }
-        var failures: [String] = []
-        for attempt in 0..<members.count {
-            let index = (first + attempt) % members.count
-            let member = members[index]
-            do {
-                let response: Response = try await authorized(member) { token in
-                    try await member.client.unary(
-                        request: ClientRequest(message: request, metadata: Self.metadata(token)),
-                        descriptor: method,
-                        serializer: EtcdSerializer<Request>(),
-                        deserializer: EtcdDeserializer<Response>(),
-                        options: unaryOptions
-                    ) { try $0.message }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: configuration.timeout)
+        var lastFailure = "no attempt was made"
+        var waiting = false
+        var pause = Self.firstPause
+        while true {
+            let first = state.withLock { $0.current }
+            for attempt in 0..<members.count {
+                let remaining = clock.now.duration(to: deadline)
+                guard remaining > .zero else { break }
+                let index = (first + attempt) % members.count
+                let member = members[index]
+                let attemptOptions = options(timeout: min(configuration.requestTimeout, remaining), waiting: waiting)
+                let client = connection(to: member)
+                do {
+                    let response: Response = try await authorized(client, attemptOptions) { token in
+                        try await client.unary(
+                            request: ClientRequest(message: request, metadata: Self.metadata(token)),
+                            descriptor: method,
+                            serializer: EtcdSerializer<Request>(),
+                            deserializer: EtcdDeserializer<Response>(),
+                            options: attemptOptions
+                        ) { try $0.message }
+                    }
+                    if index != first { state.withLock { $0.current = index } }
+                    return response
+                } catch {
+                    let failure = Self.etcdError(error, method)
+                    guard failure.kind == .unavailable else { throw failure }
+                    lastFailure = "\(member.endpoint): \(failure.message)"
                 }
-                if attempt > 0 { state.withLock { $0.current = index } }
-                return response
-            } catch {
-                let failure = Self.etcdError(error, method)
-                guard failure.kind == .unavailable else { throw failure }
-                failures.append("\(member.endpoint): \(failure.message)")
             }
+            let remaining = clock.now.duration(to: deadline)
+            guard remaining > .zero, !Task.isCancelled else {
+                throw EtcdError(
+                    .unavailable,
+                    "no etcd endpoint (\(members.map(\.endpoint.description).joined(separator: ", "))) answered \(method.method) within \(configuration.timeout); the last error: \(lastFailure)"
+                )
+            }
+            try? await Task.sleep(for: min(pause, remaining))
+            pause = min(pause * 2, Self.longestPause)
+            waiting = true
         }
-        throw EtcdError(.unavailable, "no etcd endpoint answered \(method.method): \(failures.joined(separator: "; "))")
     }
 
     /// A stream on the current endpoint; when it fails for want of the endpoint, the next is current.
     private func stream(
         _ method: MethodDescriptor,
-        _ body: (Member, String?) async throws -> Void
+        _ body: (Client, String?) async throws -> Void
     ) async throws(EtcdError) {
         let index = state.withLock { $0.current }
-        let member = members[index]
+        let client = connection(to: members[index])
         do {
-            try await authorized(member) { token in try await body(member, token) }
+            try await authorized(client, options(timeout: configuration.requestTimeout)) { token in
+                try await body(client, token)
+            }
         } catch {
             let failure = Self.etcdError(error, method)
             if failure.kind == .unavailable {
@@ -293,31 +390,36 @@ package final class EtcdClient: Sendable {
 
     /// Runs `body` with a valid token (nil without a user), authenticating once more when etcd
     /// says the token is no longer valid.
-    private func authorized<T>(_ member: Member, _ body: (String?) async throws -> T) async throws -> T {
+    private func authorized<T>(
+        _ client: Client,
+        _ options: CallOptions,
+        _ body: (String?) async throws -> T
+    ) async throws -> T {
         guard let user = configuration.user else { return try await body(nil) }
-        let token = try await token(member, user, replacing: nil)
+        let token = try await token(client, user, options, replacing: nil)
         do {
             return try await body(token)
         } catch let error as RPCError
             where error.code == .unauthenticated || error.message.contains("invalid auth token")
         {
-            return try await body(try await self.token(member, user, replacing: token))
+            return try await body(try await self.token(client, user, options, replacing: token))
         }
     }
 
     /// The current token, or a new one when there is none or it is `stale`.
     private func token(
-        _ member: Member,
+        _ client: Client,
         _ user: EtcdConfiguration.User,
+        _ options: CallOptions,
         replacing stale: String?
     ) async throws -> String {
         if let current = state.withLock({ $0.token }), current != stale { return current }
-        let response = try await member.client.unary(
+        let response = try await client.unary(
             request: ClientRequest(message: EtcdAuthenticateRequest(name: user.name, password: user.password)),
             descriptor: Method.authenticate,
             serializer: EtcdSerializer<EtcdAuthenticateRequest>(),
             deserializer: EtcdDeserializer<EtcdAuthenticateResponse>(),
-            options: unaryOptions
+            options: options
         ) { try $0.message }
         state.withLock { $0.token = response.token }
         return response.token

@@ -40,8 +40,12 @@ package struct EtcdConfiguration: Sendable, Hashable {
     package var endpoints: [Endpoint]
     package var tls: TLS?
     package var user: User?
-    /// How long a single call (not a watch or a keep-alive stream) may take on one endpoint.
+    /// How long one attempt of a call (not a watch or a keep-alive stream) may take on one endpoint.
     package var requestTimeout: Duration
+    /// How long a call may take in all: every endpoint tried, then, while none answers, tried
+    /// again (waiting for a reconnecting one) until this passes (`--etcd-timeout`).
+    package var timeout: Duration
+    package static let defaultTimeout = Duration.seconds(10)
 
     /// Parses `endpoints` (`http://host:port`, `https://host:port`, or `host:port`, which is
     /// https when `tls` is given), refusing what is not one with a message naming it.
@@ -49,7 +53,8 @@ package struct EtcdConfiguration: Sendable, Hashable {
         endpoints: [String],
         tls: TLS? = nil,
         user: User? = nil,
-        requestTimeout: Duration = .seconds(5)
+        requestTimeout: Duration = .seconds(5),
+        timeout: Duration = defaultTimeout
     ) throws(EtcdError) {
         guard !endpoints.isEmpty else { throw EtcdError(.invalidConfiguration, "no etcd endpoint is given") }
         if let tls, (tls.certificateFile == nil) != (tls.keyFile == nil) {
@@ -67,6 +72,7 @@ package struct EtcdConfiguration: Sendable, Hashable {
         }
         self.tls = tls
         self.requestTimeout = requestTimeout
+        self.timeout = timeout
         self.user = user
     }
 

@@ -32,13 +32,12 @@ public struct MoatDaemon: Sendable {
             )
         )
         let rulesFile = RulesFile(path: configuration.rulesFile)
-        let etcd = try configuration.etcd.map { source in
-            let client = try EtcdClient(source.client)
-            return (client, EtcdDocumentStore(client: client, prefix: source.prefix))
+        let etcd = try configuration.etcd.map {
+            EtcdDocumentStore(client: try EtcdClient($0.client), prefix: $0.prefix)
         }
         let updater = RuleUpdater(
             file: rulesFile,
-            etcd: etcd?.1,
+            etcd: etcd,
             store: store,
             metrics: metrics,
             logger: logger,
@@ -50,23 +49,29 @@ public struct MoatDaemon: Sendable {
 
         // The etcd client's connections live as long as the daemon: the source, control changes and
         // the registry use them, and they close after the last of those.
-        let etcdConnections = etcd.map { pair in
+        let etcdConnections = etcd.map { etcd in
             Task { [logger] in
                 do {
-                    try await pair.0.run()
+                    try await etcd.client.run()
                 } catch {
                     logger.error("the etcd client stopped: \(error)")
                 }
             }
         }
         defer {
-            etcd?.0.shutdown()
+            etcd?.client.shutdown()
             etcdConnections?.cancel()
         }
         // A node name a live node holds is refused here, before anything is served.
-        let registry = etcd.flatMap { pair in
+        let registry = etcd.flatMap { etcd in
             configuration.etcd.map {
-                NodeRegistry(client: pair.0, prefix: $0.prefix, name: $0.nodeName, updater: updater, logger: logger)
+                NodeRegistry(
+                    client: etcd.client,
+                    prefix: etcd.prefix,
+                    name: $0.nodeName,
+                    updater: updater,
+                    logger: logger
+                )
             }
         }
         if let registry { _ = try await registry.claim() }
@@ -102,7 +107,6 @@ public struct MoatDaemon: Sendable {
                 store: store,
                 updater: updater,
                 keys: keys,
-                etcdClient: etcd?.0,
                 registry: registry
             )
         } catch {
@@ -120,7 +124,6 @@ public struct MoatDaemon: Sendable {
         store: RuleStore,
         updater: RuleUpdater,
         keys: KeyManager,
-        etcdClient: EtcdClient?,
         registry: NodeRegistry?
     ) async throws {
         var caches: [ObjectIdentifier: TokenCache] = [:]
@@ -203,9 +206,8 @@ public struct MoatDaemon: Sendable {
         // Only now, holding the sockets, is no other daemon writing next to the rules file.
         updater.file.removeStaleTemporaryFiles()
         let source: any Service =
-            if let etcdClient, let etcd = updater.etcd, let settings = configuration.etcd {
+            if let etcd = updater.etcd, let settings = configuration.etcd {
                 EtcdRulesSource(
-                    client: etcdClient,
                     store: etcd,
                     updater: updater,
                     progressInterval: settings.progressInterval,

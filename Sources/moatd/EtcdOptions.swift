@@ -46,6 +46,13 @@ struct EtcdOptions: ParsableArguments {
     )
     var passwordFile: String?
 
+    @Option(
+        name: .customLong("etcd-timeout"),
+        help:
+            "Seconds one etcd call may take, waiting for a reconnecting member included (default 10); a control change etcd has not answered by then is refused, nothing changed."
+    )
+    var timeout: Double?
+
     func validate() throws {
         _ = try configuration()
     }
@@ -54,7 +61,7 @@ struct EtcdOptions: ParsableArguments {
     func configuration() throws -> EtcdSourceConfiguration? {
         guard source == .etcd else {
             let etcdFlags = [endpoints, caFile, certificateFile, keyFile, user, passwordFile, nodeName]
-            guard etcdFlags.allSatisfy({ $0 == nil }) else {
+            guard etcdFlags.allSatisfy({ $0 == nil }), timeout == nil else {
                 throw ValidationError("etcd options need --rules-source etcd")
             }
             return nil
@@ -67,6 +74,9 @@ struct EtcdOptions: ParsableArguments {
         guard !name.isEmpty, name.count <= 253, !name.contains("/"), name.allSatisfy({ $0.isASCII && !$0.isWhitespace })
         else {
             throw ValidationError("--node-name: '\(name)' must be 1 to 253 printable ASCII characters without '/'")
+        }
+        if let timeout, !(timeout > 0 && timeout <= 3600) {
+            throw ValidationError("--etcd-timeout: \(timeout) must be more than 0 and at most 3600 seconds")
         }
         guard (user == nil) == (passwordFile == nil) else {
             throw ValidationError("--etcd-user and --etcd-password-file go together")
@@ -85,7 +95,8 @@ struct EtcdOptions: ParsableArguments {
             let client = try EtcdConfiguration(
                 endpoints: endpoints.split(separator: ",").map(String.init),
                 tls: tls,
-                user: credentials
+                user: credentials,
+                timeout: timeout.map { .milliseconds(Int64($0 * 1000)) } ?? EtcdConfiguration.defaultTimeout
             )
             return EtcdSourceConfiguration(client: client, prefix: prefix, nodeName: name)
         } catch {

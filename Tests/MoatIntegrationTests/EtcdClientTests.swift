@@ -203,7 +203,7 @@ extension MoatdIntegrationTests {
                     _ = try await client.put(EtcdPutRequest(key: bytes("/f/k"), value: bytes("v")))
                     #expect(try await client.range(EtcdRangeRequest(key: bytes("/f/k"))).kvs.count == 1)
                 }
-                let allDead = try EtcdConfiguration(endpoints: ["http://127.0.0.1:\(dead)"])
+                let allDead = try EtcdConfiguration(endpoints: ["http://127.0.0.1:\(dead)"], timeout: .seconds(1))
                 try await withEtcdClient(allDead) { client in
                     do throws(EtcdError) {
                         _ = try await client.range(EtcdRangeRequest(key: bytes("/f/k")))
@@ -211,6 +211,58 @@ extension MoatdIntegrationTests {
                     } catch {
                         #expect(error.kind == .unavailable)
                         #expect(error.message.contains("127.0.0.1:\(dead)"), "\(error.message)")
+                    }
+                }
+            }
+        }
+
+        @Test("hundreds of calls in a row on one member are all answered")
+        func streamOfCalls() async throws {
+            try await withSandbox { sandbox in
+                let etcd = try await EtcdCluster.start(in: sandbox)
+                try await withEtcdClient(try EtcdConfiguration(endpoints: etcd.endpoints)) { client in
+                    _ = try await client.put(EtcdPutRequest(key: bytes("/s/k"), value: bytes("v")))
+                    // More calls than etcd's flow-control pings (one per request) may number on one
+                    // connection within 30 s before the HTTP/2 layer's flood guard closes it.
+                    for index in 0..<500 {
+                        do throws(EtcdError) {
+                            _ = try await client.range(EtcdRangeRequest(key: bytes("/s/k")))
+                        } catch {
+                            Issue.record("call \(index) failed: \(error)")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+
+        @Test("a call waits for a restarting member within its timeout; past it, it fails naming the endpoints")
+        func waitsForARestartingMember() async throws {
+            try await withSandbox { sandbox in
+                let etcd = try await EtcdCluster.start(in: sandbox)
+                let patient = try EtcdConfiguration(endpoints: etcd.endpoints, timeout: .seconds(120))
+                try await withEtcdClient(patient) { client in
+                    _ = try await client.put(EtcdPutRequest(key: bytes("/r/k"), value: bytes("before")))
+                    await etcd.stopMember(0)
+                    let put = Task {
+                        try await client.put(EtcdPutRequest(key: bytes("/r/k"), value: bytes("after")))
+                    }
+                    // The put is sent to a member that is down, then etcd comes back.
+                    try await Task.sleep(for: .milliseconds(500))
+                    try etcd.startMember(0)
+                    _ = try await put.value
+                    #expect(try await etcd.etcdctlChecked("get", "--print-value-only", "/r/k") == "after\n")
+                }
+                await etcd.stopMember(0)
+                let impatient = try EtcdConfiguration(endpoints: etcd.endpoints, timeout: .seconds(1))
+                try await withEtcdClient(impatient) { client in
+                    do throws(EtcdError) {
+                        _ = try await client.range(EtcdRangeRequest(key: bytes("/r/k")))
+                        Issue.record("a call to a stopped etcd succeeded")
+                    } catch {
+                        #expect(error.kind == .unavailable)
+                        #expect(error.message.contains(etcd.endpoints[0]), "\(error.message)")
+                        #expect(error.message.contains("answered Range within"), "\(error.message)")
                     }
                 }
             }
@@ -231,7 +283,8 @@ extension MoatdIntegrationTests {
                 }
                 let without = try EtcdConfiguration(
                     endpoints: etcd.endpoints,
-                    tls: .init(caFile: files.ca, certificateFile: nil, keyFile: nil)
+                    tls: .init(caFile: files.ca, certificateFile: nil, keyFile: nil),
+                    timeout: .seconds(1)
                 )
                 try await withEtcdClient(without) { client in
                     do throws(EtcdError) {

@@ -165,7 +165,7 @@ extension MoatdIntegrationTests {
             try await withSandbox { sandbox in
                 let etcd = try await EtcdCluster.start(in: sandbox)
                 try await etcd.etcdctlChecked("put", "/moat/document", stdin: TestDocuments.allowing)
-                let steady = try await sandbox.startEtcdNode("steady", etcd: etcd)
+                let steady = try await sandbox.startEtcdNode("steady", etcd: etcd, arguments: ["--etcd-timeout", "2"])
                 var restarted = try await sandbox.startEtcdNode("restarted", etcd: etcd)
                 let good = TestDocuments.hash(TestDocuments.allowing)
                 try await steady.waitUntilServing(hash: good)
@@ -192,6 +192,51 @@ extension MoatdIntegrationTests {
                     try await node.waitUntilServing(hash: next, timeout: .seconds(60))
                     try await eventually("not stale") { try await !node.status().stale }
                 }
+            }
+        }
+
+        @Test(
+            "a change sent while etcd restarts is committed once etcd is back; past --etcd-timeout it is refused and nothing changes"
+        )
+        func changeWhileEtcdRestarts() async throws {
+            try await withSandbox { sandbox in
+                let etcd = try await EtcdCluster.start(in: sandbox)
+                try await etcd.etcdctlChecked("put", "/moat/document", stdin: TestDocuments.allowing)
+                let patient = try await sandbox.startEtcdNode(
+                    "patient",
+                    etcd: etcd,
+                    arguments: ["--etcd-timeout", "120"]
+                )
+                let quick = try await sandbox.startEtcdNode("quick", etcd: etcd, arguments: ["--etcd-timeout", "1"])
+                for node in [patient, quick] {
+                    try await node.waitUntilServing(hash: TestDocuments.hash(TestDocuments.allowing))
+                }
+
+                await etcd.stopMember(0)
+                let change = Task { try await patient.addIPRule("198.51.100.7") }
+                // The change reaches a node whose etcd is down, then etcd comes back.
+                try await Task.sleep(for: .milliseconds(500))
+                try etcd.startMember(0)
+                let response = try await change.value
+                #expect(response.changed, "\(response.summary)")
+                let stored = try await etcd.etcdctlChecked("get", "--print-value-only", "/moat/document")
+                #expect(stored.contains("198.51.100.7"), "\(stored)")
+                let committed = TestDocuments.hash(Array(stored.dropLast().utf8))
+                #expect(response.revision.hash == committed)
+                for node in [patient, quick] { try await node.waitUntilServing(hash: committed, timeout: .seconds(60)) }
+
+                await etcd.stopMember(0)
+                let refused = await #expect(throws: MoatClientError.self) {
+                    _ = try await quick.addIPRule("198.51.100.8")
+                }
+                #expect(refused?.status == .unavailable)
+                #expect(refused?.message.contains("nothing was changed") == true, "\(refused?.message ?? "")")
+                #expect(refused?.message.contains(etcd.endpoints[0]) == true, "\(refused?.message ?? "")")
+                #expect(try await quick.status().revision?.hash == committed)
+                try etcd.startMember(0)
+                try await etcd.waitUntilHealthy(0)
+                let after = try await etcd.etcdctlChecked("get", "--print-value-only", "/moat/document")
+                #expect(!after.contains("198.51.100.8"), "\(after)")
             }
         }
 

@@ -22,8 +22,8 @@ extension StatusResponse {
             reloadFailures: status.reloadFailures,
             lastReloadError: status.lastReloadError
         )
-        rulesConfirmedAtUnixMillis = status.confirmedAtMillis ?? 0
-        maximumSnapshotAgeSeconds = status.maximumAgeMillis.map { UInt64(max(0, $0) / 1000) } ?? 0
+        rulesConfirmedAtUnixMillis = status.freshness.confirmedAtMillis ?? 0
+        maximumSnapshotAgeSeconds = status.freshness.maximumAgeMillis.map { UInt64(max(0, $0) / 1000) } ?? 0
         etcdSource = status.etcd?.source
         stale = status.etcd?.stale ?? false
         etcdRevision = status.etcd?.revision ?? 0

@@ -29,10 +29,8 @@ actor RuleUpdater {
         var history: [Revision]
         var reloadFailures: UInt64
         var lastReloadError: String?
-        /// When the rules source last confirmed the rules are current, Unix milliseconds.
-        var confirmedAtMillis: Int64?
-        /// `--max-snapshot-age`, in milliseconds; nil when off.
-        var maximumAgeMillis: Int64?
+        /// When the rules source last confirmed the rules are current, and `--max-snapshot-age`.
+        var freshness: RulesFreshness
         /// With the etcd source: whether the serving rules may be behind etcd (served from the
         /// cache, or the watch is lost), and the mod revision of the etcd document last handled.
         var etcd: (source: String, stale: Bool, revision: Int64)?
@@ -220,7 +218,7 @@ actor RuleUpdater {
         dryRun: Bool
     ) async throws(StatusError) -> ChangeResponse {
         if let etcd {
-            return try await etcdChange(etcd, expectedRevision: expectedRevision, dryRun: dryRun) { _ in
+            return try await etcdChange(etcd, expectedRevision: expectedRevision, dryRun: dryRun) { _, _ in
                 (bytes, "document replaced")
             }
         }
@@ -237,8 +235,10 @@ actor RuleUpdater {
     ) async throws(StatusError) -> ChangeResponse {
         if let etcd {
             return try await etcdChange(etcd, expectedRevision: expectedRevision, dryRun: dryRun) {
-                base async throws(StatusError) in
-                try await blocking { () -> Result<[UInt8]?, StatusError> in
+                current,
+                _ async throws(StatusError) in
+                let base = try await editableBase(current)
+                return try await blocking { () -> Result<[UInt8]?, StatusError> in
                     Result { () throws(StatusError) in try Self.edit(base, with: change) }
                 }.get().map { ($0, Self.describe(change)) }
             }
@@ -305,8 +305,9 @@ actor RuleUpdater {
     func rollback(to hash: String?) async throws(StatusError) -> ChangeResponse {
         if let etcd {
             return try await etcdChange(etcd, expectedRevision: nil, dryRun: false, recordInHistory: false) {
-                _ async throws(StatusError) in
-                try await etcdRollbackTarget(etcd, hash)
+                _,
+                currentHash async throws(StatusError) in
+                try await etcdRollbackTarget(etcd, hash, current: currentHash)
             }
         }
         return try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
@@ -393,14 +394,8 @@ actor RuleUpdater {
             history: keptRevisions(),
             reloadFailures: reloadFailures,
             lastReloadError: lastReloadError,
-            confirmedAtMillis: store.freshness.confirmedAtMillis,
-            maximumAgeMillis: store.freshness.maximumAgeMillis,
-            etcd: etcd.map {
-                (
-                    "\($0.client.configuration.endpoints.map(\.description).joined(separator: ",")) \($0.prefix)",
-                    etcdStale, etcdRevision
-                )
-            }
+            freshness: store.freshness,
+            etcd: etcd.map { ($0.source, etcdStale, etcdRevision) }
         )
     }
 
@@ -484,14 +479,23 @@ actor RuleUpdater {
     /// on it, validate, and commit it with a transaction that holds only while etcd's document is
     /// the one read (retried from the read when it is not); then serve it here. Returns once etcd
     /// committed it and this node serves it.
+    ///
+    /// `make` gets etcd's current document (nil: none) and its hash, and returns the new document;
+    /// an edit builds on `editableBase(current)`, which compiles the current document only then.
     private func etcdChange(
         _ etcd: EtcdDocumentStore,
         expectedRevision: String?,
         dryRun: Bool,
         recordInHistory: Bool = true,
-        _ make: ([UInt8]?) async throws(StatusError) -> (bytes: [UInt8], summary: String)?
+        _ make: (_ current: EtcdDocumentStore.Stored?, _ currentHash: String?) async throws(StatusError) -> (
+            bytes: [UInt8], summary: String
+        )?
     ) async throws(StatusError) -> ChangeResponse {
         try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
+            // The last write whose transaction found the document changed. When etcd committed it
+            // but its answer was lost (the connection broke, the client asked again and etcd
+            // compared against its own commit), etcd now holds this change's document.
+            var unconfirmed: (hash: String, rules: LoadedRules, bytes: [UInt8], summary: String)?
             for _ in 0..<Self.etcdAttempts {
                 let current: EtcdDocumentStore.Stored?
                 do throws(EtcdSourceError) {
@@ -500,12 +504,22 @@ actor RuleUpdater {
                     throw Self.statusError(error)
                 }
                 let currentHash = current.map { RevisionHash.of($0.bytes) }
+                if let unconfirmed, let current, currentHash == unconfirmed.hash {
+                    return await committedToEtcd(
+                        etcd,
+                        unconfirmed.rules,
+                        unconfirmed.bytes,
+                        unconfirmed.summary,
+                        revision: current.modRevision
+                    )
+                }
                 try Self.checkExpected(expectedRevision, current: currentHash ?? "")
-                guard let made = try await make(try await editableBase(current)) else {
+                guard let made = try await make(current, currentHash) else {
                     return unchanged(summary: "no change: the document already says so")
                 }
                 let (bytes, summary) = made
-                if let currentHash, RevisionHash.of(bytes) == currentHash {
+                let hash = RevisionHash.of(bytes)
+                if let currentHash, hash == currentHash {
                     return unchanged(summary: "no change: etcd's document is revision \(currentHash)")
                 }
                 let rules = try await compile(bytes)
@@ -518,30 +532,43 @@ actor RuleUpdater {
                         recordInHistory: recordInHistory
                     )
                 } catch {
-                    throw Self.statusError(error)
+                    guard error.statusCode == .unavailable else { throw Self.statusError(error) }
+                    throw StatusError(
+                        .unavailable,
+                        "etcd did not confirm the change (had it received it, every node serves it: moatctl fleet status): \(error)"
+                    )
                 }
-                guard let revision = written else { continue }
-                etcdRevision = revision
-                let response = await publish(
-                    rules,
-                    bytes,
-                    summary: "\(summary) (etcd revision \(revision))",
-                    cache: true
-                )
-                Task { [logger] in
-                    do {
-                        try await etcd.collectGarbage()
-                    } catch {
-                        logger.notice("old documents and chunks in etcd are collected later: \(error)")
-                    }
+                guard let revision = written else {
+                    unconfirmed = (hash, rules, bytes, summary)
+                    continue
                 }
-                return response
+                return await committedToEtcd(etcd, rules, bytes, summary, revision: revision)
             }
             throw StatusError(
                 .aborted,
                 "etcd's document changed \(Self.etcdAttempts) times while this change was made; nothing was changed"
             )
         }
+    }
+
+    /// Serves a change etcd committed at `revision`, then collects what etcd no longer needs.
+    private func committedToEtcd(
+        _ etcd: EtcdDocumentStore,
+        _ rules: LoadedRules,
+        _ bytes: [UInt8],
+        _ summary: String,
+        revision: Int64
+    ) async -> ChangeResponse {
+        etcdRevision = revision
+        let response = await publish(rules, bytes, summary: "\(summary) (etcd revision \(revision))", cache: true)
+        Task { [logger] in
+            do {
+                try await etcd.collectGarbage()
+            } catch {
+                logger.notice("old documents and chunks in etcd are collected later: \(error)")
+            }
+        }
+        return response
     }
 
     /// What a change edits: etcd's document when valid; when it is not (or there is none), the
@@ -557,16 +584,16 @@ actor RuleUpdater {
         }
     }
 
-    /// The document a rollback goes to: the kept one named, or the one kept before the current.
+    /// The document a rollback goes to: the kept one named, or the one kept before the current
+    /// (`current`: the hash of etcd's document).
     private func etcdRollbackTarget(
         _ etcd: EtcdDocumentStore,
-        _ hash: String?
+        _ hash: String?,
+        current: String?
     ) async throws(StatusError) -> (bytes: [UInt8], summary: String) {
         let kept: [(hash: String, bytes: [UInt8])]
-        let current: String?
         do throws(EtcdSourceError) {
             kept = try await etcd.history()
-            current = try await etcd.read().document.map { RevisionHash.of($0.bytes) }
         } catch {
             throw Self.statusError(error)
         }
@@ -587,14 +614,7 @@ actor RuleUpdater {
     }
 
     private static func statusError(_ error: EtcdSourceError) -> StatusError {
-        switch error {
-        case .etcd(let failure) where failure.kind == .unavailable:
-            StatusError(.unavailable, "nothing was changed: \(failure.message)")
-        case .etcd(let failure):
-            StatusError(.failedPrecondition, "nothing was changed: \(failure.message)")
-        case .invalid(let message):
-            StatusError(.failedPrecondition, "nothing was changed: \(message)")
-        }
+        StatusError(error.statusCode, "nothing was changed: \(error)")
     }
 
     // MARK: - Accepting a document

@@ -40,6 +40,14 @@ struct EtcdDocumentStore: Sendable {
 
     let client: EtcdClient
     let prefix: String
+    /// The endpoints and the prefix, as status shows them.
+    let source: String
+
+    init(client: EtcdClient, prefix: String) {
+        self.client = client
+        self.prefix = prefix
+        source = "\(client.configuration.endpoints.map(\.description).joined(separator: ",")) \(prefix)"
+    }
 
     var documentKey: [UInt8] { key("document") }
     private func key(_ name: String) -> [UInt8] { Array((prefix + name).utf8) }
@@ -109,16 +117,12 @@ struct EtcdDocumentStore: Sendable {
 
     /// Every node of the fleet (`PREFIX/nodes/`) and the hash of the document (FleetStatus).
     func fleetStatus() async throws(StatusError) -> FleetStatusResponse {
-        do {
-            let nodes = try await NodeRegistry.nodes(client: client, prefix: prefix)
+        do throws(EtcdSourceError) {
+            let nodes = try await call { try await NodeRegistry.nodes(client: client, prefix: prefix) }
             let document = try await read().document
             return FleetStatusResponse(nodes: nodes, documentHash: document.map { RevisionHash.of($0.bytes) } ?? "")
-        } catch let error as EtcdError {
-            throw StatusError(error.kind == .unavailable ? .unavailable : .failedPrecondition, error.message)
-        } catch let error as EtcdSourceError {
-            throw StatusError(.unavailable, "\(error)")
         } catch {
-            throw StatusError(.internalError, "\(error)")
+            throw StatusError(error.statusCode, error.description)
         }
     }
 
@@ -205,6 +209,16 @@ enum EtcdSourceError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .etcd(let error): error.message
         case .invalid(let message): message
+        }
+    }
+
+    /// How a control call answers it (docs/etcd.md, "Control calls with the etcd source"):
+    /// UNAVAILABLE when etcd did not answer (try again later), FAILED_PRECONDITION when it refused
+    /// or holds a document Moat cannot follow (an operator must act).
+    var statusCode: StatusCode {
+        switch self {
+        case .etcd(let failure) where failure.kind == .unavailable: .unavailable
+        case .etcd, .invalid: .failedPrecondition
         }
     }
 }

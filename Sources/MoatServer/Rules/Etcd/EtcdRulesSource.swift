@@ -15,7 +15,6 @@ import UnixSignals
 /// missed, and since the updater skips documents not newer than the last handled, no revision
 /// goes backwards. SIGHUP re-reads etcd. The client's connections are the daemon's (`MoatDaemon`).
 struct EtcdRulesSource: Service {
-    let client: EtcdClient
     let store: EtcdDocumentStore
     let updater: RuleUpdater
     let progressInterval: Duration
@@ -48,7 +47,7 @@ struct EtcdRulesSource: Service {
         while !Task.isCancelled {
             let from = position.next.withLock { $0 }
             do throws(EtcdSourceError) {
-                if position.next.withLock({ $0 }) == nil {
+                if from == nil {
                     let read = try await store.read()
                     await updater.acceptFromEtcd(read.document, reason: "read")
                     await updater.setEtcdStale(false)
@@ -79,7 +78,7 @@ struct EtcdRulesSource: Service {
         guard let start = position.next.withLock({ $0 }) else { return }
         let (store, updater) = (self.store, self.updater)
         do {
-            try await client.watch(
+            try await store.client.watch(
                 key: store.documentKey,
                 rangeEnd: [],
                 from: start,
