@@ -216,22 +216,39 @@ extension MoatdIntegrationTests {
             }
         }
 
-        @Test("hundreds of calls in a row on one member are all answered")
+        @Test("hundreds of calls in a row on one member are all answered, and a watch open meanwhile is not cut")
         func streamOfCalls() async throws {
             try await withSandbox { sandbox in
                 let etcd = try await EtcdCluster.start(in: sandbox)
                 try await withEtcdClient(try EtcdConfiguration(endpoints: etcd.endpoints)) { client in
-                    _ = try await client.put(EtcdPutRequest(key: bytes("/s/k"), value: bytes("v")))
-                    // More calls than etcd's flow-control pings (one per request) may number on one
-                    // connection within 30 s before the HTTP/2 layer's flood guard closes it.
+                    let written = try await client.put(EtcdPutRequest(key: bytes("/s/k"), value: bytes("v")))
+                    // A watch open meanwhile: it fails when its connection is closed under it.
+                    let watchFailures = Recorded<String>()
+                    let watching = Task {
+                        do {
+                            try await client.watch(
+                                key: bytes("/s/"),
+                                rangeEnd: EtcdKeys.prefixEnd(bytes("/s/")),
+                                from: written.revision + 1,
+                                progressInterval: .seconds(1)
+                            ) { _ in }
+                        } catch {
+                            if !Task.isCancelled { watchFailures.append("\(error)") }
+                        }
+                    }
+                    // More calls than etcd's flow-control PINGs (about one per request) may number
+                    // on one connection within 30 s before swift-nio-http2's flood guard closes it.
                     for index in 0..<500 {
                         do throws(EtcdError) {
                             _ = try await client.range(EtcdRangeRequest(key: bytes("/s/k")))
                         } catch {
                             Issue.record("call \(index) failed: \(error)")
-                            return
+                            break
                         }
                     }
+                    watching.cancel()
+                    await watching.value
+                    #expect(watchFailures.all.isEmpty, "\(watchFailures.all)")
                 }
             }
         }
