@@ -240,6 +240,36 @@ extension MoatdIntegrationTests {
             }
         }
 
+        @Test(
+            "over a document whose chunks are missing, fleet status and changes are FAILED_PRECONDITION naming the chunk; with etcd down, UNAVAILABLE"
+        )
+        func documentThatCannotBeFollowed() async throws {
+            try await withSandbox { sandbox in
+                let etcd = try await EtcdCluster.start(in: sandbox)
+                try await etcd.etcdctlChecked("put", "/moat/document", stdin: TestDocuments.allowing)
+                let node = try await sandbox.startEtcdNode("node", etcd: etcd, arguments: ["--etcd-timeout", "1"])
+                try await node.waitUntilServing(hash: TestDocuments.hash(TestDocuments.allowing))
+                let chunk = "0123456789abcdef"
+                let manifest = "moat-chunks v1\nhash fedcba9876543210\nsize 10\nchunk \(chunk)\n"
+                try await etcd.etcdctlChecked("put", "/moat/document", stdin: Array(manifest.utf8))
+                let fleet = await #expect(throws: MoatClientError.self) {
+                    _ = try await node.control { try await $0.fleetStatus() }
+                }
+                let change = await #expect(throws: MoatClientError.self) {
+                    _ = try await node.addIPRule("198.51.100.3")
+                }
+                for refused in [fleet, change] {
+                    #expect(refused?.status == .failedPrecondition, "\(refused?.message ?? "")")
+                    #expect(refused?.message.contains("chunk \(chunk)") == true, "\(refused?.message ?? "")")
+                }
+                await etcd.stopMember(0)
+                let down = await #expect(throws: MoatClientError.self) {
+                    _ = try await node.control { try await $0.fleetStatus() }
+                }
+                #expect(down?.status == .unavailable, "\(down?.message ?? "")")
+            }
+        }
+
         @Test("a node whose watch revision was compacted reads the document again and converges")
         func compactionPastTheWatch() async throws {
             try await withSandbox { sandbox in
