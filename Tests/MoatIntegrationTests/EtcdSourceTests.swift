@@ -270,6 +270,26 @@ extension MoatdIntegrationTests {
             }
         }
 
+        @Test("--etcd-timeout out of range, or without the etcd source, is a usage error naming it")
+        func etcdTimeoutValidated() async throws {
+            try await withSandbox { sandbox in
+                try sandbox.write(TestDocuments.allowing, to: sandbox.rulesPath)
+                let etcd = ["--rules-source", "etcd", "--etcd-endpoints", "http://127.0.0.1:2379"]
+                for (arguments, says) in [
+                    (etcd + ["--etcd-timeout", "0"], "--etcd-timeout: 0.0 must be more than 0"),
+                    (etcd + ["--etcd-timeout", "3601"], "--etcd-timeout: 3601.0 must be more than 0"),
+                    (["--etcd-timeout", "5"], "etcd options need --rules-source etcd"),
+                ] {
+                    let result = try await sandbox.runFailingDaemon(
+                        socket: sandbox.socketPath,
+                        controlSocket: sandbox.controlSocketPath,
+                        arguments: arguments
+                    )
+                    #expect(result.status == 64 && result.stderr.contains(says), "\(arguments): \(result)")
+                }
+            }
+        }
+
         @Test("a node whose watch revision was compacted reads the document again and converges")
         func compactionPastTheWatch() async throws {
             try await withSandbox { sandbox in
