@@ -53,9 +53,11 @@ struct EnvoyServiceTests {
 
     // MARK: - One stream, on its event loop
 
-    /// A stream channel with an `EnvoyStreamHandler` deciding on the fixture's rules.
-    static func stream(metrics: ServerMetrics = ServerMetrics()) throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel()
+    /// A connection's share of the service on `loop`, deciding on the fixture's rules.
+    static func connection(
+        on loop: EmbeddedEventLoop,
+        metrics: ServerMetrics = ServerMetrics()
+    ) throws -> EnvoyConnection {
         let store = RuleStore()
         store.publish(
             ServingState(
@@ -64,7 +66,6 @@ struct EnvoyServiceTests {
                 loadedAtMillis: 0
             )
         )
-        let loop = channel.embeddedEventLoop
         let context = DataContext(
             store: store,
             tokenCaches: [ObjectIdentifier(loop): TokenCache(eventLoop: loop, maximumBytes: 1 << 20, metrics: metrics)],
@@ -77,7 +78,19 @@ struct EnvoyServiceTests {
             mapping: HTTPCheckMapping(trustedProxies: []),
             answersErrorResponse: false
         )
-        try channel.pipeline.syncOperations.addHandler(EnvoyStreamHandler(service: service))
+        return EnvoyConnection(service: service, eventLoop: loop)
+    }
+
+    /// A stream channel with an `EnvoyStreamHandler` of `connection` (a new one, on its own loop,
+    /// when nil).
+    static func stream(
+        metrics: ServerMetrics = ServerMetrics(),
+        of connection: (EnvoyConnection, EmbeddedEventLoop)? = nil
+    ) throws -> EmbeddedChannel {
+        let loop = connection?.1 ?? EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        let shared = try connection?.0 ?? Self.connection(on: loop, metrics: metrics)
+        try channel.pipeline.syncOperations.addHandler(EnvoyStreamHandler(connection: shared))
         return channel
     }
 
@@ -163,6 +176,62 @@ struct EnvoyServiceTests {
         var zero = Self.prefixed([])
         try empty.append(&zero)
         #expect(try empty.finish() == .message(ByteBuffer()))
+    }
+
+    @Test("a message cut into two DATA frames at any byte, inside its prefix or after it, is read back whole")
+    func everySplit() throws {
+        let bytes = (0..<40).map { UInt8($0) }
+        let whole = Self.prefixed(bytes)
+        let compressed = Self.prefixed(bytes, compressed: true)
+        for cut in 0...whole.readableBytes {
+            var reader = GRPCRequestMessage(limit: 100, readLimit: 1000)
+            var first = whole.getSlice(at: 0, length: cut)!
+            var second = whole.getSlice(at: cut, length: whole.readableBytes - cut)!
+            try reader.append(&first)
+            try reader.append(&second)
+            #expect(try reader.finish() == .message(ByteBuffer(bytes: bytes)), "cut at \(cut)")
+            // The compressed flag is refused whether the prefix arrived whole or in parts.
+            var refused = GRPCRequestMessage(limit: 100, readLimit: 1000)
+            var head = compressed.getSlice(at: 0, length: cut)!
+            var rest = compressed.getSlice(at: cut, length: compressed.readableBytes - cut)!
+            #expect(throws: GRPCCallError.self, "cut at \(cut)") {
+                try refused.append(&head)
+                try refused.append(&rest)
+            }
+        }
+    }
+
+    @Test("two calls on one connection, their frames interleaved, are each answered on their own stream")
+    func twoCallsOnOneConnection() throws {
+        let metrics = ServerMetrics()
+        let loop = EmbeddedEventLoop()
+        let connection = try Self.connection(on: loop, metrics: metrics)
+        let first = try Self.stream(of: (connection, loop))
+        let second = try Self.stream(of: (connection, loop))
+        try first.writeInbound(Self.requestHeaders())
+        try second.writeInbound(Self.requestHeaders())
+        try second.writeInbound(Self.data(Self.prefixed([]), endStream: true))
+        #expect(try Self.written(first).isEmpty)
+        try first.writeInbound(Self.data(Self.prefixed([]), endStream: true))
+        for stream in [first, second] {
+            let frames = try Self.written(stream)
+            #expect(frames.count == 3 && Self.headers(frames.last)?.0.first(name: "grpc-status") == "0", "\(frames)")
+            _ = try stream.finish()
+        }
+        #expect(metrics.text().contains("moat_checks_total{decision=\"deny\",inner_code=\"\"} 2"), "\(metrics.text())")
+    }
+
+    @Test("a stream reset in the middle of its message is dropped: no answer, and its deadline never fires")
+    func resetMidCall() throws {
+        let metrics = ServerMetrics()
+        let channel = try Self.stream(metrics: metrics)
+        try channel.writeInbound(Self.requestHeaders(extra: [("grpc-timeout", "100m")]))
+        try channel.writeInbound(Self.data(Self.prefixed([1, 2, 3]).getSlice(at: 0, length: 6)!, endStream: false))
+        channel.pipeline.fireChannelReadComplete()
+        // RST_STREAM: the multiplexer closes the stream's channel.
+        #expect(try channel.finish().isClean)
+        channel.embeddedEventLoop.advanceTime(to: .now() + .seconds(1))
+        #expect(!metrics.text().contains("DEADLINE_EXCEEDED"), "\(metrics.text())")
     }
 
     @Test("a message over the limit is skipped, not kept, and reported with its length")

@@ -16,12 +16,13 @@ struct EnvoyAuthorizationService: Sendable {
     let mapping: HTTPCheckMapping
     let answersErrorResponse: Bool
 
-    /// The answer to one request, decided on `loop` (the caller's); the error is "could not decide".
+    /// The answer to one request, decided by `processor` (the connection's, on the caller's event
+    /// loop); the error is "could not decide".
     func answer(
         _ input: EnvoyCheckInput,
         timeoutMicros: UInt64,
         arrival: NIODeadline,
-        on loop: any EventLoop
+        processor: inout DataRequestProcessor
     ) -> Result<EnvoyCheckResponse, StatusError> {
         let decisionId = EnvoyAnswer.newDecisionId()
         var check = CheckRequest()
@@ -53,16 +54,6 @@ struct EnvoyAuthorizationService: Sendable {
             if check.requestId.isEmpty { check.requestId = envoy.id }
         }
         check.timeoutMicros = timeoutMicros
-        var processor = DataRequestProcessor(
-            store: context.store,
-            tokenCache: context.tokenCaches[ObjectIdentifier(loop)]!,
-            metrics: context.metrics,
-            decisionLog: context.decisionLog,
-            draining: context.draining,
-            peer: nil,
-            trustsAssertedIdentity: false,
-            sampling: UInt64.random(in: 1...UInt64.max)
-        )
         switch processor.check(check, refusal: refusal, arrival: arrival, decisionId: decisionId) {
         case .success(let decision):
             return .success(
@@ -95,5 +86,38 @@ struct EnvoyAuthorizationService: Sendable {
         default: return 0
         }
         return max(1, micros)
+    }
+}
+
+/// One HTTP/2 connection's share of the service: its streams are read and answered on the
+/// connection's event loop, and their checks decided by one `DataRequestProcessor` (the loop's
+/// token cache, one sampling state for the decision log), as a data-socket connection's are.
+/// Confined to that event loop.
+final class EnvoyConnection {
+    let service: EnvoyAuthorizationService
+    private var processor: DataRequestProcessor
+
+    init(service: EnvoyAuthorizationService, eventLoop: any EventLoop) {
+        self.service = service
+        let context = service.context
+        self.processor = DataRequestProcessor(
+            store: context.store,
+            tokenCache: context.tokenCaches[ObjectIdentifier(eventLoop)]!,
+            metrics: context.metrics,
+            decisionLog: context.decisionLog,
+            draining: context.draining,
+            peer: nil,
+            trustsAssertedIdentity: false,
+            sampling: UInt64.random(in: 1...UInt64.max)
+        )
+    }
+
+    /// `EnvoyAuthorizationService.answer` with this connection's processor.
+    func answer(
+        _ input: EnvoyCheckInput,
+        timeoutMicros: UInt64,
+        arrival: NIODeadline
+    ) -> Result<EnvoyCheckResponse, StatusError> {
+        service.answer(input, timeoutMicros: timeoutMicros, arrival: arrival, processor: &processor)
     }
 }

@@ -109,8 +109,7 @@ final class EnvoyServer: Service {
                 logger.info("envoy TCP listener listening", metadata: ["address": "\(tcp)"])
             }
         } catch {
-            for channel in channels { try? await channel.close() }
-            listener?.removeSocketFile()
+            close(channels, listener)
             throw error
         }
         return EnvoyServer(
@@ -150,6 +149,11 @@ final class EnvoyServer: Service {
         connection.targetWindowSize = 8 << 20
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.targetWindowSize = 1 << 20
+        // The connection's streams share it: they run on its event loop.
+        let shared = NIOLoopBound(
+            EnvoyConnection(service: service, eventLoop: channel.eventLoop),
+            eventLoop: channel.eventLoop
+        )
         _ = try sync.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,
@@ -157,7 +161,7 @@ final class EnvoyServer: Service {
             streamDelegate: management.http2StreamDelegate
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(EnvoyStreamHandler(service: service))
+                try stream.pipeline.syncOperations.addHandler(EnvoyStreamHandler(connection: shared.value))
             }
         }
         try sync.addHandler(management)
@@ -189,6 +193,11 @@ final class EnvoyServer: Service {
 
     /// Closes the listeners without having served (a later part of the setup failed).
     func abandon() {
+        Self.close(channels, listener)
+    }
+
+    /// Closes listeners that will not serve, and removes the socket file `listener` created.
+    private static func close(_ channels: [any Channel], _ listener: Listener?) {
         for channel in channels { channel.close(promise: nil) }
         listener?.removeSocketFile()
     }

@@ -25,7 +25,7 @@ final class EnvoyStreamHandler: ChannelInboundHandler {
         case answered
     }
 
-    private let service: EnvoyAuthorizationService
+    private let connection: EnvoyConnection
     private var state = State.awaitingHeaders
     private var message = GRPCRequestMessage(
         limit: EnvoyConfiguration.maximumRequestBytes,
@@ -35,8 +35,8 @@ final class EnvoyStreamHandler: ChannelInboundHandler {
     /// scheduled only when a read ends with the message incomplete.
     private var deadline: Scheduled<Void>?
 
-    init(service: EnvoyAuthorizationService) {
-        self.service = service
+    init(connection: EnvoyConnection) {
+        self.connection = connection
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -81,7 +81,7 @@ final class EnvoyStreamHandler: ChannelInboundHandler {
             deadline = context.eventLoop.scheduleTask(deadline: arrival + .microseconds(Int64(clamping: timeout))) {
                 let (handler, context) = loopBound.value
                 guard case .reading = handler.state else { return }
-                handler.service.context.metrics.countUndecided(.deadlineExceeded)
+                handler.connection.service.context.metrics.countUndecided(.deadlineExceeded)
                 handler.answer(
                     context,
                     .status(
@@ -111,7 +111,7 @@ final class EnvoyStreamHandler: ChannelInboundHandler {
             answer(context, .status(error))
             return
         }
-        switch service.answer(input, timeoutMicros: timeout, arrival: arrival, on: context.eventLoop) {
+        switch connection.answer(input, timeoutMicros: timeout, arrival: arrival) {
         case .success(let response): answer(context, .message(response))
         case .failure(let error): answer(context, .status(GRPCCallError(couldNotDecide: error)))
         }
@@ -156,40 +156,44 @@ final class EnvoyStreamHandler: ChannelInboundHandler {
         case httpStatus(Int)
     }
 
+    /// The HEADERS that open a response message, and the trailers that end it with status OK:
+    /// the same for every call.
+    private static let responseHead = HTTP2Frame.FramePayload.headers(
+        .init(headers: [":status": "200", "content-type": "application/grpc"])
+    )
+    private static let okTrailers = HTTP2Frame.FramePayload.headers(
+        .init(headers: ["grpc-status": "0"], endStream: true)
+    )
+
+    /// Writes the frames that carry `answer`, the last one ending the stream, and flushes them.
     private func answer(_ context: ChannelHandlerContext, _ answer: Answer) {
         state = .answered
         deadline?.cancel()
-        for frame in Self.frames(answer, allocator: context.channel.allocator) {
-            context.write(wrapOutboundOut(frame), promise: nil)
-        }
-        context.flush()
-    }
-
-    /// The frames that carry `answer`, the last one ending the stream.
-    static func frames(_ answer: Answer, allocator: ByteBufferAllocator) -> [HTTP2Frame.FramePayload] {
         switch answer {
         case .message(let response):
-            var framed = allocator.buffer(capacity: 512)
+            var framed = context.channel.allocator.buffer(capacity: 512)
             framed.writeInteger(UInt8(0))
             let lengthIndex = framed.writerIndex
             framed.writeInteger(UInt32(0))
             response.encode(into: &framed)
             framed.setInteger(UInt32(framed.writerIndex - lengthIndex - 4), at: lengthIndex)
-            return [
-                .headers(.init(headers: [":status": "200", "content-type": "application/grpc"])),
-                .data(.init(data: .byteBuffer(framed))),
-                .headers(.init(headers: ["grpc-status": "0"], endStream: true)),
-            ]
+            context.write(wrapOutboundOut(Self.responseHead), promise: nil)
+            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(framed)))), promise: nil)
+            context.write(wrapOutboundOut(Self.okTrailers), promise: nil)
         case .status(let error):
             var headers: HPACKHeaders = [
                 ":status": "200", "content-type": "application/grpc", "grpc-status": "\(error.code.rawValue)",
                 "grpc-message": GRPCCallError.percentEncoded(error.message),
             ]
             if error.acceptsIdentityOnly { headers.add(name: "grpc-accept-encoding", value: "identity") }
-            return [.headers(.init(headers: headers, endStream: true))]
+            context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
         case .httpStatus(let status):
-            return [.headers(.init(headers: [":status": "\(status)"], endStream: true))]
+            context.write(
+                wrapOutboundOut(.headers(.init(headers: [":status": "\(status)"], endStream: true))),
+                promise: nil
+            )
         }
+        context.flush()
     }
 }
 
@@ -251,7 +255,7 @@ struct GRPCRequestMessage {
 
     let limit: Int
     let readLimit: Int
-    /// The prefix being read, up to 5 bytes.
+    /// The prefix being read when it is split across DATA frames, up to 5 bytes.
     private var prefix = ByteBuffer()
     /// The length of the message being read, once its prefix is read.
     private var expected: Int?
@@ -272,9 +276,22 @@ struct GRPCRequestMessage {
                 guard content == nil else {
                     throw GRPCCallError(.invalidArgument, "Check is a unary method: one request message")
                 }
-                var head = data.readSlice(length: min(5 - prefix.readableBytes, data.readableBytes))!
-                prefix.writeBuffer(&head)
-                if prefix.readableBytes == 5 { try startMessage() }
+                if prefix.readableBytes == 0, data.readableBytes >= 5 {
+                    // The whole prefix in this frame (always, from Envoy): read it in place.
+                    try startMessage(
+                        compressed: data.readInteger(as: UInt8.self)!,
+                        length: Int(data.readInteger(as: UInt32.self)!)
+                    )
+                } else {
+                    var head = data.readSlice(length: min(5 - prefix.readableBytes, data.readableBytes))!
+                    prefix.writeBuffer(&head)
+                    if prefix.readableBytes == 5 {
+                        let compressed = prefix.readInteger(as: UInt8.self)!
+                        let length = Int(prefix.readInteger(as: UInt32.self)!)
+                        prefix.clear()
+                        try startMessage(compressed: compressed, length: length)
+                    }
+                }
                 continue
             }
             let count = min(length - received, data.readableBytes)
@@ -291,10 +308,7 @@ struct GRPCRequestMessage {
         }
     }
 
-    private mutating func startMessage() throws(GRPCCallError) {
-        let compressed = prefix.readInteger(as: UInt8.self)!
-        let length = Int(prefix.readInteger(as: UInt32.self)!)
-        prefix.clear()
+    private mutating func startMessage(compressed: UInt8, length: Int) throws(GRPCCallError) {
         guard compressed == 0 else {
             throw GRPCCallError(.internalError, "the request message is compressed without a grpc-encoding")
         }
