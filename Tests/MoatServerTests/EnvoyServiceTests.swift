@@ -51,13 +51,11 @@ struct EnvoyServiceTests {
         #expect(ids.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) && $0 == $0.lowercased() })
     }
 
-    // MARK: - One stream, on its event loop
+    // MARK: - One connection, on its event loop
 
-    /// A connection's share of the service on `loop`, deciding on the fixture's rules.
-    static func connection(
-        on loop: EmbeddedEventLoop,
-        metrics: ServerMetrics = ServerMetrics()
-    ) throws -> EnvoyConnection {
+    /// A connection channel with an `EnvoyConnectionHandler` deciding on the fixture's rules.
+    static func connection(metrics: ServerMetrics = ServerMetrics()) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
         let store = RuleStore()
         store.publish(
             ServingState(
@@ -66,6 +64,7 @@ struct EnvoyServiceTests {
                 loadedAtMillis: 0
             )
         )
+        let loop = channel.embeddedEventLoop
         let context = DataContext(
             store: store,
             tokenCaches: [ObjectIdentifier(loop): TokenCache(eventLoop: loop, maximumBytes: 1 << 20, metrics: metrics)],
@@ -78,32 +77,23 @@ struct EnvoyServiceTests {
             mapping: HTTPCheckMapping(trustedProxies: []),
             answersErrorResponse: false
         )
-        return EnvoyConnection(service: service, eventLoop: loop)
-    }
-
-    /// A stream channel with an `EnvoyStreamHandler` of `connection` (a new one, on its own loop,
-    /// when nil).
-    static func stream(
-        metrics: ServerMetrics = ServerMetrics(),
-        of connection: (EnvoyConnection, EmbeddedEventLoop)? = nil
-    ) throws -> EmbeddedChannel {
-        let loop = connection?.1 ?? EmbeddedEventLoop()
-        let channel = EmbeddedChannel(loop: loop)
-        let shared = try connection?.0 ?? Self.connection(on: loop, metrics: metrics)
-        try channel.pipeline.syncOperations.addHandler(EnvoyStreamHandler(connection: shared))
+        try channel.pipeline.syncOperations.addHandler(
+            EnvoyConnectionHandler(service: service, eventLoop: loop, connectionWindow: 8 << 20, streamWindow: 1 << 20)
+        )
         return channel
     }
 
     static func requestHeaders(
-        path: String = EnvoyStreamHandler.checkPath,
-        extra: [(String, String)] = []
-    ) -> HTTP2Frame.FramePayload {
+        path: String = EnvoyConnectionHandler.checkPath,
+        extra: [(String, String)] = [],
+        stream: HTTP2StreamID = 1
+    ) -> HTTP2Frame {
         var headers: HPACKHeaders = [
             ":method": "POST", ":scheme": "http", ":path": path, ":authority": "moat",
             "content-type": "application/grpc", "te": "trailers",
         ]
         for (name, value) in extra { headers.add(name: name, value: value) }
-        return .headers(.init(headers: headers))
+        return HTTP2Frame(streamID: stream, payload: .headers(.init(headers: headers)))
     }
 
     /// A length-prefixed message (gRPC over HTTP/2) holding `message`.
@@ -115,15 +105,22 @@ struct EnvoyServiceTests {
         return buffer
     }
 
-    static func data(_ buffer: ByteBuffer, endStream: Bool) -> HTTP2Frame.FramePayload {
-        .data(.init(data: .byteBuffer(buffer), endStream: endStream))
+    static func data(_ buffer: ByteBuffer, endStream: Bool, stream: HTTP2StreamID = 1) -> HTTP2Frame {
+        HTTP2Frame(streamID: stream, payload: .data(.init(data: .byteBuffer(buffer), endStream: endStream)))
     }
 
-    /// The frames written and flushed so far.
-    static func written(_ channel: EmbeddedChannel) throws -> [HTTP2Frame.FramePayload] {
-        var frames: [HTTP2Frame.FramePayload] = []
-        while let frame = try channel.readOutbound(as: HTTP2Frame.FramePayload.self) { frames.append(frame) }
+    /// The frames written and flushed so far, on every stream.
+    static func writtenFrames(_ channel: EmbeddedChannel) throws -> [HTTP2Frame] {
+        var frames: [HTTP2Frame] = []
+        while let frame = try channel.readOutbound(as: HTTP2Frame.self) { frames.append(frame) }
         return frames
+    }
+
+    /// The frames written and flushed so far, all of them on stream 1.
+    static func written(_ channel: EmbeddedChannel) throws -> [HTTP2Frame.FramePayload] {
+        let frames = try writtenFrames(channel)
+        #expect(frames.allSatisfy { $0.streamID == 1 }, "\(frames)")
+        return frames.map(\.payload)
     }
 
     static func headers(_ frame: HTTP2Frame.FramePayload?) -> (HPACKHeaders, endStream: Bool)? {
@@ -136,7 +133,7 @@ struct EnvoyServiceTests {
     )
     func decidedOnTheReadingLoop() throws {
         let metrics = ServerMetrics()
-        let channel = try Self.stream(metrics: metrics)
+        let channel = try Self.connection(metrics: metrics)
         try channel.writeInbound(Self.requestHeaders(extra: [("grpc-timeout", "500m")]))
         #expect(try Self.written(channel).isEmpty)
         // An empty CheckRequest: no host, so a 400 denied_response, decided and logged like any other.
@@ -204,34 +201,69 @@ struct EnvoyServiceTests {
     @Test("two calls on one connection, their frames interleaved, are each answered on their own stream")
     func twoCallsOnOneConnection() throws {
         let metrics = ServerMetrics()
-        let loop = EmbeddedEventLoop()
-        let connection = try Self.connection(on: loop, metrics: metrics)
-        let first = try Self.stream(of: (connection, loop))
-        let second = try Self.stream(of: (connection, loop))
-        try first.writeInbound(Self.requestHeaders())
-        try second.writeInbound(Self.requestHeaders())
-        try second.writeInbound(Self.data(Self.prefixed([]), endStream: true))
-        #expect(try Self.written(first).isEmpty)
-        try first.writeInbound(Self.data(Self.prefixed([]), endStream: true))
-        for stream in [first, second] {
-            let frames = try Self.written(stream)
-            #expect(frames.count == 3 && Self.headers(frames.last)?.0.first(name: "grpc-status") == "0", "\(frames)")
-            _ = try stream.finish()
+        let channel = try Self.connection(metrics: metrics)
+        try channel.writeInbound(Self.requestHeaders(stream: 1))
+        try channel.writeInbound(Self.requestHeaders(stream: 3))
+        try channel.writeInbound(Self.data(Self.prefixed([]), endStream: true, stream: 3))
+        let second = try Self.writtenFrames(channel)
+        #expect(second.count == 3 && second.allSatisfy { $0.streamID == 3 }, "\(second)")
+        try channel.writeInbound(Self.data(Self.prefixed([]), endStream: true, stream: 1))
+        let first = try Self.writtenFrames(channel)
+        #expect(first.count == 3 && first.allSatisfy { $0.streamID == 1 }, "\(first)")
+        for frames in [first, second] {
+            #expect(Self.headers(frames.last?.payload)?.0.first(name: "grpc-status") == "0")
         }
         #expect(metrics.text().contains("moat_checks_total{decision=\"deny\",inner_code=\"\"} 2"), "\(metrics.text())")
+        _ = try channel.finish()
     }
 
     @Test("a stream reset in the middle of its message is dropped: no answer, and its deadline never fires")
     func resetMidCall() throws {
         let metrics = ServerMetrics()
-        let channel = try Self.stream(metrics: metrics)
+        let channel = try Self.connection(metrics: metrics)
         try channel.writeInbound(Self.requestHeaders(extra: [("grpc-timeout", "100m")]))
         try channel.writeInbound(Self.data(Self.prefixed([1, 2, 3]).getSlice(at: 0, length: 6)!, endStream: false))
         channel.pipeline.fireChannelReadComplete()
-        // RST_STREAM: the multiplexer closes the stream's channel.
-        #expect(try channel.finish().isClean)
+        // RST_STREAM: NIOHTTP2Handler closes the stream and says so.
+        channel.pipeline.fireUserInboundEventTriggered(StreamClosedEvent(streamID: 1, reason: .cancel))
         channel.embeddedEventLoop.advanceTime(to: .now() + .seconds(1))
-        #expect(!metrics.text().contains("DEADLINE_EXCEEDED"), "\(metrics.text())")
+        #expect(try Self.written(channel).isEmpty)
+        #expect(metrics.text().contains("moat_checks_undecided_total{status=\"DEADLINE_EXCEEDED\"} 0"))
+        // The stream is forgotten: its message's rest is not read as a call's.
+        try channel.writeInbound(Self.data(Self.prefixed([1, 2, 3]).getSlice(at: 6, length: 2)!, endStream: true))
+        #expect(try Self.written(channel).isEmpty)
+        _ = try channel.finish()
+    }
+
+    @Test(
+        "an inbound window at half its target or below is raised back to the target: the connection's, and an open stream's"
+    )
+    func windowsKeptOpen() throws {
+        let channel = try Self.connection()
+        func update(_ stream: HTTP2StreamID, _ size: Int) throws -> Int? {
+            channel.pipeline.fireUserInboundEventTriggered(
+                NIOHTTP2WindowUpdatedEvent(streamID: stream, inboundWindowSize: size, outboundWindowSize: nil)
+            )
+            let frames = try Self.writtenFrames(channel)
+            guard let frame = frames.first else { return nil }
+            #expect(frames.count == 1 && frame.streamID == stream, "\(frames)")
+            guard case .windowUpdate(let increment) = frame.payload else {
+                Issue.record("not a WINDOW_UPDATE: \(frame)")
+                return nil
+            }
+            return increment
+        }
+        // The connection's first window is HTTP/2's 65 535 bytes: raised to 8 MiB at once.
+        #expect(try update(.rootStream, 65_535) == (8 << 20) - 65_535)
+        #expect(try update(.rootStream, (8 << 20) / 2 + 1) == nil)
+        #expect(try update(.rootStream, (8 << 20) / 2) == (8 << 20) / 2)
+        // A stream's, while its call is open; none for a stream with no call.
+        #expect(try update(1, 1000) == nil)
+        try channel.writeInbound(Self.requestHeaders())
+        #expect(try update(1, (1 << 20) / 2 + 1) == nil)
+        #expect(try update(1, 1000) == (1 << 20) - 1000)
+        #expect(try update(1, -10) == (1 << 20) + 10)
+        _ = try channel.finish()
     }
 
     @Test("a message over the limit is skipped, not kept, and reported with its length")
@@ -282,12 +314,13 @@ struct EnvoyServiceTests {
         ] as [([(String, String)], String?, String, String?)]
     )
     func refusedHeaders(replace: [(String, String)], path: String?, status: String, grpcStatus: String?) throws {
-        let channel = try Self.stream()
-        guard case .headers(var request) = Self.requestHeaders(path: path ?? EnvoyStreamHandler.checkPath) else {
+        let channel = try Self.connection()
+        guard case .headers(var request) = Self.requestHeaders(path: path ?? EnvoyConnectionHandler.checkPath).payload
+        else {
             return
         }
         for (name, value) in replace { request.headers.replaceOrAdd(name: name, value: value) }
-        try channel.writeInbound(HTTP2Frame.FramePayload.headers(request))
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .headers(request)))
         let frames = try Self.written(channel)
         let answer = Self.headers(frames.first)
         #expect(frames.count == 1 && answer?.endStream == true, "\(frames)")
@@ -302,7 +335,7 @@ struct EnvoyServiceTests {
     @Test("a message still incomplete at the request's grpc-timeout is answered DEADLINE_EXCEEDED")
     func stalledMessageMeetsItsDeadline() throws {
         let metrics = ServerMetrics()
-        let channel = try Self.stream(metrics: metrics)
+        let channel = try Self.connection(metrics: metrics)
         try channel.writeInbound(Self.requestHeaders(extra: [("grpc-timeout", "100m")]))
         try channel.writeInbound(Self.data(Self.prefixed([1, 2, 3]).getSlice(at: 0, length: 6)!, endStream: false))
         channel.pipeline.fireChannelReadComplete()

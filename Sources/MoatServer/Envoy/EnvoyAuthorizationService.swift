@@ -7,7 +7,7 @@ import NIOCore
 /// is mapped to a check and decided on the data socket's path (`DataRequestProcessor.check`): the
 /// same snapshot, engine, metrics and decision log.
 ///
-/// Token cache: a check is decided on the event loop that read it (`EnvoyStreamHandler`), with
+/// Token cache: a check is decided on the event loop that read it (`EnvoyConnectionHandler`), with
 /// that loop's `TokenCache`, the one the data socket's connections on that loop use, so a token
 /// verified on either path is cached for both and the caches stay lock-free (docs/envoy.md,
 /// "Tokens").
@@ -15,6 +15,21 @@ struct EnvoyAuthorizationService: Sendable {
     let context: DataContext
     let mapping: HTTPCheckMapping
     let answersErrorResponse: Bool
+
+    /// The processor that decides the checks of one connection served by `loop`: that loop's token
+    /// cache, looked up once per connection, as the data socket's connections do.
+    func processor(on loop: any EventLoop) -> DataRequestProcessor {
+        DataRequestProcessor(
+            store: context.store,
+            tokenCache: context.tokenCaches[ObjectIdentifier(loop)]!,
+            metrics: context.metrics,
+            decisionLog: context.decisionLog,
+            draining: context.draining,
+            peer: nil,
+            trustsAssertedIdentity: false,
+            sampling: UInt64.random(in: 1...UInt64.max)
+        )
+    }
 
     /// The answer to one request, decided by `processor` (the connection's, on the caller's event
     /// loop); the error is "could not decide".
@@ -86,38 +101,5 @@ struct EnvoyAuthorizationService: Sendable {
         default: return 0
         }
         return max(1, micros)
-    }
-}
-
-/// One HTTP/2 connection's share of the service: its streams are read and answered on the
-/// connection's event loop, and their checks decided by one `DataRequestProcessor` (the loop's
-/// token cache, one sampling state for the decision log), as a data-socket connection's are.
-/// Confined to that event loop.
-final class EnvoyConnection {
-    let service: EnvoyAuthorizationService
-    private var processor: DataRequestProcessor
-
-    init(service: EnvoyAuthorizationService, eventLoop: any EventLoop) {
-        self.service = service
-        let context = service.context
-        self.processor = DataRequestProcessor(
-            store: context.store,
-            tokenCache: context.tokenCaches[ObjectIdentifier(eventLoop)]!,
-            metrics: context.metrics,
-            decisionLog: context.decisionLog,
-            draining: context.draining,
-            peer: nil,
-            trustsAssertedIdentity: false,
-            sampling: UInt64.random(in: 1...UInt64.max)
-        )
-    }
-
-    /// `EnvoyAuthorizationService.answer` with this connection's processor.
-    func answer(
-        _ input: EnvoyCheckInput,
-        timeoutMicros: UInt64,
-        arrival: NIODeadline
-    ) -> Result<EnvoyCheckResponse, StatusError> {
-        service.answer(input, timeoutMicros: timeoutMicros, arrival: arrival, processor: &processor)
     }
 }

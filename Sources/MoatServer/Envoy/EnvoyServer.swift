@@ -10,8 +10,8 @@ import ServiceLifecycle
 
 /// The Envoy ext_authz service's listeners (docs/envoy.md, "Serving"): a Unix socket bound with
 /// the project's own listener code (live-socket probe, 107-byte paths, mode, group, the systemd
-/// socket `moat-envoy`), and optionally a TCP address. Each connection is HTTP/2 (swift-nio-http2)
-/// and each stream an `EnvoyStreamHandler`, on the event loop that accepted the connection.
+/// socket `moat-envoy`), and optionally a TCP address. Each connection is HTTP/2 (swift-nio-http2),
+/// its streams served by an `EnvoyConnectionHandler` on the event loop that accepted it.
 ///
 /// On graceful shutdown it stops accepting, sends each connection a GOAWAY, lets the streams
 /// opened before it finish (within the drain deadline), and removes the socket file it created.
@@ -126,45 +126,43 @@ final class EnvoyServer: Service {
     /// message fit in one window and a few frames; streams per connection are bounded.
     static let settings: HTTP2Settings = [
         HTTP2Setting(parameter: .maxConcurrentStreams, value: 1024),
-        HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+        HTTP2Setting(parameter: .initialWindowSize, value: streamWindow),
         HTTP2Setting(parameter: .maxFrameSize, value: 1 << 16),
         HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
     ]
 
-    /// An accepted connection's pipeline: HTTP/2 with a stream channel per request, each read and
-    /// answered by an `EnvoyStreamHandler`; GOAWAY and the drain deadline on graceful shutdown; the
-    /// connection closed on a protocol error.
+    /// The inbound flow-control windows moatd keeps open: the connection's, and each stream's (its
+    /// initial window, `settings`).
+    static let connectionWindow = 8 << 20
+    static let streamWindow = 1 << 20
+
+    /// An accepted connection's pipeline: HTTP/2, its streams read and answered by an
+    /// `EnvoyConnectionHandler` on the connection's own pipeline; GOAWAY and the drain deadline on
+    /// graceful shutdown (the management handler counts the open streams from NIOHTTP2Handler's
+    /// stream events); the connection closed on a protocol error.
     private static func configureHTTP2(
         _ channel: any Channel,
         service: EnvoyAuthorizationService,
         drainTime: TimeAmount
     ) throws {
         let sync = channel.pipeline.syncOperations
-        let management = NIOHTTP2ServerConnectionManagementHandler(
-            eventLoop: channel.eventLoop,
-            configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: drainTime, keepalive: nil)
-        )
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = settings
-        connection.targetWindowSize = 8 << 20
-        var stream = NIOHTTP2Handler.StreamConfiguration()
-        stream.targetWindowSize = 1 << 20
-        // The connection's streams share it: they run on its event loop.
-        let shared = NIOLoopBound(
-            EnvoyConnection(service: service, eventLoop: channel.eventLoop),
-            eventLoop: channel.eventLoop
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
+        try sync.addHandler(
+            NIOHTTP2ServerConnectionManagementHandler(
+                eventLoop: channel.eventLoop,
+                configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: drainTime, keepalive: nil)
+            )
         )
-        _ = try sync.configureHTTP2Pipeline(
-            mode: .server,
-            connectionConfiguration: connection,
-            streamConfiguration: stream,
-            streamDelegate: management.http2StreamDelegate
-        ) { stream in
-            stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(EnvoyStreamHandler(connection: shared.value))
-            }
-        }
-        try sync.addHandler(management)
+        try sync.addHandler(
+            EnvoyConnectionHandler(
+                service: service,
+                eventLoop: channel.eventLoop,
+                connectionWindow: connectionWindow,
+                streamWindow: streamWindow
+            )
+        )
         try sync.addHandler(NIOCloseOnErrorHandler())
     }
 

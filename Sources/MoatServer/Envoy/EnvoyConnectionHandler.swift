@@ -3,87 +3,124 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 
-/// One HTTP/2 stream of the Envoy service: a gRPC unary call to `Check`, read, decided and answered
-/// on the event loop that read it, without leaving it (docs/envoy.md, "Serving").
+/// The Envoy service on one HTTP/2 connection (docs/envoy.md, "Serving"): each stream is a gRPC
+/// unary call to `Check`, read, decided and answered on the connection's event loop, from the frames
+/// `NIOHTTP2Handler` passes down the connection's own pipeline. There is no channel per stream (no
+/// stream multiplexer): a call is an entry in `streams`, from its HEADERS to the stream's closing.
 ///
 /// The request: HEADERS (`:method POST`, `:path`, `content-type application/grpc[+proto]`,
 /// optionally `grpc-timeout`, `grpc-encoding identity`), then one length-prefixed message in DATA
 /// frames, then the end of the stream. The answer: HEADERS (`:status 200`, `content-type`), DATA
 /// and the trailers (`grpc-status 0`) in one flush; or, when there is no answer to give, the gRPC
 /// status alone in one HEADERS frame ("Trailers-Only").
-final class EnvoyStreamHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
+///
+/// Flow control, which the multiplexer's stream channels would do: when `NIOHTTP2Handler` reports
+/// that an inbound window (the connection's, or an open stream's) fell to half its target or below,
+/// the handler sends the WINDOW_UPDATE that raises it back to the target. Messages are consumed as
+/// they are read, so nothing is buffered against a window.
+final class EnvoyConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
 
     static let checkPath = "/envoy.service.auth.v3.Authorization/Check"
 
-    private enum State {
-        case awaitingHeaders
-        /// The request's headers were read at `arrival`; its message is being read.
-        case reading(timeoutMicros: UInt64, arrival: NIODeadline)
-        /// The answer is written: what else arrives on the stream is dropped.
-        case answered
+    /// One call, from its HEADERS until its stream closes.
+    private struct Call {
+        enum State {
+            /// The request's headers were read at `arrival`; its message is being read.
+            case reading(timeoutMicros: UInt64, arrival: NIODeadline)
+            /// The answer is written: what else arrives on the stream is dropped.
+            case answered
+        }
+
+        var state: State
+        var message = GRPCRequestMessage(
+            limit: EnvoyConfiguration.maximumRequestBytes,
+            readLimit: EnvoyConfiguration.transportPayloadLimit
+        )
+        /// Answers DEADLINE_EXCEEDED when the message is still incomplete at the request's
+        /// deadline; scheduled only when a read ends with the message incomplete.
+        var deadline: Scheduled<Void>?
     }
 
-    private let connection: EnvoyConnection
-    private var state = State.awaitingHeaders
-    private var message = GRPCRequestMessage(
-        limit: EnvoyConfiguration.maximumRequestBytes,
-        readLimit: EnvoyConfiguration.transportPayloadLimit
-    )
-    /// Answers DEADLINE_EXCEEDED when the message is still incomplete at the request's deadline;
-    /// scheduled only when a read ends with the message incomplete.
-    private var deadline: Scheduled<Void>?
+    private let service: EnvoyAuthorizationService
+    /// Decides the connection's checks: the loop's token cache, one sampling state, as a data
+    /// socket connection's processor.
+    private var processor: DataRequestProcessor
+    /// The inbound windows kept open: the connection's, and each stream's.
+    private let connectionWindow: Int
+    private let streamWindow: Int
+    /// The calls whose streams are open.
+    private var calls: [HTTP2StreamID: Call] = [:]
+    /// Calls whose message the current read left incomplete: their deadline is set when it completes.
+    private var incomplete: [HTTP2StreamID] = []
 
-    init(connection: EnvoyConnection) {
-        self.connection = connection
+    init(service: EnvoyAuthorizationService, eventLoop: any EventLoop, connectionWindow: Int, streamWindow: Int) {
+        self.service = service
+        self.processor = service.processor(on: eventLoop)
+        self.connectionWindow = connectionWindow
+        self.streamWindow = streamWindow
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let frame = unwrapInboundIn(data)
+        let id = frame.streamID
+        switch frame.payload {
         case .headers(let headers):
-            switch state {
-            case .awaitingHeaders:
+            if calls[id] == nil {
                 if let refusal = Self.refusal(of: headers.headers) {
-                    answer(context, refusal)
+                    calls[id] = Call(state: .answered)
+                    answer(context, id, refusal)
                     return
                 }
-                state = .reading(
-                    timeoutMicros: EnvoyAuthorizationService.timeoutMicros(headers.headers.first(name: "grpc-timeout")),
-                    arrival: .now()
+                calls[id] = Call(
+                    state: .reading(
+                        timeoutMicros: EnvoyAuthorizationService.timeoutMicros(
+                            headers.headers.first(name: "grpc-timeout")
+                        ),
+                        arrival: .now()
+                    )
                 )
-            case .reading, .answered:
-                break  // a client's trailers: gRPC clients send none, and they carry nothing Moat reads
-            }
-            if headers.endStream { endOfRequest(context) }
+            }  // else a client's trailers: gRPC clients send none, and they carry nothing Moat reads
+            if headers.endStream { endOfRequest(context, id) }
         case .data(let data):
-            guard case .reading = state else { return }
+            guard case .reading = calls[id]?.state else { return }
             do throws(GRPCCallError) {
                 switch data.data {
-                case .byteBuffer(var bytes): try message.append(&bytes)
+                case .byteBuffer(var bytes): try calls[id]!.message.append(&bytes)
                 case .fileRegion: throw GRPCCallError(.internalError, "a request body must be bytes")
                 }
             } catch {
-                answer(context, .status(error))
+                answer(context, id, .status(error))
                 return
             }
-            if data.endStream { endOfRequest(context) }
+            if data.endStream {
+                endOfRequest(context, id)
+            } else if calls[id]!.deadline == nil {
+                incomplete.append(id)
+            }
         default:
-            break
+            break  // connection-level frames and RST_STREAM: NIOHTTP2Handler acts on them
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         // Only a request whose message spans more than one read waits for it, and only then is
         // there a deadline to watch: Envoy sends a check's headers and message in one write.
-        if case .reading(let timeout, let arrival) = state, timeout > 0, deadline == nil {
+        for id in incomplete {
+            guard case .reading(let timeout, let arrival) = calls[id]?.state, timeout > 0,
+                calls[id]!.deadline == nil
+            else { continue }
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            deadline = context.eventLoop.scheduleTask(deadline: arrival + .microseconds(Int64(clamping: timeout))) {
+            calls[id]!.deadline = context.eventLoop.scheduleTask(
+                deadline: arrival + .microseconds(Int64(clamping: timeout))
+            ) {
                 let (handler, context) = loopBound.value
-                guard case .reading = handler.state else { return }
-                handler.connection.service.context.metrics.countUndecided(.deadlineExceeded)
+                guard case .reading = handler.calls[id]?.state else { return }
+                handler.service.context.metrics.countUndecided(.deadlineExceeded)
                 handler.answer(
                     context,
+                    id,
                     .status(
                         GRPCCallError(
                             .deadlineExceeded,
@@ -93,27 +130,61 @@ final class EnvoyStreamHandler: ChannelInboundHandler {
                 )
             }
         }
+        incomplete.removeAll(keepingCapacity: true)
         context.fireChannelReadComplete()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let closed as StreamClosedEvent:
+            // Answered and ended by both sides, or reset: the call is over.
+            calls.removeValue(forKey: closed.streamID)?.deadline?.cancel()
+        case let window as NIOHTTP2WindowUpdatedEvent:
+            let isConnection = window.streamID == .rootStream
+            if let size = window.inboundWindowSize, isConnection || calls[window.streamID] != nil,
+                let increment = Self.windowIncrement(size, target: isConnection ? connectionWindow : streamWindow)
+            {
+                context.writeAndFlush(
+                    wrapOutboundOut(
+                        HTTP2Frame(streamID: window.streamID, payload: .windowUpdate(windowSizeIncrement: increment))
+                    ),
+                    promise: nil
+                )
+            }
+        default:
+            break
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
+        for call in calls.values { call.deadline?.cancel() }
+        calls.removeAll()
         context.fireChannelInactive()
     }
 
-    /// The client ended its side of the stream: the request is complete.
-    private func endOfRequest(_ context: ChannelHandlerContext) {
-        guard case .reading(let timeout, let arrival) = state else { return }
+    /// What raises an inbound window of `size` bytes back to `target`: nothing while it is over
+    /// half the target (swift-nio-http2's own rule for its stream channels).
+    static func windowIncrement(_ size: Int, target: Int) -> Int? {
+        guard size < target else { return nil }
+        guard size >= 0 else { return min(target - size, Int(Int32.max)) }
+        let increment = target - size
+        return increment >= size ? increment : nil
+    }
+
+    /// The client ended its side of stream `id`: the request is complete.
+    private func endOfRequest(_ context: ChannelHandlerContext, _ id: HTTP2StreamID) {
+        guard case .reading(let timeout, let arrival) = calls[id]?.state else { return }
         let input: EnvoyCheckInput
         do throws(GRPCCallError) {
-            input = try EnvoyCheckInput(message.finish())
+            input = try EnvoyCheckInput(calls[id]!.message.finish())
         } catch {
-            answer(context, .status(error))
+            answer(context, id, .status(error))
             return
         }
-        switch connection.answer(input, timeoutMicros: timeout, arrival: arrival) {
-        case .success(let response): answer(context, .message(response))
-        case .failure(let error): answer(context, .status(GRPCCallError(couldNotDecide: error)))
+        switch service.answer(input, timeoutMicros: timeout, arrival: arrival, processor: &processor) {
+        case .success(let response): answer(context, id, .message(response))
+        case .failure(let error): answer(context, id, .status(GRPCCallError(couldNotDecide: error)))
         }
     }
 
@@ -165,10 +236,11 @@ final class EnvoyStreamHandler: ChannelInboundHandler {
         .init(headers: ["grpc-status": "0"], endStream: true)
     )
 
-    /// Writes the frames that carry `answer`, the last one ending the stream, and flushes them.
-    private func answer(_ context: ChannelHandlerContext, _ answer: Answer) {
-        state = .answered
-        deadline?.cancel()
+    /// Writes on stream `id` the frames that carry `answer`, the last one ending the stream, and
+    /// flushes them; the call's message is dropped, and what else arrives on the stream with it.
+    private func answer(_ context: ChannelHandlerContext, _ id: HTTP2StreamID, _ answer: Answer) {
+        calls[id]?.deadline?.cancel()
+        calls[id] = Call(state: .answered)
         switch answer {
         case .message(let response):
             var framed = context.channel.allocator.buffer(capacity: 512)
@@ -177,19 +249,30 @@ final class EnvoyStreamHandler: ChannelInboundHandler {
             framed.writeInteger(UInt32(0))
             response.encode(into: &framed)
             framed.setInteger(UInt32(framed.writerIndex - lengthIndex - 4), at: lengthIndex)
-            context.write(wrapOutboundOut(Self.responseHead), promise: nil)
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(framed)))), promise: nil)
-            context.write(wrapOutboundOut(Self.okTrailers), promise: nil)
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: Self.responseHead)), promise: nil)
+            context.write(
+                wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(framed))))),
+                promise: nil
+            )
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: Self.okTrailers)), promise: nil)
         case .status(let error):
             var headers: HPACKHeaders = [
                 ":status": "200", "content-type": "application/grpc", "grpc-status": "\(error.code.rawValue)",
                 "grpc-message": GRPCCallError.percentEncoded(error.message),
             ]
             if error.acceptsIdentityOnly { headers.add(name: "grpc-accept-encoding", value: "identity") }
-            context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
+            context.write(
+                wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers, endStream: true)))),
+                promise: nil
+            )
         case .httpStatus(let status):
             context.write(
-                wrapOutboundOut(.headers(.init(headers: [":status": "\(status)"], endStream: true))),
+                wrapOutboundOut(
+                    HTTP2Frame(
+                        streamID: id,
+                        payload: .headers(.init(headers: [":status": "\(status)"], endStream: true))
+                    )
+                ),
                 promise: nil
             )
         }
