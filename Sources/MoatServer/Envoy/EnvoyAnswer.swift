@@ -1,3 +1,4 @@
+import Glibc
 import MoatCore
 import MoatKeyVaultHTTP
 import MoatWire
@@ -7,13 +8,25 @@ enum EnvoyAnswer {
     static let decisionIdHeader = "x-moat-decision-id"
     static let revisionHeader = "x-moat-revision"
 
-    /// A new decision id: 128 random bits in hex.
+    /// A new decision id: 128 random bits in lowercase hex, read with one getentropy(3) (one
+    /// getrandom(2); the stdlib's `SystemRandomNumberGenerator` makes one per 64 bits), which, like
+    /// that generator, traps if the kernel cannot give random bytes.
     static func newDecisionId() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return [generator.next(), generator.next()].map { (value: UInt64) in
-            let hex = String(value, radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
+        var bits: (UInt64, UInt64) = (0, 0)
+        let status = withUnsafeMutableBytes(of: &bits) { getentropy($0.baseAddress, 16) }
+        precondition(status == 0, "getentropy failed")
+        func digit(_ nibble: UInt8) -> UInt8 {
+            nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+        }
+        return String(unsafeUninitializedCapacity: 32) { hex in
+            withUnsafeBytes(of: &bits) { bytes in
+                for (index, byte) in bytes.enumerated() {
+                    hex[index * 2] = digit(byte >> 4)
+                    hex[index * 2 + 1] = digit(byte & 0xf)
+                }
+            }
+            return 32
+        }
     }
 
     /// The answer to a decision on a request from `sourceAddress`. An allow sets the decision id and
