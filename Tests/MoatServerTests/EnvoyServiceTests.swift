@@ -217,13 +217,20 @@ struct EnvoyServiceTests {
         _ = try channel.finish()
     }
 
-    @Test("a stream reset in the middle of its message is dropped: no answer, and its deadline never fires")
-    func resetMidCall() throws {
-        let metrics = ServerMetrics()
+    /// A connection with one call on stream 1 whose message stopped after its first byte, with a
+    /// 100 ms grpc-timeout: the read completed, so its deadline is set.
+    static func stalledCall(metrics: ServerMetrics) throws -> EmbeddedChannel {
         let channel = try Self.connection(metrics: metrics)
         try channel.writeInbound(Self.requestHeaders(extra: [("grpc-timeout", "100m")]))
         try channel.writeInbound(Self.data(Self.prefixed([1, 2, 3]).getSlice(at: 0, length: 6)!, endStream: false))
         channel.pipeline.fireChannelReadComplete()
+        return channel
+    }
+
+    @Test("a stream reset in the middle of its message is dropped: no answer, and its deadline never fires")
+    func resetMidCall() throws {
+        let metrics = ServerMetrics()
+        let channel = try Self.stalledCall(metrics: metrics)
         // RST_STREAM: NIOHTTP2Handler closes the stream and says so.
         channel.pipeline.fireUserInboundEventTriggered(StreamClosedEvent(streamID: 1, reason: .cancel))
         channel.embeddedEventLoop.advanceTime(to: .now() + .seconds(1))
@@ -335,10 +342,7 @@ struct EnvoyServiceTests {
     @Test("a message still incomplete at the request's grpc-timeout is answered DEADLINE_EXCEEDED")
     func stalledMessageMeetsItsDeadline() throws {
         let metrics = ServerMetrics()
-        let channel = try Self.connection(metrics: metrics)
-        try channel.writeInbound(Self.requestHeaders(extra: [("grpc-timeout", "100m")]))
-        try channel.writeInbound(Self.data(Self.prefixed([1, 2, 3]).getSlice(at: 0, length: 6)!, endStream: false))
-        channel.pipeline.fireChannelReadComplete()
+        let channel = try Self.stalledCall(metrics: metrics)
         #expect(try Self.written(channel).isEmpty)
         channel.embeddedEventLoop.advanceTime(to: .now() + .seconds(1))
         let answer = Self.headers(try Self.written(channel).first)

@@ -87,10 +87,15 @@ package struct EnvoyCheckRequest: Sendable, Hashable {
         }
     }
 
-    private static func utf8(_ data: ProtobufCBinaryData, field: String) throws(MessageCodingError) -> String {
-        let bytes = CBytes.array(data)
+    /// The field's bytes as text, validated where protobuf-c holds them; `field` (which names the
+    /// field in the error) is built only for an error.
+    private static func utf8(
+        _ data: ProtobufCBinaryData,
+        field: @autoclosure () -> String
+    ) throws(MessageCodingError) -> String {
+        let bytes = UnsafeBufferPointer(start: data.data, count: data.data == nil ? 0 : data.len)
         guard !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else {
-            throw .invalidString(field: field)
+            throw .invalidString(field: field())
         }
         return text
     }
