@@ -69,7 +69,11 @@ struct EnvoyOptions: ParsableArguments {
         }
         if let listen {
             do {
-                configuration.listen = try EnvoyConfiguration.TCPAddress(parsing: listen, allowAny: listenAny)
+                configuration.listen = try EnvoyConfiguration.TCPAddress(
+                    parsing: listen,
+                    for: .envoy,
+                    allowAny: listenAny
+                )
             } catch {
                 throw ValidationError("--envoy-listen: \(error)")
             }

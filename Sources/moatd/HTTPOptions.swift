@@ -88,7 +88,11 @@ struct HTTPOptions: ParsableArguments {
         }
         if let listen {
             do {
-                configuration.listen = try HTTPConfiguration.address(parsing: listen, allowAny: listenAny)
+                configuration.listen = try EnvoyConfiguration.TCPAddress(
+                    parsing: listen,
+                    for: .http,
+                    allowAny: listenAny
+                )
             } catch {
                 throw ValidationError("--http-listen: \(error)")
             }

@@ -433,14 +433,15 @@ def test_sigterm_sends_goaway_and_answers_the_calls_in_flight(alice_token: str) 
         daemon.close()
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/systemd-socket-activate"), reason="needs systemd-socket-activate")
 def test_socket_activation_serves_the_passed_socket_and_leaves_it(alice_token: str) -> None:
     daemon = Moatd(EXAMPLE_RULES.read_bytes())
     passed = str(daemon.folder / "activated-envoy.sock")
     process = subprocess.Popen(
         ["/usr/bin/systemd-socket-activate", "-l", passed, "--fdname=moat-envoy", "--", str(MOATD),
          "--rules", str(daemon.rules), "--socket", str(daemon.folder / "moat.sock"),
-         "--control-socket", str(daemon.folder / "control.sock")],
+         "--control-socket", str(daemon.folder / "control.sock"),
+         # Its own path, which it must not bind when systemd passes the socket.
+         "--envoy-socket", daemon.envoy_socket],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

@@ -186,6 +186,10 @@ extension MoatdIntegrationTests {
 
                 try etcd.startMember(0)
                 try await etcd.waitUntilHealthy(0)
+                // The refused change left nothing behind, in etcd or on the node.
+                let stored = try await etcd.etcdctlChecked("get", "--print-value-only", "/moat/document")
+                #expect(!stored.contains("198.51.100.9"), "\(stored)")
+                #expect(try await steady.status().revision?.hash == good)
                 try await etcd.etcdctlChecked("put", "/moat/document", stdin: TestDocuments.denying)
                 let next = TestDocuments.hash(TestDocuments.denying)
                 for node in [steady, restarted] {

@@ -31,9 +31,27 @@ package struct EnvoyConfiguration: Sendable {
 
         package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
+        /// What listens on the address, for the refusal of a non-loopback one: why loopback is
+        /// the default, and the flag that allows any address.
+        package struct Listener: Sendable {
+            package var reason: String
+            package var anyFlag: String
+
+            /// `--envoy-listen`.
+            package static let envoy = Listener(
+                reason: "the Envoy service has no TLS and no peer check on TCP",
+                anyFlag: "--envoy-listen-any"
+            )
+            /// `--http-listen`.
+            package static let http = Listener(
+                reason: "the HTTP endpoints have no TLS and no peer check",
+                anyFlag: "--http-listen-any"
+            )
+        }
+
         /// Parses `HOST:PORT` or `[IPv6]:PORT`, where HOST is an IP address. A non-loopback
-        /// address is refused unless `allowAny`.
-        package init(parsing text: String, allowAny: Bool) throws(EnvoyConfigurationError) {
+        /// address is refused unless `allowAny`, naming `listener`'s flag.
+        package init(parsing text: String, for listener: Listener, allowAny: Bool) throws(EnvoyConfigurationError) {
             let host: Substring
             let port: Substring
             if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
@@ -55,14 +73,14 @@ package struct EnvoyConfiguration: Sendable {
             }
             guard allowAny || Self.isLoopback(address) else {
                 throw EnvoyConfigurationError(
-                    "'\(text)' is not a loopback address: the Envoy service has no TLS and no peer check on TCP; give --envoy-listen-any to listen there anyway"
+                    "'\(text)' is not a loopback address: \(listener.reason); give \(listener.anyFlag) to listen there anyway"
                 )
             }
             self.host = String(host)
             self.port = number
         }
 
-        static func isLoopback(_ address: IPAddress) -> Bool {
+        private static func isLoopback(_ address: IPAddress) -> Bool {
             switch address {
             case .v4(let value): value >> 24 == 127
             case .v6(let value): value == 1

@@ -1,5 +1,3 @@
-import MoatCore
-
 /// The operators' HTTP endpoints (`GET /metrics`, `/healthz`, `/readyz`, `/status`;
 /// docs/running.md, "Health and metrics over HTTP"): where they listen and the limits that keep
 /// the port from holding the daemon. Off unless an address, a socket or a systemd socket is given.
@@ -22,21 +20,4 @@ package struct HTTPConfiguration: Sendable {
     package init() {}
 
     package var isEnabled: Bool { listen != nil || socket != nil }
-
-    /// Parses `--http-listen`'s `HOST:PORT` (or `[IPv6]:PORT`); a non-loopback address is refused
-    /// unless `allowAny` (`--http-listen-any`), as the endpoints have no TLS and no peer check.
-    package static func address(
-        parsing text: String,
-        allowAny: Bool
-    ) throws(EnvoyConfigurationError)
-        -> EnvoyConfiguration.TCPAddress
-    {
-        let address = try EnvoyConfiguration.TCPAddress(parsing: text, allowAny: true)
-        guard allowAny || IPAddress(address.host).map(EnvoyConfiguration.TCPAddress.isLoopback) == true else {
-            throw EnvoyConfigurationError(
-                "'\(text)' is not a loopback address: the HTTP endpoints have no TLS and no peer check; give --http-listen-any to listen there anyway"
-            )
-        }
-        return address
-    }
 }
