@@ -67,14 +67,17 @@ public struct MoatControlClient: Sendable {
     }
 
     /// Applies one change to the current document.
+    /// With `shadow`, the change is made on the shadow candidate instead (docs/protocol.md,
+    /// "Shadow rule sets").
     public func apply(
         _ change: DocumentChange,
         expectedRevision: String? = nil,
-        dryRun: Bool = false
+        dryRun: Bool = false,
+        shadow: Bool = false
     ) async throws(MoatClientError) -> ChangeResponse {
         try await call(
             .applyChange,
-            ApplyChangeRequest(change: change, expectedRevision: expectedRevision, dryRun: dryRun),
+            ApplyChangeRequest(change: change, expectedRevision: expectedRevision, dryRun: dryRun, shadow: shadow),
             ChangeResponse.self
         )
     }
@@ -118,5 +121,27 @@ public struct MoatControlClient: Sendable {
     /// daemon on a rules file.
     public func fleetStatus() async throws(MoatClientError) -> FleetStatusResponse {
         try await call(.fleetStatus, FleetStatusRequest(), FleetStatusResponse.self)
+    }
+
+    /// Loads `document` as the shadow candidate, judged beside the serving rules on a share
+    /// `sampleRate` of the checks (all when nil), not served (docs/protocol.md, "Shadow rule sets").
+    public func shadowPush(_ document: [UInt8], sampleRate: Double? = nil) async throws(MoatClientError) -> ChangeResponse {
+        try await call(.shadowPush, ShadowPushRequest(document: document, sampleRate: sampleRate), ChangeResponse.self)
+    }
+
+    /// What the shadow candidate would have changed; `summary` nil when none is loaded.
+    public func shadowReport() async throws(MoatClientError) -> ShadowReportResponse {
+        try await call(.shadowReport, ShadowReportRequest(), ShadowReportResponse.self)
+    }
+
+    /// Makes the shadow candidate the serving document; refused (FAILED_PRECONDITION) when more
+    /// than `maximumFlips` checks flipped.
+    public func shadowPromote(maximumFlips: UInt64? = nil) async throws(MoatClientError) -> ChangeResponse {
+        try await call(.shadowPromote, ShadowPromoteRequest(maximumFlips: maximumFlips), ChangeResponse.self)
+    }
+
+    /// Discards the shadow candidate.
+    public func shadowDrop() async throws(MoatClientError) -> ChangeResponse {
+        try await call(.shadowDrop, ShadowDropRequest(), ChangeResponse.self)
     }
 }

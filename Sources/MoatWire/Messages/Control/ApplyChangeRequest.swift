@@ -18,11 +18,15 @@ public struct ApplyChangeRequest: WireMessage, Hashable {
     public var expectedRevision: String?
     /// Validate and report, change nothing.
     public var dryRun: Bool
+    /// Make the change on the shadow candidate (the current one, else a copy of the serving
+    /// document) instead of the serving document (docs/protocol.md, "Shadow rule sets").
+    public var shadow: Bool
 
-    public init(change: DocumentChange, expectedRevision: String? = nil, dryRun: Bool = false) {
+    public init(change: DocumentChange, expectedRevision: String? = nil, dryRun: Bool = false, shadow: Bool = false) {
         self.change = change
         self.expectedRevision = expectedRevision
         self.dryRun = dryRun
+        self.shadow = shadow
     }
 
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
@@ -31,7 +35,8 @@ public struct ApplyChangeRequest: WireMessage, Hashable {
             ApplyChangeRequest(
                 change: try DocumentChange(cMessage: message),
                 expectedRevision: CString.optional(message.expected_revision),
-                dryRun: message.dry_run != 0
+                dryRun: message.dry_run != 0,
+                shadow: message.shadow != 0
             )
         }
     }
@@ -43,6 +48,7 @@ public struct ApplyChangeRequest: WireMessage, Hashable {
             try change.fill(message, &arena)
             try arena.set(&message.pointee.expected_revision, expectedRevision, field: "expected_revision")
             message.pointee.dry_run = dryRun ? 1 : 0
+            message.pointee.shadow = shadow ? 1 : 0
         }
     }
 }
