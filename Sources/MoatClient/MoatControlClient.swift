@@ -67,17 +67,14 @@ public struct MoatControlClient: Sendable {
     }
 
     /// Applies one change to the current document.
-    /// With `shadow`, the change is made on the shadow candidate instead (docs/protocol.md,
-    /// "Shadow rule sets").
     public func apply(
         _ change: DocumentChange,
         expectedRevision: String? = nil,
-        dryRun: Bool = false,
-        shadow: Bool = false
+        dryRun: Bool = false
     ) async throws(MoatClientError) -> ChangeResponse {
         try await call(
             .applyChange,
-            ApplyChangeRequest(change: change, expectedRevision: expectedRevision, dryRun: dryRun, shadow: shadow),
+            ApplyChangeRequest(change: change, expectedRevision: expectedRevision, dryRun: dryRun),
             ChangeResponse.self
         )
     }
@@ -125,8 +122,23 @@ public struct MoatControlClient: Sendable {
 
     /// Loads `document` as the shadow candidate, judged beside the serving rules on a share
     /// `sampleRate` of the checks (all when nil), not served (docs/protocol.md, "Shadow rule sets").
-    public func shadowPush(_ document: [UInt8], sampleRate: Double? = nil) async throws(MoatClientError) -> ChangeResponse {
+    public func shadowPush(
+        _ document: [UInt8],
+        sampleRate: Double? = nil
+    ) async throws(MoatClientError) -> ChangeResponse {
         try await call(.shadowPush, ShadowPushRequest(document: document, sampleRate: sampleRate), ChangeResponse.self)
+    }
+
+    /// Applies one change to the shadow candidate (a copy of the serving document when none is
+    /// loaded); `expectedRevision` is compared with the serving revision.
+    public func shadowApply(
+        _ change: DocumentChange,
+        expectedRevision: String? = nil,
+        dryRun: Bool = false
+    ) async throws(MoatClientError) -> ChangeResponse {
+        var request = ApplyChangeRequest(change: change, expectedRevision: expectedRevision, dryRun: dryRun)
+        request.shadow = true
+        return try await call(.applyChange, request, ChangeResponse.self)
     }
 
     /// What the shadow candidate would have changed; `summary` nil when none is loaded.

@@ -22,12 +22,9 @@ struct ChangeOptions: ParsableArguments {
 /// Sends one change and prints what changed (exit 1 when refused, 3 when unreachable).
 func apply(_ change: DocumentChange, _ sockets: SocketOptions, _ options: ChangeOptions) async throws {
     let response = try await withControlClient(sockets) {
-        try await $0.apply(
-            change,
-            expectedRevision: options.expectedRevision,
-            dryRun: options.dryRun,
-            shadow: options.shadow
-        )
+        options.shadow
+            ? try await $0.shadowApply(change, expectedRevision: options.expectedRevision, dryRun: options.dryRun)
+            : try await $0.apply(change, expectedRevision: options.expectedRevision, dryRun: options.dryRun)
     }
     report(response)
 }

@@ -23,7 +23,11 @@ extension MoatdIntegrationTests {
             return request
         }
 
-        static func moatctl(_ sandbox: Sandbox, _ daemon: DaemonProcess, _ arguments: String...) async throws
+        static func moatctl(
+            _ sandbox: Sandbox,
+            _ daemon: DaemonProcess,
+            _ arguments: String...
+        ) async throws
             -> ToolResult
         {
             try await sandbox.run(moatctlPath, arguments + ["--control-socket", daemon.controlSocket])
@@ -68,15 +72,22 @@ extension MoatdIntegrationTests {
                 #expect(try await daemon.status().revision?.hash == servingHash)
                 #expect(try sandbox.read(sandbox.rulesPath) == Self.serving)
 
+                // Alice from the first rule's prefix (rule 0 on both sides), from the removed rule's
+                // (a flip), from the third rule's (rule 2, then rule 1: the same rule); bob refused
+                // by the firewall on both sides, and admitted by the removed rule, then refused by
+                // the firewall (the same outcome, another reason).
+                let alice = TestDocuments.alice
                 let traffic =
-                    Array(repeating: Self.check(TestDocuments.alice, from: "203.0.113.9"), count: 5)  // rule 0 on both
-                    + Array(repeating: Self.check(TestDocuments.alice, from: "198.51.100.7"), count: 3)  // the removed rule
-                    + Array(repeating: Self.check(TestDocuments.alice, from: "192.0.2.5"), count: 4)  // rule 2, then rule 1
-                    + Array(repeating: Self.check(Self.bob, from: "10.1.1.1"), count: 2)  // firewall on both
-                    + [Self.check(Self.bob, from: "198.51.100.8")]  // AccessDenied, then the firewall
+                    Array(repeating: Self.check(alice, from: "203.0.113.9"), count: 5)
+                    + Array(repeating: Self.check(alice, from: "198.51.100.7"), count: 3)
+                    + Array(repeating: Self.check(alice, from: "192.0.2.5"), count: 4)
+                    + Array(repeating: Self.check(Self.bob, from: "10.1.1.1"), count: 2)
+                    + [Self.check(Self.bob, from: "198.51.100.8")]
                 let decisions = try await Self.send(daemon, traffic)
                 // The serving rules answered.
-                #expect(decisions.map(\.outcome) == Array(repeating: .allow, count: 12) + Array(repeating: .deny, count: 3))
+                #expect(
+                    decisions.map(\.outcome) == Array(repeating: .allow, count: 12) + Array(repeating: .deny, count: 3)
+                )
 
                 let report = try await daemon.control { try await $0.shadowReport() }
                 let summary = try #require(report.summary)
@@ -116,7 +127,11 @@ extension MoatdIntegrationTests {
                 #expect(parsed["groups"]?.arrayValue?.count == 2, "\(json)")
                 let status = try await daemon.status()
                 #expect(status.shadow?.allowToDeny == 3)
-                #expect(try await daemon.control { try await $0.metrics() }.contains(#"moat_shadow_changes_total{change="allow_to_deny"} 3"#))
+                #expect(
+                    try await daemon.control { try await $0.metrics() }.contains(
+                        #"moat_shadow_changes_total{change="allow_to_deny"} 3"#
+                    )
+                )
 
                 // Flips refuse --if-no-flips and a lower --max-flips, changing nothing.
                 for limit in [["--if-no-flips"], ["--max-flips", "2"]] {
@@ -140,7 +155,10 @@ extension MoatdIntegrationTests {
                 #expect(after.shadow == nil)
                 #expect(TestDocuments.hash(try sandbox.read(sandbox.rulesPath)) == candidateHash)
                 // The promoted rules answer: the removed rule no longer admits.
-                #expect(try await Self.send(daemon, [Self.check(TestDocuments.alice, from: "198.51.100.7")])[0].innerCode == .forbiddenByFirewall)
+                #expect(
+                    try await Self.send(daemon, [Self.check(TestDocuments.alice, from: "198.51.100.7")])[0].innerCode
+                        == .forbiddenByFirewall
+                )
 
                 // The decision log marked the three flips.
                 #expect(await daemon.stop() == .exit(0))
@@ -160,13 +178,28 @@ extension MoatdIntegrationTests {
                 let vault = TestDocuments.vault
                 let candidateFile = sandbox.file("candidate.json")
                 try sandbox.write(TestDocuments.document(defaultAction: "Allow"), to: candidateFile)
-                let push = try await Self.moatctl(sandbox, daemon, "shadow", "push", candidateFile, "--sample-rate", "0.5")
+                let push = try await Self.moatctl(
+                    sandbox,
+                    daemon,
+                    "shadow",
+                    "push",
+                    candidateFile,
+                    "--sample-rate",
+                    "0.5"
+                )
                 #expect(push.status == 0, "\(push)")
                 #expect(try await daemon.status().shadow?.sampleRate == 0.5)
 
                 // The serving document changes: the pushed candidate is still judged, not promoted.
                 let add = try await Self.moatctl(
-                    sandbox, daemon, "network-rule", "add", "--vault", vault, "--ip-address", "100.64.0.0/10"
+                    sandbox,
+                    daemon,
+                    "network-rule",
+                    "add",
+                    "--vault",
+                    vault,
+                    "--ip-address",
+                    "100.64.0.0/10"
                 )
                 #expect(add.status == 0, "\(add)")
                 let changed = try #require(try await daemon.status().revision)
@@ -185,12 +218,26 @@ extension MoatdIntegrationTests {
 
                 // Built by a verb: replayed onto the next serving change, and promoted onto it.
                 let remove = try await Self.moatctl(
-                    sandbox, daemon, "network-rule", "remove", "--vault", vault, "--ip-address", "198.51.100.0/24",
+                    sandbox,
+                    daemon,
+                    "network-rule",
+                    "remove",
+                    "--vault",
+                    vault,
+                    "--ip-address",
+                    "198.51.100.0/24",
                     "--shadow"
                 )
                 #expect(remove.status == 0, "\(remove)")
                 let again = try await Self.moatctl(
-                    sandbox, daemon, "network-rule", "add", "--vault", vault, "--ip-address", "100.100.0.0/16"
+                    sandbox,
+                    daemon,
+                    "network-rule",
+                    "add",
+                    "--vault",
+                    vault,
+                    "--ip-address",
+                    "100.100.0.0/16"
                 )
                 #expect(again.status == 0, "\(again)")
                 let rebasedStatus = try await daemon.status()
@@ -207,17 +254,38 @@ extension MoatdIntegrationTests {
 
                 // Changes that no longer apply to the new serving document: the candidate is dropped, said in the log.
                 let shadowRemove = try await Self.moatctl(
-                    sandbox, daemon, "network-rule", "remove", "--vault", vault, "--ip-address", "203.0.113.0/24",
+                    sandbox,
+                    daemon,
+                    "network-rule",
+                    "remove",
+                    "--vault",
+                    vault,
+                    "--ip-address",
+                    "203.0.113.0/24",
                     "--shadow"
                 )
                 #expect(shadowRemove.status == 0, "\(shadowRemove)")
                 let servingRemove = try await Self.moatctl(
-                    sandbox, daemon, "network-rule", "remove", "--vault", vault, "--ip-address", "100.64.0.0/10"
+                    sandbox,
+                    daemon,
+                    "network-rule",
+                    "remove",
+                    "--vault",
+                    vault,
+                    "--ip-address",
+                    "100.64.0.0/10"
                 )
                 #expect(servingRemove.status == 0, "\(servingRemove)")
                 #expect(try await daemon.status().shadow != nil)
                 let serving = try await Self.moatctl(
-                    sandbox, daemon, "network-rule", "remove", "--vault", vault, "--ip-address", "203.0.113.0/24"
+                    sandbox,
+                    daemon,
+                    "network-rule",
+                    "remove",
+                    "--vault",
+                    vault,
+                    "--ip-address",
+                    "203.0.113.0/24"
                 )
                 #expect(serving.status == 0, "\(serving)")
                 #expect(try await daemon.status().shadow == nil)
@@ -241,8 +309,15 @@ extension MoatdIntegrationTests {
                 #expect(noPromote.status == 1, "\(noPromote)")
                 #expect(noPromote.stderr.contains("no shadow candidate is loaded"), "\(noPromote)")
                 let missing = try await Self.moatctl(
-                    sandbox, daemon, "network-rule", "remove", "--vault", TestDocuments.vault, "--ip-address",
-                    "100.64.0.0/10", "--shadow"
+                    sandbox,
+                    daemon,
+                    "network-rule",
+                    "remove",
+                    "--vault",
+                    TestDocuments.vault,
+                    "--ip-address",
+                    "100.64.0.0/10",
+                    "--shadow"
                 )
                 #expect(missing.status == 1, "\(missing)")
                 let rate = try await Self.moatctl(sandbox, daemon, "shadow", "push", invalidFile, "--sample-rate", "0")
@@ -254,7 +329,10 @@ extension MoatdIntegrationTests {
                     let error = await #expect(throws: MoatClientError.self) {
                         try await daemon.control { try await $0.shadowPush(Self.serving, sampleRate: wrong) }
                     }
-                    #expect(error?.message.contains("sample rate must be in (0, 1]") == true, "\(String(describing: error))")
+                    #expect(
+                        error?.message.contains("sample rate must be in (0, 1]") == true,
+                        "\(String(describing: error))"
+                    )
                 }
                 let report = try await Self.moatctl(sandbox, daemon, "shadow", "report")
                 #expect(report.status == 0 && report.stdout.contains("no shadow candidate is loaded"), "\(report)")
@@ -283,7 +361,10 @@ extension MoatdIntegrationTests {
                         for start in stride(from: 0, to: total, by: batch) {
                             group.addTask {
                                 let requests = (start..<min(total, start + batch)).map { index in
-                                    Self.check(String(format: "c0000000-0000-4000-8000-%012x", index), from: "203.0.113.9")
+                                    Self.check(
+                                        String(format: "c0000000-0000-4000-8000-%012x", index),
+                                        from: "203.0.113.9"
+                                    )
                                 }
                                 let results = await client.checkBatch(requests)
                                 return results.filter { $0.decision?.innerCode == .accessDenied }.count

@@ -8,7 +8,12 @@ import Testing
 @Suite("Shadow report")
 struct ShadowReportTests {
     static let revision = Revision(sequence: 1, hash: "0123456789abcdef")
-    static let alice = Caller(objectId: "a11ce000-0000-4000-8000-000000000001", applicationId: "", tenantId: "t", issuer: "i")
+    static let alice = Caller(
+        objectId: "a11ce000-0000-4000-8000-000000000001",
+        applicationId: "",
+        tenantId: "t",
+        issuer: "i"
+    )
 
     static func request(from address: String = "203.0.113.9", vault: String = "v") -> CheckRequest {
         var request = CheckRequest()
@@ -84,7 +89,12 @@ struct ShadowReportTests {
             candidate: Self.firewall,
             atMillis: 40
         )
-        report.record(Self.request(), serving: Self.firewall, candidate: Self.allowedBy(ipRule: 0, "0.0.0.0/0"), atMillis: 50)
+        report.record(
+            Self.request(),
+            serving: Self.firewall,
+            candidate: Self.allowedBy(ipRule: 0, "0.0.0.0/0"),
+            atMillis: 50
+        )
         #expect(report.compared == 5 && report.allowToDeny == 4 && report.denyToAllow == 1)
         let (groups, otherFlips, otherReasons) = report.groups()
         #expect(otherFlips == 0 && otherReasons == 0)
@@ -96,7 +106,9 @@ struct ShadowReportTests {
         #expect(first.sourcePrefix == "198.51.100.0/24")
         #expect(first.caller == Self.alice.objectId)
         #expect(first.operation == "GetSecret")
-        #expect(first.serving == "allowed by IP rule 1 (198.51.100.0/24), access policy 0 (objectId \(Self.alice.objectId))")
+        #expect(
+            first.serving == "allowed by IP rule 1 (198.51.100.0/24), access policy 0 (objectId \(Self.alice.objectId))"
+        )
         #expect(first.candidate == "denied ForbiddenByFirewall")
         #expect(groups.contains { $0.change == .denyToAllow && $0.count == 1 })
     }
@@ -119,7 +131,12 @@ struct ShadowReportTests {
             let heavy = index >= total - 500
             var request = Self.request(from: "10.\(index >> 16).\((index >> 8) & 255).\(index & 255)")
             if heavy { request.sourceAddress = "198.51.100.1" }
-            report.record(request, serving: Self.allowedBy(ipRule: 0, "0.0.0.0/0"), candidate: Self.firewall, atMillis: 1)
+            report.record(
+                request,
+                serving: Self.allowedBy(ipRule: 0, "0.0.0.0/0"),
+                candidate: Self.firewall,
+                atMillis: 1
+            )
         }
         #expect(report.keptGroups <= ShadowReport.groupCapacity)
         let (groups, otherFlips, _) = report.groups()

@@ -144,11 +144,12 @@ final class ServerMetrics: Sendable {
             unit: "total",
             "Checks the shadow candidate decides otherwise: allow_to_deny, deny_to_allow (flips) or reason."
         )
+        let changeLabels: [(ShadowGroup.Change, String)] = [
+            (.allowToDeny, "allow_to_deny"), (.denyToAllow, "deny_to_allow"), (.reason, "reason"),
+        ]
         shadowChanges = Dictionary(
-            uniqueKeysWithValues: [
-                (.allowToDeny, "allow_to_deny"), (.denyToAllow, "deny_to_allow"), (.reason, "reason"),
-            ].map { (change: ShadowGroup.Change, label: String) in
-                (change, registry.makeCounter(descriptor: shadowChanged, labels: [("change", label)]))
+            uniqueKeysWithValues: changeLabels.map { change in
+                (change.0, registry.makeCounter(descriptor: shadowChanged, labels: [("change", change.1)]))
             }
         )
     }

@@ -41,7 +41,8 @@ extension RuleUpdater {
                 return ChangeResponse(
                     changed: false,
                     revision: current?.revision ?? serving.revision,
-                    summary: "no change: the \(current == nil ? "serving document" : "shadow candidate") already says so"
+                    summary:
+                        "no change: the \(current == nil ? "serving document" : "shadow candidate") already says so"
                 )
             }
             let rules = try await compile(bytes)
@@ -49,7 +50,8 @@ extension RuleUpdater {
                 return ChangeResponse(
                     changed: true,
                     revision: rules.snapshot.revision,
-                    summary: "dry run: valid; \(Self.describe(change)) would make shadow candidate \(rules.snapshot.revision.hash)"
+                    summary:
+                        "dry run: valid; \(Self.describe(change)) would make shadow candidate \(rules.snapshot.revision.hash)"
                 )
             }
             let changes: [DocumentChange]? = current.map { $0.changes.map { $0 + [change] } } ?? [change]
@@ -94,7 +96,7 @@ extension RuleUpdater {
             let response: ChangeResponse
             do {
                 response = try await put(candidate.document, expectedRevision: candidate.base.hash, dryRun: false)
-            } catch where error.code == .aborted && candidate.changes != nil {
+            } catch  where error.code == .aborted && candidate.changes != nil {
                 // The serving document changed: the candidate was rebased (or dropped) in that turn.
                 continue
             }
@@ -105,7 +107,8 @@ extension RuleUpdater {
             return ChangeResponse(
                 changed: response.changed,
                 revision: response.revision,
-                summary: "promoted the shadow candidate (\(summary.compared) checks compared, \(summary.flips) flips): \(response.summary)"
+                summary:
+                    "promoted the shadow candidate (\(summary.compared) checks compared, \(summary.flips) flips): \(response.summary)"
             )
         }
         throw StatusError(
@@ -130,7 +133,8 @@ extension RuleUpdater {
             return ChangeResponse(
                 changed: true,
                 revision: serving,
-                summary: "dropped the shadow candidate \(candidate.revision.hash) (\(summary.compared) checks compared, \(summary.flips) flips)"
+                summary:
+                    "dropped the shadow candidate \(candidate.revision.hash) (\(summary.compared) checks compared, \(summary.flips) flips)"
             )
         }
     }
@@ -228,7 +232,8 @@ extension RuleUpdater {
         return ChangeResponse(
             changed: true,
             revision: candidate.revision,
-            summary: "shadow candidate \(candidate.revision.hash) loaded (\(summary)) beside serving revision \(candidate.base.hash), sample rate \(candidate.sampleRate); judged, not served, not kept across restarts"
+            summary:
+                "shadow candidate \(candidate.revision.hash) loaded (\(summary)) beside serving revision \(candidate.base.hash), sample rate \(candidate.sampleRate); judged, not served, not kept across restarts"
         )
     }
 }

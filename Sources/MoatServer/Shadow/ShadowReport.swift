@@ -132,7 +132,9 @@ private struct GroupTable {
             groups[key]!.lastSeen = atMillis
             return
         }
-        if groups.count >= ShadowReport.groupCapacity, let smallest = groups.min(by: { $0.value.count < $1.value.count }) {
+        if groups.count >= ShadowReport.groupCapacity,
+            let smallest = groups.min(by: { $0.value.count < $1.value.count })
+        {
             groups[smallest.key] = nil
         }
         groups[key] = Counts(count: 1, firstSeen: atMillis, lastSeen: atMillis)

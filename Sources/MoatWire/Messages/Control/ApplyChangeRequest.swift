@@ -20,24 +20,24 @@ public struct ApplyChangeRequest: WireMessage, Hashable {
     public var dryRun: Bool
     /// Make the change on the shadow candidate (the current one, else a copy of the serving
     /// document) instead of the serving document (docs/protocol.md, "Shadow rule sets").
-    public var shadow: Bool
+    public var shadow = false
 
-    public init(change: DocumentChange, expectedRevision: String? = nil, dryRun: Bool = false, shadow: Bool = false) {
+    public init(change: DocumentChange, expectedRevision: String? = nil, dryRun: Bool = false) {
         self.change = change
         self.expectedRevision = expectedRevision
         self.dryRun = dryRun
-        self.shadow = shadow
     }
 
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
         self = try ProtobufCCodec.decode(Moat__V1__ApplyChangeRequest.self, from: payload) {
             message throws(MessageCodingError) in
-            ApplyChangeRequest(
+            var request = ApplyChangeRequest(
                 change: try DocumentChange(cMessage: message),
                 expectedRevision: CString.optional(message.expected_revision),
-                dryRun: message.dry_run != 0,
-                shadow: message.shadow != 0
+                dryRun: message.dry_run != 0
             )
+            request.shadow = message.shadow != 0
+            return request
         }
     }
 

@@ -270,7 +270,10 @@ public struct ShadowReportResponse: WireMessage, Hashable {
                     case MOAT__V1__SHADOW_CHANGE__SHADOW_CHANGE_DENY_TO_ALLOW: change = .denyToAllow
                     case MOAT__V1__SHADOW_CHANGE__SHADOW_CHANGE_REASON: change = .reason
                     default:
-                        throw .invalidValue(field: "groups[\(index)].change", "is \(group.change.rawValue), not a known change")
+                        throw .invalidValue(
+                            field: "groups[\(index)].change",
+                            "is \(group.change.rawValue), not a known change"
+                        )
                     }
                     groups.append(
                         ShadowGroup(
