@@ -1,9 +1,9 @@
 import Atomics
-import Dispatch
 import MoatCore
 import MoatIdentity
 import MoatWire
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// A candidate rule document loaded beside the serving one (docs/protocol.md, "Shadow rule sets"):
@@ -97,11 +97,14 @@ final class ShadowSlot: Sendable {
     }
 }
 
-/// Decides sampled checks again with the candidate, on a background queue, and keeps the report.
+/// Decides sampled checks again with the candidate, on a thread of its own, and keeps the report.
 ///
 /// The data path only appends the check to a bounded list (one uncontended lock) and, when the
-/// list was empty, schedules a drain: the candidate's evaluation never runs before the answer.
-/// When more than `queueLimit` checks wait, new ones are skipped and counted (`skipped`).
+/// list was empty, schedules a drain on the judge's event loop: the candidate's evaluation never
+/// runs before the answer, nor on the loops that answer. Tokens are verified as the data path
+/// verifies them, through a verified-token cache (`TokenCache`, `tokenCacheBytes`) of the judge's
+/// loop, against the candidate's keys and the serving key sets. When more than `queueLimit` checks
+/// wait, new ones are skipped and counted (`skipped`).
 final class ShadowJudge: Sendable {
     /// A decided check, waiting to be judged by the candidate.
     struct Check: Sendable {
@@ -144,13 +147,19 @@ final class ShadowJudge: Sendable {
         var state: ServingState?
     }
 
+    /// The judges' thread: one for the daemon, started with the first candidate.
+    static let loop: any EventLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
+    /// The judge's verified-token cache (its hits and misses count in `moat_token_cache_*`).
+    static let tokenCacheBytes = 4 << 20
+
     private let waiting = Mutex(Waiting())
     private let judging = Mutex(Judging())
     private let metrics: ServerMetrics
-    private let queue = DispatchQueue(label: "moat.shadow", qos: .utility)
+    private let tokenCache: TokenCache
 
     init(metrics: ServerMetrics) {
         self.metrics = metrics
+        self.tokenCache = TokenCache(eventLoop: Self.loop, maximumBytes: Self.tokenCacheBytes, metrics: metrics)
     }
 
     /// Hands a decided check over; returns at once.
@@ -165,7 +174,7 @@ final class ShadowJudge: Sendable {
             waiting.draining = true
             return true
         }
-        if schedule { queue.async { self.drain() } }
+        if schedule { Self.loop.execute { self.drain() } }
     }
 
     /// Judges what waits, batch after batch, until nothing does.
@@ -199,7 +208,11 @@ final class ShadowJudge: Sendable {
             judging.state = state
             return state
         }
-        let decision = state.snapshot.evaluate(check.request, verifier: state.verifier, context: check.context)
+        let decision = state.snapshot.evaluate(
+            check.request,
+            verifier: CachedTokenVerifier(cache: tokenCache, state: state, now: check.context.now),
+            context: check.context
+        )
         let change = judging.withLock {
             $0.report.record(check.request, serving: check.decision, candidate: decision, atMillis: check.unixMillis)
         }
@@ -241,15 +254,10 @@ final class ShadowJudge: Sendable {
         judging.withLock { $0.report.groups() }
     }
 
-    /// Returns once every check submitted before the call has been judged (tests, promote).
+    /// Returns once every check submitted before the call has been judged (reports, promote).
     func settle() async {
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            // The queue is serial: a block queued now runs after the drains queued before it; a
-            // drain in progress empties the list before it returns.
-            queue.async {
-                self.drain()
-                done.resume()
-            }
-        }
+        // The loop runs its tasks in order: a drain queued now runs after those queued before it,
+        // and a drain in progress empties the list before it returns.
+        try? await Self.loop.submit { self.drain() }.get()
     }
 }

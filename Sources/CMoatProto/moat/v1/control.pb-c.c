@@ -3227,12 +3227,12 @@ static const ProtobufCFieldDescriptor moat__v1__shadow_summary__field_descriptor
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "base",
+    "base_revision",
     2,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
-    offsetof(Moat__V1__ShadowSummary, base),
+    offsetof(Moat__V1__ShadowSummary, base_revision),
     &moat__v1__revision__descriptor,
     NULL,
     0,             /* flags */
@@ -3349,8 +3349,8 @@ static const ProtobufCFieldDescriptor moat__v1__shadow_summary__field_descriptor
 };
 static const unsigned moat__v1__shadow_summary__field_indices_by_name[] = {
   6,   /* field[6] = allow_to_deny */
-  1,   /* field[1] = base */
   10,   /* field[10] = base_changed */
+  1,   /* field[1] = base_revision */
   0,   /* field[0] = candidate */
   2,   /* field[2] = changes */
   5,   /* field[5] = compared */

@@ -142,7 +142,7 @@ public struct ShadowSummary: Sendable, Hashable {
         let none = Revision(sequence: 0, hash: "")
         self.init(
             candidate: message.candidate.map { Revision(cMessage: $0.pointee) } ?? none,
-            base: message.base.map { Revision(cMessage: $0.pointee) } ?? none,
+            base: message.base_revision.map { Revision(cMessage: $0.pointee) } ?? none,
             changes: CString.strings(message.changes, count: message.n_changes),
             sampleRate: message.sample_rate,
             loadedAtUnixMillis: message.loaded_at_unix_millis,
@@ -162,7 +162,7 @@ public struct ShadowSummary: Sendable, Hashable {
         message.pointee.candidate = cCandidate
         let cBase = arena.message(Moat__V1__Revision.self)
         base.fill(cBase, &arena)
-        message.pointee.base = cBase
+        message.pointee.base_revision = cBase
         try arena.set(&message.pointee.changes, count: &message.pointee.n_changes, changes, field: "shadow.changes")
         message.pointee.sample_rate = sampleRate
         message.pointee.loaded_at_unix_millis = loadedAtUnixMillis

@@ -630,7 +630,7 @@ struct  Moat__V1__ShadowSummary
   /*
    * The serving revision the candidate was built on.
    */
-  Moat__V1__Revision *base;
+  Moat__V1__Revision *base_revision;
   /*
    * The changes that built it, in order; empty when it was pushed whole.
    */
