@@ -1,3 +1,4 @@
+import Logging
 import MoatCore
 import MoatIdentity
 import MoatWire

@@ -4,6 +4,7 @@ import MoatIdentity
 import MoatWire
 import NIOCore
 import NIOPosix
+import Prometheus
 import Synchronization
 
 /// A candidate rule document loaded beside the serving one (docs/protocol.md, "Shadow rule sets"):

@@ -6,10 +6,10 @@ import MoatWire
 /// and those checks grouped by vault, operation, caller and source prefix.
 ///
 /// Memory is bounded: each kind of change (flips, reason-only changes) keeps at most
-/// `groupCapacity` groups; a new group when the table is full replaces the smallest one, whose
-/// checks go into the summed rest (`ShadowReportResponse.otherFlips`, `otherReasonChanged`). So the
-/// largest groups stay, every check is counted once, and the report's size does not grow with the
-/// number of distinct callers. Each text is cut to `maximumFieldBytes`.
+/// `groupCapacity` groups; a new group when the table is full replaces a small one (`GroupTable`),
+/// whose checks go into the summed rest (`ShadowReportResponse.otherFlips`, `otherReasonChanged`).
+/// So the large groups stay, every check is counted once, and the report's size does not grow
+/// with the number of distinct callers. Each text is cut to `maximumFieldBytes`.
 struct ShadowReport {
     /// Groups kept per kind of change.
     static let groupCapacity = 256
@@ -114,48 +114,73 @@ private struct GroupKey: Hashable {
     var candidate: String
 }
 
-/// At most `ShadowReport.groupCapacity` groups; the smallest makes room for a new one.
+/// At most `ShadowReport.groupCapacity` groups. When full, a new group takes the place of the
+/// smallest of `evictionSample` groups drawn at random (constant time per check, whatever the
+/// number of distinct groups): groups seen more than once are rarely the one replaced, so the
+/// large groups stay.
 private struct GroupTable {
-    private struct Counts {
+    private struct Group {
+        var key: GroupKey
         var count: UInt64
         var firstSeen: Int64
         var lastSeen: Int64
     }
 
-    private var groups: [GroupKey: Counts] = [:]
+    /// Groups compared to choose the one replaced.
+    static let evictionSample = 8
+
+    private var groups: [Group] = []
+    private var positions: [GroupKey: Int] = [:]
+    /// Random state for the eviction draw (xorshift64*), seeded arbitrarily: the choice need not be unpredictable.
+    private var random: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     var count: Int { groups.count }
 
     mutating func add(_ key: GroupKey, atMillis: Int64) {
-        if groups[key] != nil {
-            groups[key]!.count += 1
-            groups[key]!.lastSeen = atMillis
+        if let position = positions[key] {
+            groups[position].count += 1
+            groups[position].lastSeen = atMillis
             return
         }
-        if groups.count >= ShadowReport.groupCapacity,
-            let smallest = groups.min(by: { $0.value.count < $1.value.count })
-        {
-            groups[smallest.key] = nil
+        let group = Group(key: key, count: 1, firstSeen: atMillis, lastSeen: atMillis)
+        guard groups.count >= ShadowReport.groupCapacity else {
+            positions[key] = groups.count
+            groups.append(group)
+            return
         }
-        groups[key] = Counts(count: 1, firstSeen: atMillis, lastSeen: atMillis)
+        var smallest = nextPosition()
+        for _ in 1..<Self.evictionSample {
+            let position = nextPosition()
+            if groups[position].count < groups[smallest].count { smallest = position }
+        }
+        positions[groups[smallest].key] = nil
+        positions[key] = smallest
+        groups[smallest] = group
+    }
+
+    private mutating func nextPosition() -> Int {
+        random ^= random >> 12
+        random ^= random << 25
+        random ^= random >> 27
+        return Int((random &* 0x2545_f491_4f6c_dd1d) % UInt64(groups.count))
     }
 
     /// The `limit` largest groups, largest first (ties: first seen first).
     func largest(_ limit: Int) -> [ShadowGroup] {
         groups.sorted {
-            ($0.value.count, -$0.value.firstSeen, $0.key.vault) > ($1.value.count, -$1.value.firstSeen, $1.key.vault)
-        }.prefix(limit).map { key, counts in
+            ($0.count, -$0.firstSeen, $0.key.vault) > ($1.count, -$1.firstSeen, $1.key.vault)
+        }.prefix(limit).map { group in
             ShadowGroup(
-                change: key.change,
-                vault: key.vault,
-                operation: key.operation,
-                caller: key.caller,
-                sourcePrefix: key.sourcePrefix,
-                count: counts.count,
-                firstSeenUnixMillis: counts.firstSeen,
-                lastSeenUnixMillis: counts.lastSeen,
-                serving: key.serving,
-                candidate: key.candidate
+                change: group.key.change,
+                vault: group.key.vault,
+                operation: group.key.operation,
+                caller: group.key.caller,
+                sourcePrefix: group.key.sourcePrefix,
+                count: group.count,
+                firstSeenUnixMillis: group.firstSeen,
+                lastSeenUnixMillis: group.lastSeen,
+                serving: group.key.serving,
+                candidate: group.key.candidate
             )
         }
     }
