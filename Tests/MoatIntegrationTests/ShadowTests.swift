@@ -33,6 +33,21 @@ extension MoatdIntegrationTests {
             try await sandbox.run(moatctlPath, arguments + ["--control-socket", daemon.controlSocket])
         }
 
+        /// `moatctl network-rule add|remove` of an IP rule of the test vault, with `--shadow` when asked.
+        static func ipRule(
+            _ sandbox: Sandbox,
+            _ daemon: DaemonProcess,
+            _ verb: String,
+            _ cidr: String,
+            shadow: Bool = false
+        ) async throws -> ToolResult {
+            try await sandbox.run(
+                moatctlPath,
+                ["network-rule", verb, "--vault", TestDocuments.vault, "--ip-address", cidr]
+                    + (shadow ? ["--shadow"] : []) + ["--control-socket", daemon.controlSocket]
+            )
+        }
+
         /// Sends `requests`, each answered (the serving decision is checked by the caller).
         static func send(_ daemon: DaemonProcess, _ requests: [CheckRequest]) async throws -> [Decision] {
             try await daemon.withClient { client in
@@ -55,17 +70,7 @@ extension MoatdIntegrationTests {
                     arguments: ["--decision-log", logPath] + TestDocuments.asserterArguments
                 )
                 let servingHash = TestDocuments.hash(Self.serving)
-                let remove = try await Self.moatctl(
-                    sandbox,
-                    daemon,
-                    "network-rule",
-                    "remove",
-                    "--vault",
-                    TestDocuments.vault,
-                    "--ip-address",
-                    "198.51.100.0/24",
-                    "--shadow"
-                )
+                let remove = try await Self.ipRule(sandbox, daemon, "remove", "198.51.100.0/24", shadow: true)
                 #expect(remove.status == 0, "\(remove)")
                 #expect(remove.stdout.contains("shadow candidate"), "\(remove)")
                 // Not served: the serving revision and the rules file are as they were.
@@ -175,7 +180,6 @@ extension MoatdIntegrationTests {
             try await withSandbox { sandbox in
                 try sandbox.write(Self.serving, to: sandbox.rulesPath)
                 let daemon = try await sandbox.startDaemon(arguments: TestDocuments.asserterArguments)
-                let vault = TestDocuments.vault
                 let candidateFile = sandbox.file("candidate.json")
                 try sandbox.write(TestDocuments.document(defaultAction: "Allow"), to: candidateFile)
                 let push = try await Self.moatctl(
@@ -191,16 +195,7 @@ extension MoatdIntegrationTests {
                 #expect(try await daemon.status().shadow?.sampleRate == 0.5)
 
                 // The serving document changes: the pushed candidate is still judged, not promoted.
-                let add = try await Self.moatctl(
-                    sandbox,
-                    daemon,
-                    "network-rule",
-                    "add",
-                    "--vault",
-                    vault,
-                    "--ip-address",
-                    "100.64.0.0/10"
-                )
+                let add = try await Self.ipRule(sandbox, daemon, "add", "100.64.0.0/10")
                 #expect(add.status == 0, "\(add)")
                 let changed = try #require(try await daemon.status().revision)
                 #expect(try await daemon.status().shadow?.baseChanged == true)
@@ -217,28 +212,9 @@ extension MoatdIntegrationTests {
                 #expect(try await daemon.status().revision == changed)
 
                 // Built by a verb: replayed onto the next serving change, and promoted onto it.
-                let remove = try await Self.moatctl(
-                    sandbox,
-                    daemon,
-                    "network-rule",
-                    "remove",
-                    "--vault",
-                    vault,
-                    "--ip-address",
-                    "198.51.100.0/24",
-                    "--shadow"
-                )
+                let remove = try await Self.ipRule(sandbox, daemon, "remove", "198.51.100.0/24", shadow: true)
                 #expect(remove.status == 0, "\(remove)")
-                let again = try await Self.moatctl(
-                    sandbox,
-                    daemon,
-                    "network-rule",
-                    "add",
-                    "--vault",
-                    vault,
-                    "--ip-address",
-                    "100.100.0.0/16"
-                )
+                let again = try await Self.ipRule(sandbox, daemon, "add", "100.100.0.0/16")
                 #expect(again.status == 0, "\(again)")
                 let rebasedStatus = try await daemon.status()
                 let rebased = try #require(rebasedStatus.shadow)
@@ -253,17 +229,7 @@ extension MoatdIntegrationTests {
                 #expect(try await daemon.status().revision?.hash == rebased.candidate.hash)
 
                 // Changes that no longer apply to the new serving document: the candidate is dropped, said in the log.
-                let shadowRemove = try await Self.moatctl(
-                    sandbox,
-                    daemon,
-                    "network-rule",
-                    "remove",
-                    "--vault",
-                    vault,
-                    "--ip-address",
-                    "203.0.113.0/24",
-                    "--shadow"
-                )
+                let shadowRemove = try await Self.ipRule(sandbox, daemon, "remove", "203.0.113.0/24", shadow: true)
                 #expect(shadowRemove.status == 0, "\(shadowRemove)")
                 // A whole document without that rule is pushed: the change no longer applies.
                 let pushedFile = sandbox.file("pushed.json")
@@ -293,17 +259,7 @@ extension MoatdIntegrationTests {
                 let noPromote = try await Self.moatctl(sandbox, daemon, "shadow", "promote")
                 #expect(noPromote.status == 1, "\(noPromote)")
                 #expect(noPromote.stderr.contains("no shadow candidate is loaded"), "\(noPromote)")
-                let missing = try await Self.moatctl(
-                    sandbox,
-                    daemon,
-                    "network-rule",
-                    "remove",
-                    "--vault",
-                    TestDocuments.vault,
-                    "--ip-address",
-                    "100.64.0.0/10",
-                    "--shadow"
-                )
+                let missing = try await Self.ipRule(sandbox, daemon, "remove", "100.64.0.0/10", shadow: true)
                 #expect(missing.status == 1, "\(missing)")
                 let rate = try await Self.moatctl(sandbox, daemon, "shadow", "push", invalidFile, "--sample-rate", "0")
                 #expect(rate.status == 2 && rate.stderr.contains("--sample-rate"), "\(rate)")

@@ -34,22 +34,10 @@ struct ControlRequestProcessor: Sendable {
             )
         case .applyChange:
             let request = try frames.decode(ApplyChangeRequest.self, frame)
-            if request.shadow {
-                return try frames.encode(
-                    await updater.applyToShadow(
-                        request.change,
-                        expectedRevision: request.expectedRevision,
-                        dryRun: request.dryRun
-                    ),
-                    allocator
-                )
-            }
+            // With `shadow`, the change is made on the shadow candidate (docs/protocol.md, "Shadow rule sets").
+            let apply = request.shadow ? updater.applyToShadow : updater.apply
             return try frames.encode(
-                await updater.apply(
-                    request.change,
-                    expectedRevision: request.expectedRevision,
-                    dryRun: request.dryRun
-                ),
+                await apply(request.change, request.expectedRevision, request.dryRun),
                 allocator
             )
         case .rollback:
