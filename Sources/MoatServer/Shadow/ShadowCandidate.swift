@@ -5,7 +5,6 @@ import MoatWire
 import NIOCore
 import NIOPosix
 import Prometheus
-import Synchronization
 
 /// A candidate rule document loaded beside the serving one (docs/protocol.md, "Shadow rule sets"):
 /// validated and compiled like a pushed document, never served. Checks the data path answers from
@@ -100,9 +99,10 @@ final class ShadowSlot: Sendable {
 
 /// Decides sampled checks again with the candidate, on a thread of its own, and keeps the report.
 ///
-/// The data path only appends the check to a bounded list (one uncontended lock) and, when the
-/// list was empty, schedules a drain on the judge's event loop: the candidate's evaluation never
-/// runs before the answer, nor on the loops that answer. Tokens are verified as the data path
+/// The data path only appends the check to a bounded list (one uncontended pthread lock, which
+/// ThreadSanitizer sees, unlike `Synchronization.Mutex`'s futex) and, when the list was empty,
+/// schedules a drain on the judge's event loop: the candidate's evaluation never runs before the
+/// answer, nor on the loops that answer. Tokens are verified as the data path
 /// verifies them, through a verified-token cache (`TokenCache`, `tokenCacheBytes`) of the judge's
 /// loop, against the candidate's keys and the serving key sets. When more than `queueLimit` checks
 /// wait, new ones are skipped and counted (`skipped`).
@@ -153,8 +153,8 @@ final class ShadowJudge: Sendable {
     /// The judge's verified-token cache (its hits and misses count in `moat_token_cache_*`).
     static let tokenCacheBytes = 4 << 20
 
-    private let waiting = Mutex(Waiting())
-    private let judging = Mutex(Judging())
+    private let waiting = WaitableLock(Waiting())
+    private let judging = WaitableLock(Judging())
     private let metrics: ServerMetrics
     private let tokenCache: TokenCache
 
