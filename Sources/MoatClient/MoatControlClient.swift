@@ -119,4 +119,41 @@ public struct MoatControlClient: Sendable {
     public func fleetStatus() async throws(MoatClientError) -> FleetStatusResponse {
         try await call(.fleetStatus, FleetStatusRequest(), FleetStatusResponse.self)
     }
+
+    /// Loads `document` as the shadow candidate, judged beside the serving rules on a share
+    /// `sampleRate` of the checks (all when nil), not served (docs/protocol.md, "Shadow rule sets").
+    public func shadowPush(
+        _ document: [UInt8],
+        sampleRate: Double? = nil
+    ) async throws(MoatClientError) -> ChangeResponse {
+        try await call(.shadowPush, ShadowPushRequest(document: document, sampleRate: sampleRate), ChangeResponse.self)
+    }
+
+    /// Applies one change to the shadow candidate (a copy of the serving document when none is
+    /// loaded); `expectedRevision` is compared with the serving revision.
+    public func shadowApply(
+        _ change: DocumentChange,
+        expectedRevision: String? = nil,
+        dryRun: Bool = false
+    ) async throws(MoatClientError) -> ChangeResponse {
+        var request = ApplyChangeRequest(change: change, expectedRevision: expectedRevision, dryRun: dryRun)
+        request.shadow = true
+        return try await call(.applyChange, request, ChangeResponse.self)
+    }
+
+    /// What the shadow candidate would have changed; `summary` nil when none is loaded.
+    public func shadowReport() async throws(MoatClientError) -> ShadowReportResponse {
+        try await call(.shadowReport, ShadowReportRequest(), ShadowReportResponse.self)
+    }
+
+    /// Makes the shadow candidate the serving document; refused (FAILED_PRECONDITION) when more
+    /// than `maximumFlips` checks flipped.
+    public func shadowPromote(maximumFlips: UInt64? = nil) async throws(MoatClientError) -> ChangeResponse {
+        try await call(.shadowPromote, ShadowPromoteRequest(maximumFlips: maximumFlips), ChangeResponse.self)
+    }
+
+    /// Discards the shadow candidate.
+    public func shadowDrop() async throws(MoatClientError) -> ChangeResponse {
+        try await call(.shadowDrop, ShadowDropRequest(), ChangeResponse.self)
+    }
 }

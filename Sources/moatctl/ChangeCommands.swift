@@ -11,12 +11,20 @@ struct ChangeOptions: ParsableArguments {
 
     @Flag(name: .customLong("dry-run"), help: "Validate only; change nothing.")
     var dryRun = false
+
+    @Flag(
+        help:
+            "Make the change on the shadow candidate (or a copy of the serving document), judged on live checks but not served (moatctl shadow)."
+    )
+    var shadow = false
 }
 
 /// Sends one change and prints what changed (exit 1 when refused, 3 when unreachable).
 func apply(_ change: DocumentChange, _ sockets: SocketOptions, _ options: ChangeOptions) async throws {
     let response = try await withControlClient(sockets) {
-        try await $0.apply(change, expectedRevision: options.expectedRevision, dryRun: options.dryRun)
+        options.shadow
+            ? try await $0.shadowApply(change, expectedRevision: options.expectedRevision, dryRun: options.dryRun)
+            : try await $0.apply(change, expectedRevision: options.expectedRevision, dryRun: options.dryRun)
     }
     report(response)
 }

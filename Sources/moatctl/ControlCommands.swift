@@ -17,6 +17,12 @@ struct PushCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ChangeOptions
 
+    func validate() throws {
+        guard !options.shadow else {
+            throw ValidationError("push takes no --shadow: load a candidate with moatctl shadow push FILE")
+        }
+    }
+
     func run() async throws {
         let bytes = try InputFile.read(file, what: "rules file")
         let change = try await withControlClient(sockets) {
@@ -69,6 +75,7 @@ struct StatusCommand: AsyncParsableCommand {
         if let source = status.etcdSource {
             print("etcd source:     \(source), revision \(status.etcdRevision)\(status.stale ? " (stale)" : "")")
         }
+        if let shadow = status.shadow { print("shadow:          \(shadow.line)") }
         for tenant in status.tenantKeys { print(tenant.lines(now: now).joined(separator: "\n")) }
     }
 }

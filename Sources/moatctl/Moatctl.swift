@@ -14,7 +14,7 @@ struct Moatctl: AsyncParsableCommand {
             GetCommand.self,
             StatusCommand.self, RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, NetworkRuleCommand.self,
             UpdateCommand.self, SetPolicyCommand.self, DeletePolicyCommand.self, VaultCommand.self, ImportCommand.self,
-            BenchCommand.self, OperationsCommand.self, KeysCommand.self, FleetCommand.self,
+            BenchCommand.self, OperationsCommand.self, KeysCommand.self, FleetCommand.self, ShadowCommand.self,
         ]
     )
 

@@ -87,10 +87,14 @@ import Testing
             (23, "KeysList", .control),
             (24, "KeysRefresh", .control),
             (25, "FleetStatus", .control),
+            (26, "ShadowPush", .control),
+            (27, "ShadowReport", .control),
+            (28, "ShadowPromote", .control),
+            (29, "ShadowDrop", .control),
             (0, nil, nil),
             (4, nil, nil),
             (15, nil, nil),
-            (26, nil, nil),
+            (30, nil, nil),
             (255, nil, nil),
         ] as [(UInt8, String?, SocketKind?)]
     )

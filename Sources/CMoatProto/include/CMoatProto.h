@@ -103,6 +103,13 @@ CMOAT_MESSAGE_DESCRIPTOR(keys_response)
 CMOAT_MESSAGE_DESCRIPTOR(fleet_status_request)
 CMOAT_MESSAGE_DESCRIPTOR(fleet_node)
 CMOAT_MESSAGE_DESCRIPTOR(fleet_status_response)
+CMOAT_MESSAGE_DESCRIPTOR(shadow_push_request)
+CMOAT_MESSAGE_DESCRIPTOR(shadow_report_request)
+CMOAT_MESSAGE_DESCRIPTOR(shadow_summary)
+CMOAT_MESSAGE_DESCRIPTOR(shadow_group)
+CMOAT_MESSAGE_DESCRIPTOR(shadow_report_response)
+CMOAT_MESSAGE_DESCRIPTOR(shadow_promote_request)
+CMOAT_MESSAGE_DESCRIPTOR(shadow_drop_request)
 
 #undef CMOAT_MESSAGE_DESCRIPTOR
 

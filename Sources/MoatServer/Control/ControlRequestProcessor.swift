@@ -34,12 +34,10 @@ struct ControlRequestProcessor: Sendable {
             )
         case .applyChange:
             let request = try frames.decode(ApplyChangeRequest.self, frame)
+            // With `shadow`, the change is made on the shadow candidate (docs/protocol.md, "Shadow rule sets").
+            let apply = request.shadow ? updater.applyToShadow : updater.apply
             return try frames.encode(
-                await updater.apply(
-                    request.change,
-                    expectedRevision: request.expectedRevision,
-                    dryRun: request.dryRun
-                ),
+                await apply(request.change, request.expectedRevision, request.dryRun),
                 allocator
             )
         case .rollback:
@@ -80,6 +78,21 @@ struct ControlRequestProcessor: Sendable {
                 )
             }
             return try frames.encode(try await etcd.fleetStatus(), allocator)
+        case .shadowPush:
+            let request = try frames.decode(ShadowPushRequest.self, frame)
+            return try frames.encode(
+                await updater.pushShadow(request.document, sampleRate: request.sampleRate),
+                allocator
+            )
+        case .shadowReport:
+            _ = try frames.decode(ShadowReportRequest.self, frame)
+            return try frames.encode(await updater.shadowReport(), allocator)
+        case .shadowPromote:
+            let request = try frames.decode(ShadowPromoteRequest.self, frame)
+            return try frames.encode(await updater.promoteShadow(maximumFlips: request.maximumFlips), allocator)
+        case .shadowDrop:
+            _ = try frames.decode(ShadowDropRequest.self, frame)
+            return try frames.encode(await updater.dropShadow(), allocator)
         default:
             throw frames.unimplemented(frame.method)
         }

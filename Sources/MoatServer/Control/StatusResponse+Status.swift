@@ -34,6 +34,7 @@ extension StatusResponse {
     static func current(updater: RuleUpdater, keys: KeyManager) async -> StatusResponse {
         var response = StatusResponse(await updater.status())
         response.tenantKeys = await keys.status()
+        response.shadow = updater.store.shadow.candidate?.summary(serving: response.revision)
         return response
     }
 }

@@ -107,7 +107,8 @@ struct DataRequestProcessor {
             state: state,
             verifier: CachedTokenVerifier(cache: tokenCache, state: state, now: now),
             context: EvaluationContext(now: now, trustsAssertedIdentity: trustsAssertedIdentity),
-            arrival: arrival
+            arrival: arrival,
+            shadow: store.shadow.candidate
         )
     }
 
@@ -117,6 +118,8 @@ struct DataRequestProcessor {
         let verifier: CachedTokenVerifier
         let context: EvaluationContext
         let arrival: NIODeadline
+        /// The shadow candidate that also judges the checks (docs/protocol.md, "Shadow rule sets").
+        let shadow: ShadowCandidate?
     }
 
     /// One check that did not arrive in a frame (the Envoy service, docs/envoy.md), decided on the
@@ -168,7 +171,11 @@ struct DataRequestProcessor {
             verifier: evaluation.verifier,
             context: evaluation.context
         )
-        record(request, decision, duration: NIODeadline.now() - evaluation.arrival, decisionId: decisionId)
+        let duration = NIODeadline.now() - evaluation.arrival
+        record(request, decision, duration: duration, decisionId: decisionId)
+        if let shadow = evaluation.shadow, shadow.samples(nextRandom()) {
+            submit(shadow, request, decision, evaluation, duration: duration, decisionId: decisionId)
+        }
         return .decision(decision)
     }
 
@@ -194,6 +201,31 @@ struct DataRequestProcessor {
                 )
             )
         }
+    }
+
+    /// Hands a decided check to the shadow candidate's judge, which decides it again off this path.
+    private func submit(
+        _ shadow: ShadowCandidate,
+        _ request: CheckRequest,
+        _ decision: Decision,
+        _ evaluation: Evaluation,
+        duration: TimeAmount,
+        decisionId: String?
+    ) {
+        shadow.judge.submit(
+            ShadowJudge.Check(
+                candidate: shadow,
+                serving: evaluation.state,
+                request: request,
+                decision: decision,
+                context: evaluation.context,
+                unixMillis: WallClock.millis(),
+                durationMicros: duration.nanoseconds / 1000,
+                peer: peer,
+                decisionId: decisionId,
+                decisionLog: decisionLog
+            )
+        )
     }
 
     private func undecided(_ code: StatusCode, _ message: String) -> StatusError {

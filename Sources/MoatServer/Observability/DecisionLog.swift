@@ -38,6 +38,18 @@ public final class DecisionLog: Sendable {
         var durationMicros: Int64
         /// The id sent to Envoy with the answer (`x-moat-decision-id`, docs/envoy.md); nil on the data socket.
         var decisionId: String? = nil
+        /// Set on the line of a check the shadow candidate would decide the other way.
+        var shadowFlip: ShadowFlip? = nil
+    }
+
+    /// A check the shadow candidate would decide the other way (docs/protocol.md, "Shadow rule sets").
+    struct ShadowFlip: Sendable {
+        /// "allow→deny" or "deny→allow".
+        var change: String
+        var candidate: Revision
+        /// Both decisions in words ("allowed by IP rule 3 (203.0.113.0/24)").
+        var serving: String
+        var wouldBe: String
     }
 
     public struct Configuration: Sendable {
@@ -226,7 +238,7 @@ public final class DecisionLog: Sendable {
             ? true : decision.innerCode == .accessDenied ? false : nil
         let rbacAuthorized: Bool? =
             granted?.kind == .roleAssignment ? true : decision.innerCode == .forbiddenByRbac ? false : nil
-        return .object([
+        var members: [(String, JSONValue)] = [
             ("time", .string(Timestamp.iso8601(millis: record.unixMillis))),
             ("correlationId", text(request.requestId)),
             ("decisionId", text(record.decisionId)),
@@ -260,7 +272,21 @@ public final class DecisionLog: Sendable {
                     ?? .null
             ),
             ("message", decision.outcome == .deny ? .string(decision.message) : .null),
-        ])
+        ]
+        if let flip = record.shadowFlip {
+            members.append(
+                (
+                    "shadowFlip",
+                    .object([
+                        ("change", .string(flip.change)),
+                        ("candidateRevision", flip.candidate.json),
+                        ("serving", .string(flip.serving)),
+                        ("candidate", .string(flip.wouldBe)),
+                    ])
+                )
+            )
+        }
+        return .object(members)
     }
 }
 
@@ -301,7 +327,15 @@ extension DecisionLog.Record {
             decision: outcome,
             peer: peer,
             durationMicros: durationMicros,
-            decisionId: decisionId
+            decisionId: decisionId,
+            shadowFlip: shadowFlip.map {
+                DecisionLog.ShadowFlip(
+                    change: $0.change,
+                    candidate: $0.candidate,
+                    serving: cut($0.serving, limit),
+                    wouldBe: cut($0.wouldBe, limit)
+                )
+            }
         )
     }
 
@@ -311,7 +345,7 @@ extension DecisionLog.Record {
             request.vault, request.sourceAddress, request.subnetId, request.requestId, decision.message,
             decision.caller?.objectId ?? "", decision.caller?.applicationId ?? "", decision.caller?.tenantId ?? "",
             decision.admittedBy?.rule ?? "", decision.admittedBy?.service ?? "", decision.grantedBy?.id ?? "",
-            decision.revision.hash, decisionId ?? "",
+            decision.revision.hash, decisionId ?? "", shadowFlip?.serving ?? "", shadowFlip?.wouldBe ?? "",
         ]
         return texts.reduce(Self.fixedCost) { $0 + $1.utf8.count }
     }

@@ -33,6 +33,10 @@ final class ServerMetrics: Sendable {
     let decisionLogRotations: Counter
     let tokenCacheHits: Counter
     let tokenCacheMisses: Counter
+    /// Checks the shadow candidate judged too (docs/protocol.md, "Shadow rule sets"), and those it
+    /// would change, by change.
+    let shadowCompared: Counter
+    private let shadowChanges: [ShadowGroup.Change: Counter]
 
     /// Why a connection or a frame was refused.
     enum Refusal: String, Sendable, CaseIterable {
@@ -132,6 +136,22 @@ final class ServerMetrics: Sendable {
         tokenCacheMisses = registry.makeCounter(
             descriptor: name("token_cache_misses", unit: "total", "Tokens verified (not found in the cache).")
         )
+        shadowCompared = registry.makeCounter(
+            descriptor: name("shadow_compared", unit: "total", "Checks the shadow candidate also decided.")
+        )
+        let shadowChanged = name(
+            "shadow_changes",
+            unit: "total",
+            "Checks the shadow candidate decides otherwise: allow_to_deny, deny_to_allow (flips) or reason."
+        )
+        let changeLabels: [(ShadowGroup.Change, String)] = [
+            (.allowToDeny, "allow_to_deny"), (.denyToAllow, "deny_to_allow"), (.reason, "reason"),
+        ]
+        shadowChanges = Dictionary(
+            uniqueKeysWithValues: changeLabels.map { change in
+                (change.0, registry.makeCounter(descriptor: shadowChanged, labels: [("change", change.1)]))
+            }
+        )
     }
 
     func countDecision(_ decision: Decision) {
@@ -140,6 +160,10 @@ final class ServerMetrics: Sendable {
         } else {
             denied[decision.innerCode.map { Self.position[$0]! + 1 } ?? 0].increment()
         }
+    }
+
+    func countShadowChange(_ change: ShadowGroup.Change) {
+        shadowChanges[change]!.increment()
     }
 
     /// A check answered UNAVAILABLE (not ready, draining) or DEADLINE_EXCEEDED.

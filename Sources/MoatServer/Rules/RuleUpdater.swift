@@ -49,9 +49,9 @@ actor RuleUpdater {
     /// The etcd source, nil for the rules file: with it, reloads read etcd, control changes are
     /// committed to etcd, and the rules file is only the cache of what was last accepted.
     let etcd: EtcdDocumentStore?
-    private let store: RuleStore
-    private let metrics: ServerMetrics
-    private let logger: Logger
+    let store: RuleStore
+    let metrics: ServerMetrics
+    let logger: Logger
     private let startedAt = WallClock.millis()
     private var history: [Kept] = []
     /// Position of the serving document in `history`; rollbacks move it back.
@@ -109,7 +109,7 @@ actor RuleUpdater {
     var pendingChanges: Int { (changing ? 1 : 0) + waiting.count }
 
     /// Runs `body` when every change that arrived before it has finished, and no other meanwhile.
-    private func oneAtATime<T, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
+    func oneAtATime<T, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
         if changing {
             await withCheckedContinuation { waiting.append($0) }
         } else {
@@ -124,7 +124,7 @@ actor RuleUpdater {
 
     /// Runs blocking `work` on the thread pool. Fails (UNAVAILABLE) only when the pool no longer
     /// runs work (the daemon is stopping) or the caller was cancelled before it started.
-    private func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws(StatusError) -> T {
+    func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws(StatusError) -> T {
         do {
             return try await threadPool.runIfActive(work)
         } catch {
@@ -280,7 +280,7 @@ actor RuleUpdater {
 
     /// `change` applied to the serving document (an empty one when none is serving and the rules
     /// file is missing): the new document's bytes, or nil when it already says so.
-    private static func edit(_ serving: [UInt8]?, with change: DocumentChange) throws(StatusError) -> [UInt8]? {
+    static func edit(_ serving: [UInt8]?, with change: DocumentChange) throws(StatusError) -> [UInt8]? {
         let base: JSONValue
         if let serving {
             // The serving bytes parsed when they were accepted; failing now would be a bug, and
@@ -621,7 +621,7 @@ actor RuleUpdater {
 
     /// Takes in a valid edit of the rules file the watcher has not reported yet, so that a control
     /// change builds on it rather than overwriting it (one `stat` when nothing changed).
-    private func catchUpWithFile() async {
+    func catchUpWithFile() async {
         _ = await reload(reason: "before a control change", force: false)
     }
 
@@ -653,7 +653,7 @@ actor RuleUpdater {
     }
 
     /// Refuses a change when the caller expects another revision than `current` (a hash).
-    private static func checkExpected(_ expected: String?, current: String) throws(StatusError) {
+    static func checkExpected(_ expected: String?, current: String) throws(StatusError) {
         guard let expected, !expected.isEmpty else { return }
         guard expected.lowercased() == current else {
             throw StatusError(
@@ -717,7 +717,7 @@ actor RuleUpdater {
 
     /// `bytes` validated and compiled as the next revision, on the pool (a large document takes
     /// up to a second).
-    private func compile(_ bytes: [UInt8]) async throws(StatusError) -> LoadedRules {
+    func compile(_ bytes: [UInt8]) async throws(StatusError) -> LoadedRules {
         let sequence = (store.serving?.revision.sequence ?? 0) + 1
         let compiled = try await blocking {
             Result { () throws(DocumentError) in try LoadedRules(json: bytes, sequence: sequence) }
@@ -770,6 +770,7 @@ actor RuleUpdater {
                 "accessPolicies": "\(counts.accessPolicies)",
             ]
         )
+        await shadowFollowServing(state)
         if cache {
             do throws(StatusError) {
                 try await writeRulesFile(bytes)

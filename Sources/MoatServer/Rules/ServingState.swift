@@ -63,6 +63,8 @@ final class ServingState: AtomicReference, Sendable {
 final class RuleStore: Sendable {
     private let current = ManagedAtomic<ServingState?>(nil)
     let freshness: RulesFreshness
+    /// The shadow candidate judged beside the serving rules (docs/protocol.md, "Shadow rule sets").
+    let shadow = ShadowSlot()
     /// The latest key sets; the lock also serializes publishers (never taken by a check).
     private let latestKeys = Mutex(FetchedKeys.none)
 

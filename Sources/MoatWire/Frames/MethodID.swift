@@ -25,19 +25,24 @@ package struct MethodID: RawRepresentable, Hashable, Sendable, CustomStringConve
     package static let keysRefresh = MethodID(rawValue: 24)
     /// The etcd source's fleet (docs/etcd.md, "Fleet").
     package static let fleetStatus = MethodID(rawValue: 25)
+    /// Shadow rule sets (docs/protocol.md, "Shadow rule sets").
+    package static let shadowPush = MethodID(rawValue: 26)
+    package static let shadowReport = MethodID(rawValue: 27)
+    package static let shadowPromote = MethodID(rawValue: 28)
+    package static let shadowDrop = MethodID(rawValue: 29)
 
     /// Every method Moat defines, in id order.
     package static let allKnown: [MethodID] = [
         .check, .checkBatch, .ping,
         .putDocument, .applyChange, .getDocument, .status, .rollback, .reload, .metrics, .keysList, .keysRefresh,
-        .fleetStatus,
+        .fleetStatus, .shadowPush, .shadowReport, .shadowPromote, .shadowDrop,
     ]
 
     /// The socket that answers this method; `nil` for an unknown id.
     package var socket: SocketKind? {
         switch rawValue {
         case 1...3: .data
-        case 16...25: .control
+        case 16...29: .control
         default: nil
         }
     }
@@ -58,6 +63,10 @@ package struct MethodID: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 23: "KeysList"
         case 24: "KeysRefresh"
         case 25: "FleetStatus"
+        case 26: "ShadowPush"
+        case 27: "ShadowReport"
+        case 28: "ShadowPromote"
+        case 29: "ShadowDrop"
         default: nil
         }
     }

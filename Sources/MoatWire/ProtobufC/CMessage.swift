@@ -171,3 +171,31 @@ extension Moat__V1__FleetNode: CMessage {
 extension Moat__V1__FleetStatusResponse: CMessage {
     static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_fleet_status_response_descriptor() }
 }
+
+extension Moat__V1__ShadowPushRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_shadow_push_request_descriptor() }
+}
+
+extension Moat__V1__ShadowReportRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_shadow_report_request_descriptor() }
+}
+
+extension Moat__V1__ShadowSummary: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_shadow_summary_descriptor() }
+}
+
+extension Moat__V1__ShadowGroup: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_shadow_group_descriptor() }
+}
+
+extension Moat__V1__ShadowReportResponse: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_shadow_report_response_descriptor() }
+}
+
+extension Moat__V1__ShadowPromoteRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_shadow_promote_request_descriptor() }
+}
+
+extension Moat__V1__ShadowDropRequest: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_shadow_drop_request_descriptor() }
+}

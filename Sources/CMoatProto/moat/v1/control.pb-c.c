@@ -1177,6 +1177,321 @@ void   moat__v1__fleet_status_response__free_unpacked
   assert(message->base.descriptor == &moat__v1__fleet_status_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   moat__v1__shadow_push_request__init
+                     (Moat__V1__ShadowPushRequest         *message)
+{
+  static const Moat__V1__ShadowPushRequest init_value = MOAT__V1__SHADOW_PUSH_REQUEST__INIT;
+  *message = init_value;
+}
+size_t moat__v1__shadow_push_request__get_packed_size
+                     (const Moat__V1__ShadowPushRequest *message)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_push_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__shadow_push_request__pack
+                     (const Moat__V1__ShadowPushRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_push_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__shadow_push_request__pack_to_buffer
+                     (const Moat__V1__ShadowPushRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_push_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__ShadowPushRequest *
+       moat__v1__shadow_push_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__ShadowPushRequest *)
+     protobuf_c_message_unpack (&moat__v1__shadow_push_request__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__shadow_push_request__free_unpacked
+                     (Moat__V1__ShadowPushRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__shadow_push_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__shadow_report_request__init
+                     (Moat__V1__ShadowReportRequest         *message)
+{
+  static const Moat__V1__ShadowReportRequest init_value = MOAT__V1__SHADOW_REPORT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t moat__v1__shadow_report_request__get_packed_size
+                     (const Moat__V1__ShadowReportRequest *message)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_report_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__shadow_report_request__pack
+                     (const Moat__V1__ShadowReportRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_report_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__shadow_report_request__pack_to_buffer
+                     (const Moat__V1__ShadowReportRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_report_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__ShadowReportRequest *
+       moat__v1__shadow_report_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__ShadowReportRequest *)
+     protobuf_c_message_unpack (&moat__v1__shadow_report_request__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__shadow_report_request__free_unpacked
+                     (Moat__V1__ShadowReportRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__shadow_report_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__shadow_summary__init
+                     (Moat__V1__ShadowSummary         *message)
+{
+  static const Moat__V1__ShadowSummary init_value = MOAT__V1__SHADOW_SUMMARY__INIT;
+  *message = init_value;
+}
+size_t moat__v1__shadow_summary__get_packed_size
+                     (const Moat__V1__ShadowSummary *message)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_summary__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__shadow_summary__pack
+                     (const Moat__V1__ShadowSummary *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_summary__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__shadow_summary__pack_to_buffer
+                     (const Moat__V1__ShadowSummary *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_summary__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__ShadowSummary *
+       moat__v1__shadow_summary__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__ShadowSummary *)
+     protobuf_c_message_unpack (&moat__v1__shadow_summary__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__shadow_summary__free_unpacked
+                     (Moat__V1__ShadowSummary *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__shadow_summary__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__shadow_group__init
+                     (Moat__V1__ShadowGroup         *message)
+{
+  static const Moat__V1__ShadowGroup init_value = MOAT__V1__SHADOW_GROUP__INIT;
+  *message = init_value;
+}
+size_t moat__v1__shadow_group__get_packed_size
+                     (const Moat__V1__ShadowGroup *message)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_group__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__shadow_group__pack
+                     (const Moat__V1__ShadowGroup *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_group__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__shadow_group__pack_to_buffer
+                     (const Moat__V1__ShadowGroup *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_group__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__ShadowGroup *
+       moat__v1__shadow_group__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__ShadowGroup *)
+     protobuf_c_message_unpack (&moat__v1__shadow_group__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__shadow_group__free_unpacked
+                     (Moat__V1__ShadowGroup *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__shadow_group__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__shadow_report_response__init
+                     (Moat__V1__ShadowReportResponse         *message)
+{
+  static const Moat__V1__ShadowReportResponse init_value = MOAT__V1__SHADOW_REPORT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t moat__v1__shadow_report_response__get_packed_size
+                     (const Moat__V1__ShadowReportResponse *message)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_report_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__shadow_report_response__pack
+                     (const Moat__V1__ShadowReportResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_report_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__shadow_report_response__pack_to_buffer
+                     (const Moat__V1__ShadowReportResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_report_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__ShadowReportResponse *
+       moat__v1__shadow_report_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__ShadowReportResponse *)
+     protobuf_c_message_unpack (&moat__v1__shadow_report_response__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__shadow_report_response__free_unpacked
+                     (Moat__V1__ShadowReportResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__shadow_report_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__shadow_promote_request__init
+                     (Moat__V1__ShadowPromoteRequest         *message)
+{
+  static const Moat__V1__ShadowPromoteRequest init_value = MOAT__V1__SHADOW_PROMOTE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t moat__v1__shadow_promote_request__get_packed_size
+                     (const Moat__V1__ShadowPromoteRequest *message)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_promote_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__shadow_promote_request__pack
+                     (const Moat__V1__ShadowPromoteRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_promote_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__shadow_promote_request__pack_to_buffer
+                     (const Moat__V1__ShadowPromoteRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_promote_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__ShadowPromoteRequest *
+       moat__v1__shadow_promote_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__ShadowPromoteRequest *)
+     protobuf_c_message_unpack (&moat__v1__shadow_promote_request__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__shadow_promote_request__free_unpacked
+                     (Moat__V1__ShadowPromoteRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__shadow_promote_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__shadow_drop_request__init
+                     (Moat__V1__ShadowDropRequest         *message)
+{
+  static const Moat__V1__ShadowDropRequest init_value = MOAT__V1__SHADOW_DROP_REQUEST__INIT;
+  *message = init_value;
+}
+size_t moat__v1__shadow_drop_request__get_packed_size
+                     (const Moat__V1__ShadowDropRequest *message)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_drop_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__shadow_drop_request__pack
+                     (const Moat__V1__ShadowDropRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_drop_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__shadow_drop_request__pack_to_buffer
+                     (const Moat__V1__ShadowDropRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__shadow_drop_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__ShadowDropRequest *
+       moat__v1__shadow_drop_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__ShadowDropRequest *)
+     protobuf_c_message_unpack (&moat__v1__shadow_drop_request__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__shadow_drop_request__free_unpacked
+                     (Moat__V1__ShadowDropRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__shadow_drop_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor moat__v1__put_document_request__field_descriptors[3] =
 {
   {
@@ -1305,7 +1620,7 @@ const ProtobufCMessageDescriptor moat__v1__change_response__descriptor =
   (ProtobufCMessageInit) moat__v1__change_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__apply_change_request__field_descriptors[12] =
+static const ProtobufCFieldDescriptor moat__v1__apply_change_request__field_descriptors[13] =
 {
   {
     "vault",
@@ -1338,6 +1653,18 @@ static const ProtobufCFieldDescriptor moat__v1__apply_change_request__field_desc
     PROTOBUF_C_TYPE_BOOL,
     0,   /* quantifier_offset */
     offsetof(Moat__V1__ApplyChangeRequest, dry_run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shadow",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ApplyChangeRequest, shadow),
     NULL,
     NULL,
     0,             /* flags */
@@ -1453,24 +1780,25 @@ static const ProtobufCFieldDescriptor moat__v1__apply_change_request__field_desc
   },
 };
 static const unsigned moat__v1__apply_change_request__field_indices_by_name[] = {
-  3,   /* field[3] = add_ip_rule */
-  5,   /* field[5] = add_virtual_network_rule */
-  9,   /* field[9] = delete_access_policy */
-  11,   /* field[11] = delete_vault */
+  4,   /* field[4] = add_ip_rule */
+  6,   /* field[6] = add_virtual_network_rule */
+  10,   /* field[10] = delete_access_policy */
+  12,   /* field[12] = delete_vault */
   2,   /* field[2] = dry_run */
   1,   /* field[1] = expected_revision */
-  4,   /* field[4] = remove_ip_rule */
-  6,   /* field[6] = remove_virtual_network_rule */
-  8,   /* field[8] = set_access_policy */
-  7,   /* field[7] = update_network */
-  10,   /* field[10] = upsert_vaults */
+  5,   /* field[5] = remove_ip_rule */
+  7,   /* field[7] = remove_virtual_network_rule */
+  9,   /* field[9] = set_access_policy */
+  3,   /* field[3] = shadow */
+  8,   /* field[8] = update_network */
+  11,   /* field[11] = upsert_vaults */
   0,   /* field[0] = vault */
 };
 static const ProtobufCIntRange moat__v1__apply_change_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 10, 3 },
-  { 0, 12 }
+  { 10, 4 },
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor moat__v1__apply_change_request__descriptor =
 {
@@ -1480,7 +1808,7 @@ const ProtobufCMessageDescriptor moat__v1__apply_change_request__descriptor =
   "Moat__V1__ApplyChangeRequest",
   "moat.v1",
   sizeof(Moat__V1__ApplyChangeRequest),
-  12,
+  13,
   moat__v1__apply_change_request__field_descriptors,
   moat__v1__apply_change_request__field_indices_by_name,
   2,  moat__v1__apply_change_request__number_ranges,
@@ -1995,7 +2323,7 @@ const ProtobufCMessageDescriptor moat__v1__status_request__descriptor =
   (ProtobufCMessageInit) moat__v1__status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__status_response__field_descriptors[20] =
+static const ProtobufCFieldDescriptor moat__v1__status_response__field_descriptors[21] =
 {
   {
     "ready",
@@ -2237,6 +2565,18 @@ static const ProtobufCFieldDescriptor moat__v1__status_response__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "shadow",
+    40,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__StatusResponse, shadow),
+    &moat__v1__shadow_summary__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned moat__v1__status_response__field_indices_by_name[] = {
   9,   /* field[9] = access_policies */
@@ -2254,17 +2594,19 @@ static const unsigned moat__v1__status_response__field_indices_by_name[] = {
   10,   /* field[10] = role_assignments */
   14,   /* field[14] = rules_confirmed_at_unix_millis */
   4,   /* field[4] = rules_file */
+  20,   /* field[20] = shadow */
   18,   /* field[18] = stale */
   16,   /* field[16] = tenant_keys */
   5,   /* field[5] = uptime_seconds */
   6,   /* field[6] = vaults */
   8,   /* field[8] = virtual_network_rules */
 };
-static const ProtobufCIntRange moat__v1__status_response__number_ranges[2 + 1] =
+static const ProtobufCIntRange moat__v1__status_response__number_ranges[3 + 1] =
 {
   { 1, 0 },
   { 30, 17 },
-  { 0, 20 }
+  { 40, 20 },
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor moat__v1__status_response__descriptor =
 {
@@ -2274,10 +2616,10 @@ const ProtobufCMessageDescriptor moat__v1__status_response__descriptor =
   "Moat__V1__StatusResponse",
   "moat.v1",
   sizeof(Moat__V1__StatusResponse),
-  20,
+  21,
   moat__v1__status_response__field_descriptors,
   moat__v1__status_response__field_indices_by_name,
-  2,  moat__v1__status_response__number_ranges,
+  3,  moat__v1__status_response__number_ranges,
   (ProtobufCMessageInit) moat__v1__status_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2801,6 +3143,544 @@ const ProtobufCMessageDescriptor moat__v1__fleet_status_response__descriptor =
   (ProtobufCMessageInit) moat__v1__fleet_status_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor moat__v1__shadow_push_request__field_descriptors[2] =
+{
+  {
+    "document",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowPushRequest, document),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sample_rate",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowPushRequest, sample_rate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__shadow_push_request__field_indices_by_name[] = {
+  0,   /* field[0] = document */
+  1,   /* field[1] = sample_rate */
+};
+static const ProtobufCIntRange moat__v1__shadow_push_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor moat__v1__shadow_push_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.ShadowPushRequest",
+  "ShadowPushRequest",
+  "Moat__V1__ShadowPushRequest",
+  "moat.v1",
+  sizeof(Moat__V1__ShadowPushRequest),
+  2,
+  moat__v1__shadow_push_request__field_descriptors,
+  moat__v1__shadow_push_request__field_indices_by_name,
+  1,  moat__v1__shadow_push_request__number_ranges,
+  (ProtobufCMessageInit) moat__v1__shadow_push_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define moat__v1__shadow_report_request__field_descriptors NULL
+#define moat__v1__shadow_report_request__field_indices_by_name NULL
+#define moat__v1__shadow_report_request__number_ranges NULL
+const ProtobufCMessageDescriptor moat__v1__shadow_report_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.ShadowReportRequest",
+  "ShadowReportRequest",
+  "Moat__V1__ShadowReportRequest",
+  "moat.v1",
+  sizeof(Moat__V1__ShadowReportRequest),
+  0,
+  moat__v1__shadow_report_request__field_descriptors,
+  moat__v1__shadow_report_request__field_indices_by_name,
+  0,  moat__v1__shadow_report_request__number_ranges,
+  (ProtobufCMessageInit) moat__v1__shadow_report_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__shadow_summary__field_descriptors[11] =
+{
+  {
+    "candidate",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowSummary, candidate),
+    &moat__v1__revision__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "base_revision",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowSummary, base_revision),
+    &moat__v1__revision__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changes",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Moat__V1__ShadowSummary, n_changes),
+    offsetof(Moat__V1__ShadowSummary, changes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sample_rate",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowSummary, sample_rate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "loaded_at_unix_millis",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowSummary, loaded_at_unix_millis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "compared",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowSummary, compared),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "allow_to_deny",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowSummary, allow_to_deny),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deny_to_allow",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowSummary, deny_to_allow),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason_changed",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowSummary, reason_changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "skipped",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowSummary, skipped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "base_changed",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowSummary, base_changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__shadow_summary__field_indices_by_name[] = {
+  6,   /* field[6] = allow_to_deny */
+  10,   /* field[10] = base_changed */
+  1,   /* field[1] = base_revision */
+  0,   /* field[0] = candidate */
+  2,   /* field[2] = changes */
+  5,   /* field[5] = compared */
+  7,   /* field[7] = deny_to_allow */
+  4,   /* field[4] = loaded_at_unix_millis */
+  8,   /* field[8] = reason_changed */
+  3,   /* field[3] = sample_rate */
+  9,   /* field[9] = skipped */
+};
+static const ProtobufCIntRange moat__v1__shadow_summary__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor moat__v1__shadow_summary__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.ShadowSummary",
+  "ShadowSummary",
+  "Moat__V1__ShadowSummary",
+  "moat.v1",
+  sizeof(Moat__V1__ShadowSummary),
+  11,
+  moat__v1__shadow_summary__field_descriptors,
+  moat__v1__shadow_summary__field_indices_by_name,
+  1,  moat__v1__shadow_summary__number_ranges,
+  (ProtobufCMessageInit) moat__v1__shadow_summary__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__shadow_group__field_descriptors[10] =
+{
+  {
+    "change",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowGroup, change),
+    &moat__v1__shadow_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "vault",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowGroup, vault),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "operation",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowGroup, operation),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "caller",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowGroup, caller),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source_prefix",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowGroup, source_prefix),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowGroup, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "first_seen_unix_millis",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowGroup, first_seen_unix_millis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_seen_unix_millis",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowGroup, last_seen_unix_millis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "serving",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowGroup, serving),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "candidate",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowGroup, candidate),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__shadow_group__field_indices_by_name[] = {
+  3,   /* field[3] = caller */
+  9,   /* field[9] = candidate */
+  0,   /* field[0] = change */
+  5,   /* field[5] = count */
+  6,   /* field[6] = first_seen_unix_millis */
+  7,   /* field[7] = last_seen_unix_millis */
+  2,   /* field[2] = operation */
+  8,   /* field[8] = serving */
+  4,   /* field[4] = source_prefix */
+  1,   /* field[1] = vault */
+};
+static const ProtobufCIntRange moat__v1__shadow_group__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor moat__v1__shadow_group__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.ShadowGroup",
+  "ShadowGroup",
+  "Moat__V1__ShadowGroup",
+  "moat.v1",
+  sizeof(Moat__V1__ShadowGroup),
+  10,
+  moat__v1__shadow_group__field_descriptors,
+  moat__v1__shadow_group__field_indices_by_name,
+  1,  moat__v1__shadow_group__number_ranges,
+  (ProtobufCMessageInit) moat__v1__shadow_group__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__shadow_report_response__field_descriptors[4] =
+{
+  {
+    "summary",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowReportResponse, summary),
+    &moat__v1__shadow_summary__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "groups",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Moat__V1__ShadowReportResponse, n_groups),
+    offsetof(Moat__V1__ShadowReportResponse, groups),
+    &moat__v1__shadow_group__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "other_flips",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowReportResponse, other_flips),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "other_reason_changed",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowReportResponse, other_reason_changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__shadow_report_response__field_indices_by_name[] = {
+  1,   /* field[1] = groups */
+  2,   /* field[2] = other_flips */
+  3,   /* field[3] = other_reason_changed */
+  0,   /* field[0] = summary */
+};
+static const ProtobufCIntRange moat__v1__shadow_report_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor moat__v1__shadow_report_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.ShadowReportResponse",
+  "ShadowReportResponse",
+  "Moat__V1__ShadowReportResponse",
+  "moat.v1",
+  sizeof(Moat__V1__ShadowReportResponse),
+  4,
+  moat__v1__shadow_report_response__field_descriptors,
+  moat__v1__shadow_report_response__field_indices_by_name,
+  1,  moat__v1__shadow_report_response__number_ranges,
+  (ProtobufCMessageInit) moat__v1__shadow_report_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__shadow_promote_request__field_descriptors[2] =
+{
+  {
+    "limit_flips",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowPromoteRequest, limit_flips),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_flips",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowPromoteRequest, max_flips),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__shadow_promote_request__field_indices_by_name[] = {
+  0,   /* field[0] = limit_flips */
+  1,   /* field[1] = max_flips */
+};
+static const ProtobufCIntRange moat__v1__shadow_promote_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor moat__v1__shadow_promote_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.ShadowPromoteRequest",
+  "ShadowPromoteRequest",
+  "Moat__V1__ShadowPromoteRequest",
+  "moat.v1",
+  sizeof(Moat__V1__ShadowPromoteRequest),
+  2,
+  moat__v1__shadow_promote_request__field_descriptors,
+  moat__v1__shadow_promote_request__field_indices_by_name,
+  1,  moat__v1__shadow_promote_request__number_ranges,
+  (ProtobufCMessageInit) moat__v1__shadow_promote_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define moat__v1__shadow_drop_request__field_descriptors NULL
+#define moat__v1__shadow_drop_request__field_indices_by_name NULL
+#define moat__v1__shadow_drop_request__number_ranges NULL
+const ProtobufCMessageDescriptor moat__v1__shadow_drop_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.ShadowDropRequest",
+  "ShadowDropRequest",
+  "Moat__V1__ShadowDropRequest",
+  "moat.v1",
+  sizeof(Moat__V1__ShadowDropRequest),
+  0,
+  moat__v1__shadow_drop_request__field_descriptors,
+  moat__v1__shadow_drop_request__field_indices_by_name,
+  0,  moat__v1__shadow_drop_request__number_ranges,
+  (ProtobufCMessageInit) moat__v1__shadow_drop_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue moat__v1__default_action__enum_values_by_number[3] =
 {
   { "DEFAULT_ACTION_UNSPECIFIED", "MOAT__V1__DEFAULT_ACTION__DEFAULT_ACTION_UNSPECIFIED", 0 },
@@ -2893,7 +3773,39 @@ const ProtobufCEnumDescriptor moat__v1__public_network_access__descriptor =
   moat__v1__public_network_access__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor moat__v1__control__method_descriptors[10] =
+static const ProtobufCEnumValue moat__v1__shadow_change__enum_values_by_number[4] =
+{
+  { "SHADOW_CHANGE_UNSPECIFIED", "MOAT__V1__SHADOW_CHANGE__SHADOW_CHANGE_UNSPECIFIED", 0 },
+  { "SHADOW_CHANGE_ALLOW_TO_DENY", "MOAT__V1__SHADOW_CHANGE__SHADOW_CHANGE_ALLOW_TO_DENY", 1 },
+  { "SHADOW_CHANGE_DENY_TO_ALLOW", "MOAT__V1__SHADOW_CHANGE__SHADOW_CHANGE_DENY_TO_ALLOW", 2 },
+  { "SHADOW_CHANGE_REASON", "MOAT__V1__SHADOW_CHANGE__SHADOW_CHANGE_REASON", 3 },
+};
+static const ProtobufCIntRange moat__v1__shadow_change__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex moat__v1__shadow_change__enum_values_by_name[4] =
+{
+  { "SHADOW_CHANGE_ALLOW_TO_DENY", 1 },
+  { "SHADOW_CHANGE_DENY_TO_ALLOW", 2 },
+  { "SHADOW_CHANGE_REASON", 3 },
+  { "SHADOW_CHANGE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor moat__v1__shadow_change__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "moat.v1.ShadowChange",
+  "ShadowChange",
+  "Moat__V1__ShadowChange",
+  "moat.v1",
+  4,
+  moat__v1__shadow_change__enum_values_by_number,
+  4,
+  moat__v1__shadow_change__enum_values_by_name,
+  1,
+  moat__v1__shadow_change__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor moat__v1__control__method_descriptors[14] =
 {
   { "PutDocument", &moat__v1__put_document_request__descriptor, &moat__v1__change_response__descriptor },
   { "ApplyChange", &moat__v1__apply_change_request__descriptor, &moat__v1__change_response__descriptor },
@@ -2905,6 +3817,10 @@ static const ProtobufCMethodDescriptor moat__v1__control__method_descriptors[10]
   { "KeysList", &moat__v1__keys_list_request__descriptor, &moat__v1__keys_response__descriptor },
   { "KeysRefresh", &moat__v1__keys_refresh_request__descriptor, &moat__v1__keys_response__descriptor },
   { "FleetStatus", &moat__v1__fleet_status_request__descriptor, &moat__v1__fleet_status_response__descriptor },
+  { "ShadowPush", &moat__v1__shadow_push_request__descriptor, &moat__v1__change_response__descriptor },
+  { "ShadowReport", &moat__v1__shadow_report_request__descriptor, &moat__v1__shadow_report_response__descriptor },
+  { "ShadowPromote", &moat__v1__shadow_promote_request__descriptor, &moat__v1__change_response__descriptor },
+  { "ShadowDrop", &moat__v1__shadow_drop_request__descriptor, &moat__v1__change_response__descriptor },
 };
 const unsigned moat__v1__control__method_indices_by_name[] = {
   1,        /* ApplyChange */
@@ -2916,6 +3832,10 @@ const unsigned moat__v1__control__method_indices_by_name[] = {
   0,        /* PutDocument */
   5,        /* Reload */
   4,        /* Rollback */
+  13,        /* ShadowDrop */
+  12,        /* ShadowPromote */
+  10,        /* ShadowPush */
+  11,        /* ShadowReport */
   3         /* Status */
 };
 const ProtobufCServiceDescriptor moat__v1__control__descriptor =
@@ -2925,7 +3845,7 @@ const ProtobufCServiceDescriptor moat__v1__control__descriptor =
   "Control",
   "Moat__V1__Control",
   "moat.v1",
-  10,
+  14,
   moat__v1__control__method_descriptors,
   moat__v1__control__method_indices_by_name
 };
@@ -3008,6 +3928,38 @@ void moat__v1__control__fleet_status(ProtobufCService *service,
 {
   assert(service->descriptor == &moat__v1__control__descriptor);
   service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void moat__v1__control__shadow_push(ProtobufCService *service,
+                                    const Moat__V1__ShadowPushRequest *input,
+                                    Moat__V1__ChangeResponse_Closure closure,
+                                    void *closure_data)
+{
+  assert(service->descriptor == &moat__v1__control__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void moat__v1__control__shadow_report(ProtobufCService *service,
+                                      const Moat__V1__ShadowReportRequest *input,
+                                      Moat__V1__ShadowReportResponse_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &moat__v1__control__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void moat__v1__control__shadow_promote(ProtobufCService *service,
+                                       const Moat__V1__ShadowPromoteRequest *input,
+                                       Moat__V1__ChangeResponse_Closure closure,
+                                       void *closure_data)
+{
+  assert(service->descriptor == &moat__v1__control__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void moat__v1__control__shadow_drop(ProtobufCService *service,
+                                    const Moat__V1__ShadowDropRequest *input,
+                                    Moat__V1__ChangeResponse_Closure closure,
+                                    void *closure_data)
+{
+  assert(service->descriptor == &moat__v1__control__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void moat__v1__control__init (Moat__V1__Control_Service *service,
                               Moat__V1__Control_ServiceDestroy destroy)

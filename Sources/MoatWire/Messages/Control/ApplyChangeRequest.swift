@@ -18,6 +18,9 @@ public struct ApplyChangeRequest: WireMessage, Hashable {
     public var expectedRevision: String?
     /// Validate and report, change nothing.
     public var dryRun: Bool
+    /// Make the change on the shadow candidate (the current one, else a copy of the serving
+    /// document) instead of the serving document (docs/protocol.md, "Shadow rule sets").
+    public var shadow = false
 
     public init(change: DocumentChange, expectedRevision: String? = nil, dryRun: Bool = false) {
         self.change = change
@@ -28,11 +31,13 @@ public struct ApplyChangeRequest: WireMessage, Hashable {
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
         self = try ProtobufCCodec.decode(Moat__V1__ApplyChangeRequest.self, from: payload) {
             message throws(MessageCodingError) in
-            ApplyChangeRequest(
+            var request = ApplyChangeRequest(
                 change: try DocumentChange(cMessage: message),
                 expectedRevision: CString.optional(message.expected_revision),
                 dryRun: message.dry_run != 0
             )
+            request.shadow = message.shadow != 0
+            return request
         }
     }
 
@@ -43,6 +48,7 @@ public struct ApplyChangeRequest: WireMessage, Hashable {
             try change.fill(message, &arena)
             try arena.set(&message.pointee.expected_revision, expectedRevision, field: "expected_revision")
             message.pointee.dry_run = dryRun ? 1 : 0
+            message.pointee.shadow = shadow ? 1 : 0
         }
     }
 }

@@ -30,7 +30,62 @@ extension StatusResponse {
             ("etcdSource", etcdSource.map { .string($0) } ?? .null),
             ("stale", .bool(stale)),
             ("etcdRevision", number(etcdRevision)),
+            // The shadow candidate (docs/protocol.md, "Shadow rule sets"); null when none is loaded.
+            ("shadow", shadow?.json ?? .null),
         ]
         return .object(members)
+    }
+}
+
+extension ShadowSummary {
+    /// The candidate and its counters as `moatctl status --json` and `moatctl shadow report --json`
+    /// print them.
+    public var json: JSONValue {
+        func number<N: BinaryInteger>(_ value: N) -> JSONValue { .number(String(value)) }
+        return .object([
+            ("candidate", candidate.json),
+            ("base", base.json),
+            ("baseChanged", .bool(baseChanged)),
+            ("builtBy", changes.isEmpty ? .string("push") : .array(changes.map { .string($0) })),
+            ("sampleRate", .number(String(sampleRate))),
+            ("loadedAt", loadedAtUnixMillis > 0 ? .string(Timestamp.iso8601(millis: loadedAtUnixMillis)) : .null),
+            ("compared", number(compared)),
+            ("allowToDeny", number(allowToDeny)),
+            ("denyToAllow", number(denyToAllow)),
+            ("reasonChanged", number(reasonChanged)),
+            ("skipped", number(skipped)),
+            ("persisted", .bool(false)),
+        ])
+    }
+}
+
+extension ShadowReportResponse {
+    /// What `moatctl shadow report --json` prints.
+    public var json: JSONValue {
+        func number<N: BinaryInteger>(_ value: N) -> JSONValue { .number(String(value)) }
+        return .object([
+            ("shadow", summary?.json ?? .null),
+            (
+                "groups",
+                .array(
+                    groups.map { group in
+                        .object([
+                            ("change", .string(group.change.rawValue)),
+                            ("vault", .string(group.vault)),
+                            ("operation", .string(group.operation)),
+                            ("caller", group.caller.isEmpty ? .null : .string(group.caller)),
+                            ("sourcePrefix", group.sourcePrefix.isEmpty ? .null : .string(group.sourcePrefix)),
+                            ("count", number(group.count)),
+                            ("firstSeen", .string(Timestamp.iso8601(millis: group.firstSeenUnixMillis))),
+                            ("lastSeen", .string(Timestamp.iso8601(millis: group.lastSeenUnixMillis))),
+                            ("serving", .string(group.serving)),
+                            ("candidate", .string(group.candidate)),
+                        ])
+                    }
+                )
+            ),
+            ("otherFlips", number(otherFlips)),
+            ("otherReasonChanged", number(otherReasonChanged)),
+        ])
     }
 }

@@ -42,6 +42,9 @@ public struct StatusResponse: WireMessage, Hashable {
     public var stale = false
     /// With the etcd rules source: the etcd mod revision of the document last handled.
     public var etcdRevision: Int64 = 0
+    /// The shadow candidate (docs/protocol.md, "Shadow rule sets"); `nil` when none is loaded. It
+    /// is not kept across restarts.
+    public var shadow: ShadowSummary? = nil
 
     public init(
         ready: Bool,
@@ -103,6 +106,7 @@ public struct StatusResponse: WireMessage, Hashable {
             response.etcdSource = CString.optional(message.etcd_source)
             response.stale = message.stale != 0
             response.etcdRevision = message.etcd_revision
+            response.shadow = message.shadow.map { ShadowSummary(cMessage: $0.pointee) }
             return response
         }
     }
@@ -145,6 +149,7 @@ public struct StatusResponse: WireMessage, Hashable {
             try arena.set(&message.pointee.etcd_source, etcdSource, field: "etcd_source")
             message.pointee.stale = stale ? 1 : 0
             message.pointee.etcd_revision = etcdRevision
+            if let shadow { message.pointee.shadow = try shadow.fill(&arena) }
         }
     }
 }

@@ -42,6 +42,13 @@ typedef struct Moat__V1__MetricsResponse Moat__V1__MetricsResponse;
 typedef struct Moat__V1__FleetStatusRequest Moat__V1__FleetStatusRequest;
 typedef struct Moat__V1__FleetNode Moat__V1__FleetNode;
 typedef struct Moat__V1__FleetStatusResponse Moat__V1__FleetStatusResponse;
+typedef struct Moat__V1__ShadowPushRequest Moat__V1__ShadowPushRequest;
+typedef struct Moat__V1__ShadowReportRequest Moat__V1__ShadowReportRequest;
+typedef struct Moat__V1__ShadowSummary Moat__V1__ShadowSummary;
+typedef struct Moat__V1__ShadowGroup Moat__V1__ShadowGroup;
+typedef struct Moat__V1__ShadowReportResponse Moat__V1__ShadowReportResponse;
+typedef struct Moat__V1__ShadowPromoteRequest Moat__V1__ShadowPromoteRequest;
+typedef struct Moat__V1__ShadowDropRequest Moat__V1__ShadowDropRequest;
 
 
 /* --- enums --- */
@@ -65,6 +72,13 @@ typedef enum _Moat__V1__PublicNetworkAccess {
   MOAT__V1__PUBLIC_NETWORK_ACCESS__PUBLIC_NETWORK_ACCESS_SECURED_BY_PERIMETER = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOAT__V1__PUBLIC_NETWORK_ACCESS)
 } Moat__V1__PublicNetworkAccess;
+typedef enum _Moat__V1__ShadowChange {
+  MOAT__V1__SHADOW_CHANGE__SHADOW_CHANGE_UNSPECIFIED = 0,
+  MOAT__V1__SHADOW_CHANGE__SHADOW_CHANGE_ALLOW_TO_DENY = 1,
+  MOAT__V1__SHADOW_CHANGE__SHADOW_CHANGE_DENY_TO_ALLOW = 2,
+  MOAT__V1__SHADOW_CHANGE__SHADOW_CHANGE_REASON = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(MOAT__V1__SHADOW_CHANGE)
+} Moat__V1__ShadowChange;
 
 /* --- messages --- */
 
@@ -142,6 +156,11 @@ struct  Moat__V1__ApplyChangeRequest
   char *vault;
   char *expected_revision;
   protobuf_c_boolean dry_run;
+  /*
+   * Make the change on the shadow candidate (the current one, else a copy of the serving
+   * document) instead of the serving document (docs/protocol.md, "Shadow rule sets").
+   */
+  protobuf_c_boolean shadow;
   Moat__V1__ApplyChangeRequest__ChangeCase change_case;
   union {
     Moat__V1__IpRule *add_ip_rule;
@@ -157,7 +176,7 @@ struct  Moat__V1__ApplyChangeRequest
 };
 #define MOAT__V1__APPLY_CHANGE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__apply_change_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, MOAT__V1__APPLY_CHANGE_REQUEST__CHANGE__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, MOAT__V1__APPLY_CHANGE_REQUEST__CHANGE__NOT_SET, {0} }
 
 
 struct  Moat__V1__IpRule
@@ -370,10 +389,14 @@ struct  Moat__V1__StatusResponse
    */
   size_t n_tenant_keys;
   Moat__V1__TenantKeys **tenant_keys;
+  /*
+   * The shadow candidate; absent when none is loaded.
+   */
+  Moat__V1__ShadowSummary *shadow;
 };
 #define MOAT__V1__STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__status_response__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0,NULL, 0, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL }
+    , 0, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0,NULL, 0, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, NULL }
 
 
 /*
@@ -562,6 +585,166 @@ struct  Moat__V1__FleetStatusResponse
 #define MOAT__V1__FLEET_STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__fleet_status_response__descriptor) \
     , 0,NULL, (char *)protobuf_c_empty_string }
+
+
+/*
+ * ShadowPush (method 26): loads a candidate document beside the serving one, validated like a
+ * PutDocument but not served (docs/protocol.md, "Shadow rule sets"). Replaces any candidate.
+ */
+struct  Moat__V1__ShadowPushRequest
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData document;
+  /*
+   * The share of checks the candidate also judges, in (0, 1]; 0 (not given) means 1.
+   */
+  double sample_rate;
+};
+#define MOAT__V1__SHADOW_PUSH_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_push_request__descriptor) \
+    , {0,NULL}, 0 }
+
+
+/*
+ * ShadowReport (method 27): what the candidate would have changed.
+ */
+struct  Moat__V1__ShadowReportRequest
+{
+  ProtobufCMessage base;
+};
+#define MOAT__V1__SHADOW_REPORT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_report_request__descriptor) \
+     }
+
+
+/*
+ * The shadow candidate and its counters.
+ */
+struct  Moat__V1__ShadowSummary
+{
+  ProtobufCMessage base;
+  /*
+   * The candidate document's revision (the sequence it would be served as).
+   */
+  Moat__V1__Revision *candidate;
+  /*
+   * The serving revision the candidate was built on.
+   */
+  Moat__V1__Revision *base_revision;
+  /*
+   * The changes that built it, in order; empty when it was pushed whole.
+   */
+  size_t n_changes;
+  char **changes;
+  double sample_rate;
+  int64_t loaded_at_unix_millis;
+  /*
+   * Checks judged by both and compared.
+   */
+  uint64_t compared;
+  uint64_t allow_to_deny;
+  uint64_t deny_to_allow;
+  /*
+   * Same outcome, another stage, rule, grant or code.
+   */
+  uint64_t reason_changed;
+  /*
+   * Sampled checks not compared because the comparer was behind.
+   */
+  uint64_t skipped;
+  /*
+   * True when the serving revision is no longer `base` (a pushed candidate is then not promoted).
+   */
+  protobuf_c_boolean base_changed;
+};
+#define MOAT__V1__SHADOW_SUMMARY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_summary__descriptor) \
+    , NULL, NULL, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+
+/*
+ * Checks that changed alike: the same vault, operation, caller and source prefix, the same reason
+ * on each side.
+ */
+struct  Moat__V1__ShadowGroup
+{
+  ProtobufCMessage base;
+  Moat__V1__ShadowChange change;
+  char *vault;
+  char *operation;
+  /*
+   * "oid" or "oid (appid A)"; empty when no caller was learned.
+   */
+  char *caller;
+  /*
+   * The source address's /24 (IPv4) or /64 (IPv6), else the subnet or private endpoint named.
+   */
+  char *source_prefix;
+  uint64_t count;
+  int64_t first_seen_unix_millis;
+  int64_t last_seen_unix_millis;
+  /*
+   * The decision on each side, in words: "allowed by IP rule 3 (203.0.113.0/24)".
+   */
+  char *serving;
+  char *candidate;
+};
+#define MOAT__V1__SHADOW_GROUP__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_group__descriptor) \
+    , MOAT__V1__SHADOW_CHANGE__SHADOW_CHANGE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Moat__V1__ShadowReportResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Absent when no candidate is loaded.
+   */
+  Moat__V1__ShadowSummary *summary;
+  /*
+   * The largest groups, largest first.
+   */
+  size_t n_groups;
+  Moat__V1__ShadowGroup **groups;
+  /*
+   * Flipped and reason-changed checks not in a listed group (the report keeps the largest groups).
+   */
+  uint64_t other_flips;
+  uint64_t other_reason_changed;
+};
+#define MOAT__V1__SHADOW_REPORT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_report_response__descriptor) \
+    , NULL, 0,NULL, 0, 0 }
+
+
+/*
+ * ShadowPromote (method 28): makes the candidate the serving document through PutDocument's path,
+ * only while the serving revision is the one it was built on (or, built by changes, rebased).
+ */
+struct  Moat__V1__ShadowPromoteRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Refuse when more than max_flips checks flipped (max_flips 0: any flip refuses).
+   */
+  protobuf_c_boolean limit_flips;
+  uint64_t max_flips;
+};
+#define MOAT__V1__SHADOW_PROMOTE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_promote_request__descriptor) \
+    , 0, 0 }
+
+
+/*
+ * ShadowDrop (method 29): discards the candidate.
+ */
+struct  Moat__V1__ShadowDropRequest
+{
+  ProtobufCMessage base;
+};
+#define MOAT__V1__SHADOW_DROP_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_drop_request__descriptor) \
+     }
 
 
 /* Moat__V1__PutDocumentRequest methods */
@@ -1058,6 +1241,139 @@ Moat__V1__FleetStatusResponse *
 void   moat__v1__fleet_status_response__free_unpacked
                      (Moat__V1__FleetStatusResponse *message,
                       ProtobufCAllocator *allocator);
+/* Moat__V1__ShadowPushRequest methods */
+void   moat__v1__shadow_push_request__init
+                     (Moat__V1__ShadowPushRequest         *message);
+size_t moat__v1__shadow_push_request__get_packed_size
+                     (const Moat__V1__ShadowPushRequest   *message);
+size_t moat__v1__shadow_push_request__pack
+                     (const Moat__V1__ShadowPushRequest   *message,
+                      uint8_t             *out);
+size_t moat__v1__shadow_push_request__pack_to_buffer
+                     (const Moat__V1__ShadowPushRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__ShadowPushRequest *
+       moat__v1__shadow_push_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__shadow_push_request__free_unpacked
+                     (Moat__V1__ShadowPushRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__ShadowReportRequest methods */
+void   moat__v1__shadow_report_request__init
+                     (Moat__V1__ShadowReportRequest         *message);
+size_t moat__v1__shadow_report_request__get_packed_size
+                     (const Moat__V1__ShadowReportRequest   *message);
+size_t moat__v1__shadow_report_request__pack
+                     (const Moat__V1__ShadowReportRequest   *message,
+                      uint8_t             *out);
+size_t moat__v1__shadow_report_request__pack_to_buffer
+                     (const Moat__V1__ShadowReportRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__ShadowReportRequest *
+       moat__v1__shadow_report_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__shadow_report_request__free_unpacked
+                     (Moat__V1__ShadowReportRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__ShadowSummary methods */
+void   moat__v1__shadow_summary__init
+                     (Moat__V1__ShadowSummary         *message);
+size_t moat__v1__shadow_summary__get_packed_size
+                     (const Moat__V1__ShadowSummary   *message);
+size_t moat__v1__shadow_summary__pack
+                     (const Moat__V1__ShadowSummary   *message,
+                      uint8_t             *out);
+size_t moat__v1__shadow_summary__pack_to_buffer
+                     (const Moat__V1__ShadowSummary   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__ShadowSummary *
+       moat__v1__shadow_summary__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__shadow_summary__free_unpacked
+                     (Moat__V1__ShadowSummary *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__ShadowGroup methods */
+void   moat__v1__shadow_group__init
+                     (Moat__V1__ShadowGroup         *message);
+size_t moat__v1__shadow_group__get_packed_size
+                     (const Moat__V1__ShadowGroup   *message);
+size_t moat__v1__shadow_group__pack
+                     (const Moat__V1__ShadowGroup   *message,
+                      uint8_t             *out);
+size_t moat__v1__shadow_group__pack_to_buffer
+                     (const Moat__V1__ShadowGroup   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__ShadowGroup *
+       moat__v1__shadow_group__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__shadow_group__free_unpacked
+                     (Moat__V1__ShadowGroup *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__ShadowReportResponse methods */
+void   moat__v1__shadow_report_response__init
+                     (Moat__V1__ShadowReportResponse         *message);
+size_t moat__v1__shadow_report_response__get_packed_size
+                     (const Moat__V1__ShadowReportResponse   *message);
+size_t moat__v1__shadow_report_response__pack
+                     (const Moat__V1__ShadowReportResponse   *message,
+                      uint8_t             *out);
+size_t moat__v1__shadow_report_response__pack_to_buffer
+                     (const Moat__V1__ShadowReportResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__ShadowReportResponse *
+       moat__v1__shadow_report_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__shadow_report_response__free_unpacked
+                     (Moat__V1__ShadowReportResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__ShadowPromoteRequest methods */
+void   moat__v1__shadow_promote_request__init
+                     (Moat__V1__ShadowPromoteRequest         *message);
+size_t moat__v1__shadow_promote_request__get_packed_size
+                     (const Moat__V1__ShadowPromoteRequest   *message);
+size_t moat__v1__shadow_promote_request__pack
+                     (const Moat__V1__ShadowPromoteRequest   *message,
+                      uint8_t             *out);
+size_t moat__v1__shadow_promote_request__pack_to_buffer
+                     (const Moat__V1__ShadowPromoteRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__ShadowPromoteRequest *
+       moat__v1__shadow_promote_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__shadow_promote_request__free_unpacked
+                     (Moat__V1__ShadowPromoteRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__ShadowDropRequest methods */
+void   moat__v1__shadow_drop_request__init
+                     (Moat__V1__ShadowDropRequest         *message);
+size_t moat__v1__shadow_drop_request__get_packed_size
+                     (const Moat__V1__ShadowDropRequest   *message);
+size_t moat__v1__shadow_drop_request__pack
+                     (const Moat__V1__ShadowDropRequest   *message,
+                      uint8_t             *out);
+size_t moat__v1__shadow_drop_request__pack_to_buffer
+                     (const Moat__V1__ShadowDropRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__ShadowDropRequest *
+       moat__v1__shadow_drop_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__shadow_drop_request__free_unpacked
+                     (Moat__V1__ShadowDropRequest *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Moat__V1__PutDocumentRequest_Closure)
@@ -1138,6 +1454,27 @@ typedef void (*Moat__V1__FleetNode_Closure)
 typedef void (*Moat__V1__FleetStatusResponse_Closure)
                  (const Moat__V1__FleetStatusResponse *message,
                   void *closure_data);
+typedef void (*Moat__V1__ShadowPushRequest_Closure)
+                 (const Moat__V1__ShadowPushRequest *message,
+                  void *closure_data);
+typedef void (*Moat__V1__ShadowReportRequest_Closure)
+                 (const Moat__V1__ShadowReportRequest *message,
+                  void *closure_data);
+typedef void (*Moat__V1__ShadowSummary_Closure)
+                 (const Moat__V1__ShadowSummary *message,
+                  void *closure_data);
+typedef void (*Moat__V1__ShadowGroup_Closure)
+                 (const Moat__V1__ShadowGroup *message,
+                  void *closure_data);
+typedef void (*Moat__V1__ShadowReportResponse_Closure)
+                 (const Moat__V1__ShadowReportResponse *message,
+                  void *closure_data);
+typedef void (*Moat__V1__ShadowPromoteRequest_Closure)
+                 (const Moat__V1__ShadowPromoteRequest *message,
+                  void *closure_data);
+typedef void (*Moat__V1__ShadowDropRequest_Closure)
+                 (const Moat__V1__ShadowDropRequest *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1185,6 +1522,22 @@ struct Moat__V1__Control_Service
                        const Moat__V1__FleetStatusRequest *input,
                        Moat__V1__FleetStatusResponse_Closure closure,
                        void *closure_data);
+  void (*shadow_push)(Moat__V1__Control_Service *service,
+                      const Moat__V1__ShadowPushRequest *input,
+                      Moat__V1__ChangeResponse_Closure closure,
+                      void *closure_data);
+  void (*shadow_report)(Moat__V1__Control_Service *service,
+                        const Moat__V1__ShadowReportRequest *input,
+                        Moat__V1__ShadowReportResponse_Closure closure,
+                        void *closure_data);
+  void (*shadow_promote)(Moat__V1__Control_Service *service,
+                         const Moat__V1__ShadowPromoteRequest *input,
+                         Moat__V1__ChangeResponse_Closure closure,
+                         void *closure_data);
+  void (*shadow_drop)(Moat__V1__Control_Service *service,
+                      const Moat__V1__ShadowDropRequest *input,
+                      Moat__V1__ChangeResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Moat__V1__Control_ServiceDestroy)(Moat__V1__Control_Service *);
 void moat__v1__control__init (Moat__V1__Control_Service *service,
@@ -1202,7 +1555,11 @@ void moat__v1__control__init (Moat__V1__Control_Service *service,
       function_prefix__ ## metrics,\
       function_prefix__ ## keys_list,\
       function_prefix__ ## keys_refresh,\
-      function_prefix__ ## fleet_status  }
+      function_prefix__ ## fleet_status,\
+      function_prefix__ ## shadow_push,\
+      function_prefix__ ## shadow_report,\
+      function_prefix__ ## shadow_promote,\
+      function_prefix__ ## shadow_drop  }
 void moat__v1__control__put_document(ProtobufCService *service,
                                      const Moat__V1__PutDocumentRequest *input,
                                      Moat__V1__ChangeResponse_Closure closure,
@@ -1243,12 +1600,29 @@ void moat__v1__control__fleet_status(ProtobufCService *service,
                                      const Moat__V1__FleetStatusRequest *input,
                                      Moat__V1__FleetStatusResponse_Closure closure,
                                      void *closure_data);
+void moat__v1__control__shadow_push(ProtobufCService *service,
+                                    const Moat__V1__ShadowPushRequest *input,
+                                    Moat__V1__ChangeResponse_Closure closure,
+                                    void *closure_data);
+void moat__v1__control__shadow_report(ProtobufCService *service,
+                                      const Moat__V1__ShadowReportRequest *input,
+                                      Moat__V1__ShadowReportResponse_Closure closure,
+                                      void *closure_data);
+void moat__v1__control__shadow_promote(ProtobufCService *service,
+                                       const Moat__V1__ShadowPromoteRequest *input,
+                                       Moat__V1__ChangeResponse_Closure closure,
+                                       void *closure_data);
+void moat__v1__control__shadow_drop(ProtobufCService *service,
+                                    const Moat__V1__ShadowDropRequest *input,
+                                    Moat__V1__ChangeResponse_Closure closure,
+                                    void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    moat__v1__default_action__descriptor;
 extern const ProtobufCEnumDescriptor    moat__v1__bypass__descriptor;
 extern const ProtobufCEnumDescriptor    moat__v1__public_network_access__descriptor;
+extern const ProtobufCEnumDescriptor    moat__v1__shadow_change__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__put_document_request__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__change_response__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__apply_change_request__descriptor;
@@ -1275,6 +1649,13 @@ extern const ProtobufCMessageDescriptor moat__v1__metrics_response__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__fleet_status_request__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__fleet_node__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__fleet_status_response__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__shadow_push_request__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__shadow_report_request__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__shadow_summary__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__shadow_group__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__shadow_report_response__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__shadow_promote_request__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__shadow_drop_request__descriptor;
 extern const ProtobufCServiceDescriptor moat__v1__control__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -1,0 +1,65 @@
+import MoatCore
+import MoatIdentity
+import MoatWire
+import NIOCore
+import Testing
+
+@testable import MoatServer
+
+/// The data path's seam (docs/protocol.md, "Shadow rule sets"): with a candidate loaded, every
+/// sampled check is answered from the serving snapshot and judged again by the candidate.
+@Suite("Shadow judge")
+struct ShadowJudgeTests {
+    /// A candidate without the serving document's vault: every check of it changes its reason
+    /// (MissingToken on the serving side, VaultNotFound on the candidate's).
+    static func candidate(on store: RuleStore, sampleRate: Double = 1) throws -> ShadowCandidate {
+        let document = Fixture.document(vault: "another-vault")
+        let candidate = ShadowCandidate(
+            rules: try LoadedRules(json: document, sequence: 5),
+            document: document,
+            base: try #require(store.serving).revision,
+            changes: nil,
+            sampleRate: sampleRate,
+            judge: ShadowJudge(metrics: DataRequestProcessorTests.metrics)
+        )
+        store.shadow.install(candidate)
+        return candidate
+    }
+
+    @Test("checks and batches are answered by the serving rules and judged by the candidate")
+    func judged() async throws {
+        let store = RuleStore()
+        var processor = try DataRequestProcessorTests.processor(store: store)
+        let candidate = try Self.candidate(on: store)
+        let request = DataRequestProcessorTests.request
+        let reply = DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.check, request))
+        #expect(try Decision(wirePayload: reply.frame.payload).innerCode == .missingToken)
+        let batch = CheckBatchRequest(requests: Array(repeating: request, count: 3))
+        _ = DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.checkBatch, batch))
+        await candidate.judge.settle()
+        let counts = candidate.judge.counts()
+        #expect(counts.compared == 4 && counts.reasonChanged == 4 && counts.allowToDeny == 0 && counts.skipped == 0)
+        let groups = candidate.judge.groups().groups
+        #expect(groups.count == 1)
+        #expect(groups.first?.count == 4)
+        #expect(groups.first?.serving == "denied MissingToken")
+        #expect(groups.first?.candidate == "denied VaultNotFound")
+
+        // Dropped: the checks that follow are not judged.
+        store.shadow.install(nil)
+        _ = DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.check, request))
+        await candidate.judge.settle()
+        #expect(candidate.judge.counts().compared == 4)
+    }
+
+    @Test("the sample rate sets the share of checks judged")
+    func sampled() async throws {
+        let store = RuleStore()
+        var processor = try DataRequestProcessorTests.processor(store: store)
+        let candidate = try Self.candidate(on: store, sampleRate: 1e-12)
+        let batch = CheckBatchRequest(requests: Array(repeating: DataRequestProcessorTests.request, count: 100))
+        _ = DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.checkBatch, batch))
+        await candidate.judge.settle()
+        #expect(candidate.judge.counts().compared == 0)
+    }
+}
