@@ -69,11 +69,7 @@ struct EnvoyOptions: ParsableArguments {
         }
         if let listen {
             do {
-                configuration.listen = try EnvoyConfiguration.TCPAddress(
-                    parsing: listen,
-                    for: .envoy,
-                    allowAny: listenAny
-                )
+                configuration.listen = try EnvoyConfiguration.TCPAddress(parsing: listen, allowAny: listenAny)
             } catch {
                 throw ValidationError("--envoy-listen: \(error)")
             }

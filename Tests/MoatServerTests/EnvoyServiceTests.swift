@@ -25,12 +25,12 @@ struct EnvoyServiceTests {
 
     @Test("--envoy-listen takes a loopback HOST:PORT; any other address only with --envoy-listen-any")
     func listenAddress() throws {
-        let v4 = try EnvoyConfiguration.TCPAddress(parsing: "127.0.0.1:9191", for: .envoy, allowAny: false)
+        let v4 = try EnvoyConfiguration.TCPAddress(parsing: "127.0.0.1:9191", allowAny: false)
         #expect(v4.host == "127.0.0.1" && v4.port == 9191 && v4.description == "127.0.0.1:9191")
-        let v6 = try EnvoyConfiguration.TCPAddress(parsing: "[::1]:9191", for: .envoy, allowAny: false)
+        let v6 = try EnvoyConfiguration.TCPAddress(parsing: "[::1]:9191", allowAny: false)
         #expect(v6.host == "::1" && v6.description == "[::1]:9191")
         #expect(
-            try EnvoyConfiguration.TCPAddress(parsing: "0.0.0.0:9191", for: .envoy, allowAny: true).host == "0.0.0.0"
+            try EnvoyConfiguration.TCPAddress(parsing: "0.0.0.0:9191", allowAny: true).host == "0.0.0.0"
         )
         for (text, named) in [
             ("0.0.0.0:9191", "--envoy-listen-any"), ("192.0.2.1:80", "--envoy-listen-any"),
@@ -38,7 +38,7 @@ struct EnvoyServiceTests {
             ("127.0.0.1:70000", "port"), ("[::1]9191", ":PORT"),
         ] {
             do {
-                _ = try EnvoyConfiguration.TCPAddress(parsing: text, for: .envoy, allowAny: false)
+                _ = try EnvoyConfiguration.TCPAddress(parsing: text, allowAny: false)
                 Issue.record("'\(text)' was accepted")
             } catch {
                 #expect(error.description.contains(named), "\(text): \(error)")

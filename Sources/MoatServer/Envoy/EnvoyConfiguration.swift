@@ -49,6 +49,11 @@ package struct EnvoyConfiguration: Sendable {
             )
         }
 
+        /// `--envoy-listen`'s address: `init(parsing:for:allowAny:)` for the Envoy service.
+        package init(parsing text: String, allowAny: Bool) throws(EnvoyConfigurationError) {
+            try self.init(parsing: text, for: .envoy, allowAny: allowAny)
+        }
+
         /// Parses `HOST:PORT` or `[IPv6]:PORT`, where HOST is an IP address. A non-loopback
         /// address is refused unless `allowAny`, naming `listener`'s flag.
         package init(parsing text: String, for listener: Listener, allowAny: Bool) throws(EnvoyConfigurationError) {
