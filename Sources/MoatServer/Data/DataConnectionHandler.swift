@@ -168,7 +168,13 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         guard !closing else { return }
         writeOutbound(context: context)
         let pending = buffer?.readableBytes ?? 0
-        if pending > 0 { buffer!.discardReadBytes() }
+        if pending > 0 {
+            buffer!.discardReadBytes()
+        } else {
+            // Let go of the read buffer, so the channel reads into it again (NIO's pooled receive
+            // buffer is reused only when nothing else holds it).
+            buffer = nil
+        }
         if !context.channel.isWritable {
             // Held back by the daemon, not the client: the partial-frame timer waits. The idle
             // timeout still ends a connection whose client never takes its answers.
@@ -178,6 +184,11 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
         if quiescing {
             closeAfter(writing: context.channel.allocator.buffer(capacity: 0), context: context)
+            return
+        }
+        guard pending > 0 else {
+            // No partial frame: no timer, and no closure to allocate for one.
+            partialFrameTimer.stop()
             return
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
