@@ -8,11 +8,12 @@ import NIOCore
 /// (docs/performance.md, "Cuts").
 ///
 /// Back-pressure (docs/protocol.md "Limits"): answers are written only while the channel is
-/// writable, that is while its unsent answers stay under the high water mark (256 KiB); within a
-/// burst they are written whenever `writeChunk` bytes of them gather. When a client stops taking
-/// its answers, the frames it sent beyond that stay unanswered in the read buffer, nothing more is
-/// read, and answering resumes when the socket drains; so a connection holds at most one read
-/// burst of requests and the high water mark plus one chunk (or one answer, when bigger) of
+/// writable, that is while its unsent answers stay under the high water mark (256 KiB). A burst's
+/// answers are gathered (written whenever `writeChunk` bytes of them wait) only while nothing
+/// written before waits unsent; while the client is behind, each answer is written on its own.
+/// When a client stops taking its answers, the frames it sent beyond that stay unanswered in the
+/// read buffer, nothing more is read, and answering resumes when the socket drains; so a
+/// connection holds at most one read burst of requests and the high water mark plus one answer of
 /// replies, whatever the client sends. A frame larger than the limit is refused as soon as its length is
 /// read, before its payload; a frame begun but not finished within the partial-frame timeout
 /// closes the connection (the timer stops while the daemon itself holds back).
@@ -143,6 +144,9 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func answerBuffered(context: ChannelHandlerContext) {
         var completedFrame = false
         resetOutbound(context: context)
+        // While answers already written wait unsent (the client is behind), each answer is written
+        // on its own, so that writability, and with it the back-pressure, follows every answer.
+        let clientBehind = ((try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0) > 0
         while !closing, context.channel.isWritable, buffer != nil {
             let frame: Frame?
             do {
@@ -160,7 +164,7 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 closeAfter(writing: outbound, context: context)
                 return
             }
-            if outbound.readableBytes >= Self.writeChunk {
+            if clientBehind || outbound.readableBytes >= Self.writeChunk {
                 writeOutbound(context: context)
                 resetOutbound(context: context)
             }
