@@ -146,9 +146,11 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         resetOutbound(context: context)
         // While answers already written wait unsent (the client is behind), each answer is written
         // on its own, so that writability, and with it the back-pressure, follows every answer.
-        let clientBehind = ((try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0) > 0
+        // Asked once per burst, and only when a second frame is answered in it.
+        var clientBehind: Bool?
         while !closing, context.channel.isWritable, buffer != nil {
             let frame: Frame?
+            let start = buffer!.readerIndex
             do {
                 frame = try decoder.readFrame(from: &buffer!)
             } catch {
@@ -158,13 +160,27 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 return
             }
             guard let frame else { break }
+            if outbound.readableBytes > 0 {
+                let behind =
+                    clientBehind ?? (((try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0) > 0)
+                clientBehind = behind
+                if behind {
+                    writeOutbound(context: context)
+                    resetOutbound(context: context)
+                    if !context.channel.isWritable {
+                        // Held back: the frame stays in the buffer, unanswered.
+                        buffer!.moveReaderIndex(to: start)
+                        break
+                    }
+                }
+            }
             completedFrame = true
             if processor.answer(frame, arrival: arrival, into: &outbound) {
                 metrics.countRefusal(.malformedFrame)
                 closeAfter(writing: outbound, context: context)
                 return
             }
-            if clientBehind || outbound.readableBytes >= Self.writeChunk {
+            if outbound.readableBytes >= Self.writeChunk {
                 writeOutbound(context: context)
                 resetOutbound(context: context)
             }
