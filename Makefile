@@ -74,9 +74,12 @@ test: deps lint check-generated check-conformance format-check baseline
 	$(MAKE) http-test
 	$(MAKE) keys-test
 
-# moatd's instructions per check under callgrind against Benchmarks/Baseline/instructions (+10 %
-# fails): release build, then about 4 minutes (scripts/bench-socket --guard).
+# moatd's instructions and allocations per check under callgrind against
+# Benchmarks/Baseline/instructions (instructions +10 % fails, as does one allocation more): the
+# release build, then about 4 minutes (scripts/bench-socket --guard; docs/performance.md, "Cuts").
+PERF_GUARD_APT_PACKAGES := valgrind util-linux binutils
 perf-guard: deps
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(PERF_GUARD_APT_PACKAGES)"
 	scripts/bench-socket --guard
 
 # libFuzzer targets (Tests/MoatFuzzTargets), FUZZ_SECONDS (default 60) each, in .build-fuzz; see

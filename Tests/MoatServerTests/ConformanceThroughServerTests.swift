@@ -37,7 +37,10 @@ struct ConformanceThroughServerTests {
         )
         if let evaluateAt = testCase.evaluateAt { processor.clock = { evaluateAt } }
         let request = try CheckRequest(json: testCase.request)
-        let reply = DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.check, request))
+        let reply = try DataRequestProcessorTests.answer(
+            &processor,
+            try DataRequestProcessorTests.frame(.check, request)
+        )
         try #require(reply.frame.status == .ok, "\(testCase): \(reply.frame.status)")
         let decision = try Decision(wirePayload: reply.frame.payload)
         let problems = testCase.mismatches(decision.json)
@@ -59,7 +62,7 @@ struct ConformanceThroughServerTests {
             let later = testCase.evaluateAt! + 86_400
             processor.clock = { later }
             let request = try CheckRequest(json: testCase.request)
-            let reply = DataRequestProcessorTests.answer(
+            let reply = try DataRequestProcessorTests.answer(
                 &processor,
                 try DataRequestProcessorTests.frame(.check, request)
             )

@@ -52,10 +52,16 @@ struct DataConnectionHandlerTests {
 
     static func answers(_ channel: EmbeddedChannel) throws -> [Frame] {
         var frames: [Frame] = []
-        let decoder = FrameDecoder(maximumLength: 1 << 20)
-        while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
-            while let frame = try decoder.readFrame(from: &buffer) { frames.append(frame) }
-        }
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { frames += try Self.frames(buffer) }
+        return frames
+    }
+
+    /// The whole frames in one write; bytes left over fail the test.
+    static func frames(_ written: ByteBuffer) throws -> [Frame] {
+        var buffer = written
+        var frames: [Frame] = []
+        while let frame = try FrameDecoder(maximumLength: 1 << 20).readFrame(from: &buffer) { frames.append(frame) }
+        #expect(buffer.readableBytes == 0, "a write ends inside a frame")
         return frames
     }
 
@@ -108,18 +114,33 @@ struct DataConnectionHandlerTests {
         #expect(try Self.answers(channel).map(\.streamID) == [5])
     }
 
-    @Test("pipelined frames in one read are all answered, in order")
+    @Test("pipelined frames in one read are all answered, in order, in one write")
     func pipelined() throws {
         let channel = try Self.channel()
-        var buffer = ByteBuffer()
-        for streamID in 1...20 as ClosedRange<UInt32> {
-            var ping = Self.ping(streamID)
-            buffer.writeBuffer(&ping)
-        }
-        try channel.writeInbound(buffer)
-        let answers = try Self.answers(channel)
+        try channel.writeInbound(Self.pings(1...20))
+        let written = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "the answers of one read took several writes")
+        let answers = try Self.frames(written)
         #expect(answers.map(\.streamID) == Array(1...20))
         #expect(answers.allSatisfy { $0.status == .ok && $0.isResponse })
+    }
+
+    @Test("a burst whose answers pass the write chunk is written in chunks, each ending with the answer that filled it")
+    func answersWrittenInChunks() throws {
+        let channel = try Self.channel()
+        let count: UInt32 = 1000
+        try channel.writeInbound(Self.pings(1...count))
+        var writes: [[Frame]] = []
+        while let written = try channel.readOutbound(as: ByteBuffer.self) {
+            writes.append(try Self.frames(written))
+        }
+        #expect(writes.flatMap { $0 }.map(\.streamID) == Array(1...count))
+        try #require(writes.count > 1, "\(count) answers fit in one chunk: send more")
+        for chunk in writes.dropLast() {
+            let bytes = chunk.map { Frame.headerSize + $0.payload.readableBytes }
+            #expect(bytes.reduce(0, +) >= DataConnectionHandler.writeChunk)
+            #expect(bytes.dropLast().reduce(0, +) < DataConnectionHandler.writeChunk)
+        }
     }
 
     @Test("a frame over the limit is refused from its length alone, on stream 0, and the connection closes")
@@ -213,11 +234,13 @@ struct DataConnectionHandlerTests {
 
     @Test("M1: a burst is answered only until the channel stops being writable; the rest when it drains")
     func backPressureWithinABurst() throws {
-        let channel = try Self.channel(before: [StopsBeingWritable(after: 3)])
-        try channel.writeInbound(Self.pings(1...20))
-        #expect(try Self.answers(channel).map(\.streamID) == [1, 2, 3])
+        let channel = try Self.channel(before: [StopsBeingWritable(after: 1)])
+        try channel.writeInbound(Self.pings(1...1000))
+        // The first write is the first chunk of answers (answersWrittenInChunks).
+        let first = try Self.answers(channel).map(\.streamID)
+        #expect(!first.isEmpty && first == Array(1...UInt32(first.count)) && first.count < 1000)
         Self.becomeWritable(channel)
-        #expect(try Self.answers(channel).map(\.streamID) == Array(4...20))
+        #expect(try Self.answers(channel).map(\.streamID) == Array(UInt32(first.count + 1)...1000))
     }
 
     @Test("M1: no read is asked for while the channel is not writable, and one is once it drains")
@@ -250,9 +273,10 @@ struct DataConnectionHandlerTests {
         try channel.writeInbound(bytes)
         channel.embeddedEventLoop.advanceTime(by: .seconds(5))
         #expect(channel.isActive)
-        #expect(try Self.answers(channel).map(\.streamID) == [1])
+        // Both answers went out in one write, after which the channel stopped being writable.
+        #expect(try Self.answers(channel).map(\.streamID) == [1, 2])
         Self.becomeWritable(channel)
-        #expect(try Self.answers(channel).map(\.streamID) == [2])
+        #expect(try Self.answers(channel).isEmpty)
         channel.embeddedEventLoop.advanceTime(by: .seconds(3))
         #expect(try Self.answers(channel).map(\.status) == [.invalidArgument])
         #expect(!channel.isActive)

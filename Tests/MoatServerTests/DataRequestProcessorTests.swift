@@ -48,18 +48,28 @@ struct DataRequestProcessorTests {
 
     static let request = CheckRequest(vault: "contoso-prod", operation: .getSecret, sourceAddress: "203.0.113.9")
 
+    /// An answer as the processor wrote it: one whole frame, nothing before or after it.
+    struct Reply {
+        var frame: Frame
+        var closesConnection: Bool
+    }
+
     static func answer(
         _ processor: inout DataRequestProcessor,
         _ frame: Frame,
         arrival: NIODeadline = .now()
-    ) -> DataRequestProcessor.Reply {
-        processor.answer(frame, arrival: arrival, allocator: ByteBufferAllocator())
+    ) throws -> Reply {
+        var out = ByteBuffer()
+        let closes = processor.answer(frame, arrival: arrival, into: &out)
+        let answer = try #require(try FrameDecoder(maximumLength: 1 << 24).readFrame(from: &out))
+        #expect(out.readableBytes == 0, "bytes after the answer")
+        return Reply(frame: answer, closesConnection: closes)
     }
 
     @Test("a check is decided on the serving snapshot and answered on its stream")
     func check() throws {
         var processor = try Self.processor()
-        let reply = Self.answer(&processor, try Self.frame(.check, Self.request))
+        let reply = try Self.answer(&processor, try Self.frame(.check, Self.request))
         #expect(
             reply.frame.streamID == 9 && reply.frame.isResponse && reply.frame.status == .ok && !reply.closesConnection
         )
@@ -79,7 +89,7 @@ struct DataRequestProcessorTests {
             freshness.confirm(atMillis: confirmed * 1000)
             var processor = try Self.processor(store: RuleStore(freshness: freshness))
             processor.clock = { confirmed + age }
-            let reply = Self.answer(&processor, try Self.frame(.check, Self.request))
+            let reply = try Self.answer(&processor, try Self.frame(.check, Self.request))
             if refused {
                 #expect(reply.frame.status == .unavailable, "\(answers) after \(age) s")
                 let error = try StatusError(wirePayload: reply.frame.payload)
@@ -94,12 +104,12 @@ struct DataRequestProcessorTests {
     @Test("without rules, or while draining, checks are UNAVAILABLE but Ping answers")
     func notReady() throws {
         for var processor in [try Self.processor(serving: false), try Self.processor(draining: true)] {
-            let check = Self.answer(&processor, try Self.frame(.check, Self.request))
+            let check = try Self.answer(&processor, try Self.frame(.check, Self.request))
             #expect(check.frame.status == .unavailable)
             #expect(try StatusError(wirePayload: check.frame.payload).code == .unavailable)
         }
         var processor = try Self.processor(serving: false)
-        let pong = try Pong(wirePayload: Self.answer(&processor, try Self.frame(.ping, Ping())).frame.payload)
+        let pong = try Pong(wirePayload: try Self.answer(&processor, try Self.frame(.ping, Ping())).frame.payload)
         #expect(pong == Pong(ready: false, revision: nil))
         var ready = try Self.processor()
         #expect(
@@ -111,19 +121,21 @@ struct DataRequestProcessorTests {
     @Test("flags: the response bit closes the connection, other reserved bits do not")
     func flags() throws {
         var processor = try Self.processor()
-        let response = Self.answer(&processor, try Self.frame(.ping, Ping(), flags: .response))
+        let response = try Self.answer(&processor, try Self.frame(.ping, Ping(), flags: .response))
         #expect(response.frame.status == .invalidArgument && response.closesConnection)
-        let reserved = Self.answer(&processor, try Self.frame(.ping, Ping(), flags: Frame.Flags(rawValue: 0x04)))
+        let reserved = try Self.answer(&processor, try Self.frame(.ping, Ping(), flags: Frame.Flags(rawValue: 0x04)))
         #expect(reserved.frame.status == .invalidArgument && !reserved.closesConnection)
     }
 
     @Test("methods of the control socket and unknown methods are UNIMPLEMENTED")
     func methods() throws {
         var processor = try Self.processor()
-        let control = Self.answer(&processor, try Self.frame(.status, StatusRequest()))
+        let control = try Self.answer(&processor, try Self.frame(.status, StatusRequest()))
         #expect(control.frame.status == .unimplemented)
         #expect(try StatusError(wirePayload: control.frame.payload).message.contains("control socket"))
-        #expect(Self.answer(&processor, try Self.frame(MethodID(rawValue: 99), Ping())).frame.status == .unimplemented)
+        #expect(
+            try Self.answer(&processor, try Self.frame(MethodID(rawValue: 99), Ping())).frame.status == .unimplemented
+        )
     }
 
     @Test("a payload that does not decode, or holds a NUL, is INVALID_ARGUMENT and the connection stays")
@@ -136,7 +148,7 @@ struct DataRequestProcessorTests {
             status: .ok,
             payload: ByteBuffer(bytes: [0xff, 0xff, 0xff])
         )
-        let reply = Self.answer(&processor, garbage)
+        let reply = try Self.answer(&processor, garbage)
         #expect(reply.frame.status == .invalidArgument && !reply.closesConnection)
         // Field 1 (vault), length 3, "a\0b".
         let nul = Frame(
@@ -146,7 +158,7 @@ struct DataRequestProcessorTests {
             status: .ok,
             payload: ByteBuffer(bytes: [0x0a, 0x03, 0x61, 0x00, 0x62])
         )
-        let refused = Self.answer(&processor, nul)
+        let refused = try Self.answer(&processor, nul)
         #expect(refused.frame.status == .invalidArgument)
         #expect(try StatusError(wirePayload: refused.frame.payload).message.contains("vault"))
     }
@@ -156,7 +168,7 @@ struct DataRequestProcessorTests {
         var processor = try Self.processor()
         var denied = Self.request
         denied.vault = "no-such-vault"
-        let reply = Self.answer(
+        let reply = try Self.answer(
             &processor,
             try Self.frame(.checkBatch, CheckBatchRequest(requests: [Self.request, denied]))
         )
@@ -165,7 +177,7 @@ struct DataRequestProcessorTests {
         let tooMany = CheckBatchRequest(
             requests: Array(repeating: Self.request, count: CheckBatchRequest.maximumCount + 1)
         )
-        let refused = Self.answer(&processor, try Self.frame(.checkBatch, tooMany))
+        let refused = try Self.answer(&processor, try Self.frame(.checkBatch, tooMany))
         #expect(refused.frame.status == .resourceExhausted && !refused.closesConnection)
     }
 
@@ -176,7 +188,7 @@ struct DataRequestProcessorTests {
         var processor = try Self.processor()
         let bytes = (0...CheckBatchRequest.maximumCount).flatMap { _ in Self.item([0xff]) }
         let frame = Frame(streamID: 3, method: .checkBatch, payload: ByteBuffer(bytes: bytes))
-        let reply = Self.answer(&processor, frame)
+        let reply = try Self.answer(&processor, frame)
         #expect(reply.frame.status == .resourceExhausted)
         #expect(try StatusError(wirePayload: reply.frame.payload).message.contains("at most 1024"))
     }
@@ -192,7 +204,7 @@ struct DataRequestProcessorTests {
         let nul = Self.item([0x0a, 0x0c] + Array("contoso\u{0}prod".utf8))
         let payload = good + nul + Self.item(Array(try late.payload().readableBytesView)) + good
         let frame = Frame(streamID: 4, method: .checkBatch, payload: ByteBuffer(bytes: payload))
-        let reply = Self.answer(&processor, frame, arrival: .now() - .seconds(1))
+        let reply = try Self.answer(&processor, frame, arrival: .now() - .seconds(1))
         #expect(reply.frame.status == .ok && !reply.closesConnection)
         let items = try CheckBatchResponse(wirePayload: reply.frame.payload).items
         #expect(items.map(\.code) == [.unauthorized, nil, nil, .unauthorized])
@@ -211,7 +223,7 @@ struct DataRequestProcessorTests {
         var processor = try Self.processor()
         var frame = try Self.frame(.check, Self.request)
         frame.status = .internalError
-        let reply = Self.answer(&processor, frame)
+        let reply = try Self.answer(&processor, frame)
         #expect(reply.frame.status == .invalidArgument && !reply.closesConnection)
         #expect(try StatusError(wirePayload: reply.frame.payload).message.contains("status field"))
     }
@@ -221,10 +233,10 @@ struct DataRequestProcessorTests {
         var processor = try Self.processor()
         var request = Self.request
         request.timeoutMicros = 1000
-        let late = Self.answer(&processor, try Self.frame(.check, request), arrival: .now() - .seconds(1))
+        let late = try Self.answer(&processor, try Self.frame(.check, request), arrival: .now() - .seconds(1))
         #expect(late.frame.status == .deadlineExceeded)
         request.timeoutMicros = 60_000_000
-        let inTime = Self.answer(&processor, try Self.frame(.check, request), arrival: .now() - .seconds(1))
+        let inTime = try Self.answer(&processor, try Self.frame(.check, request), arrival: .now() - .seconds(1))
         #expect(inTime.frame.status == .ok)
     }
 

@@ -148,7 +148,7 @@ struct RuleUpdaterOrderingTests {
             #expect(status.serving?.revision.sequence == 1)
             #expect(await updater.pendingChanges == 1)
             var processor = try DataRequestProcessorTests.processor(store: store, serving: false)
-            let reply = DataRequestProcessorTests.answer(
+            let reply = try DataRequestProcessorTests.answer(
                 &processor,
                 try DataRequestProcessorTests.frame(.check, DataRequestProcessorTests.request)
             )
@@ -156,7 +156,7 @@ struct RuleUpdaterOrderingTests {
 
             held.release()
             #expect(try await push.value.revision.sequence == 2)
-            let after = DataRequestProcessorTests.answer(
+            let after = try DataRequestProcessorTests.answer(
                 &processor,
                 try DataRequestProcessorTests.frame(.check, DataRequestProcessorTests.request)
             )

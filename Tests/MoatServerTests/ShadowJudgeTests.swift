@@ -32,10 +32,13 @@ struct ShadowJudgeTests {
         var processor = try DataRequestProcessorTests.processor(store: store)
         let candidate = try Self.candidate(on: store)
         let request = DataRequestProcessorTests.request
-        let reply = DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.check, request))
+        let reply = try DataRequestProcessorTests.answer(
+            &processor,
+            try DataRequestProcessorTests.frame(.check, request)
+        )
         #expect(try Decision(wirePayload: reply.frame.payload).innerCode == .missingToken)
         let batch = CheckBatchRequest(requests: Array(repeating: request, count: 3))
-        _ = DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.checkBatch, batch))
+        _ = try DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.checkBatch, batch))
         await candidate.judge.settle()
         let counts = candidate.judge.counts()
         #expect(counts.compared == 4 && counts.reasonChanged == 4 && counts.allowToDeny == 0 && counts.skipped == 0)
@@ -47,7 +50,7 @@ struct ShadowJudgeTests {
 
         // Dropped: the checks that follow are not judged.
         store.shadow.install(nil)
-        _ = DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.check, request))
+        _ = try DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.check, request))
         await candidate.judge.settle()
         #expect(candidate.judge.counts().compared == 4)
     }
@@ -58,7 +61,7 @@ struct ShadowJudgeTests {
         var processor = try DataRequestProcessorTests.processor(store: store)
         let candidate = try Self.candidate(on: store, sampleRate: 1e-12)
         let batch = CheckBatchRequest(requests: Array(repeating: DataRequestProcessorTests.request, count: 100))
-        _ = DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.checkBatch, batch))
+        _ = try DataRequestProcessorTests.answer(&processor, try DataRequestProcessorTests.frame(.checkBatch, batch))
         await candidate.judge.settle()
         #expect(candidate.judge.counts().compared == 0)
     }

@@ -12,7 +12,9 @@ struct ControlRequestProcessor: Sendable {
     private var frames: RequestFrames { RequestFrames(socket: .control, metrics: metrics) }
 
     func answer(_ frame: Frame, allocator: ByteBufferAllocator) async -> (frame: Frame, closesConnection: Bool) {
-        if let refused = frames.violation(frame, allocator) { return refused }
+        if let refused = frames.violation(frame) {
+            return (RequestFrames.reply(frame, refused.error, allocator), refused.closesConnection)
+        }
         do throws(StatusError) {
             return (RequestFrames.reply(frame, try await respond(frame, allocator: allocator)), false)
         } catch {

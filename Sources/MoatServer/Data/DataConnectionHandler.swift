@@ -2,15 +2,19 @@ import MoatWire
 import NIOCore
 
 /// One data-socket connection on its event loop: reads frames, has `DataRequestProcessor` answer
-/// each on this loop as it arrives, writes the answers (flushed once per read burst, so pipelined
-/// requests share system calls).
+/// each on this loop as it arrives, straight into one outbound buffer, and writes the answers of a
+/// read burst together (flushed once per burst, so pipelined requests share system calls). The
+/// buffer is the connection's own and reused once written out, so answering allocates nothing
+/// (docs/performance.md, "Cuts").
 ///
 /// Back-pressure (docs/protocol.md "Limits"): answers are written only while the channel is
-/// writable, that is while its unsent answers stay under the high water mark (256 KiB). When a
-/// client stops taking its answers, the frames it sent beyond that stay unanswered in the read
-/// buffer, nothing more is read, and answering resumes when the socket drains; so a connection
-/// holds at most one read burst of requests and the high water mark plus one answer of replies,
-/// whatever the client sends. A frame larger than the limit is refused as soon as its length is
+/// writable, that is while its unsent answers stay under the high water mark (256 KiB). A burst's
+/// answers are gathered (written whenever `writeChunk` bytes of them wait) only while nothing
+/// written before waits unsent; while the client is behind, each answer is written on its own.
+/// When a client stops taking its answers, the frames it sent beyond that stay unanswered in the
+/// read buffer, nothing more is read, and answering resumes when the socket drains; so a
+/// connection holds at most one read burst of requests and the high water mark plus one answer of
+/// replies, whatever the client sends. A frame larger than the limit is refused as soon as its length is
 /// read, before its payload; a frame begun but not finished within the partial-frame timeout
 /// closes the connection (the timer stops while the daemon itself holds back).
 ///
@@ -23,6 +27,9 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+
+    /// Answers gathered within a read burst are written once this many bytes of them wait.
+    static let writeChunk = 16 * 1024
 
     private var processor: DataRequestProcessor
     private let decoder: FrameDecoder
@@ -38,6 +45,8 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// `timeout_micros` counts from it, so frames held back by back-pressure age meanwhile).
     private var arrival = NIODeadline.now()
     private var readPending = false
+    /// Answers not yet written: the connection's outbound buffer, reused once the write is out.
+    private var outbound = ByteBuffer()
     /// Answers written since the last flush.
     private var unflushed = false
     /// The daemon drains: answer what has been read, then close.
@@ -134,31 +143,58 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// for when it is writable again.
     private func answerBuffered(context: ChannelHandlerContext) {
         var completedFrame = false
+        resetOutbound(context: context)
+        // While answers already written wait unsent (the client is behind), each answer is written
+        // on its own, so that writability, and with it the back-pressure, follows every answer.
+        // Asked once per burst, and only when a second frame is answered in it.
+        var clientBehind: Bool?
         while !closing, context.channel.isWritable, buffer != nil {
             let frame: Frame?
+            let start = buffer!.readerIndex
             do {
                 frame = try decoder.readFrame(from: &buffer!)
             } catch {
                 metrics.countRefusal(error.code == .frameTooLarge ? .frameTooLarge : .malformedFrame)
+                writeOutbound(context: context)
                 refuse(context: context, status: error.status, message: error.message)
                 return
             }
             guard let frame else { break }
+            if outbound.readableBytes > 0 {
+                let behind =
+                    clientBehind ?? (((try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0) > 0)
+                clientBehind = behind
+                if behind {
+                    writeOutbound(context: context)
+                    resetOutbound(context: context)
+                    if !context.channel.isWritable {
+                        // Held back: the frame stays in the buffer, unanswered.
+                        buffer!.moveReaderIndex(to: start)
+                        break
+                    }
+                }
+            }
             completedFrame = true
-            let reply = processor.answer(frame, arrival: arrival, allocator: context.channel.allocator)
-            var out = context.channel.allocator.buffer(capacity: Frame.headerSize + reply.frame.payload.readableBytes)
-            out.writeFrame(reply.frame)
-            if reply.closesConnection {
+            if processor.answer(frame, arrival: arrival, into: &outbound) {
                 metrics.countRefusal(.malformedFrame)
-                closeAfter(writing: out, context: context)
+                closeAfter(writing: outbound, context: context)
                 return
             }
-            context.write(wrapOutboundOut(out), promise: nil)
-            unflushed = true
+            if outbound.readableBytes >= Self.writeChunk {
+                writeOutbound(context: context)
+                resetOutbound(context: context)
+            }
         }
         guard !closing else { return }
+        writeOutbound(context: context)
         let pending = buffer?.readableBytes ?? 0
-        if pending > 0 { buffer!.discardReadBytes() }
+        if pending > 0 {
+            buffer!.discardReadBytes()
+        } else {
+            // Let go of the read buffer, so the channel reads into it again (NIO's pooled receive
+            // buffer is reused only when nothing else holds it).
+            buffer = nil
+        }
         if !context.channel.isWritable {
             // Held back by the daemon, not the client: the partial-frame timer waits. The idle
             // timeout still ends a connection whose client never takes its answers.
@@ -168,6 +204,11 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
         if quiescing {
             closeAfter(writing: context.channel.allocator.buffer(capacity: 0), context: context)
+            return
+        }
+        guard pending > 0 else {
+            // No partial frame: no timer, and no closure to allocate for one.
+            partialFrameTimer.stop()
             return
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -198,6 +239,25 @@ final class DataConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 handler.metrics.countRefusal(.idleTimeout)
                 context.close(promise: nil)
             }
+        }
+    }
+
+    /// Writes the answers gathered in `outbound`, if any. `outbound` must be emptied
+    /// (`resetOutbound`) before the next are gathered.
+    private func writeOutbound(context: ChannelHandlerContext) {
+        guard outbound.readableBytes > 0 else { return }
+        context.write(wrapOutboundOut(outbound), promise: nil)
+        unflushed = true
+    }
+
+    /// Empties `outbound`. Its storage is reused when the last write of it is out, as it is by the
+    /// next read burst (then nothing is allocated); while the channel still holds it, or when a
+    /// large answer grew it past four chunks, a new one is taken.
+    private func resetOutbound(context: ChannelHandlerContext) {
+        if outbound.capacity > 4 * Self.writeChunk {
+            outbound = context.channel.allocator.buffer(capacity: 0)
+        } else {
+            outbound.clear()
         }
     }
 

@@ -11,13 +11,6 @@ import Prometheus
 ///
 /// A deny is an answer like an allow (status 0); a non-zero status means "could not decide".
 struct DataRequestProcessor {
-    /// What the processor wants done with the connection after an answer.
-    struct Reply {
-        var frame: Frame
-        /// Close the connection once the answer is written (framing errors).
-        var closesConnection = false
-    }
-
     let store: RuleStore
     let tokenCache: TokenCache
     let metrics: ServerMetrics
@@ -32,20 +25,22 @@ struct DataRequestProcessor {
     /// another, in-process only: the daemon has no flag for it.
     var clock: @Sendable () -> Int64 = WallClock.seconds
 
-    /// The answer to one request frame, which arrived at `arrival`.
-    mutating func answer(_ frame: Frame, arrival: NIODeadline, allocator: ByteBufferAllocator) -> Reply {
+    /// Appends the answer to one request frame, which arrived at `arrival`, to `out`: its message
+    /// packed once, straight after the frame header. Returns whether the connection closes once
+    /// the answer is written (framing errors).
+    mutating func answer(_ frame: Frame, arrival: NIODeadline, into out: inout ByteBuffer) -> Bool {
         let frames = RequestFrames(socket: .data, metrics: metrics)
-        if let refused = frames.violation(frame, allocator) {
-            return Reply(frame: refused.frame, closesConnection: refused.closesConnection)
+        if let refused = frames.violation(frame) {
+            RequestFrames.write(refused.error, answering: frame, into: &out)
+            return refused.closesConnection
         }
         do throws(StatusError) {
-            let payload: ByteBuffer
             switch frame.method {
             case .check:
                 let request = try frames.decode(CheckRequest.self, frame)
                 let evaluation = try evaluation(arrival: arrival)
                 switch decide(request, evaluation) {
-                case .decision(let decision): payload = try frames.encode(decision, allocator)
+                case .decision(let decision): try frames.write(decision, answering: frame, into: &out)
                 case .error(let error): throw error
                 }
             case .checkBatch:
@@ -61,18 +56,18 @@ struct DataRequestProcessor {
                         return .error(StatusError(code: .invalidArgument, message: error.message))
                     }
                 }
-                payload = try frames.encode(CheckBatchResponse(items: answers), allocator)
+                try frames.write(CheckBatchResponse(items: answers), answering: frame, into: &out)
             case .ping:
                 _ = try frames.decode(Ping.self, frame)
                 let serving = store.serving
-                payload = try frames.encode(Pong(ready: serving != nil, revision: serving?.revision), allocator)
+                try frames.write(Pong(ready: serving != nil, revision: serving?.revision), answering: frame, into: &out)
             default:
                 throw frames.unimplemented(frame.method)
             }
-            return Reply(frame: RequestFrames.reply(frame, payload))
         } catch {
-            return Reply(frame: RequestFrames.reply(frame, error, allocator))
+            RequestFrames.write(error, answering: frame, into: &out)
         }
+        return false
     }
 
     /// The requests of a CheckBatch, each decoded or refused on its own. Too many requests

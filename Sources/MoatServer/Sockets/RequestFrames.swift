@@ -22,9 +22,26 @@ struct RequestFrames {
         do {
             try message.encode(into: &buffer)
         } catch {
-            throw StatusError(code: .internalError, message: "could not encode the answer: \(error.message)")
+            throw Self.encodingFailure(error)
         }
         return buffer
+    }
+
+    /// Appends the answer to `request` carrying `message` to `out`, packed once straight after its
+    /// frame header; when it cannot be encoded, nothing is appended.
+    func write(_ message: some WireMessage, answering request: Frame, into out: inout ByteBuffer) throws(StatusError) {
+        do {
+            try out.writeFrame(streamID: request.streamID, method: request.method, flags: .response) {
+                buffer throws(MessageCodingError) in
+                try message.encode(into: &buffer)
+            }
+        } catch {
+            throw Self.encodingFailure(error)
+        }
+    }
+
+    private static func encodingFailure(_ error: MessageCodingError) -> StatusError {
+        StatusError(code: .internalError, message: "could not encode the answer: \(error.message)")
     }
 
     /// The refusal of a frame whose method this socket does not serve.
@@ -41,14 +58,21 @@ struct RequestFrames {
 
     /// The refusal of a frame whose header (flags, status) breaks the rules, and whether it ends
     /// the connection.
-    func violation(_ frame: Frame, _ allocator: ByteBufferAllocator) -> (frame: Frame, closesConnection: Bool)? {
+    func violation(_ frame: Frame) -> (error: StatusError, closesConnection: Bool)? {
         guard let violation = frame.requestHeaderViolation else { return nil }
-        let error = StatusError(code: violation.status, message: violation.description)
-        return (Self.reply(frame, error, allocator), violation.closesConnection)
+        return (StatusError(code: violation.status, message: violation.description), violation.closesConnection)
     }
 
     static func reply(_ request: Frame, _ error: StatusError, _ allocator: ByteBufferAllocator) -> Frame {
         Frame(respondingTo: request, status: error.code, payload: error.payload(allocator))
+    }
+
+    /// Appends the answer to `request` that refuses it with `error` to `out`.
+    static func write(_ error: StatusError, answering request: Frame, into out: inout ByteBuffer) {
+        out.writeFrame(streamID: request.streamID, method: request.method, flags: .response, status: error.code) {
+            // Never fails: what protobuf-c cannot carry is replaced (`StatusError.encode`).
+            try? error.encode(into: &$0)
+        }
     }
 
     static func reply(_ request: Frame, _ payload: ByteBuffer) -> Frame {
