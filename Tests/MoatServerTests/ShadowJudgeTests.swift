@@ -65,4 +65,27 @@ struct ShadowJudgeTests {
         await candidate.judge.settle()
         #expect(candidate.judge.counts().compared == 0)
     }
+
+    @Test(
+        "a sample rate keeps exactly that share of the 64-bit draws: 0 none, 1 all without drawing, 0.5 below 2^63",
+        arguments: [0.0, 0.25, 0.5, 1.0]
+    )
+    func sampleThreshold(rate: Double) {
+        let sampling = SampleThreshold(rate: rate)
+        if rate == 1 {
+            #expect(
+                sampling.samples(
+                    {
+                        Issue.record("drew a random number at rate 1")
+                        return 0
+                    }()
+                )
+            )
+            return
+        }
+        let edge = UInt64(rate * 0x1p64)
+        #expect(!sampling.samples(edge))
+        #expect(!sampling.samples(.max))
+        #expect(sampling.samples(edge &- 1) == (rate > 0))
+    }
 }

@@ -169,7 +169,21 @@ struct DataRequestProcessor {
         let duration = NIODeadline.now() - evaluation.arrival
         record(request, decision, duration: duration, decisionId: decisionId)
         if let shadow = evaluation.shadow, shadow.samples(nextRandom()) {
-            submit(shadow, request, decision, evaluation, duration: duration, decisionId: decisionId)
+            // Decided again by the candidate's judge, off this path.
+            shadow.judge.submit(
+                ShadowJudge.Check(
+                    candidate: shadow,
+                    serving: evaluation.state,
+                    request: request,
+                    decision: decision,
+                    context: evaluation.context,
+                    unixMillis: WallClock.millis(),
+                    durationMicros: duration.nanoseconds / 1000,
+                    peer: peer,
+                    decisionId: decisionId,
+                    decisionLog: decisionLog
+                )
+            )
         }
         return .decision(decision)
     }
@@ -196,31 +210,6 @@ struct DataRequestProcessor {
                 )
             )
         }
-    }
-
-    /// Hands a decided check to the shadow candidate's judge, which decides it again off this path.
-    private func submit(
-        _ shadow: ShadowCandidate,
-        _ request: CheckRequest,
-        _ decision: Decision,
-        _ evaluation: Evaluation,
-        duration: TimeAmount,
-        decisionId: String?
-    ) {
-        shadow.judge.submit(
-            ShadowJudge.Check(
-                candidate: shadow,
-                serving: evaluation.state,
-                request: request,
-                decision: decision,
-                context: evaluation.context,
-                unixMillis: WallClock.millis(),
-                durationMicros: duration.nanoseconds / 1000,
-                peer: peer,
-                decisionId: decisionId,
-                decisionLog: decisionLog
-            )
-        )
     }
 
     private func undecided(_ code: StatusCode, _ message: String) -> StatusError {

@@ -103,20 +103,19 @@ public final class DecisionLog: Sendable {
     private let queue = WaitableLock(Queue())
     let configuration: Configuration
     /// `allowSampleRate` as a threshold for a 64-bit random draw.
-    private let allowThreshold: UInt64
+    private let allowSampling: SampleThreshold
     private let metrics: ServerMetrics
     private let thread = NIOThreadPool(numberOfThreads: 1)
 
     init(configuration: Configuration, metrics: ServerMetrics) {
         self.configuration = configuration
-        let rate = min(max(configuration.allowSampleRate, 0), 1)
-        allowThreshold = rate >= 1 ? .max : UInt64(rate * Double(UInt64.max))
+        allowSampling = SampleThreshold(rate: configuration.allowSampleRate)
         self.metrics = metrics
     }
 
     /// Whether an allow should be logged, given a random draw.
-    func samplesAllow(_ draw: UInt64) -> Bool {
-        draw < allowThreshold || allowThreshold == .max
+    func samplesAllow(_ draw: @autoclosure () -> UInt64) -> Bool {
+        allowSampling.samples(draw())
     }
 
     /// Queues a record; drops and counts it when it does not fit. Never blocks on the writer.

@@ -129,13 +129,13 @@ extension RuleUpdater {
                 return ChangeResponse(changed: false, revision: serving, summary: "no shadow candidate was loaded")
             }
             store.shadow.install(nil)
-            let summary = candidate.summary(serving: serving)
+            let counts = candidate.judge.counts()
             logger.notice("dropped the shadow candidate \(candidate.revision.hash)")
             return ChangeResponse(
                 changed: true,
                 revision: serving,
                 summary:
-                    "dropped the shadow candidate \(candidate.revision.hash) (\(summary.compared) checks compared, \(summary.flips) flips)"
+                    "dropped the shadow candidate \(candidate.revision.hash) (\(counts.compared) checks compared, \(counts.flips) flips)"
             )
         }
     }

@@ -22,9 +22,8 @@ final class ShadowCandidate: AtomicReference, Sendable {
     let changes: [DocumentChange]?
     /// The share of checks judged, in (0, 1].
     let sampleRate: Double
-    /// A check is judged when a 64-bit random number is below this (`sampleRate` of the range);
-    /// every check when `sampleRate` is 1.
-    let sampleThreshold: UInt64
+    /// `sampleRate` as a threshold for a 64-bit random draw.
+    private let sampling: SampleThreshold
     let loadedAtMillis: Int64
     /// Judges and reports; shared with the candidates it is rebased into.
     let judge: ShadowJudge
@@ -42,7 +41,7 @@ final class ShadowCandidate: AtomicReference, Sendable {
         self.base = base
         self.changes = changes
         self.sampleRate = sampleRate
-        self.sampleThreshold = sampleRate >= 1 ? .max : UInt64((sampleRate * 0x1p64).rounded(.down))
+        self.sampling = SampleThreshold(rate: sampleRate)
         self.loadedAtMillis = WallClock.millis()
         self.judge = judge
     }
@@ -52,7 +51,7 @@ final class ShadowCandidate: AtomicReference, Sendable {
     /// Whether a check whose random draw is `random` is judged.
     @inline(__always)
     func samples(_ random: @autoclosure () -> UInt64) -> Bool {
-        sampleThreshold == .max || random() < sampleThreshold
+        sampling.samples(random())
     }
 
     /// Refuses a sample rate outside (0, 1].
@@ -129,6 +128,9 @@ final class ShadowJudge: Sendable {
         var denyToAllow: UInt64 = 0
         var reasonChanged: UInt64 = 0
         var skipped: UInt64 = 0
+
+        /// Checks whose outcome the candidate turns around, either way.
+        var flips: UInt64 { allowToDeny + denyToAllow }
     }
 
     /// Checks waiting at most.
