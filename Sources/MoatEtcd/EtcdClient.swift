@@ -49,9 +49,13 @@ package final class EtcdClient: Sendable {
         func client(start: (Client) -> Bool) -> Client {
             let (client, retired) = current.withLock { current -> (Client, Client?) in
                 current.calls += 1
-                guard current.calls > EtcdClient.callsPerConnection,
-                    let fresh = try? Client(transport: makeTransport()), start(fresh)
-                else { return (current.client, nil) }
+                guard current.calls > EtcdClient.callsPerConnection else { return (current.client, nil) }
+                guard let fresh = try? Client(transport: makeTransport()), start(fresh) else {
+                    // No new connection now (closing, or no transport): try again after another
+                    // `callsPerConnection` calls, not on each one.
+                    current.calls = 1
+                    return (current.client, nil)
+                }
                 let retired = current.client
                 current = (fresh, 1)
                 return (fresh, retired)

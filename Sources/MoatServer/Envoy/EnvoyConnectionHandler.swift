@@ -69,7 +69,6 @@ final class EnvoyConnectionHandler: ChannelInboundHandler {
         case .headers(let headers):
             if calls[id] == nil {
                 if let refusal = Self.refusal(of: headers.headers) {
-                    calls[id] = Call(state: .answered)
                     answer(context, id, refusal)
                     return
                 }
