@@ -482,7 +482,7 @@ actor RuleUpdater {
     ///
     /// `make` gets etcd's current document (nil: none) and its hash, and returns the new document;
     /// an edit builds on `editableBase(current)`, which compiles the current document only then.
-    private func etcdChange(
+    func etcdChange(
         _ etcd: EtcdDocumentStore,
         expectedRevision: String?,
         dryRun: Bool,
@@ -573,7 +573,7 @@ actor RuleUpdater {
 
     /// What a change edits: etcd's document when valid; when it is not (or there is none), the
     /// serving one, as a change with the file source edits the serving document, not an invalid file.
-    private func editableBase(_ current: EtcdDocumentStore.Stored?) async throws(StatusError) -> [UInt8]? {
+    func editableBase(_ current: EtcdDocumentStore.Stored?) async throws(StatusError) -> [UInt8]? {
         guard let current else { return store.serving?.document }
         if current.bytes == store.serving?.document { return current.bytes }
         do {
@@ -613,7 +613,7 @@ actor RuleUpdater {
         return (target.bytes, "rolled back to \(target.hash)")
     }
 
-    private static func statusError(_ error: EtcdSourceError) -> StatusError {
+    static func statusError(_ error: EtcdSourceError) -> StatusError {
         StatusError(error.statusCode, "nothing was changed: \(error)")
     }
 

@@ -183,7 +183,8 @@ extension RuleUpdater {
                 base: serving.revision,
                 changes: changes,
                 sampleRate: candidate.sampleRate,
-                judge: candidate.judge
+                judge: candidate.judge,
+                fleet: candidate.fleet
             )
             store.shadow.install(rebased)
             logger.notice(
@@ -198,7 +199,7 @@ extension RuleUpdater {
     }
 
     /// The serving state a candidate is built beside, after any unreported edit of the rules file.
-    private func servingForShadow() async throws(StatusError) -> ServingState {
+    func servingForShadow() async throws(StatusError) -> ServingState {
         if etcd == nil { await catchUpWithFile() }
         guard let serving = store.serving else {
             throw StatusError(
@@ -210,7 +211,7 @@ extension RuleUpdater {
     }
 
     /// `changes` made in turn on `document`, on the pool; nil when the document already said so.
-    private func edited(_ document: [UInt8], _ changes: [DocumentChange]) async throws(StatusError) -> [UInt8]? {
+    func edited(_ document: [UInt8], _ changes: [DocumentChange]) async throws(StatusError) -> [UInt8]? {
         try await blocking { () -> Result<[UInt8]?, StatusError> in
             Result { () throws(StatusError) -> [UInt8]? in
                 var bytes = document
@@ -226,6 +227,11 @@ extension RuleUpdater {
     }
 
     private func install(_ candidate: ShadowCandidate, summary: String) -> ChangeResponse {
+        if let replaced = store.shadow.candidate, replaced.fleet != nil {
+            logger.notice(
+                "the node-local shadow candidate replaces the fleet's \(replaced.revision.hash) on this node (the fleet's is still in etcd)"
+            )
+        }
         store.shadow.install(candidate)
         logger.notice(
             "shadow candidate \(candidate.revision.hash) loaded (\(summary)) beside serving revision \(candidate.base), sample rate \(candidate.sampleRate)"

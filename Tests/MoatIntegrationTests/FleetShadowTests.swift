@@ -1,0 +1,311 @@
+import Foundation
+import MoatClient
+import MoatCore
+import MoatWire
+import NIOCore
+import Testing
+
+extension MoatdIntegrationTests {
+    /// The fleet's shadow candidate (docs/etcd.md, "A fleet's shadow candidate"): kept in etcd,
+    /// judged by every node, reported summed, promoted or dropped through any node.
+    @Suite("Fleet shadow candidate")
+    struct FleetShadow {
+        typealias Shadow = MoatdIntegrationTests.Shadow
+
+        /// The serving document without its second IP rule (198.51.100.0/24).
+        static let candidate = TestDocuments.document(
+            defaultAction: "Deny",
+            ipRules: ["203.0.113.0/24", "192.0.2.0/24"]
+        )
+
+        /// Starts `count` nodes on a real etcd holding `Shadow.serving`, each serving it.
+        static func fleet(
+            _ sandbox: Sandbox,
+            count: Int,
+            arguments: [String] = []
+        ) async throws -> (EtcdCluster, [DaemonProcess]) {
+            let etcd = try await EtcdCluster.start(in: sandbox)
+            try await etcd.etcdctlChecked("put", "/moat/document", stdin: Shadow.serving)
+            var nodes: [DaemonProcess] = []
+            for index in 0..<count {
+                nodes.append(try await sandbox.startEtcdNode("node\(index)", etcd: etcd, arguments: arguments))
+            }
+            for node in nodes { try await node.waitUntilServing(hash: TestDocuments.hash(Shadow.serving)) }
+            try await eventually("every node registered") {
+                try await nodes[0].control { try await $0.fleetStatus() }.nodes.count == count
+            }
+            return (etcd, nodes)
+        }
+
+        /// Waits until `node` judges the fleet's candidate `hash`.
+        static func waitUntilJudging(_ node: DaemonProcess, _ hash: String) async throws {
+            try await eventually("the node to judge the fleet's candidate \(hash)") {
+                let shadow = try await node.status().shadow
+                return shadow?.fleet == true && shadow?.candidate.hash == hash
+            }
+        }
+
+        @Test(
+            "a candidate pushed with --fleet is judged by every node; the report through another node sums theirs; promote --fleet makes every node serve it"
+        )
+        func pushReportPromote() async throws {
+            try await withSandbox { sandbox in
+                let (etcd, nodes) = try await Self.fleet(sandbox, count: 3)
+                let servingHash = TestDocuments.hash(Shadow.serving)
+                let candidateHash = TestDocuments.hash(Self.candidate)
+                let file = sandbox.file("candidate.json")
+                try sandbox.write(Self.candidate, to: file)
+                let push = try await Shadow.moatctl(sandbox, nodes[0], "shadow", "push", file, "--fleet")
+                #expect(push.status == 0, "\(push)")
+                #expect(push.stdout.contains("this node judges it"), "\(push)")
+                for node in nodes { try await Self.waitUntilJudging(node, candidateHash) }
+                // Not served anywhere.
+                for node in nodes { #expect(try await node.status().revision?.hash == servingHash) }
+
+                // Alice from the removed rule's prefix on node0 (3) and node1 (2): one group of 5
+                // once merged; from the first rule's prefix on node0 (2, no change); from the third
+                // rule's on node2 (4, the same rule by value); bob admitted by the removed rule on
+                // node2 (1 reason change).
+                let alice = TestDocuments.alice
+                _ = try await Shadow.send(
+                    nodes[0],
+                    Array(repeating: Shadow.check(alice, from: "198.51.100.7"), count: 3)
+                        + Array(repeating: Shadow.check(alice, from: "203.0.113.9"), count: 2)
+                )
+                _ = try await Shadow.send(
+                    nodes[1],
+                    Array(repeating: Shadow.check(alice, from: "198.51.100.9"), count: 2)
+                )
+                _ = try await Shadow.send(
+                    nodes[2],
+                    Array(repeating: Shadow.check(alice, from: "192.0.2.5"), count: 4)
+                        + [Shadow.check(Shadow.bob, from: "198.51.100.8")]
+                )
+
+                let report = try await nodes[1].control { try await $0.shadowReport(fleet: true) }
+                let summary = try #require(report.summary)
+                #expect(summary.fleet)
+                #expect(summary.candidate.hash == candidateHash && summary.base.hash == servingHash)
+                #expect(summary.compared == 12)
+                #expect(summary.allowToDeny == 5 && summary.denyToAllow == 0)
+                #expect(summary.reasonChanged == 1)
+                #expect(report.missingNodes.isEmpty)
+                #expect(report.nodes.map(\.name) == ["node0", "node1", "node2"])
+                #expect(report.nodes.map(\.compared) == [5, 2, 5])
+                #expect(report.nodes.map(\.allowToDeny) == [3, 2, 0])
+                #expect(report.nodes.map(\.reasonChanged) == [0, 0, 1])
+                #expect(report.nodes.allSatisfy { $0.error == nil && $0.candidate == candidateHash })
+                // The same group on two nodes, counted once with the sum.
+                #expect(report.groups.count == 2, "\(report.groups)")
+                let flip = try #require(report.groups.first { $0.change == .allowToDeny }, "\(report.groups)")
+                #expect(flip.count == 5 && flip.sourcePrefix == "198.51.100.0/24" && flip.caller == alice)
+                #expect(flip.serving.hasPrefix("allowed by IP rule 1 (198.51.100.0/24)"), "\(flip.serving)")
+                #expect(flip.candidate == "denied ForbiddenByFirewall")
+                #expect(report.otherFlips == 0 && report.otherReasonChanged == 0)
+
+                let printed = try await Shadow.moatctl(sandbox, nodes[2], "shadow", "report", "--fleet")
+                #expect(printed.status == 0, "\(printed)")
+                #expect(
+                    printed.stdout.contains("12 compared, 5 allow→deny, 0 deny→allow, 1 reason changes"),
+                    "\(printed)"
+                )
+                #expect(printed.stdout.contains("node node0: 5 compared, 3 allow→deny"), "\(printed)")
+                #expect(printed.stdout.contains("node node1: 2 compared, 2 allow→deny"), "\(printed)")
+                #expect(printed.stdout.contains("allow→deny ×5"), "\(printed)")
+                let json = try await Shadow.moatctl(sandbox, nodes[2], "shadow", "report", "--fleet", "--json")
+                let parsed = try JSONValue(parsing: Array(json.stdout.utf8))
+                #expect(parsed["nodes"]?.arrayValue?.count == 3, "\(json)")
+                #expect(parsed["shadow"]?["fleet"] == .bool(true), "\(json)")
+
+                // --if-no-flips refuses: nothing changed.
+                let refused = try await Shadow.moatctl(
+                    sandbox,
+                    nodes[2],
+                    "shadow",
+                    "promote",
+                    "--fleet",
+                    "--if-no-flips"
+                )
+                #expect(refused.status == 1, "\(refused)")
+                #expect(refused.stderr.contains("flips 5 of 12 checks compared on 3 nodes"), "\(refused)")
+                #expect(
+                    TestDocuments.hash(
+                        Array(
+                            try await etcd.etcdctlChecked("get", "--print-value-only", "/moat/document").dropLast().utf8
+                        )
+                    ) == servingHash
+                )
+                for node in nodes { #expect(try await node.status().shadow?.fleet == true) }
+
+                let promote = try await Shadow.moatctl(
+                    sandbox,
+                    nodes[2],
+                    "shadow",
+                    "promote",
+                    "--fleet",
+                    "--max-flips",
+                    "5"
+                )
+                #expect(promote.status == 0, "\(promote)")
+                for node in nodes { try await node.waitUntilServing(hash: candidateHash) }
+                try await eventually("no node has a candidate") {
+                    for node in nodes where try await node.status().shadow != nil { return false }
+                    return true
+                }
+                #expect(try await etcd.etcdctlChecked("get", "--keys-only", "/moat/shadow/candidate").isEmpty)
+                let fleet = try await nodes[0].control { try await $0.fleetStatus() }
+                #expect(fleet.documentHash == candidateHash)
+            }
+        }
+
+        @Test(
+            "a node that does not answer is named missing and refuses the promote; once its lease is gone it is no longer expected"
+        )
+        func killedNode() async throws {
+            try await withSandbox { sandbox in
+                let (etcd, nodes) = try await Self.fleet(sandbox, count: 3, arguments: ["--etcd-timeout", "3"])
+                let candidateHash = TestDocuments.hash(Self.candidate)
+                _ = try await nodes[0].control { try await $0.shadowPush(Self.candidate, sampleRate: nil, fleet: true) }
+                for node in nodes { try await Self.waitUntilJudging(node, candidateHash) }
+                _ = try await Shadow.send(nodes[0], [Shadow.check(TestDocuments.alice, from: "198.51.100.7")])
+                await nodes[2].killHard()
+
+                // Its entry lives on for the lease's 10 s: it is waited for, up to --etcd-timeout.
+                let report = try await nodes[1].control { try await $0.shadowReport(fleet: true) }
+                #expect(report.missingNodes == ["node2"], "\(report.missingNodes)")
+                #expect(report.nodes.map(\.name) == ["node0", "node1"])
+                #expect(report.summary?.allowToDeny == 1)
+                let printed = try await Shadow.moatctl(sandbox, nodes[1], "shadow", "report", "--fleet")
+                #expect(printed.status == 0, "\(printed)")
+                #expect(
+                    printed.stdout.contains("missing (did not answer within --etcd-timeout, not summed): node2"),
+                    "\(printed)"
+                )
+                let refused = try await Shadow.moatctl(sandbox, nodes[0], "shadow", "promote", "--fleet")
+                #expect(refused.status == 1, "\(refused)")
+                #expect(refused.stderr.contains("node node2 did not report"), "\(refused)")
+                #expect(
+                    try await etcd.etcdctlChecked("get", "--keys-only", "/moat/shadow/candidate").contains(
+                        "/moat/shadow/candidate"
+                    )
+                )
+
+                try await eventually("the dead node's lease to expire", timeout: .seconds(30)) {
+                    try await nodes[0].control { try await $0.fleetStatus() }.nodes.count == 2
+                }
+                let later = try await nodes[1].control { try await $0.shadowReport(fleet: true) }
+                #expect(later.missingNodes.isEmpty && later.nodes.count == 2)
+                let drop = try await Shadow.moatctl(sandbox, nodes[1], "shadow", "drop", "--fleet")
+                #expect(drop.status == 0, "\(drop)")
+                for node in nodes.prefix(2) {
+                    try await eventually("the node to drop the candidate") { try await node.status().shadow == nil }
+                }
+            }
+        }
+
+        @Test(
+            "--shadow --fleet on a change verb builds the fleet's candidate change by change; a node started later loads it"
+        )
+        func verbsAndLateNode() async throws {
+            try await withSandbox { sandbox in
+                let (etcd, nodes) = try await Self.fleet(sandbox, count: 2)
+                let remove = try await sandbox.run(
+                    moatctlPath,
+                    [
+                        "network-rule", "remove", "--vault", TestDocuments.vault, "--ip-address", "198.51.100.0/24",
+                        "--shadow", "--fleet", "--control-socket", nodes[0].controlSocket,
+                    ]
+                )
+                #expect(remove.status == 0, "\(remove)")
+                let add = try await sandbox.run(
+                    moatctlPath,
+                    [
+                        "network-rule", "add", "--vault", TestDocuments.vault, "--ip-address", "52.1.0.0/16",
+                        "--shadow", "--fleet", "--control-socket", nodes[1].controlSocket,
+                    ]
+                )
+                #expect(add.status == 0, "\(add)")
+                let changes = [
+                    "removed IP rule 198.51.100.0/24 from \(TestDocuments.vault)",
+                    "added IP rule 52.1.0.0/16 to \(TestDocuments.vault)",
+                ]
+                for node in nodes {
+                    try await eventually("the node to judge both changes") {
+                        try await node.status().shadow?.changes == changes
+                    }
+                }
+                let late = try await sandbox.startEtcdNode("node2", etcd: etcd)
+                try await eventually("the late node to judge the fleet's candidate") {
+                    let shadow = try await late.status().shadow
+                    return shadow?.fleet == true && shadow?.changes == changes
+                }
+                let candidate = try #require(try await nodes[0].status().shadow?.candidate.hash)
+                #expect(try await late.status().shadow?.candidate.hash == candidate)
+                let flagless = try await sandbox.run(
+                    moatctlPath,
+                    [
+                        "network-rule", "add", "--vault", TestDocuments.vault, "--ip-address", "52.2.0.0/16", "--fleet",
+                        "--control-socket", nodes[1].controlSocket,
+                    ]
+                )
+                #expect(flagless.status != 0 && flagless.stderr.contains("--fleet goes with --shadow"), "\(flagless)")
+            }
+        }
+
+        @Test("bad input: --fleet without etcd, an invalid candidate, a candidate in etcd that does not validate")
+        func badInput() async throws {
+            try await withSandbox { sandbox in
+                try sandbox.write(Shadow.serving, to: sandbox.rulesPath)
+                let plain = try await sandbox.startDaemon(arguments: TestDocuments.asserterArguments)
+                let file = sandbox.file("candidate.json")
+                try sandbox.write(Self.candidate, to: file)
+                for arguments in [["push", file], ["report"], ["promote"], ["drop"]] {
+                    let refused = try await sandbox.run(
+                        moatctlPath,
+                        ["shadow"] + arguments + ["--fleet", "--control-socket", plain.controlSocket]
+                    )
+                    #expect(refused.status == 1, "\(refused)")
+                    #expect(refused.stderr.contains("--fleet needs the etcd rules source"), "\(refused)")
+                }
+                #expect(try await plain.status().shadow == nil)
+                await plain.stop()
+
+                let (etcd, nodes) = try await Self.fleet(sandbox, count: 2)
+                let invalid = sandbox.file("invalid.json")
+                try sandbox.write(TestDocuments.invalid, to: invalid)
+                let refused = try await Shadow.moatctl(sandbox, nodes[0], "shadow", "push", invalid, "--fleet")
+                #expect(refused.status == 1, "\(refused)")
+                #expect(refused.stderr.contains("invalid"), "\(refused)")
+                #expect(try await etcd.etcdctlChecked("get", "--keys-only", "--prefix", "/moat/shadow/").isEmpty)
+
+                // Written straight into etcd: every node reports why it cannot load it, and serves on.
+                let entry = FleetShadowEntry(
+                    document: TestDocuments.invalid,
+                    candidateHash: TestDocuments.hash(TestDocuments.invalid),
+                    baseHash: TestDocuments.hash(Shadow.serving),
+                    sampleRate: 1,
+                    changes: nil,
+                    putBy: "etcdctl",
+                    putAtUnixMillis: 0
+                )
+                var buffer = ByteBuffer()
+                try entry.encode(into: &buffer)
+                try await etcd.etcdctlChecked("put", "/moat/shadow/candidate", stdin: Array(buffer.readableBytesView))
+                let report = try await nodes[1].control { try await $0.shadowReport(fleet: true) }
+                #expect(report.nodes.count == 2 && report.missingNodes.isEmpty, "\(report)")
+                #expect(
+                    report.nodes.allSatisfy { ($0.error ?? "").contains("the document is invalid") },
+                    "\(report.nodes)"
+                )
+                #expect(report.summary?.compared == 0)
+                let promote = try await Shadow.moatctl(sandbox, nodes[0], "shadow", "promote", "--fleet")
+                #expect(promote.status == 1 && promote.stderr.contains("is not judged by node0"), "\(promote)")
+                for node in nodes {
+                    #expect(node.isRunning)
+                    let status = try await node.status()
+                    #expect(status.revision?.hash == TestDocuments.hash(Shadow.serving) && status.shadow == nil)
+                }
+            }
+        }
+    }
+}
