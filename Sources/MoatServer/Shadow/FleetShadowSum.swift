@@ -8,26 +8,6 @@ import MoatWire
 /// kind are listed and the others' checks summed into `otherFlips` and `otherReasonChanged`, with
 /// those each node had not listed.
 enum FleetShadowSum {
-    private struct Key: Hashable {
-        var change: ShadowGroup.Change
-        var vault: String
-        var operation: String
-        var caller: String
-        var sourcePrefix: String
-        var serving: String
-        var candidate: String
-
-        init(_ group: ShadowGroup) {
-            change = group.change
-            vault = group.vault
-            operation = group.operation
-            caller = group.caller
-            sourcePrefix = group.sourcePrefix
-            serving = group.serving
-            candidate = group.candidate
-        }
-    }
-
     /// `summary` describes the fleet's candidate (its counts are replaced by the sums); `reports`
     /// are the nodes that answered, `missing` the live nodes that did not.
     static func sum(
@@ -41,7 +21,7 @@ enum FleetShadowSum {
         total.denyToAllow = 0
         total.reasonChanged = 0
         total.skipped = 0
-        var merged: [Key: ShadowGroup] = [:]
+        var merged: [GroupKey: ShadowGroup] = [:]
         var otherFlips: UInt64 = 0
         var otherReasonChanged: UInt64 = 0
         var nodes: [FleetShadowNode] = []
@@ -68,7 +48,7 @@ enum FleetShadowSum {
             otherFlips += report.report.otherFlips
             otherReasonChanged += report.report.otherReasonChanged
             for group in report.report.groups {
-                let key = Key(group)
+                let key = GroupKey(group)
                 guard var known = merged[key] else {
                     merged[key] = group
                     continue
