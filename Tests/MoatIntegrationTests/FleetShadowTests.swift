@@ -249,6 +249,45 @@ extension MoatdIntegrationTests {
                     ]
                 )
                 #expect(flagless.status != 0 && flagless.stderr.contains("--fleet goes with --shadow"), "\(flagless)")
+
+                // etcd's document changes: every node rebases the candidate; promote replays its
+                // changes on etcd's current document.
+                let serving = try await nodes[0].addIPRule("52.3.0.0/16")
+                #expect(serving.changed)
+                for node in [nodes[0], nodes[1], late] {
+                    try await eventually("the node to rebase the candidate") {
+                        try await node.status().shadow?.base.hash == serving.revision.hash
+                    }
+                }
+                let promote = try await Shadow.moatctl(sandbox, nodes[1], "shadow", "promote", "--fleet")
+                #expect(promote.status == 0, "\(promote)")
+                let stored = try await etcd.etcdctlChecked("get", "--print-value-only", "/moat/document")
+                #expect(stored.contains("52.3.0.0/16") && stored.contains("52.1.0.0/16"), "\(stored)")
+                #expect(!stored.contains("198.51.100.0/24"), "\(stored)")
+                let promoted = TestDocuments.hash(Array(stored.dropLast().utf8))
+                for node in [nodes[0], nodes[1], late] { try await node.waitUntilServing(hash: promoted) }
+            }
+        }
+
+        @Test(
+            "a candidate over 512 KiB goes into etcd in chunks, which garbage collection keeps while it is the candidate"
+        )
+        func chunkedCandidate() async throws {
+            try await withSandbox { sandbox in
+                let (etcd, nodes) = try await Self.fleet(sandbox, count: 2)
+                let large = TestDocuments.large(ipRules: 25_000, tag: "fleet-candidate")
+                #expect(large.count > 512 * 1024)
+                _ = try await nodes[0].control { try await $0.shadowPush(large, sampleRate: nil, fleet: true) }
+                for node in nodes { try await Self.waitUntilJudging(node, TestDocuments.hash(large)) }
+                let chunks = try await etcd.etcdctlChecked("get", "--keys-only", "--prefix", "/moat/chunks/")
+                #expect(chunks.split(separator: "\n").count == 2, "\(chunks)")
+                // A serving change collects the chunks no kept document names; the candidate's stay.
+                #expect(try await nodes[1].addIPRule("52.4.0.0/16").changed)
+                // The collection runs after the change is answered; give it time to finish.
+                try await Task.sleep(for: .seconds(2))
+                #expect(try await etcd.etcdctlChecked("get", "--keys-only", "--prefix", "/moat/chunks/") == chunks)
+                let late = try await sandbox.startEtcdNode("node2", etcd: etcd)
+                try await Self.waitUntilJudging(late, TestDocuments.hash(large))
             }
         }
 

@@ -75,7 +75,7 @@ final class FleetShadow: Sendable {
             read: { () async throws(EtcdSourceError) -> Int64 in
                 let candidate = try await etcd.call { try await etcd.client.range(EtcdRangeRequest(key: candidateKey)) }
                 if let kv = candidate.kvs.first {
-                    await load(kv)
+                    try await load(kv)
                 } else {
                     await drop(atRevision: candidate.revision)
                 }
@@ -85,7 +85,7 @@ final class FleetShadow: Sendable {
             },
             created: {},
             handle: { response async throws(EtcdSourceError) in
-                for event in response.events { await self.handle(event) }
+                for event in response.events { try await self.handle(event) }
             },
             lost: { error, pause in
                 logger.warning("etcd: the fleet's shadow candidate: \(error); watching again in \(pause)")
@@ -93,17 +93,18 @@ final class FleetShadow: Sendable {
         )
     }
 
-    private func handle(_ event: EtcdEvent) async {
+    private func handle(_ event: EtcdEvent) async throws(EtcdSourceError) {
         switch (event.kv.key, event.kind) {
-        case (candidateKey, .put): await load(event.kv)
+        case (candidateKey, .put): try await load(event.kv)
         case (candidateKey, .delete): await drop(atRevision: event.kv.modRevision)
         case (requestKey, .put): await publish(requestId: String(decoding: event.kv.value, as: UTF8.self))
         default: break
         }
     }
 
-    /// Loads the candidate `kv` holds; one that cannot be loaded is logged and reported.
-    private func load(_ kv: EtcdKeyValue) async {
+    /// Loads the candidate `kv` holds; one that cannot be loaded is logged and reported. Throws
+    /// when etcd did not answer (reading its chunks): the watch then takes the event up again.
+    private func load(_ kv: EtcdKeyValue) async throws(EtcdSourceError) {
         var hash = ""
         do {
             let entry = try FleetShadowEntry(wirePayload: ByteBuffer(bytes: kv.value))
@@ -115,6 +116,8 @@ final class FleetShadow: Sendable {
                 mark: ShadowCandidate.FleetMark(modRevision: kv.modRevision, candidateHash: hash)
             )
             loaded.withLock { $0 = Loaded(modRevision: kv.modRevision, candidateHash: hash) }
+        } catch let error as EtcdSourceError where error.statusCode == .unavailable {
+            throw error
         } catch {
             let message =
                 (error as? StatusError).map {
