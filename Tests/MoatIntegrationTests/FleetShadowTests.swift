@@ -291,7 +291,9 @@ extension MoatdIntegrationTests {
             }
         }
 
-        @Test("bad input: --fleet without etcd, an invalid candidate, a candidate in etcd that does not validate")
+        @Test(
+            "bad input: --fleet without etcd, an invalid candidate, a candidate in etcd that does not validate, promoting a pushed candidate whose base changed"
+        )
         func badInput() async throws {
             try await withSandbox { sandbox in
                 try sandbox.write(Shadow.serving, to: sandbox.rulesPath)
@@ -344,6 +346,15 @@ extension MoatdIntegrationTests {
                     let status = try await node.status()
                     #expect(status.revision?.hash == TestDocuments.hash(Shadow.serving) && status.shadow == nil)
                 }
+
+                // A pushed candidate whose base is no longer etcd's document is not promoted.
+                let push = try await Shadow.moatctl(sandbox, nodes[0], "shadow", "push", file, "--fleet")
+                #expect(push.status == 0, "\(push)")
+                let changed = try await nodes[1].addIPRule("52.5.0.0/16")
+                let outdated = try await Shadow.moatctl(sandbox, nodes[1], "shadow", "promote", "--fleet")
+                #expect(outdated.status == 1 && outdated.stderr.contains("push the candidate again"), "\(outdated)")
+                let stored = try await etcd.etcdctlChecked("get", "--print-value-only", "/moat/document")
+                #expect(TestDocuments.hash(Array(stored.dropLast().utf8)) == changed.revision.hash)
             }
         }
     }
