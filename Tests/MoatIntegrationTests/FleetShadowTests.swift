@@ -269,6 +269,35 @@ extension MoatdIntegrationTests {
             }
         }
 
+        @Test("changes made at once through two nodes on the fleet's candidate are all kept")
+        func concurrentChanges() async throws {
+            try await withSandbox { sandbox in
+                let (_, nodes) = try await Self.fleet(sandbox, count: 2)
+                let rules = (1...6).map { "52.10.\($0).0/24" }
+                try await withThrowingTaskGroup(of: ChangeResponse.self) { group in
+                    for (index, rule) in rules.enumerated() {
+                        group.addTask {
+                            try await nodes[index % 2].control {
+                                try await $0.shadowApply(
+                                    .addIpRule(vault: TestDocuments.vault, value: rule),
+                                    fleet: true
+                                )
+                            }
+                        }
+                    }
+                    for try await response in group { #expect(response.changed) }
+                }
+                // Each change was answered once its own node judged it: node0 may be a write behind.
+                try await eventually("node0 to judge every change") {
+                    try await nodes[0].status().shadow?.changes.count ?? 0 >= rules.count
+                }
+                let shadow = try #require(try await nodes[0].status().shadow)
+                #expect(shadow.fleet)
+                #expect(Set(shadow.changes) == Set(rules.map { "added IP rule \($0) to \(TestDocuments.vault)" }))
+                #expect(shadow.changes.count == rules.count)
+            }
+        }
+
         @Test(
             "a candidate over 512 KiB goes into etcd in chunks, which garbage collection keeps while it is the candidate"
         )
