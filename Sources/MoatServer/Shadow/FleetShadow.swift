@@ -125,13 +125,14 @@ final class FleetShadow: Sendable {
                 } ?? "\(error)"
             loaded.withLock { $0 = Loaded(modRevision: kv.modRevision, candidateHash: hash, error: message) }
             logger.warning("cannot load the fleet's shadow candidate (etcd revision \(kv.modRevision)): \(message)")
+            await updater.dropFleetShadow(because: "the fleet's candidate that replaces it cannot be loaded")
             await publish(requestId: "")
         }
     }
 
     private func drop(atRevision revision: Int64) async {
         loaded.withLock { $0 = Loaded(modRevision: revision) }
-        await updater.dropFleetShadow()
+        await updater.dropFleetShadow(because: "it was deleted from etcd")
     }
 
     /// Writes this node's report on the fleet's candidate, answering `requestId`, under the node's lease.
