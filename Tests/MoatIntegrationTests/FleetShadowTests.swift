@@ -37,6 +37,35 @@ extension MoatdIntegrationTests {
             return (etcd, nodes)
         }
 
+        /// `fleet`, with `candidate` pushed with --fleet through the first node and judged by every node.
+        static func judging(
+            _ sandbox: Sandbox,
+            count: Int,
+            arguments: [String]
+        ) async throws -> (EtcdCluster, [DaemonProcess]) {
+            let (etcd, nodes) = try await fleet(sandbox, count: count, arguments: arguments)
+            _ = try await nodes[0].control { try await $0.shadowPush(candidate, sampleRate: nil, fleet: true) }
+            for node in nodes { try await waitUntilJudging(node, TestDocuments.hash(candidate)) }
+            return (etcd, nodes)
+        }
+
+        /// Puts `document`, pushed on `Shadow.serving`, as the fleet's candidate straight into etcd
+        /// (not through a node, so not validated).
+        static func putCandidate(_ etcd: EtcdCluster, _ document: [UInt8]) async throws {
+            let entry = FleetShadowEntry(
+                document: document,
+                candidateHash: TestDocuments.hash(document),
+                baseHash: TestDocuments.hash(Shadow.serving),
+                sampleRate: 1,
+                changes: nil,
+                putBy: "etcdctl",
+                putAtUnixMillis: 0
+            )
+            var buffer = ByteBuffer()
+            try entry.encode(into: &buffer)
+            try await etcd.etcdctlChecked("put", "/moat/shadow/candidate", stdin: Array(buffer.readableBytesView))
+        }
+
         /// Waits until `node` judges the fleet's candidate `hash`.
         static func waitUntilJudging(_ node: DaemonProcess, _ hash: String) async throws {
             try await eventually("the node to judge the fleet's candidate \(hash)") {
@@ -163,10 +192,7 @@ extension MoatdIntegrationTests {
         )
         func killedNode() async throws {
             try await withSandbox { sandbox in
-                let (etcd, nodes) = try await Self.fleet(sandbox, count: 3, arguments: ["--etcd-timeout", "3"])
-                let candidateHash = TestDocuments.hash(Self.candidate)
-                _ = try await nodes[0].control { try await $0.shadowPush(Self.candidate, sampleRate: nil, fleet: true) }
-                for node in nodes { try await Self.waitUntilJudging(node, candidateHash) }
+                let (etcd, nodes) = try await Self.judging(sandbox, count: 3, arguments: ["--etcd-timeout", "3"])
                 _ = try await Shadow.send(nodes[0], [Shadow.check(TestDocuments.alice, from: "198.51.100.7")])
                 await nodes[2].killHard()
 
@@ -299,6 +325,72 @@ extension MoatdIntegrationTests {
         }
 
         @Test(
+            "promote --fleet refuses, nothing changed, when a new candidate is put after the nodes reported and before the commit"
+        )
+        func promoteRacingNewCandidate() async throws {
+            try await withSandbox { sandbox in
+                // Long enough that the promote waits for the stand-in node below, however slow the machine.
+                let (etcd, nodes) = try await Self.judging(sandbox, count: 1, arguments: ["--etcd-timeout", "60"])
+                let servingHash = TestDocuments.hash(Shadow.serving)
+                let candidateHash = TestDocuments.hash(Self.candidate)
+                // A stand-in node, registered without a lease: the promote waits for its report,
+                // which it writes only once it has put a new candidate, as another moatctl could.
+                try await etcd.etcdctlChecked("put", "/moat/nodes/stand-in", "{\"name\":\"stand-in\"}")
+                let promote = Task { try await Shadow.moatctl(sandbox, nodes[0], "shadow", "promote", "--fleet") }
+                var requestId = ""
+                try await eventually("the promote to ask the nodes for their reports") {
+                    requestId = try await etcd.etcdctlChecked(
+                        "get",
+                        "--print-value-only",
+                        "/moat/shadow/report-request"
+                    )
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                    return !requestId.isEmpty
+                }
+                let newer = TestDocuments.document(defaultAction: "Deny", ipRules: ["203.0.113.0/24"])
+                let newerHash = TestDocuments.hash(newer)
+                try await Self.putCandidate(etcd, newer)
+                let report = FleetShadowReport(
+                    node: "stand-in",
+                    candidateHash: candidateHash,
+                    requestId: requestId,
+                    report: ShadowReportResponse(summary: nil),
+                    error: nil
+                )
+                var buffer = ByteBuffer()
+                try report.encode(into: &buffer)
+                try await etcd.etcdctlChecked(
+                    "put",
+                    "/moat/shadow/reports/stand-in",
+                    stdin: Array(buffer.readableBytesView)
+                )
+
+                let refused = try await promote.value
+                #expect(refused.status == 1, "\(refused)")
+                #expect(
+                    refused.stderr.contains(
+                        "the fleet's shadow candidate \(candidateHash) was not promoted: a new candidate \(newerHash) (put by etcdctl"
+                    ),
+                    "\(refused)"
+                )
+                #expect(refused.stderr.contains("nothing was changed"), "\(refused)")
+                let stored = try await etcd.etcdctlChecked("get", "--print-value-only", "/moat/document")
+                #expect(TestDocuments.hash(Array(stored.dropLast().utf8)) == servingHash)
+                // The newer candidate is kept (etcdctl -w json: the value in base64).
+                let kept = try JSONValue(
+                    parsing: Array(try await etcd.etcdctlChecked("get", "-w", "json", "/moat/shadow/candidate").utf8)
+                )
+                let value = try #require(kept["kvs"]?.arrayValue?.first?["value"]?.stringValue, "\(kept)")
+                let keptEntry = try FleetShadowEntry(
+                    wirePayload: ByteBuffer(bytes: try #require(Data(base64Encoded: value)))
+                )
+                #expect(keptEntry.candidateHash == newerHash)
+                #expect(try await nodes[0].status().revision?.hash == servingHash)
+                try await Self.waitUntilJudging(nodes[0], newerHash)
+            }
+        }
+
+        @Test(
             "a candidate over 512 KiB goes into etcd in chunks, which garbage collection keeps while it is the candidate"
         )
         func chunkedCandidate() async throws {
@@ -349,18 +441,7 @@ extension MoatdIntegrationTests {
                 #expect(try await etcd.etcdctlChecked("get", "--keys-only", "--prefix", "/moat/shadow/").isEmpty)
 
                 // Written straight into etcd: every node reports why it cannot load it, and serves on.
-                let entry = FleetShadowEntry(
-                    document: TestDocuments.invalid,
-                    candidateHash: TestDocuments.hash(TestDocuments.invalid),
-                    baseHash: TestDocuments.hash(Shadow.serving),
-                    sampleRate: 1,
-                    changes: nil,
-                    putBy: "etcdctl",
-                    putAtUnixMillis: 0
-                )
-                var buffer = ByteBuffer()
-                try entry.encode(into: &buffer)
-                try await etcd.etcdctlChecked("put", "/moat/shadow/candidate", stdin: Array(buffer.readableBytesView))
+                try await Self.putCandidate(etcd, TestDocuments.invalid)
                 let report = try await nodes[1].control { try await $0.shadowReport(fleet: true) }
                 #expect(report.nodes.count == 2 && report.missingNodes.isEmpty, "\(report)")
                 #expect(

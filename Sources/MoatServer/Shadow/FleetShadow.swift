@@ -290,7 +290,15 @@ final class FleetShadow: Sendable {
                 "the fleet's shadow candidate \(summary.candidate.hash) flips \(summary.flips) of \(summary.compared) checks compared on \(report.nodes.count) nodes (\(summary.allowToDeny) allow→deny, \(summary.denyToAllow) deny→allow), more than the \(maximumFlips) allowed; nothing was changed (moatctl shadow report --fleet)"
             )
         }
-        let response = try await updater.promoteFleetShadow(collected.entry, document: collected.document)
+        let response = try await updater.promoteFleetShadow(
+            collected.entry,
+            document: collected.document,
+            holding: RuleUpdater.EtcdCondition(
+                compare: EtcdCompare(key: candidateKey, .modRevision(collected.modRevision))
+            ) {
+                await self.replaced(collected.entry.candidateHash)
+            }
+        )
         do throws(StatusError) {
             _ = try await delete(holding: collected.modRevision)
         } catch {
@@ -319,6 +327,24 @@ final class FleetShadow: Sendable {
             changed: true,
             revision: serving,
             summary: "deleted the fleet's shadow candidate from etcd (etcd revision \(deleted)); every node drops it"
+        )
+    }
+
+    /// The refusal of a promote of the candidate `hash` once the candidate key changed: it names
+    /// the candidate put since, or says it was dropped.
+    private func replaced(_ hash: String) async -> StatusError {
+        let now: String
+        do {
+            now =
+                try await candidate().map {
+                    "a new candidate \($0.entry.candidateHash) (put by \($0.entry.putBy), etcd revision \($0.modRevision)) replaced it"
+                } ?? "it was dropped"
+        } catch {
+            now = "it changed (\(error.message))"
+        }
+        return StatusError(
+            .aborted,
+            "the fleet's shadow candidate \(hash) was not promoted: \(now) while it was promoted; nothing was changed (moatctl shadow report --fleet)"
         )
     }
 

@@ -69,28 +69,29 @@ extension RuleUpdater {
     }
 
     /// Makes the fleet's candidate (`document`, built as `entry` says) etcd's document through the
-    /// normal etcd change path, compared-and-swapped against its base; when etcd's document
-    /// changed since, a candidate built by changes has them replayed on it, a pushed one is refused
-    /// (ABORTED).
-    func promoteFleetShadow(_ entry: FleetShadowEntry, document: [UInt8]) async throws(StatusError) -> ChangeResponse {
+    /// normal etcd change path, compared-and-swapped against its base and held on `candidate` (the
+    /// candidate key as the promote read it: a candidate put or dropped meanwhile is not
+    /// committed); when etcd's document changed since, a candidate built by changes has them
+    /// replayed on it, a pushed one is refused (ABORTED).
+    func promoteFleetShadow(
+        _ entry: FleetShadowEntry,
+        document: [UInt8],
+        holding candidate: EtcdCondition
+    ) async throws(StatusError) -> ChangeResponse {
         guard let etcd else {
             throw StatusError(.failedPrecondition, "the fleet's shadow candidate needs the etcd rules source")
         }
         let summary = "promoted the fleet's shadow candidate \(entry.candidateHash)"
-        guard let changes = entry.changes else {
-            do {
-                return try await put(document, expectedRevision: entry.baseHash, dryRun: false)
-            } catch  where error.code == .aborted {
-                throw StatusError(
-                    .aborted,
-                    "the fleet's shadow candidate was pushed on revision \(entry.baseHash), but etcd's document changed since (\(error.message)); nothing was changed: push the candidate again, built on etcd's document"
-                )
-            }
-        }
-        return try await etcdChange(etcd, expectedRevision: nil, dryRun: false) {
+        return try await etcdChange(etcd, expectedRevision: nil, dryRun: false, holding: candidate) {
             current,
             currentHash async throws(StatusError) in
-            if currentHash == entry.baseHash { return (document, summary) }
+            if (currentHash ?? "") == entry.baseHash { return (document, summary) }
+            guard let changes = entry.changes else {
+                throw StatusError(
+                    .aborted,
+                    "the fleet's shadow candidate was pushed on revision \(entry.baseHash), but etcd's document is now \(currentHash ?? "none"); nothing was changed: push the candidate again, built on etcd's document"
+                )
+            }
             let base = try await editableBase(current) ?? []
             return try await edited(base, changes).map {
                 ($0, "\(summary), its changes replayed on \(currentHash ?? "none")")

@@ -86,21 +86,28 @@ struct EtcdDocumentStore: Sendable {
         return bytes
     }
 
-    /// Replaces the document when `PREFIX/document` is still at `modRevision` (0: absent), and
-    /// keeps it for rollback unless told not to (a rollback goes to a kept one): the new mod
-    /// revision, or nil when the document changed meanwhile (read again and retry).
+    /// Replaces the document when `PREFIX/document` is still at `modRevision` (0: absent) and
+    /// `holding` holds, and keeps it for rollback unless told not to (a rollback goes to a kept
+    /// one): the new mod revision, or nil when the transaction did not hold (the document changed
+    /// meanwhile: read again and retry; or `holding` no longer holds: `holds(_:)`).
     func write(
         _ bytes: [UInt8],
         replacing modRevision: Int64,
+        holding: [EtcdCompare] = [],
         recordInHistory: Bool
     ) async throws(EtcdSourceError) -> Int64? {
         let hash = RevisionHash.of(bytes)
         let (value, chunksExist) = try await storable(bytes)
-        let compare = [EtcdCompare(key: documentKey, .modRevision(modRevision))] + chunksExist
+        let compare = [EtcdCompare(key: documentKey, .modRevision(modRevision))] + holding + chunksExist
         var operations = [EtcdOperation.put(EtcdPutRequest(key: documentKey, value: value))]
         if recordInHistory { operations.append(.put(EtcdPutRequest(key: historyKey(hash), value: value))) }
         let response = try await call { try await client.txn(EtcdTxnRequest(compare: compare, success: operations)) }
         return response.succeeded ? response.revision : nil
+    }
+
+    /// Whether every comparison in `compare` holds now.
+    func holds(_ compare: [EtcdCompare]) async throws(EtcdSourceError) -> Bool {
+        try await call { try await client.txn(EtcdTxnRequest(compare: compare, success: [])) }.succeeded
     }
 
     /// What a key holds for `bytes`: the bytes, or for a document over `inlineLimit` a manifest
