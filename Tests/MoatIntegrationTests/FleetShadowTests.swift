@@ -402,10 +402,14 @@ extension MoatdIntegrationTests {
                 for node in nodes { try await Self.waitUntilJudging(node, TestDocuments.hash(large)) }
                 let chunks = try await etcd.etcdctlChecked("get", "--keys-only", "--prefix", "/moat/chunks/")
                 #expect(chunks.split(separator: "\n").count == 2, "\(chunks)")
-                // A serving change collects the chunks no kept document names; the candidate's stay.
+                // A serving change collects the chunks no kept document names, in one transaction,
+                // after it is answered: a chunk nothing names, gone, shows the collection ran; the
+                // candidate's stay.
+                try await etcd.etcdctlChecked("put", "/moat/chunks/0000000000000000", "named by nothing")
                 #expect(try await nodes[1].addIPRule("52.4.0.0/16").changed)
-                // The collection runs after the change is answered; give it time to finish.
-                try await Task.sleep(for: .seconds(2))
+                try await eventually("the collection to delete the chunk nothing names") {
+                    try await etcd.etcdctlChecked("get", "--keys-only", "/moat/chunks/0000000000000000").isEmpty
+                }
                 #expect(try await etcd.etcdctlChecked("get", "--keys-only", "--prefix", "/moat/chunks/") == chunks)
                 let late = try await sandbox.startEtcdNode("node2", etcd: etcd)
                 try await Self.waitUntilJudging(late, TestDocuments.hash(large))
