@@ -77,7 +77,7 @@ struct ShadowCommand: AsyncParsableCommand {
             for node in report.nodes {
                 print(
                     "node \(node.name): "
-                        + (node.error.map { "cannot load the candidate: \($0)" }
+                        + (node.error.map { "does not judge the candidate: \($0)" }
                             ?? "\(node.compared) compared, \(node.allowToDeny) allow→deny, \(node.denyToAllow) deny→allow, \(node.reasonChanged) reason changes"
                             + (node.skipped > 0 ? ", \(node.skipped) skipped" : ""))
                 )

@@ -66,6 +66,38 @@ extension MoatdIntegrationTests {
             try await etcd.etcdctlChecked("put", "/moat/shadow/candidate", stdin: Array(buffer.readableBytesView))
         }
 
+        /// Waits until a promote or report asks the nodes for their reports: the request id.
+        static func requestId(_ etcd: EtcdCluster) async throws -> String {
+            var requestId = ""
+            try await eventually("the nodes to be asked for their reports") {
+                requestId = try await etcd.etcdctlChecked("get", "--print-value-only", "/moat/shadow/report-request")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                return !requestId.isEmpty
+            }
+            return requestId
+        }
+
+        /// Answers `requestId` as the stand-in node `node` (registered by the test with
+        /// `etcdctl put /moat/nodes/NODE`), reporting on `candidateHash` with `summary`.
+        static func answer(
+            _ etcd: EtcdCluster,
+            as node: String,
+            _ requestId: String,
+            candidateHash: String,
+            summary: ShadowSummary?
+        ) async throws {
+            let report = FleetShadowReport(
+                node: node,
+                candidateHash: candidateHash,
+                requestId: requestId,
+                report: ShadowReportResponse(summary: summary),
+                error: nil
+            )
+            var buffer = ByteBuffer()
+            try report.encode(into: &buffer)
+            try await etcd.etcdctlChecked("put", "/moat/shadow/reports/\(node)", stdin: Array(buffer.readableBytesView))
+        }
+
         /// Waits until `node` judges the fleet's candidate `hash`.
         static func waitUntilJudging(_ node: DaemonProcess, _ hash: String) async throws {
             try await eventually("the node to judge the fleet's candidate \(hash)") {
@@ -166,6 +198,26 @@ extension MoatdIntegrationTests {
                 )
                 for node in nodes { #expect(try await node.status().shadow?.fleet == true) }
 
+                // Without --fleet, a node's promote, drop or change would act on the fleet's
+                // candidate for that node alone: refused, nothing changed.
+                let verbs = [
+                    ["shadow", "promote"], ["shadow", "drop"],
+                    ["network-rule", "add", "--vault", TestDocuments.vault, "--ip-address", "52.9.0.0/16", "--shadow"],
+                ]
+                for verb in verbs {
+                    let local = try await sandbox.run(moatctlPath, verb + ["--control-socket", nodes[1].controlSocket])
+                    #expect(local.status == 1, "\(local)")
+                    #expect(
+                        local.stderr.contains(
+                            "the loaded shadow candidate \(candidateHash) is the fleet's: use --fleet"
+                        ),
+                        "\(local)"
+                    )
+                    let shadow = try await nodes[1].status().shadow
+                    #expect(shadow?.fleet == true && shadow?.candidate.hash == candidateHash && shadow?.compared == 2)
+                }
+                #expect(try await nodes[1].status().revision?.hash == servingHash)
+
                 let promote = try await Shadow.moatctl(
                     sandbox,
                     nodes[2],
@@ -192,21 +244,12 @@ extension MoatdIntegrationTests {
         )
         func killedNode() async throws {
             try await withSandbox { sandbox in
-                let (etcd, nodes) = try await Self.judging(sandbox, count: 3, arguments: ["--etcd-timeout", "3"])
+                let (etcd, nodes) = try await Self.judging(sandbox, count: 3, arguments: ["--etcd-timeout", "2"])
                 _ = try await Shadow.send(nodes[0], [Shadow.check(TestDocuments.alice, from: "198.51.100.7")])
                 await nodes[2].killHard()
 
-                // Its entry lives on for the lease's 10 s: it is waited for, up to --etcd-timeout.
-                let report = try await nodes[1].control { try await $0.shadowReport(fleet: true) }
-                #expect(report.missingNodes == ["node2"], "\(report.missingNodes)")
-                #expect(report.nodes.map(\.name) == ["node0", "node1"])
-                #expect(report.summary?.allowToDeny == 1)
-                let printed = try await Shadow.moatctl(sandbox, nodes[1], "shadow", "report", "--fleet")
-                #expect(printed.status == 0, "\(printed)")
-                #expect(
-                    printed.stdout.contains("missing (did not answer within --etcd-timeout, not summed): node2"),
-                    "\(printed)"
-                )
+                // Its entry lives on for 7 to 10 s (the lease's 10 s, renewed every 3 s): it is
+                // waited for, up to --etcd-timeout, by the two calls made within that time.
                 let refused = try await Shadow.moatctl(sandbox, nodes[0], "shadow", "promote", "--fleet")
                 #expect(refused.status == 1, "\(refused)")
                 #expect(refused.stderr.contains("node node2 did not report"), "\(refused)")
@@ -215,6 +258,15 @@ extension MoatdIntegrationTests {
                         "/moat/shadow/candidate"
                     )
                 )
+                let printed = try await Shadow.moatctl(sandbox, nodes[1], "shadow", "report", "--fleet")
+                #expect(printed.status == 0, "\(printed)")
+                for line in [
+                    "1 compared, 1 allow→deny", "node node0: 1 compared, 1 allow→deny", "node node1: 0 compared",
+                    "missing (did not answer within --etcd-timeout, not summed): node2",
+                ] {
+                    #expect(printed.stdout.contains(line), "\(printed)")
+                }
+                #expect(!printed.stdout.contains("node node2:"), "\(printed)")
 
                 try await eventually("the dead node's lease to expire", timeout: .seconds(30)) {
                     try await nodes[0].control { try await $0.fleetStatus() }.nodes.count == 2
@@ -337,32 +389,19 @@ extension MoatdIntegrationTests {
                 // which it writes only once it has put a new candidate, as another moatctl could.
                 try await etcd.etcdctlChecked("put", "/moat/nodes/stand-in", "{\"name\":\"stand-in\"}")
                 let promote = Task { try await Shadow.moatctl(sandbox, nodes[0], "shadow", "promote", "--fleet") }
-                var requestId = ""
-                try await eventually("the promote to ask the nodes for their reports") {
-                    requestId = try await etcd.etcdctlChecked(
-                        "get",
-                        "--print-value-only",
-                        "/moat/shadow/report-request"
-                    )
-                    .trimmingCharacters(in: .whitespacesAndNewlines)
-                    return !requestId.isEmpty
-                }
+                let requestId = try await Self.requestId(etcd)
                 let newer = TestDocuments.document(defaultAction: "Deny", ipRules: ["203.0.113.0/24"])
                 let newerHash = TestDocuments.hash(newer)
                 try await Self.putCandidate(etcd, newer)
-                let report = FleetShadowReport(
-                    node: "stand-in",
+                try await Self.answer(
+                    etcd,
+                    as: "stand-in",
+                    requestId,
                     candidateHash: candidateHash,
-                    requestId: requestId,
-                    report: ShadowReportResponse(summary: nil),
-                    error: nil
-                )
-                var buffer = ByteBuffer()
-                try report.encode(into: &buffer)
-                try await etcd.etcdctlChecked(
-                    "put",
-                    "/moat/shadow/reports/stand-in",
-                    stdin: Array(buffer.readableBytesView)
+                    summary: ShadowSummary(
+                        candidate: Revision(sequence: 0, hash: candidateHash),
+                        base: Revision(sequence: 0, hash: servingHash)
+                    )
                 )
 
                 let refused = try await promote.value
@@ -387,6 +426,59 @@ extension MoatdIntegrationTests {
                 #expect(keptEntry.candidateHash == newerHash)
                 #expect(try await nodes[0].status().revision?.hash == servingHash)
                 try await Self.waitUntilJudging(nodes[0], newerHash)
+            }
+        }
+
+        @Test(
+            "promote --fleet refuses, nothing changed, when a node answers judging no candidate or another one, or when this node is not registered"
+        )
+        func promoteNeedsEveryNodeJudging() async throws {
+            try await withSandbox { sandbox in
+                let (etcd, nodes) = try await Self.judging(sandbox, count: 1, arguments: ["--etcd-timeout", "60"])
+                let servingHash = TestDocuments.hash(Shadow.serving)
+                let candidateHash = TestDocuments.hash(Self.candidate)
+                try await etcd.etcdctlChecked("put", "/moat/nodes/stand-in", "{\"name\":\"stand-in\"}")
+                for (answered, why) in [
+                    ((candidateHash, nil as ShadowSummary?), "stand-in (it judges no candidate)"),
+                    (
+                        (
+                            "0123456789abcdef",
+                            ShadowSummary(
+                                candidate: Revision(sequence: 0, hash: "0123456789abcdef"),
+                                base: Revision(sequence: 0, hash: servingHash)
+                            )
+                        ),
+                        "stand-in (it reported on candidate 0123456789abcdef instead)"
+                    ),
+                ] {
+                    try await etcd.etcdctlChecked("del", "/moat/shadow/report-request")
+                    let promote = Task { try await Shadow.moatctl(sandbox, nodes[0], "shadow", "promote", "--fleet") }
+                    let requestId = try await Self.requestId(etcd)
+                    try await Self.answer(
+                        etcd,
+                        as: "stand-in",
+                        requestId,
+                        candidateHash: answered.0,
+                        summary: answered.1
+                    )
+                    let refused = try await promote.value
+                    #expect(refused.status == 1, "\(refused)")
+                    #expect(refused.stderr.contains("is not judged by \(why)"), "\(refused)")
+                    let stored = try await etcd.etcdctlChecked("get", "--print-value-only", "/moat/document")
+                    #expect(TestDocuments.hash(Array(stored.dropLast().utf8)) == servingHash)
+                }
+
+                // No node registered (the node's entry gone, not put again while it is unchanged).
+                try await etcd.etcdctlChecked("del", "--prefix", "/moat/nodes/")
+                let alone = try await Shadow.moatctl(sandbox, nodes[0], "shadow", "promote", "--fleet")
+                #expect(alone.status == 1, "\(alone)")
+                #expect(
+                    alone.stderr.contains("this node (node0) did not report on the fleet's shadow candidate"),
+                    "\(alone)"
+                )
+                let stored = try await etcd.etcdctlChecked("get", "--print-value-only", "/moat/document")
+                #expect(TestDocuments.hash(Array(stored.dropLast().utf8)) == servingHash)
+                #expect(try await nodes[0].status().shadow?.candidate.hash == candidateHash)
             }
         }
 

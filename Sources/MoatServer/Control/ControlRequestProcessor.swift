@@ -123,7 +123,7 @@ struct ControlRequestProcessor: Sendable {
         case .shadowDrop:
             let request = try frames.decode(ShadowDropRequest.self, frame)
             if request.fleet { return try frames.encode(try await fleetShadow().drop(), allocator) }
-            return try frames.encode(await updater.dropShadow(), allocator)
+            return try frames.encode(try await updater.dropShadow(), allocator)
         default:
             throw frames.unimplemented(frame.method)
         }

@@ -15,8 +15,8 @@ import Synchronization
 /// - `PREFIX/shadow/reports/NODE`: each node's `FleetShadowReport`, under the node's lease;
 /// - `PREFIX/shadow/report-request`: a request id; every node answers each new one with its report.
 ///
-/// Every node watches `PREFIX/shadow/` (`EtcdFollower`, so nothing is missed across reconnects):
-/// it loads each candidate put (`RuleUpdater.loadFleetShadow`), drops it when it is deleted, and
+/// Every node watches the candidate and request keys (`EtcdFollower`, so nothing is missed across
+/// reconnects; the reports are not watched): it loads each candidate put (`RuleUpdater.loadFleetShadow`), drops it when it is deleted, and
 /// answers report requests. The control calls with `fleet` (push, a change with `--shadow`,
 /// report, promote, drop) work on etcd through any node.
 final class FleetShadow: Sendable {
@@ -62,26 +62,31 @@ final class FleetShadow: Sendable {
 
     // MARK: - Every node
 
-    /// Reads the candidate (and any report request), then watches `PREFIX/shadow/`, until cancelled.
+    /// Reads the candidate and any report request, then watches both keys, until cancelled. The
+    /// two keys are adjacent (`candidate` < `report-request` < `reports/`): one range reads both at
+    /// one revision, which the watch starts after, and the watch leaves out the reports.
     func follow() async {
-        let prefix = etcd.key("shadow/")
+        let rangeEnd = requestKey + [0]
         await EtcdFollower(
             client: etcd.client,
-            key: prefix,
-            rangeEnd: EtcdKeys.prefixEnd(prefix),
+            key: candidateKey,
+            rangeEnd: rangeEnd,
             progressInterval: progressInterval,
             logger: logger
         ).follow(
             read: { () async throws(EtcdSourceError) -> Int64 in
-                let candidate = try await etcd.call { try await etcd.client.range(EtcdRangeRequest(key: candidateKey)) }
-                if let kv = candidate.kvs.first {
+                let both = try await etcd.call {
+                    try await etcd.client.range(EtcdRangeRequest(key: candidateKey, rangeEnd: rangeEnd))
+                }
+                if let kv = both.kvs.first(where: { $0.key == candidateKey }) {
                     try await load(kv)
                 } else {
-                    await drop(atRevision: candidate.revision)
+                    await drop(atRevision: both.revision)
                 }
-                let request = try await etcd.call { try await etcd.client.range(EtcdRangeRequest(key: requestKey)) }
-                if let kv = request.kvs.first { await publish(requestId: String(decoding: kv.value, as: UTF8.self)) }
-                return request.revision
+                if let kv = both.kvs.first(where: { $0.key == requestKey }) {
+                    await publish(requestId: String(decoding: kv.value, as: UTF8.self))
+                }
+                return both.revision
             },
             created: {},
             handle: { response async throws(EtcdSourceError) in
@@ -277,6 +282,12 @@ final class FleetShadow: Sendable {
                 "node\(report.missingNodes.count == 1 ? "" : "s") \(report.missingNodes.joined(separator: ", ")) did not report on the fleet's shadow candidate within \(etcd.client.configuration.timeout); nothing was changed"
             )
         }
+        guard report.nodes.contains(where: { $0.name == registry.name }) else {
+            throw StatusError(
+                .failedPrecondition,
+                "this node (\(registry.name)) did not report on the fleet's shadow candidate: it is not registered in etcd (moatctl fleet status)\(report.nodes.isEmpty ? ", nor is any other node" : ""); nothing was changed"
+            )
+        }
         let failed = report.nodes.filter { $0.error != nil }
         guard failed.isEmpty else {
             throw StatusError(
@@ -434,8 +445,8 @@ final class FleetShadow: Sendable {
         }
     }
 
-    /// Asks every node for its report (a new request id) and waits until every live node answered
-    /// it or `--etcd-timeout` passed; nil when there is no candidate.
+    /// Asks every node for its report (a new request id) and waits until every live (registered)
+    /// node answered it or `--etcd-timeout` passed; nil when there is no candidate.
     private func collect() async throws(StatusError) -> (
         entry: FleetShadowEntry, document: [UInt8], modRevision: Int64, response: ShadowReportResponse
     )? {
@@ -457,11 +468,12 @@ final class FleetShadow: Sendable {
                         EtcdRangeRequest(key: reportsKey, rangeEnd: EtcdKeys.prefixEnd(reportsKey))
                     )
                 }
+                let names = Set(nodes.map(\.name))
                 for kv in reports.kvs {
                     guard let report = try? FleetShadowReport(wirePayload: ByteBuffer(bytes: kv.value)),
-                        report.requestId == id
+                        report.requestId == id, names.contains(report.node)
                     else { continue }
-                    answered[report.node] = report
+                    answered[report.node] = Self.judging(report, current.entry.candidateHash)
                 }
                 missing = nodes.map(\.name).filter { answered[$0] == nil }
                 if missing.isEmpty || ContinuousClock.now >= deadline { break }
@@ -482,6 +494,23 @@ final class FleetShadow: Sendable {
                 FleetShadowSum.sum(summary, reports: Array(answered.values), missing: missing)
             )
         }
+    }
+
+    /// `report` as it counts for the candidate `hash`: one on another candidate (or none), or with
+    /// no summary, judges nothing: its counts are not summed, and it names why as its error.
+    private static func judging(_ report: FleetShadowReport, _ hash: String) -> FleetShadowReport {
+        guard report.error == nil else { return report }
+        var refused = report
+        if report.candidateHash != hash {
+            refused.error =
+                "it reported on \(report.candidateHash.isEmpty ? "no candidate" : "candidate \(report.candidateHash)") instead"
+        } else if report.report.summary == nil {
+            refused.error = "it judges no candidate"
+        } else {
+            return report
+        }
+        refused.report = ShadowReportResponse(summary: nil)
+        return refused
     }
 
     /// Waits (at most `--etcd-timeout`) until this node has handled the candidate key at `revision`;

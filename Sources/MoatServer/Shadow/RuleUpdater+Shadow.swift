@@ -38,6 +38,7 @@ extension RuleUpdater {
             let serving = try await servingForShadow()
             try Self.checkExpected(expectedRevision, current: serving.revision.hash)
             let current = store.shadow.candidate
+            try Self.refuseFleet(current, "network-rule … --shadow --fleet")
             guard let bytes = try await edited(current?.document ?? serving.document, [change]) else {
                 return ChangeResponse(
                     changed: false,
@@ -80,6 +81,7 @@ extension RuleUpdater {
                     "no shadow candidate is loaded (moatctl shadow push FILE); nothing was changed"
                 )
             }
+            try Self.refuseFleet(candidate, "shadow promote --fleet")
             await candidate.judge.settle()
             let summary = candidate.summary(serving: store.serving?.revision)
             if let maximumFlips, summary.flips > maximumFlips {
@@ -122,12 +124,13 @@ extension RuleUpdater {
     static let promoteAttempts = 5
 
     /// ShadowDrop.
-    func dropShadow() async -> ChangeResponse {
-        await oneAtATime { () async -> ChangeResponse in
+    func dropShadow() async throws(StatusError) -> ChangeResponse {
+        try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
             let serving = store.serving?.revision ?? Revision(sequence: 0, hash: "")
             guard let candidate = store.shadow.candidate else {
                 return ChangeResponse(changed: false, revision: serving, summary: "no shadow candidate was loaded")
             }
+            try Self.refuseFleet(candidate, "shadow drop --fleet")
             store.shadow.install(nil)
             let counts = candidate.judge.counts()
             logger.notice("dropped the shadow candidate \(candidate.revision.hash)")
@@ -138,6 +141,17 @@ extension RuleUpdater {
                     "dropped the shadow candidate \(candidate.revision.hash) (\(counts.compared) checks compared, \(counts.flips) flips)"
             )
         }
+    }
+
+    /// A node-local promote, drop or change refused while the fleet's candidate is loaded: it would
+    /// act on the fleet's candidate on this node alone (docs/etcd.md, "A fleet's shadow candidate").
+    /// A node-local push still replaces it on this node.
+    private static func refuseFleet(_ candidate: ShadowCandidate?, _ instead: String) throws(StatusError) {
+        guard let candidate, candidate.fleet != nil else { return }
+        throw StatusError(
+            .failedPrecondition,
+            "the loaded shadow candidate \(candidate.revision.hash) is the fleet's: use --fleet (moatctl \(instead)); nothing was changed"
+        )
     }
 
     /// ShadowReport: every check decided before the call is in it.
