@@ -128,4 +128,36 @@ struct FleetShadowSumTests {
         #expect(sum.groups.first?.count == UInt64(listed + 5))
         #expect(sum.groups.reduce(UInt64(0)) { $0 + $1.count } + sum.otherFlips == total)
     }
+
+    @Test("counts read from etcd that overflow are held at the largest value; any first-seen time orders")
+    func extremeValues() {
+        let huge = [
+            Self.report(
+                "a",
+                compared: .max,
+                allowToDeny: .max,
+                groups: [
+                    Self.group(.allowToDeny, caller: "alice", count: .max, first: .min, last: .max),
+                    Self.group(.allowToDeny, caller: "bob", count: 1, first: .min, last: .min),
+                    Self.group(.allowToDeny, caller: "carol", count: 1, first: .max, last: .max),
+                ],
+                otherFlips: .max
+            ),
+            Self.report(
+                "b",
+                compared: 1,
+                allowToDeny: 1,
+                groups: [Self.group(.allowToDeny, caller: "alice", count: 1, first: 0, last: 0)],
+                otherFlips: 1
+            ),
+        ]
+        let sum = FleetShadowSum.sum(Self.candidate, reports: huge, missing: [])
+        var summary = sum.summary
+        summary?.denyToAllow = 1
+        #expect(sum.summary?.compared == .max && sum.summary?.allowToDeny == .max)
+        #expect(summary?.flips == .max)
+        #expect(sum.otherFlips == .max)
+        #expect(sum.groups.map(\.caller) == ["alice", "bob", "carol"])
+        #expect(sum.groups.first?.count == .max && sum.groups.first?.firstSeenUnixMillis == .min)
+    }
 }

@@ -6,7 +6,7 @@ import MoatWire
 /// operation, caller, source prefix, change and decisions in words) are merged, counts summed,
 /// first seen the earliest, last seen the latest; the largest `ShadowReport.listedGroups` of each
 /// kind are listed and the others' checks summed into `otherFlips` and `otherReasonChanged`, with
-/// those each node had not listed.
+/// those each node had not listed. Sums are held at `UInt64.max` (the values are read from etcd).
 enum FleetShadowSum {
     /// `summary` describes the fleet's candidate (its counts are replaced by the sums); `reports`
     /// are the nodes that answered, `missing` the live nodes that did not.
@@ -40,39 +40,41 @@ enum FleetShadowSum {
                 )
             )
             guard let part else { continue }
-            total.compared += part.compared
-            total.allowToDeny += part.allowToDeny
-            total.denyToAllow += part.denyToAllow
-            total.reasonChanged += part.reasonChanged
-            total.skipped += part.skipped
-            otherFlips += report.report.otherFlips
-            otherReasonChanged += report.report.otherReasonChanged
+            total.compared = total.compared.saturatingAdd(part.compared)
+            total.allowToDeny = total.allowToDeny.saturatingAdd(part.allowToDeny)
+            total.denyToAllow = total.denyToAllow.saturatingAdd(part.denyToAllow)
+            total.reasonChanged = total.reasonChanged.saturatingAdd(part.reasonChanged)
+            total.skipped = total.skipped.saturatingAdd(part.skipped)
+            otherFlips = otherFlips.saturatingAdd(report.report.otherFlips)
+            otherReasonChanged = otherReasonChanged.saturatingAdd(report.report.otherReasonChanged)
             for group in report.report.groups {
                 let key = GroupKey(group)
                 guard var known = merged[key] else {
                     merged[key] = group
                     continue
                 }
-                known.count += group.count
+                known.count = known.count.saturatingAdd(group.count)
                 known.firstSeenUnixMillis = min(known.firstSeenUnixMillis, group.firstSeenUnixMillis)
                 known.lastSeenUnixMillis = max(known.lastSeenUnixMillis, group.lastSeenUnixMillis)
                 merged[key] = known
             }
         }
-        let ordered = merged.values.sorted {
-            ($0.count, -$0.firstSeenUnixMillis, $0.vault, $0.caller, $0.sourcePrefix)
-                > ($1.count, -$1.firstSeenUnixMillis, $1.vault, $1.caller, $1.sourcePrefix)
+        // The largest first; among equals, the first seen earliest (no negation: any Int64 is read).
+        let ordered = merged.values.sorted { a, b in
+            if a.count != b.count { return a.count > b.count }
+            if a.firstSeenUnixMillis != b.firstSeenUnixMillis { return a.firstSeenUnixMillis < b.firstSeenUnixMillis }
+            return (a.vault, a.caller, a.sourcePrefix) > (b.vault, b.caller, b.sourcePrefix)
         }
         let flips = ordered.filter { $0.change != .reason }
         let reasons = ordered.filter { $0.change == .reason }
         let unlisted = { (groups: [ShadowGroup]) in
-            groups.dropFirst(ShadowReport.listedGroups).reduce(UInt64(0)) { $0 + $1.count }
+            groups.dropFirst(ShadowReport.listedGroups).reduce(UInt64(0)) { $0.saturatingAdd($1.count) }
         }
         var response = ShadowReportResponse(
             summary: total,
             groups: Array(flips.prefix(ShadowReport.listedGroups)) + Array(reasons.prefix(ShadowReport.listedGroups)),
-            otherFlips: otherFlips + unlisted(flips),
-            otherReasonChanged: otherReasonChanged + unlisted(reasons)
+            otherFlips: otherFlips.saturatingAdd(unlisted(flips)),
+            otherReasonChanged: otherReasonChanged.saturatingAdd(unlisted(reasons))
         )
         response.nodes = nodes
         response.missingNodes = missing.sorted()

@@ -171,7 +171,7 @@ public struct ShadowSummary: Sendable, Hashable {
     }
 
     /// Checks whose outcome would change.
-    public var flips: UInt64 { allowToDeny + denyToAllow }
+    public var flips: UInt64 { allowToDeny.saturatingAdd(denyToAllow) }
 
     init(cMessage message: borrowing Moat__V1__ShadowSummary) {
         let none = Revision(sequence: 0, hash: "")
@@ -385,5 +385,14 @@ public struct ShadowReportResponse: WireMessage, Hashable {
                 field: "missing_nodes"
             )
         }
+    }
+}
+
+extension UInt64 {
+    /// `self + other`, held at `.max` instead of trapping: counts summed from reports read from
+    /// etcd (docs/etcd.md, "A fleet's shadow candidate") may be anything.
+    package func saturatingAdd(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
     }
 }
