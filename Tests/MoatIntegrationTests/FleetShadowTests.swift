@@ -483,6 +483,38 @@ extension MoatdIntegrationTests {
         }
 
         @Test(
+            "a node that no longer judges the fleet's candidate reports why: none loaded once it serves it, or a node-local one"
+        )
+        func reportsWhyNotJudging() async throws {
+            try await withSandbox { sandbox in
+                let (etcd, nodes) = try await Self.judging(sandbox, count: 1, arguments: [])
+                // etcd's document becomes the candidate's (not through a promote): the node drops
+                // its candidate, which stays in etcd.
+                try await etcd.etcdctlChecked("put", "/moat/document", stdin: Self.candidate)
+                try await nodes[0].waitUntilServing(hash: TestDocuments.hash(Self.candidate))
+                try await eventually("the node to drop the candidate it serves") {
+                    try await nodes[0].status().shadow == nil
+                }
+                let none = try await nodes[0].control { try await $0.shadowReport(fleet: true) }
+                #expect(
+                    none.nodes.first?.error?.contains("no candidate is loaded on this node") == true,
+                    "\(none.nodes)"
+                )
+
+                let local = TestDocuments.document(defaultAction: "Deny", ipRules: ["203.0.113.0/24"])
+                _ = try await nodes[0].control { try await $0.shadowPush(local, sampleRate: nil, fleet: false) }
+                let replaced = try await nodes[0].control { try await $0.shadowReport(fleet: true) }
+                #expect(
+                    replaced.nodes.first?.error?.contains(
+                        "this node judges a node-local candidate \(TestDocuments.hash(local)) instead"
+                    ) == true,
+                    "\(replaced.nodes)"
+                )
+                #expect(replaced.summary?.compared == 0)
+            }
+        }
+
+        @Test(
             "a candidate over 512 KiB goes into etcd in chunks, which garbage collection keeps while it is the candidate"
         )
         func chunkedCandidate() async throws {

@@ -146,11 +146,18 @@ final class FleetShadow: Sendable {
         var report = ShadowReportResponse(summary: nil)
         var error = known.error
         if error == nil, !known.candidateHash.isEmpty {
-            let local = await updater.shadowReport()
-            if local.summary?.fleet == true {
-                report = local
-            } else {
-                error = "this node judges a node-local candidate instead (moatctl shadow push without --fleet)"
+            let mark = ShadowCandidate.FleetMark(modRevision: known.modRevision, candidateHash: known.candidateHash)
+            switch updater.store.shadow.candidate {
+            case let candidate? where candidate.fleet == mark: report = await updater.shadowReport()
+            case nil:
+                error =
+                    "no candidate is loaded on this node (the serving document became it, or its changes no longer apply to the serving document)"
+            case let candidate? where candidate.fleet == nil:
+                error =
+                    "this node judges a node-local candidate \(candidate.revision.hash) instead (moatctl shadow push without --fleet)"
+            case let candidate?:
+                error =
+                    "this node judges the fleet's candidate \(candidate.fleet?.candidateHash ?? "") of etcd revision \(candidate.fleet?.modRevision ?? 0) instead"
             }
         }
         guard let lease = await registry.currentLease else {
@@ -446,7 +453,8 @@ final class FleetShadow: Sendable {
     }
 
     /// Asks every node for its report (a new request id) and waits until every live (registered)
-    /// node answered it or `--etcd-timeout` passed; nil when there is no candidate.
+    /// node answered it, `--etcd-timeout` passed or the call is cancelled; nil when there is no
+    /// candidate.
     private func collect() async throws(StatusError) -> (
         entry: FleetShadowEntry, document: [UInt8], modRevision: Int64, response: ShadowReportResponse
     )? {
@@ -476,8 +484,8 @@ final class FleetShadow: Sendable {
                     answered[report.node] = Self.judging(report, current.entry.candidateHash)
                 }
                 missing = nodes.map(\.name).filter { answered[$0] == nil }
-                if missing.isEmpty || ContinuousClock.now >= deadline { break }
-                try? await Task.sleep(for: Self.pollInterval)
+                // Cancelled (moatd shutting down): the missing nodes stay listed, so nothing is promoted.
+                guard !missing.isEmpty, ContinuousClock.now < deadline, await Self.paused() else { break }
             }
             let document = try await etcd.read().document
             var summary = ShadowSummary(
@@ -513,16 +521,20 @@ final class FleetShadow: Sendable {
         return refused
     }
 
-    /// Waits (at most `--etcd-timeout`) until this node has handled the candidate key at `revision`;
-    /// returns what it made of it.
+    /// Waits (at most `--etcd-timeout`, and not once cancelled) until this node has handled the
+    /// candidate key at `revision`; returns what it made of it.
     private func reached(_ revision: Int64) async -> Loaded? {
         let deadline = ContinuousClock.now + etcd.client.configuration.timeout
         while true {
             let known = loaded.withLock { $0 }
             if known.modRevision >= revision { return known }
-            if ContinuousClock.now >= deadline { return nil }
-            try? await Task.sleep(for: Self.pollInterval)
+            guard ContinuousClock.now < deadline, await Self.paused() else { return nil }
         }
+    }
+
+    /// Waits `pollInterval`: false when cancelled, so that a polling loop stops.
+    private static func paused() async -> Bool {
+        (try? await Task.sleep(for: pollInterval)) != nil
     }
 
     /// The answer to a put candidate, once this node judges it (or cannot, or `--etcd-timeout` passed).
