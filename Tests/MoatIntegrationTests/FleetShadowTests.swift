@@ -66,6 +66,15 @@ extension MoatdIntegrationTests {
             try await etcd.etcdctlChecked("put", "/moat/shadow/candidate", stdin: Array(buffer.readableBytesView))
         }
 
+        /// One node judging `candidate` and a stand-in node, registered without a lease, which
+        /// answers only as the test writes (`answer`); --etcd-timeout 60: long enough that a promote
+        /// waits for the stand-in, however slow the machine.
+        static func withStandIn(_ sandbox: Sandbox) async throws -> (EtcdCluster, [DaemonProcess]) {
+            let (etcd, nodes) = try await judging(sandbox, count: 1, arguments: ["--etcd-timeout", "60"])
+            try await etcd.etcdctlChecked("put", "/moat/nodes/stand-in", "{\"name\":\"stand-in\"}")
+            return (etcd, nodes)
+        }
+
         /// Waits until a promote or report asks the nodes for their reports: the request id.
         static func requestId(_ etcd: EtcdCluster) async throws -> String {
             var requestId = ""
@@ -381,13 +390,11 @@ extension MoatdIntegrationTests {
         )
         func promoteRacingNewCandidate() async throws {
             try await withSandbox { sandbox in
-                // Long enough that the promote waits for the stand-in node below, however slow the machine.
-                let (etcd, nodes) = try await Self.judging(sandbox, count: 1, arguments: ["--etcd-timeout", "60"])
+                // The promote waits for the stand-in's report, which the test writes only once it
+                // has put a new candidate, as another moatctl could.
+                let (etcd, nodes) = try await Self.withStandIn(sandbox)
                 let servingHash = TestDocuments.hash(Shadow.serving)
                 let candidateHash = TestDocuments.hash(Self.candidate)
-                // A stand-in node, registered without a lease: the promote waits for its report,
-                // which it writes only once it has put a new candidate, as another moatctl could.
-                try await etcd.etcdctlChecked("put", "/moat/nodes/stand-in", "{\"name\":\"stand-in\"}")
                 let promote = Task { try await Shadow.moatctl(sandbox, nodes[0], "shadow", "promote", "--fleet") }
                 let requestId = try await Self.requestId(etcd)
                 let newer = TestDocuments.document(defaultAction: "Deny", ipRules: ["203.0.113.0/24"])
@@ -434,10 +441,9 @@ extension MoatdIntegrationTests {
         )
         func promoteNeedsEveryNodeJudging() async throws {
             try await withSandbox { sandbox in
-                let (etcd, nodes) = try await Self.judging(sandbox, count: 1, arguments: ["--etcd-timeout", "60"])
+                let (etcd, nodes) = try await Self.withStandIn(sandbox)
                 let servingHash = TestDocuments.hash(Shadow.serving)
                 let candidateHash = TestDocuments.hash(Self.candidate)
-                try await etcd.etcdctlChecked("put", "/moat/nodes/stand-in", "{\"name\":\"stand-in\"}")
                 for (answered, why) in [
                     ((candidateHash, nil as ShadowSummary?), "stand-in (it judges no candidate)"),
                     (
