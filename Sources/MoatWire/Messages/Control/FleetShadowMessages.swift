@@ -37,9 +37,6 @@ public struct FleetShadowNode: Sendable, Hashable {
         self.error = error
     }
 
-    /// Checks whose outcome the candidate would change on this node.
-    public var flips: UInt64 { allowToDeny + denyToAllow }
-
     init(cMessage message: borrowing Moat__V1__FleetShadowNode) {
         self.init(
             name: CString.string(message.name),
