@@ -1,0 +1,103 @@
+import CMoatProto
+import MoatCore
+import NIOCore
+import Testing
+
+@testable import MoatWire
+
+/// The thread's unpack arena (`cmoat_unpack_arena_acquire`, docs/performance.md "Cuts"): messages
+/// unpack into it and it is empty again after each decode; what does not fit comes from malloc.
+/// Each test runs on one thread (nothing in it suspends), so it sees one arena throughout.
+@Suite struct UnpackArenaTests {
+    static func request(token: String) -> CheckRequest {
+        CheckRequest(
+            vault: "contoso-prod",
+            operation: .getSecret,
+            objectName: "db-password",
+            sourceAddress: "203.0.113.9",
+            token: token,
+            requestId: "rid-1"
+        )
+    }
+
+    /// Whether a decoded message's token lay in the arena while it was converted, and the
+    /// arena's bytes in use then.
+    struct Placement: Equatable {
+        var tokenInArena: Bool
+        var used: Int
+    }
+
+    static func decode(_ payload: ByteBuffer) throws -> (CheckRequest, Placement) {
+        var placement = Placement(tokenInArena: false, used: 0)
+        let request = try ProtobufCCodec.decode(Moat__V1__CheckRequest.self, from: payload) { message in
+            placement = Placement(
+                tokenInArena: message.token.map { cmoat_unpack_arena_owns($0) } ?? false,
+                used: cmoat_unpack_arena_used()
+            )
+            return CheckRequest(cMessage: message)
+        }
+        return (request, placement)
+    }
+
+    /// Arena bytes a `CheckRequest` struct takes at least.
+    static let messageBytes = MemoryLayout<Moat__V1__CheckRequest>.size
+
+    @Test("a check unpacks into the arena, which is empty again after every decode")
+    func unpacksIntoTheArena() throws {
+        let request = Self.request(token: Fixtures.token)
+        let payload = try request.payload()
+        for _ in 0..<3 {
+            let (decoded, placement) = try Self.decode(payload)
+            #expect(decoded == request)
+            #expect(placement.tokenInArena)
+            #expect(placement.used > Self.messageBytes + Fixtures.token.utf8.count)
+            #expect(cmoat_unpack_arena_used() == 0)
+        }
+    }
+
+    @Test("a message larger than the arena decodes whole: what does not fit comes from malloc")
+    func largerThanTheArena() throws {
+        let token = String(repeating: "t", count: Int(CMOAT_UNPACK_ARENA_CAPACITY) + 100)
+        let request = Self.request(token: token)
+        let (decoded, placement) = try Self.decode(try request.payload())
+        #expect(decoded == request)
+        // The struct and the short strings in the arena, the token from malloc.
+        #expect(!placement.tokenInArena && placement.used >= Self.messageBytes)
+        #expect(cmoat_unpack_arena_used() == 0)
+        // The arena serves the next message again.
+        let (_, next) = try Self.decode(try Self.request(token: Fixtures.token).payload())
+        #expect(next.tokenInArena)
+    }
+
+    @Test("a decode while the arena holds a message takes the system allocator, leaving that message intact")
+    func nestedDecode() throws {
+        let outer = Self.request(token: Fixtures.token)
+        let inner = Self.request(token: "inner-token-" + String(repeating: "i", count: 40))
+        let innerPayload = try inner.payload()
+        var innerPlacement: Placement?
+        let decoded = try ProtobufCCodec.decode(Moat__V1__CheckRequest.self, from: try outer.payload()) { message in
+            do {
+                let (innerDecoded, placement) = try Self.decode(innerPayload)
+                innerPlacement = placement
+                #expect(innerDecoded == inner)
+            } catch {
+                Issue.record("the inner request did not decode: \(error)")
+            }
+            // Converted after the inner decode: its release must not have emptied this arena.
+            return CheckRequest(cMessage: message)
+        }
+        #expect(decoded == outer)
+        #expect(innerPlacement?.tokenInArena == false)
+        #expect(cmoat_unpack_arena_used() == 0)
+    }
+
+    @Test("a payload that does not unpack leaves the arena empty")
+    func malformedPayload() throws {
+        var payload = try Self.request(token: Fixtures.token).payload()
+        payload.moveWriterIndex(to: payload.writerIndex - 10)
+        #expect(throws: MessageCodingError.self) { try CheckRequest(wirePayload: payload) }
+        #expect(cmoat_unpack_arena_used() == 0)
+        let (_, placement) = try Self.decode(try Self.request(token: Fixtures.token).payload())
+        #expect(placement.tokenInArena)
+    }
+}
