@@ -193,4 +193,83 @@ struct TokenCacheTests {
         #expect(Self.verified(cache.verify(token, state: state, now: Self.expiry - 10)) != nil)
         #expect(Self.counts(metrics) == (0, 2))
     }
+
+    // MARK: - A connection's memo of its last token (TokenMemo)
+
+    @Test("the memo gives the fingerprint it holds for the same bytes and cache, and computes any other")
+    func memoReusesOnlyTheSameToken() throws {
+        let token = try Self.token(object: "a11ce000-0000-4000-8000-000000000001")
+        let (cache, _) = Self.cache()
+        let (other, _) = Self.cache()
+        let memo = TokenMemo()
+        let first = TokenFingerprinter()
+        let held = memo.fingerprint(Substring(token), cache: ObjectIdentifier(cache), first)
+        #expect(memo.lastTokenField == token)
+        // Another key from here on: a fingerprint equal to `held` can only come from the memo.
+        let second = TokenFingerprinter()
+        let copy = Substring(String(decoding: Array(token.utf8), as: UTF8.self))
+        let reused = memo.fingerprint(copy, cache: ObjectIdentifier(cache), second)
+        #expect(reused == held)
+        // One byte changed, the length kept: computed, and held in place of the last.
+        var bytes = Array(token.utf8)
+        bytes[bytes.count - 1] = bytes[bytes.count - 1] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        let changed = Substring(String(decoding: bytes, as: UTF8.self))
+        let computed = memo.fingerprint(changed, cache: ObjectIdentifier(cache), second)
+        #expect(computed == second.fingerprint(changed))
+        let again = memo.fingerprint(copy, cache: ObjectIdentifier(cache), second)
+        #expect(again == second.fingerprint(copy))
+        // The same token for another cache (another key): computed.
+        let forOther = memo.fingerprint(copy, cache: ObjectIdentifier(other), first)
+        #expect(forOther == first.fingerprint(copy) && forOther != second.fingerprint(copy))
+    }
+
+    @Test("with a memo, another token of the same length on the same connection is its own caller")
+    func memoDoesNotConfuseTokens() throws {
+        let (cache, metrics) = Self.cache()
+        let state = try Self.state(sequence: 1)
+        let alice = Substring(try Self.token(object: "a11ce000-0000-4000-8000-000000000001"))
+        let bob = Substring(try Self.token(object: "b0b00000-0000-4000-8000-000000000002"))
+        try #require(alice.utf8.count == bob.utf8.count)
+        let memo = TokenMemo()
+        for _ in 0..<2 {
+            let first = cache.verify(alice, state: state, now: 1_800_000_000, memo: memo)
+            #expect(Self.verified(first) == "a11ce000-0000-4000-8000-000000000001")
+            let second = cache.verify(bob, state: state, now: 1_800_000_000, memo: memo)
+            #expect(Self.verified(second) == "b0b00000-0000-4000-8000-000000000002")
+        }
+        #expect(Self.counts(metrics) == (2, 2))
+    }
+
+    @Test("with a memo, the cache still decides: an expired entry, a new revision, an evicted entry are verified again")
+    func memoKeepsTheCacheChecks() throws {
+        let metrics = ServerMetrics()
+        let state = try Self.state(sequence: 1)
+        let alice = Substring(try Self.token(object: "a11ce000-0000-4000-8000-000000000001"))
+        let bob = Substring(try Self.token(object: "b0b00000-0000-4000-8000-000000000002"))
+        // Room for one entry: the second connection's token evicts the first's.
+        let cache = TokenCache(
+            eventLoop: EmbeddedEventLoop(),
+            maximumBytes: 2 * (alice.utf8.count + TokenCache.entryOverhead) - 1,
+            metrics: metrics
+        )
+        let first = TokenMemo()
+        let second = TokenMemo()
+        _ = cache.verify(alice, state: state, now: 1_800_000_000, memo: first)
+        _ = cache.verify(alice, state: state, now: 1_800_000_001, memo: first)
+        #expect(Self.counts(metrics) == (1, 1))
+        // Expired: verified again, not kept.
+        _ = cache.verify(alice, state: state, now: Self.expiry, memo: first)
+        #expect(Self.counts(metrics) == (1, 2))
+        // A new revision empties the cache.
+        let next = try Self.state(sequence: 2)
+        _ = cache.verify(alice, state: next, now: 1_800_000_000, memo: first)
+        _ = cache.verify(alice, state: next, now: 1_800_000_000, memo: first)
+        #expect(Self.counts(metrics) == (2, 3))
+        // Evicted by another connection's token.
+        let evicting = cache.verify(bob, state: next, now: 1_800_000_000, memo: second)
+        #expect(Self.verified(evicting) != nil)
+        let evicted = cache.verify(alice, state: next, now: 1_800_000_000, memo: first)
+        #expect(Self.verified(evicted) == "a11ce000-0000-4000-8000-000000000001")
+        #expect(Self.counts(metrics) == (2, 5))
+    }
 }

@@ -24,6 +24,8 @@ struct DataRequestProcessor {
     /// The time requests are decided at, in seconds since the epoch: the wall clock. Tests set
     /// another, in-process only: the daemon has no flag for it.
     var clock: @Sendable () -> Int64 = WallClock.seconds
+    /// The connection's last token and its fingerprint (`TokenMemo`).
+    let tokenMemo = TokenMemo()
 
     /// Appends the answer to one request frame, which arrived at `arrival`, to `out`: its message
     /// packed once, straight after the frame header. Returns whether the connection closes once
@@ -100,7 +102,7 @@ struct DataRequestProcessor {
         }
         return Evaluation(
             state: state,
-            verifier: CachedTokenVerifier(cache: tokenCache, state: state, now: now),
+            verifier: CachedTokenVerifier(cache: tokenCache, state: state, now: now, memo: tokenMemo),
             context: EvaluationContext(now: now, trustsAssertedIdentity: trustsAssertedIdentity),
             arrival: arrival,
             shadow: store.shadow.candidate

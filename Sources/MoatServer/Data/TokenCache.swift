@@ -3,6 +3,10 @@ import MoatIdentity
 import NIOCore
 import Prometheus
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Verified tokens of one event loop, for the keys they were verified against: a token's
 /// verification depends only on the token and the keys (the snapshot's and the fetched key sets),
 /// so it is cached until the token expires or either changes (`docs/semantics.md`, "Token checks, in
@@ -58,8 +62,10 @@ final class TokenCache: Sendable {
         self.state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
     }
 
-    /// The verification of `token` under `serving`, from the cache or verified now.
-    func verify(_ token: Substring, state serving: ServingState, now: Int64) -> TokenVerification {
+    /// The verification of `token` under `serving`, from the cache or verified now. With a
+    /// connection's `memo`, the token's fingerprint is the memo's when the token is the one it
+    /// holds.
+    func verify(_ token: Substring, state serving: ServingState, now: Int64, memo: TokenMemo? = nil) -> TokenVerification {
         state.withValue { state in
             if state.revision != serving.revision.sequence || state.keyGeneration != serving.keys.generation {
                 state.removeAll()
@@ -71,7 +77,9 @@ final class TokenCache: Sendable {
                 metrics.tokenCacheMisses.increment()
                 return serving.verifier.verify(token)
             }
-            let key = fingerprinter.fingerprint(token)
+            let key =
+                memo?.fingerprint(token, cache: ObjectIdentifier(self), fingerprinter)
+                ?? fingerprinter.fingerprint(token)
             if let entry = state.entries[key] {
                 if now < entry.expiresAt {
                     metrics.tokenCacheHits.increment()
@@ -97,13 +105,65 @@ final class TokenCache: Sendable {
     }
 }
 
-/// The engine's view of a `TokenCache`: a verifier bound to one serving state and time.
+/// A connection's last token and its fingerprint, so that the `TokenCache` lookup of a token the
+/// connection sent just before takes its key from here instead of hashing the token again
+/// (docs/performance.md, "Cuts"): a connection usually sends the same token with every check (one
+/// service, one token for its lifetime).
+///
+/// The memo is used only when the token is byte for byte the one it holds (the whole token
+/// compared), under the same cache's key: the fingerprint it gives is the one hashing would give
+/// (docs/security.md, the token cache's fingerprint). It keeps the fingerprint only, never a
+/// verification: the cache lookup still happens, with its expiry, key-set and revision checks and
+/// its bound. It holds the last request's token field (shared with that request, not copied; only
+/// tokens the cache fingerprints, at most `JWTVerifier.maximumTokenBytes`) while the connection is
+/// open, and gives it to the next request's decoding (`CheckRequest(wirePayload:reusingToken:)`),
+/// so an unchanged token is not copied either.
+///
+/// One per connection (`DataRequestProcessor`), touched only on the connection's event loop: by
+/// the processor, and inside `TokenCache.verify` of that loop's cache (whose box checks the loop).
+/// `@unchecked Sendable` only so that the engine's `CachedTokenVerifier` can carry it.
+final class TokenMemo: @unchecked Sendable {
+    private var last: (token: Substring, fingerprint: TokenFingerprint, cache: ObjectIdentifier)?
+
+    /// The token field of the request whose token was fingerprinted last ("" before the first).
+    var lastTokenField: String { last?.token.base ?? "" }
+
+    /// The fingerprint of `token` by `cache`'s `fingerprinter`: the memo's when `token` is the
+    /// token it holds for that cache, else computed now and held in place of the last.
+    func fingerprint(
+        _ token: Substring,
+        cache: ObjectIdentifier,
+        _ fingerprinter: TokenFingerprinter
+    ) -> TokenFingerprint {
+        if let last, last.cache == cache, Self.sameBytes(last.token, token) {
+            return last.fingerprint
+        }
+        let fingerprint = fingerprinter.fingerprint(token)
+        last = (token, fingerprint, cache)
+        return fingerprint
+    }
+
+    /// Whether `a` and `b` hold the same bytes, all of them compared (`memcmp`).
+    private static func sameBytes(_ a: Substring, _ b: Substring) -> Bool {
+        var a = a
+        var b = b
+        return a.withUTF8 { a in
+            b.withUTF8 { b in
+                a.count == b.count && (a.baseAddress == b.baseAddress || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
+            }
+        }
+    }
+}
+
+/// The engine's view of a `TokenCache`: a verifier bound to one serving state and time, and to a
+/// connection's `TokenMemo` when it has one.
 struct CachedTokenVerifier: TokenVerifier {
     let cache: TokenCache
     let state: ServingState
     let now: Int64
+    var memo: TokenMemo? = nil
 
     func verify(_ token: Substring) -> TokenVerification {
-        cache.verify(token, state: state, now: now)
+        cache.verify(token, state: state, now: now, memo: memo)
     }
 }
