@@ -254,6 +254,30 @@ struct DataRequestProcessorTests {
         #expect(decision.stage == .authorization)
         #expect(decision.caller?.objectId == "a11ce000-0000-4000-8000-000000000001")
     }
+
+    @Test("tokens on one connection (the same again, with Bearer, another of the same length, the first again) each name their own caller")
+    func tokensOnOneConnection() throws {
+        let store = RuleStore()
+        store.publish(try TokenCacheTests.state(sequence: 1))
+        var processor = try Self.processor(store: store, serving: false)
+        processor.clock = { 1_800_000_000 }
+        let alice = "a11ce000-0000-4000-8000-000000000001"
+        let bob = "b0b00000-0000-4000-8000-000000000002"
+        let aliceToken = try TokenCacheTests.token(object: alice)
+        let bobToken = try TokenCacheTests.token(object: bob)
+        try #require(aliceToken.utf8.count == bobToken.utf8.count)
+        let sequence = [
+            (aliceToken, alice), (aliceToken, alice), ("Bearer " + aliceToken, alice), (bobToken, bob),
+            (aliceToken, alice), (bobToken, bob),
+        ]
+        for (token, caller) in sequence {
+            var request = Self.request
+            request.token = token
+            let reply = try Self.answer(&processor, try Self.frame(.check, request))
+            let decision = try Decision(wirePayload: reply.frame.payload)
+            #expect(decision.caller?.objectId == caller)
+        }
+    }
 }
 
 extension DataRequestProcessorTests {

@@ -100,4 +100,30 @@ import Testing
         let (_, placement) = try Self.decode(try Self.request(token: Fixtures.token).payload())
         #expect(placement.tokenInArena)
     }
+
+    /// The bytes of `string`'s storage start at: the same address means the same storage.
+    static func address(_ string: String) -> UInt {
+        var string = string
+        return string.withUTF8 { UInt(bitPattern: $0.baseAddress) }
+    }
+
+    @Test("a token equal to the last one is shared with it, not copied; any other is decoded as sent")
+    func reusesTheLastToken() throws {
+        let last = Fixtures.token
+        let same = try CheckRequest(wirePayload: try Self.request(token: last).payload(), reusingToken: last)
+        #expect(same.token == last)
+        #expect(Self.address(same.token) == Self.address(last))
+        // The same length, one byte changed at the end (the signature) and at the start.
+        var bytes = Array(last.utf8)
+        for index in [bytes.count - 1, 0] {
+            bytes[index] = bytes[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+            let other = String(decoding: bytes, as: UTF8.self)
+            let decoded = try CheckRequest(wirePayload: try Self.request(token: other).payload(), reusingToken: last)
+            #expect(decoded.token == other)
+        }
+        let shorter = String(last.dropLast())
+        let decoded = try CheckRequest(wirePayload: try Self.request(token: shorter).payload(), reusingToken: last)
+        #expect(decoded.token == shorter)
+        #expect(try CheckRequest(wirePayload: try Self.request(token: "").payload(), reusingToken: last).token == "")
+    }
 }

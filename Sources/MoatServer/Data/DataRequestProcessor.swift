@@ -39,7 +39,9 @@ struct DataRequestProcessor {
         do throws(StatusError) {
             switch frame.method {
             case .check:
-                let request = try frames.decode(CheckRequest.self, frame)
+                let request = try frames.decode(frame) { payload throws(MessageCodingError) in
+                    try CheckRequest(wirePayload: payload, reusingToken: tokenMemo.lastTokenField)
+                }
                 let evaluation = try evaluation(arrival: arrival)
                 switch decide(request, evaluation) {
                 case .decision(let decision): try frames.write(decision, answering: frame, into: &out)

@@ -1,6 +1,14 @@
 internal import CMoatProto
 internal import NIOCore
 
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+
 /// The one place that hands bytes to protobuf-c and takes them back: every message codec goes
 /// through `decode` and `encode`, so the memory rules live here once.
 ///
@@ -138,8 +146,20 @@ enum CString {
     /// The string a field holds; protobuf-c gives "" for absent ones, `nil` is read as "" too.
     /// Strings were checked for NUL and UTF-8 before unpacking.
     static func string(_ pointer: UnsafePointer<CChar>?) -> String {
+        string(pointer, reusing: "")
+    }
+
+    /// The string a field holds: `candidate` itself (shared, not copied) when its bytes are the
+    /// field's, else a new string.
+    static func string(_ pointer: UnsafePointer<CChar>?, reusing candidate: String) -> String {
         guard let pointer, pointer.pointee != 0 else { return "" }
-        return String(cString: pointer)
+        guard !candidate.isEmpty else { return String(cString: pointer) }
+        var candidate = candidate
+        let length = strlen(pointer)
+        let same =
+            candidate.utf8.count == length
+            && candidate.withUTF8 { memcmp($0.baseAddress!, pointer, length) == 0 }
+        return same ? candidate : String(cString: pointer)
     }
 
     /// The string a field holds, `nil` when empty (proto3: zero means absent).
