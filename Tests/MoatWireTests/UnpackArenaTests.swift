@@ -93,8 +93,10 @@ import Testing
 
     @Test("a payload that does not unpack leaves the arena empty")
     func malformedPayload() throws {
+        // A whole request, then `vault` again as a varint: the string check passes it (it looks at
+        // length-delimited fields), protobuf-c refuses it after unpacking the rest into the arena.
         var payload = try Self.request(token: Fixtures.token).payload()
-        payload.moveWriterIndex(to: payload.writerIndex - 10)
+        payload.writeBytes([0x08, 0x05])
         #expect(throws: MessageCodingError.self) { try CheckRequest(wirePayload: payload) }
         #expect(cmoat_unpack_arena_used() == 0)
         let (_, placement) = try Self.decode(try Self.request(token: Fixtures.token).payload())
