@@ -255,7 +255,9 @@ struct DataRequestProcessorTests {
         #expect(decision.caller?.objectId == "a11ce000-0000-4000-8000-000000000001")
     }
 
-    @Test("tokens on one connection (the same again, with Bearer, another of the same length, the first again) each name their own caller")
+    @Test(
+        "tokens on one connection (the same again, with Bearer, another of the same length, the first again) each name their own caller"
+    )
     func tokensOnOneConnection() throws {
         let store = RuleStore()
         store.publish(try TokenCacheTests.state(sequence: 1))

@@ -65,7 +65,12 @@ final class TokenCache: Sendable {
     /// The verification of `token` under `serving`, from the cache or verified now. With a
     /// connection's `memo`, the token's fingerprint is the memo's when the token is the one it
     /// holds.
-    func verify(_ token: Substring, state serving: ServingState, now: Int64, memo: TokenMemo? = nil) -> TokenVerification {
+    func verify(
+        _ token: Substring,
+        state serving: ServingState,
+        now: Int64,
+        memo: TokenMemo? = nil
+    ) -> TokenVerification {
         state.withValue { state in
             if state.revision != serving.revision.sequence || state.keyGeneration != serving.keys.generation {
                 state.removeAll()
@@ -149,7 +154,8 @@ final class TokenMemo: @unchecked Sendable {
         var b = b
         return a.withUTF8 { a in
             b.withUTF8 { b in
-                a.count == b.count && (a.baseAddress == b.baseAddress || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
+                a.count == b.count
+                    && (a.baseAddress == b.baseAddress || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
             }
         }
     }
