@@ -191,3 +191,7 @@ int64_t cmoat_field_spans(
     }
     return count;
 }
+
+bool cmoat_string_equals(const char *string, const uint8_t *bytes, size_t length) {
+    return strncmp(string, (const char *)bytes, length) == 0 && string[length] == '\0';
+}

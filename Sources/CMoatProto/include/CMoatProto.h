@@ -161,6 +161,10 @@ int64_t cmoat_field_spans(
     size_t capacity
 );
 
+/// Whether the NUL-terminated `string` holds exactly the `length` bytes at `bytes` (which hold no
+/// NUL): one pass, never reading past `string`'s terminator.
+bool cmoat_string_equals(const char *string, const uint8_t *bytes, size_t length);
+
 /// Bytes of the calling thread's unpack arena: an unpacked message up to about this size (a Check
 /// with a token of up to about 14 KiB) takes no allocation.
 #define CMOAT_UNPACK_ARENA_CAPACITY ((size_t)16384)

@@ -125,7 +125,8 @@ final class TokenCache: Sendable {
 /// so an unchanged token is not copied either.
 ///
 /// One per connection (`DataRequestProcessor`), touched only on the connection's event loop: by
-/// the processor, and inside `TokenCache.verify` of that loop's cache (whose box checks the loop).
+/// the processor, and inside `TokenCache.verify` of that loop's cache (whose box checks the loop);
+/// and one for the shadow judge, on its loop (`ShadowJudge`).
 /// `@unchecked Sendable` only so that the engine's `CachedTokenVerifier` can carry it.
 final class TokenMemo: @unchecked Sendable {
     private var last: (token: Substring, fingerprint: TokenFingerprint, cache: ObjectIdentifier)?

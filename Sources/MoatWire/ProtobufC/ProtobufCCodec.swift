@@ -1,14 +1,6 @@
 internal import CMoatProto
 internal import NIOCore
 
-#if canImport(Glibc)
-internal import Glibc
-#elseif canImport(Musl)
-internal import Musl
-#elseif canImport(Darwin)
-internal import Darwin
-#endif
-
 /// The one place that hands bytes to protobuf-c and takes them back: every message codec goes
 /// through `decode` and `encode`, so the memory rules live here once.
 ///
@@ -155,10 +147,7 @@ enum CString {
         guard let pointer, pointer.pointee != 0 else { return "" }
         guard !candidate.isEmpty else { return String(cString: pointer) }
         var candidate = candidate
-        let length = strlen(pointer)
-        let same =
-            candidate.utf8.count == length
-            && candidate.withUTF8 { memcmp($0.baseAddress!, pointer, length) == 0 }
+        let same = candidate.withUTF8 { cmoat_string_equals(pointer, $0.baseAddress!, $0.count) }
         return same ? candidate : String(cString: pointer)
     }
 
