@@ -38,7 +38,11 @@ static _Thread_local arena_state state;
 static pthread_key_t thread_block_key;
 static pthread_once_t thread_block_once = PTHREAD_ONCE_INIT;
 
-static void release_thread_block(void *block) { free(block); }
+/// Runs on the exiting thread: its arena is gone for any unpack that thread would still make.
+static void release_thread_block(void *block) {
+    if (state.base == block) state.base = NULL;
+    free(block);
+}
 
 static void make_thread_block_key(void) { pthread_key_create(&thread_block_key, release_thread_block); }
 
