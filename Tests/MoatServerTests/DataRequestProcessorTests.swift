@@ -283,6 +283,33 @@ struct DataRequestProcessorTests {
 }
 
 extension DataRequestProcessorTests {
+    @Test(
+        "an answer repeating the connection's last decision is byte for byte the answer packed anew, on its own stream"
+    )
+    func repeatedAnswers() throws {
+        let store = RuleStore()
+        store.publish(try TokenCacheTests.state(sequence: 1))
+        var processor = try Self.processor(store: store, serving: false)
+        processor.clock = { 1_800_000_000 }
+        let alice = try TokenCacheTests.token(object: "a11ce000-0000-4000-8000-000000000001")
+        let bob = try TokenCacheTests.token(object: "b0b00000-0000-4000-8000-000000000002")
+        var outcomes: [Decision.Outcome] = []
+        for (index, token) in [alice, alice, bob, bob, alice].enumerated() {
+            var request = Self.request
+            request.token = token
+            let frame = try Self.frame(.check, request, streamID: UInt32(20 + index))
+            let reply = try Self.answer(&processor, frame)
+            // A processor of its own: no last answer, the decision packed.
+            var fresh = try Self.processor(store: store, serving: false)
+            fresh.clock = processor.clock
+            let packed = try Self.answer(&fresh, frame)
+            #expect(reply.frame == packed.frame)
+            #expect(reply.frame.streamID == UInt32(20 + index))
+            outcomes.append(try Decision(wirePayload: reply.frame.payload).outcome)
+        }
+        #expect(outcomes == [.allow, .allow, .deny, .deny, .allow])
+    }
+
     /// `bytes` as one item of `CheckBatchRequest.requests` (field 1, a length under 128).
     static func item(_ bytes: [UInt8]) -> [UInt8] {
         precondition(bytes.count < 128)

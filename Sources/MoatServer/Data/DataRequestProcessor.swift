@@ -26,6 +26,8 @@ struct DataRequestProcessor {
     var clock: @Sendable () -> Int64 = WallClock.seconds
     /// The connection's last token and its fingerprint (`TokenMemo`).
     let tokenMemo = TokenMemo()
+    /// The connection's last answer to a Check (`CheckAnswerMemo`).
+    let answerMemo = CheckAnswerMemo()
 
     /// Appends the answer to one request frame, which arrived at `arrival`, to `out`: its message
     /// packed once, straight after the frame header. Returns whether the connection closes once
@@ -44,7 +46,7 @@ struct DataRequestProcessor {
                 }
                 let evaluation = try evaluation(arrival: arrival)
                 switch decide(request, evaluation) {
-                case .decision(let decision): try frames.write(decision, answering: frame, into: &out)
+                case .decision(let decision): try answerMemo.write(decision, answering: frame, into: &out, frames)
                 case .error(let error): throw error
                 }
             case .checkBatch:
