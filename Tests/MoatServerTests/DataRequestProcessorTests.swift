@@ -259,12 +259,8 @@ struct DataRequestProcessorTests {
         "tokens on one connection (the same again, with Bearer, another of the same length, the first again) each name their own caller"
     )
     func tokensOnOneConnection() throws {
-        let store = RuleStore()
-        store.publish(try TokenCacheTests.state(sequence: 1))
-        var processor = try Self.processor(store: store, serving: false)
-        processor.clock = { 1_800_000_000 }
-        let alice = "a11ce000-0000-4000-8000-000000000001"
-        let bob = "b0b00000-0000-4000-8000-000000000002"
+        var processor = try Self.exampleProcessor()
+        let (alice, bob) = (Self.alice, Self.bob)
         let aliceToken = try TokenCacheTests.token(object: alice)
         let bobToken = try TokenCacheTests.token(object: bob)
         try #require(aliceToken.utf8.count == bobToken.utf8.count)
@@ -283,16 +279,27 @@ struct DataRequestProcessorTests {
 }
 
 extension DataRequestProcessorTests {
-    @Test(
-        "an answer repeating the connection's last decision is byte for byte the answer packed anew, on its own stream"
-    )
-    func repeatedAnswers() throws {
+    /// Object ids of the example rules' tenant: alice may get contoso-prod's secrets, bob may not.
+    static let alice = "a11ce000-0000-4000-8000-000000000001"
+    static let bob = "b0b00000-0000-4000-8000-000000000002"
+
+    /// A processor on the example rules (deploy/examples/rules.json), deciding at a time when
+    /// `TokenCacheTests.token`'s tokens are valid.
+    static func exampleProcessor() throws -> DataRequestProcessor {
         let store = RuleStore()
         store.publish(try TokenCacheTests.state(sequence: 1))
         var processor = try Self.processor(store: store, serving: false)
         processor.clock = { 1_800_000_000 }
-        let alice = try TokenCacheTests.token(object: "a11ce000-0000-4000-8000-000000000001")
-        let bob = try TokenCacheTests.token(object: "b0b00000-0000-4000-8000-000000000002")
+        return processor
+    }
+
+    @Test(
+        "an answer repeating the connection's last decision is byte for byte the answer packed anew, on its own stream"
+    )
+    func repeatedAnswers() throws {
+        var processor = try Self.exampleProcessor()
+        let alice = try TokenCacheTests.token(object: Self.alice)
+        let bob = try TokenCacheTests.token(object: Self.bob)
         var outcomes: [Decision.Outcome] = []
         for (index, token) in [alice, alice, bob, bob, alice].enumerated() {
             var request = Self.request
@@ -300,8 +307,7 @@ extension DataRequestProcessorTests {
             let frame = try Self.frame(.check, request, streamID: UInt32(20 + index))
             let reply = try Self.answer(&processor, frame)
             // A processor of its own: no last answer, the decision packed.
-            var fresh = try Self.processor(store: store, serving: false)
-            fresh.clock = processor.clock
+            var fresh = try Self.exampleProcessor()
             let packed = try Self.answer(&fresh, frame)
             #expect(reply.frame == packed.frame)
             #expect(reply.frame.streamID == UInt32(20 + index))
