@@ -115,9 +115,10 @@ import Testing
         let same = try CheckRequest(wirePayload: try Self.request(token: last).payload(), reusingToken: last)
         #expect(same.token == last)
         #expect(Self.address(same.token) == Self.address(last))
-        // The same length, one byte changed at the end (the signature) and at the start.
-        var bytes = Array(last.utf8)
-        for index in [bytes.count - 1, 0] {
+        // The same length, one byte changed: at the end (the signature), in the middle, at the start.
+        let original = Array(last.utf8)
+        for index in [original.count - 1, original.count / 2, 0] {
+            var bytes = original
             bytes[index] = bytes[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
             let other = String(decoding: bytes, as: UTF8.self)
             let decoded = try CheckRequest(wirePayload: try Self.request(token: other).payload(), reusingToken: last)

@@ -162,7 +162,9 @@ int64_t cmoat_field_spans(
 );
 
 /// Whether the NUL-terminated `string` holds exactly the `length` bytes at `bytes` (which hold no
-/// NUL): one pass, never reading past `string`'s terminator.
+/// NUL), never reading past `string`'s terminator. Of equal lengths, every byte is compared, so
+/// the time taken does not tell where they differ (`bytes` may be another caller's token:
+/// docs/security.md).
 bool cmoat_string_equals(const char *string, const uint8_t *bytes, size_t length);
 
 /// Bytes of the calling thread's unpack arena: an unpacked message up to about this size (a Check

@@ -24,7 +24,9 @@ struct DataRequestProcessor {
     /// The time requests are decided at, in seconds since the epoch: the wall clock. Tests set
     /// another, in-process only: the daemon has no flag for it.
     var clock: @Sendable () -> Int64 = WallClock.seconds
-    /// The connection's last token and its fingerprint (`TokenMemo`).
+    /// The connection's last verified token and its fingerprint (`TokenMemo`). The memos are
+    /// objects: a copy of the processor shares them, so each connection makes its own processor
+    /// (`DataServer`, `EnvoyAuthorizationService.processor(on:)`) and never copies it.
     let tokenMemo = TokenMemo()
     /// The connection's last answer to a Check (`CheckAnswerMemo`).
     let answerMemo = CheckAnswerMemo()
