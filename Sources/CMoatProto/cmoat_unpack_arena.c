@@ -31,6 +31,8 @@ typedef struct {
     size_t used;
     /// Allocations that did not fit and came from malloc since the last release.
     size_t fallbacks;
+    /// Allocations from malloc not freed yet (0 between unpacks): for tests.
+    size_t outstanding;
     bool busy;
 } arena_state;
 
@@ -38,9 +40,10 @@ static _Thread_local arena_state state;
 static pthread_key_t thread_block_key;
 static pthread_once_t thread_block_once = PTHREAD_ONCE_INIT;
 
-/// Runs on the exiting thread: its arena is gone for any unpack that thread would still make.
+/// Runs on the exiting thread: its arena is forgotten whole (block, bytes used, busy), so an unpack
+/// that thread would still make starts a new one.
 static void release_thread_block(void *block) {
-    if (state.base == block) state.base = NULL;
+    if (state.base == block) state = (arena_state){0};
     free(block);
 }
 
@@ -61,12 +64,17 @@ static void *arena_alloc(void *data, size_t size) {
         return pointer;
     }
     arena->fallbacks++;
-    return malloc(size);
+    void *pointer = malloc(size);
+    if (pointer != NULL) arena->outstanding++;
+    return pointer;
 }
 
 static void arena_free(void *data, void *pointer) {
     // What came from the arena goes when it is released; the rest was malloc's.
-    if (!owns(data, pointer)) free(pointer);
+    arena_state *arena = data;
+    if (pointer == NULL || owns(arena, pointer)) return;
+    arena->outstanding--;
+    free(pointer);
 }
 
 ProtobufCAllocator *cmoat_unpack_arena_acquire(void) {
@@ -104,5 +112,7 @@ void cmoat_unpack_arena_release(ProtobufCAllocator *allocator, ProtobufCMessage 
 }
 
 size_t cmoat_unpack_arena_used(void) { return state.used; }
+
+size_t cmoat_unpack_arena_outstanding(void) { return state.outstanding; }
 
 bool cmoat_unpack_arena_owns(const void *pointer) { return owns(&state, pointer); }

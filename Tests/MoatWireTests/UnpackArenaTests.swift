@@ -25,6 +25,8 @@ import Testing
     struct Placement: Equatable {
         var tokenInArena: Bool
         var used: Int
+        /// Allocations from malloc not freed yet (`cmoat_unpack_arena_outstanding`).
+        var outstanding = 0
     }
 
     static func decode(_ payload: ByteBuffer) throws -> (CheckRequest, Placement) {
@@ -32,7 +34,8 @@ import Testing
         let request = try ProtobufCCodec.decode(Moat__V1__CheckRequest.self, from: payload) { message in
             placement = Placement(
                 tokenInArena: message.token.map { cmoat_unpack_arena_owns($0) } ?? false,
-                used: cmoat_unpack_arena_used()
+                used: cmoat_unpack_arena_used(),
+                outstanding: cmoat_unpack_arena_outstanding()
             )
             return CheckRequest(cMessage: message)
         }
@@ -59,11 +62,15 @@ import Testing
     func largerThanTheArena() throws {
         let token = String(repeating: "t", count: Int(CMOAT_UNPACK_ARENA_CAPACITY) + 100)
         let request = Self.request(token: token)
+        // Counted per thread since it started: a test sees only its own change.
+        let before = cmoat_unpack_arena_outstanding()
         let (decoded, placement) = try Self.decode(try request.payload())
         #expect(decoded == request)
-        // The struct and the short strings in the arena, the token from malloc.
+        // The struct and the short strings in the arena, the token from malloc, freed after.
         #expect(!placement.tokenInArena && placement.used >= Self.messageBytes)
+        #expect(placement.outstanding == before + 1)
         #expect(cmoat_unpack_arena_used() == 0)
+        #expect(cmoat_unpack_arena_outstanding() == before)
         // The arena serves the next message again.
         let (_, next) = try Self.decode(try Self.request(token: Fixtures.token).payload())
         #expect(next.tokenInArena)
@@ -101,6 +108,18 @@ import Testing
         #expect(cmoat_unpack_arena_used() == 0)
         let (_, placement) = try Self.decode(try Self.request(token: Fixtures.token).payload())
         #expect(placement.tokenInArena)
+    }
+
+    @Test("a payload larger than the arena that does not unpack frees what came from malloc")
+    func malformedLargerThanTheArena() throws {
+        // The token does not fit the arena; `vault` again as a varint after it fails the unpack.
+        let token = String(repeating: "t", count: Int(CMOAT_UNPACK_ARENA_CAPACITY) + 100)
+        var payload = try Self.request(token: token).payload()
+        payload.writeBytes([0x08, 0x05])
+        let before = cmoat_unpack_arena_outstanding()
+        #expect(throws: MessageCodingError.self) { try CheckRequest(wirePayload: payload) }
+        #expect(cmoat_unpack_arena_used() == 0)
+        #expect(cmoat_unpack_arena_outstanding() == before)
     }
 
     /// The bytes of `string`'s storage start at: the same address means the same storage.

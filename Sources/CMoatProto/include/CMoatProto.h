@@ -188,6 +188,10 @@ void cmoat_unpack_arena_release(ProtobufCAllocator *allocator, ProtobufCMessage 
 /// Bytes of the calling thread's arena in use now (0 between unpacks): for tests.
 size_t cmoat_unpack_arena_used(void);
 
+/// Allocations of the calling thread's arena that came from `malloc` and are not freed yet (0
+/// between unpacks: a message that did not fit is freed whole, unpacked or not): for tests.
+size_t cmoat_unpack_arena_outstanding(void);
+
 /// Whether `pointer` lies in the calling thread's arena: for tests.
 bool cmoat_unpack_arena_owns(const void *pointer);
 
