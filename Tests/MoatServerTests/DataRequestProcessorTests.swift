@@ -316,6 +316,31 @@ extension DataRequestProcessorTests {
         #expect(outcomes == [.allow, .allow, .deny, .deny, .allow])
     }
 
+    @Test(
+        "an answer whose decision equals the last one as Strings compare, but not byte for byte (canonically equivalent names), is packed anew"
+    )
+    func canonicallyEquivalentAnswers() throws {
+        var processor = try Self.exampleProcessor()
+        let token = try TokenCacheTests.token(object: Self.alice)
+        // "café" with U+00E9, then with "e" and U+0301: equal `String`s, other bytes, both echoed
+        // in the VaultNotFound message.
+        let names = ["caf\u{E9}", "cafe\u{301}"]
+        try #require(names[0] == names[1] && Array(names[0].utf8) != Array(names[1].utf8))
+        for (index, vault) in names.enumerated() {
+            var request = Self.request
+            request.token = token
+            request.vault = vault
+            let frame = try Self.frame(.check, request, streamID: UInt32(40 + index))
+            let reply = try Self.answer(&processor, frame)
+            var fresh = try Self.exampleProcessor()
+            let packed = try Self.answer(&fresh, frame)
+            #expect(reply.frame == packed.frame)
+            let decision = try Decision(wirePayload: reply.frame.payload)
+            #expect(decision.code == .vaultNotFound)
+            #expect(decision.message.utf8.count == "Vault not found: ''.".utf8.count + vault.utf8.count)
+        }
+    }
+
     /// `bytes` as one item of `CheckBatchRequest.requests` (field 1, a length under 128).
     static func item(_ bytes: [UInt8]) -> [UInt8] {
         precondition(bytes.count < 128)
