@@ -341,6 +341,32 @@ extension DataRequestProcessorTests {
         }
     }
 
+    @Test("a check repeated after an error answer, then after a new revision, is answered as packing would")
+    func repeatedAcrossErrorsAndRevisions() throws {
+        var processor = try Self.exampleProcessor()
+        var request = Self.request
+        request.token = try TokenCacheTests.token(object: Self.alice)
+        let check = try Self.frame(.check, request, streamID: 30)
+        let first = try Self.answer(&processor, check)
+        let garbage = Frame(
+            streamID: 31,
+            method: .check,
+            flags: [],
+            status: .ok,
+            payload: ByteBuffer(bytes: [0xff, 0xff, 0xff])
+        )
+        #expect(try Self.answer(&processor, garbage).frame.status == .invalidArgument)
+        let again = try Self.answer(&processor, check)
+        #expect(again.frame == first.frame)
+        // A new revision: the same question, answered on it.
+        processor.store.publish(try TokenCacheTests.state(sequence: 2))
+        let next = try Self.answer(&processor, check)
+        var fresh = try Self.exampleProcessor()
+        fresh.store.publish(try TokenCacheTests.state(sequence: 2))
+        #expect(next.frame == (try Self.answer(&fresh, check)).frame)
+        #expect(try Decision(wirePayload: next.frame.payload).revision.sequence == 2)
+    }
+
     /// `bytes` as one item of `CheckBatchRequest.requests` (field 1, a length under 128).
     static func item(_ bytes: [UInt8]) -> [UInt8] {
         precondition(bytes.count < 128)
