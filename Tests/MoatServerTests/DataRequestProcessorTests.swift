@@ -141,14 +141,7 @@ struct DataRequestProcessorTests {
     @Test("a payload that does not decode, or holds a NUL, is INVALID_ARGUMENT and the connection stays")
     func badPayload() throws {
         var processor = try Self.processor()
-        let garbage = Frame(
-            streamID: 1,
-            method: .check,
-            flags: [],
-            status: .ok,
-            payload: ByteBuffer(bytes: [0xff, 0xff, 0xff])
-        )
-        let reply = try Self.answer(&processor, garbage)
+        let reply = try Self.answer(&processor, Self.garbage(streamID: 1))
         #expect(reply.frame.status == .invalidArgument && !reply.closesConnection)
         // Field 1 (vault), length 3, "a\0b".
         let nul = Frame(
@@ -293,6 +286,30 @@ extension DataRequestProcessorTests {
         return processor
     }
 
+    /// A Check frame whose payload does not decode.
+    static func garbage(streamID: UInt32) -> Frame {
+        Frame(
+            streamID: streamID,
+            method: .check,
+            flags: [],
+            status: .ok,
+            payload: ByteBuffer(bytes: [0xff, 0xff, 0xff])
+        )
+    }
+
+    /// `processor`'s answer to a check of `request` on stream `streamID`, and the answer a processor
+    /// of its own gives it (no last answer: the decision packed).
+    static func answerAndPacked(
+        _ processor: inout DataRequestProcessor,
+        _ request: CheckRequest,
+        streamID: UInt32
+    ) throws -> (reply: Frame, packed: Frame) {
+        let frame = try Self.frame(.check, request, streamID: streamID)
+        let reply = try Self.answer(&processor, frame)
+        var fresh = try Self.exampleProcessor()
+        return (reply.frame, try Self.answer(&fresh, frame).frame)
+    }
+
     @Test(
         "an answer repeating the connection's last decision is byte for byte the answer packed anew, on its own stream"
     )
@@ -304,14 +321,10 @@ extension DataRequestProcessorTests {
         for (index, token) in [alice, alice, bob, bob, alice].enumerated() {
             var request = Self.request
             request.token = token
-            let frame = try Self.frame(.check, request, streamID: UInt32(20 + index))
-            let reply = try Self.answer(&processor, frame)
-            // A processor of its own: no last answer, the decision packed.
-            var fresh = try Self.exampleProcessor()
-            let packed = try Self.answer(&fresh, frame)
-            #expect(reply.frame == packed.frame)
-            #expect(reply.frame.streamID == UInt32(20 + index))
-            outcomes.append(try Decision(wirePayload: reply.frame.payload).outcome)
+            let (reply, packed) = try Self.answerAndPacked(&processor, request, streamID: UInt32(20 + index))
+            #expect(reply == packed)
+            #expect(reply.streamID == UInt32(20 + index))
+            outcomes.append(try Decision(wirePayload: reply.payload).outcome)
         }
         #expect(outcomes == [.allow, .allow, .deny, .deny, .allow])
     }
@@ -330,12 +343,9 @@ extension DataRequestProcessorTests {
             var request = Self.request
             request.token = token
             request.vault = vault
-            let frame = try Self.frame(.check, request, streamID: UInt32(40 + index))
-            let reply = try Self.answer(&processor, frame)
-            var fresh = try Self.exampleProcessor()
-            let packed = try Self.answer(&fresh, frame)
-            #expect(reply.frame == packed.frame)
-            let decision = try Decision(wirePayload: reply.frame.payload)
+            let (reply, packed) = try Self.answerAndPacked(&processor, request, streamID: UInt32(40 + index))
+            #expect(reply == packed)
+            let decision = try Decision(wirePayload: reply.payload)
             #expect(decision.code == .vaultNotFound)
             #expect(decision.message.utf8.count == "Vault not found: ''.".utf8.count + vault.utf8.count)
         }
@@ -348,14 +358,8 @@ extension DataRequestProcessorTests {
         request.token = try TokenCacheTests.token(object: Self.alice)
         let check = try Self.frame(.check, request, streamID: 30)
         let first = try Self.answer(&processor, check)
-        let garbage = Frame(
-            streamID: 31,
-            method: .check,
-            flags: [],
-            status: .ok,
-            payload: ByteBuffer(bytes: [0xff, 0xff, 0xff])
-        )
-        #expect(try Self.answer(&processor, garbage).frame.status == .invalidArgument)
+        let refused = try Self.answer(&processor, Self.garbage(streamID: 31))
+        #expect(refused.frame.status == .invalidArgument)
         let again = try Self.answer(&processor, check)
         #expect(again.frame == first.frame)
         // A new revision: the same question, answered on it.
