@@ -156,4 +156,51 @@ public struct MoatControlClient: Sendable {
     public func shadowDrop() async throws(MoatClientError) -> ChangeResponse {
         try await call(.shadowDrop, ShadowDropRequest(), ChangeResponse.self)
     }
+
+    // MARK: - The fleet's shadow candidate (docs/etcd.md, "A fleet's shadow candidate")
+
+    /// Loads `document` as the shadow candidate; with `fleet`, puts it in etcd so that every node
+    /// of the fleet judges it (FAILED_PRECONDITION from a daemon on a rules file).
+    public func shadowPush(
+        _ document: [UInt8],
+        sampleRate: Double?,
+        fleet: Bool
+    ) async throws(MoatClientError) -> ChangeResponse {
+        var request = ShadowPushRequest(document: document, sampleRate: sampleRate)
+        request.fleet = fleet
+        return try await call(.shadowPush, request, ChangeResponse.self)
+    }
+
+    /// Applies one change to the shadow candidate; with `fleet`, to the fleet's candidate in etcd
+    /// (a copy of etcd's document when there is none).
+    public func shadowApply(
+        _ change: DocumentChange,
+        expectedRevision: String? = nil,
+        dryRun: Bool = false,
+        fleet: Bool
+    ) async throws(MoatClientError) -> ChangeResponse {
+        var request = ApplyChangeRequest(change: change, expectedRevision: expectedRevision, dryRun: dryRun)
+        request.shadow = true
+        request.fleet = fleet
+        return try await call(.applyChange, request, ChangeResponse.self)
+    }
+
+    /// What the shadow candidate would have changed; with `fleet`, every live node's report on the
+    /// fleet's candidate, summed (`nodes`, `missingNodes`).
+    public func shadowReport(fleet: Bool) async throws(MoatClientError) -> ShadowReportResponse {
+        try await call(.shadowReport, ShadowReportRequest(fleet: fleet), ShadowReportResponse.self)
+    }
+
+    /// Makes the shadow candidate the serving document; with `fleet`, the fleet's candidate, its
+    /// limit checked against every node's report summed.
+    public func shadowPromote(maximumFlips: UInt64?, fleet: Bool) async throws(MoatClientError) -> ChangeResponse {
+        var request = ShadowPromoteRequest(maximumFlips: maximumFlips)
+        request.fleet = fleet
+        return try await call(.shadowPromote, request, ChangeResponse.self)
+    }
+
+    /// Discards the shadow candidate; with `fleet`, deletes the fleet's candidate from etcd.
+    public func shadowDrop(fleet: Bool) async throws(MoatClientError) -> ChangeResponse {
+        try await call(.shadowDrop, ShadowDropRequest(fleet: fleet), ChangeResponse.self)
+    }
 }

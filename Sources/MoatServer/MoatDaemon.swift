@@ -184,13 +184,26 @@ public struct MoatDaemon: Sendable {
             envoy?.abandon()
             throw error
         }
+        let fleet = registry.flatMap { registry in
+            updater.etcd.flatMap { etcd in
+                configuration.etcd.map {
+                    FleetShadow(
+                        etcd: etcd,
+                        updater: updater,
+                        registry: registry,
+                        progressInterval: $0.progressInterval,
+                        logger: logger
+                    )
+                }
+            }
+        }
         let control: ControlServer
         do {
             control = try await ControlServer.bind(
                 controlListener,
                 group: group,
                 configuration: configuration,
-                processor: ControlRequestProcessor(updater: updater, keys: keys, metrics: metrics),
+                processor: ControlRequestProcessor(updater: updater, keys: keys, metrics: metrics, fleet: fleet),
                 metrics: metrics,
                 logger: logger
             )
@@ -225,6 +238,7 @@ public struct MoatDaemon: Sendable {
                 data,
             ] + (envoy.map { [$0 as any Service] } ?? []) + (http.map { [$0 as any Service] } ?? [])
             + (registry.map { [NodeRegistryService(registry: $0) as any Service] } ?? [])
+            + (fleet.map { [FleetShadowService(fleet: $0) as any Service] } ?? [])
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },

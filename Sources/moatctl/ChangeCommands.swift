@@ -17,13 +17,28 @@ struct ChangeOptions: ParsableArguments {
             "Make the change on the shadow candidate (or a copy of the serving document), judged on live checks but not served (moatctl shadow)."
     )
     var shadow = false
+
+    @Flag(
+        help:
+            "With --shadow and the etcd source: make the change on the fleet's candidate in etcd, judged by every node (docs/etcd.md)."
+    )
+    var fleet = false
+
+    func validate() throws {
+        guard !fleet || shadow else { throw ValidationError("--fleet goes with --shadow") }
+    }
 }
 
 /// Sends one change and prints what changed (exit 1 when refused, 3 when unreachable).
 func apply(_ change: DocumentChange, _ sockets: SocketOptions, _ options: ChangeOptions) async throws {
     let response = try await withControlClient(sockets) {
         options.shadow
-            ? try await $0.shadowApply(change, expectedRevision: options.expectedRevision, dryRun: options.dryRun)
+            ? try await $0.shadowApply(
+                change,
+                expectedRevision: options.expectedRevision,
+                dryRun: options.dryRun,
+                fleet: options.fleet
+            )
             : try await $0.apply(change, expectedRevision: options.expectedRevision, dryRun: options.dryRun)
     }
     report(response)

@@ -12,7 +12,10 @@ struct ShadowCommand: AsyncParsableCommand {
         abstract: "Judge a candidate rule document on live checks before it serves.",
         discussion: """
             Every change verb takes --shadow to build the candidate change by change. The candidate \
-            lives in the daemon's memory only: a restart drops it.
+            lives in the daemon's memory only: a restart drops it. With the etcd rules source, --fleet \
+            (on every subcommand, and with --shadow on a change verb) works on the fleet's candidate, \
+            kept in etcd and judged by every node; its report sums theirs (docs/etcd.md, "A fleet's \
+            shadow candidate").
             """,
         subcommands: [Push.self, Report.self, Promote.self, Drop.self]
     )
@@ -29,6 +32,9 @@ struct ShadowCommand: AsyncParsableCommand {
         @Option(name: .customLong("sample-rate"), help: "Share of checks the candidate judges, in (0, 1].")
         var sampleRate: Double = 1
 
+        @Flag(help: "Put the candidate in etcd, so that every node of the fleet judges it (etcd rules source).")
+        var fleet = false
+
         func validate() throws {
             guard sampleRate > 0 && sampleRate <= 1 else {
                 throw ValidationError("--sample-rate must be in (0, 1], not \(sampleRate)")
@@ -37,7 +43,11 @@ struct ShadowCommand: AsyncParsableCommand {
 
         func run() async throws {
             let bytes = try InputFile.read(file, what: "rules file")
-            report(try await withControlClient(sockets) { try await $0.shadowPush(bytes, sampleRate: sampleRate) })
+            report(
+                try await withControlClient(sockets) {
+                    try await $0.shadowPush(bytes, sampleRate: sampleRate, fleet: fleet)
+                }
+            )
         }
     }
 
@@ -50,8 +60,11 @@ struct ShadowCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.")
         var json = false
 
+        @Flag(help: "Every live node's report on the fleet's candidate, summed (etcd rules source).")
+        var fleet = false
+
         func run() async throws {
-            let report = try await withControlClient(sockets) { try await $0.shadowReport() }
+            let report = try await withControlClient(sockets) { try await $0.shadowReport(fleet: fleet) }
             if json {
                 print(report.json.serialized(.pretty))
                 return
@@ -61,6 +74,19 @@ struct ShadowCommand: AsyncParsableCommand {
                 return
             }
             print(summary.line)
+            for node in report.nodes {
+                print(
+                    "node \(node.name): "
+                        + (node.error.map { "does not judge the candidate: \($0)" }
+                            ?? "\(node.compared) compared, \(node.allowToDeny) allow→deny, \(node.denyToAllow) deny→allow, \(node.reasonChanged) reason changes"
+                            + (node.skipped > 0 ? ", \(node.skipped) skipped" : ""))
+                )
+            }
+            if !report.missingNodes.isEmpty {
+                print(
+                    "missing (did not answer within --etcd-timeout, not summed): \(report.missingNodes.joined(separator: ", "))"
+                )
+            }
             for group in report.groups {
                 let who = [
                     group.caller.isEmpty ? nil : "caller \(group.caller)",
@@ -94,6 +120,12 @@ struct ShadowCommand: AsyncParsableCommand {
         @Option(name: .customLong("max-flips"), help: "Refuse when more than N checks flipped.")
         var maxFlips: UInt64?
 
+        @Flag(
+            help:
+                "Promote the fleet's candidate, the limit checked against every node's report summed (etcd rules source)."
+        )
+        var fleet = false
+
         func validate() throws {
             guard !(ifNoFlips && maxFlips != nil) else {
                 throw ValidationError("give at most one of --if-no-flips and --max-flips")
@@ -102,7 +134,9 @@ struct ShadowCommand: AsyncParsableCommand {
 
         func run() async throws {
             let limit = ifNoFlips ? 0 : maxFlips
-            report(try await withControlClient(sockets) { try await $0.shadowPromote(maximumFlips: limit) })
+            report(
+                try await withControlClient(sockets) { try await $0.shadowPromote(maximumFlips: limit, fleet: fleet) }
+            )
         }
     }
 
@@ -110,8 +144,11 @@ struct ShadowCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Discard the candidate.")
         @OptionGroup var sockets: SocketOptions
 
+        @Flag(help: "Delete the fleet's candidate from etcd; every node drops it (etcd rules source).")
+        var fleet = false
+
         func run() async throws {
-            report(try await withControlClient(sockets) { try await $0.shadowDrop() })
+            report(try await withControlClient(sockets) { try await $0.shadowDrop(fleet: fleet) })
         }
     }
 }
@@ -121,9 +158,10 @@ extension ShadowSummary {
     var line: String {
         let built = changes.isEmpty ? "pushed" : changes.joined(separator: "; ")
         let outdated = baseChanged ? " (the serving revision changed since: promote refuses)" : ""
+        let kept = fleet ? "the fleet's, kept in etcd" : "in memory only (not kept across restarts)"
         return
             "candidate \(candidate.hash) on revision \(base.hash)\(outdated), \(built); sample rate \(sampleRate); "
             + "\(compared) compared, \(allowToDeny) allow→deny, \(denyToAllow) deny→allow, \(reasonChanged) reason changes"
-            + (skipped > 0 ? ", \(skipped) skipped" : "") + "; in memory only (not kept across restarts)"
+            + (skipped > 0 ? ", \(skipped) skipped" : "") + "; \(kept)"
     }
 }

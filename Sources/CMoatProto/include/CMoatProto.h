@@ -111,6 +111,9 @@ CMOAT_MESSAGE_DESCRIPTOR(shadow_group)
 CMOAT_MESSAGE_DESCRIPTOR(shadow_report_response)
 CMOAT_MESSAGE_DESCRIPTOR(shadow_promote_request)
 CMOAT_MESSAGE_DESCRIPTOR(shadow_drop_request)
+CMOAT_MESSAGE_DESCRIPTOR(fleet_shadow_node)
+CMOAT_MESSAGE_DESCRIPTOR(fleet_shadow_entry)
+CMOAT_MESSAGE_DESCRIPTOR(fleet_shadow_report)
 
 #undef CMOAT_MESSAGE_DESCRIPTOR
 

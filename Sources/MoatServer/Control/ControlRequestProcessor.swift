@@ -8,6 +8,8 @@ struct ControlRequestProcessor: Sendable {
     let updater: RuleUpdater
     let keys: KeyManager
     let metrics: ServerMetrics
+    /// The fleet's shadow candidate, with the etcd source (requests with `fleet`).
+    var fleet: FleetShadow? = nil
 
     private var frames: RequestFrames { RequestFrames(socket: .control, metrics: metrics) }
 
@@ -36,6 +38,22 @@ struct ControlRequestProcessor: Sendable {
             )
         case .applyChange:
             let request = try frames.decode(ApplyChangeRequest.self, frame)
+            if request.fleet {
+                guard request.shadow else {
+                    throw StatusError(
+                        .invalidArgument,
+                        "fleet is for a change of the shadow candidate (shadow); nothing was changed"
+                    )
+                }
+                return try frames.encode(
+                    try await fleetShadow().apply(
+                        request.change,
+                        expectedRevision: request.expectedRevision,
+                        dryRun: request.dryRun
+                    ),
+                    allocator
+                )
+            }
             // With `shadow`, the change is made on the shadow candidate (docs/protocol.md, "Shadow rule sets").
             let apply = request.shadow ? updater.applyToShadow : updater.apply
             return try frames.encode(
@@ -82,21 +100,43 @@ struct ControlRequestProcessor: Sendable {
             return try frames.encode(try await etcd.fleetStatus(), allocator)
         case .shadowPush:
             let request = try frames.decode(ShadowPushRequest.self, frame)
+            if request.fleet {
+                return try frames.encode(
+                    try await fleetShadow().push(request.document, sampleRate: request.sampleRate),
+                    allocator
+                )
+            }
             return try frames.encode(
                 await updater.pushShadow(request.document, sampleRate: request.sampleRate),
                 allocator
             )
         case .shadowReport:
-            _ = try frames.decode(ShadowReportRequest.self, frame)
+            let request = try frames.decode(ShadowReportRequest.self, frame)
+            if request.fleet { return try frames.encode(try await fleetShadow().report(), allocator) }
             return try frames.encode(await updater.shadowReport(), allocator)
         case .shadowPromote:
             let request = try frames.decode(ShadowPromoteRequest.self, frame)
+            if request.fleet {
+                return try frames.encode(try await fleetShadow().promote(maximumFlips: request.maximumFlips), allocator)
+            }
             return try frames.encode(await updater.promoteShadow(maximumFlips: request.maximumFlips), allocator)
         case .shadowDrop:
-            _ = try frames.decode(ShadowDropRequest.self, frame)
-            return try frames.encode(await updater.dropShadow(), allocator)
+            let request = try frames.decode(ShadowDropRequest.self, frame)
+            if request.fleet { return try frames.encode(try await fleetShadow().drop(), allocator) }
+            return try frames.encode(try await updater.dropShadow(), allocator)
         default:
             throw frames.unimplemented(frame.method)
         }
+    }
+
+    /// The fleet's shadow candidate; FAILED_PRECONDITION without the etcd source.
+    private func fleetShadow() throws(StatusError) -> FleetShadow {
+        guard let fleet else {
+            throw StatusError(
+                .failedPrecondition,
+                "--fleet needs the etcd rules source (moatd --rules-source etcd), where the fleet's shadow candidate is kept; nothing was changed"
+            )
+        }
+        return fleet
     }
 }

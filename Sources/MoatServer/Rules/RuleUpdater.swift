@@ -482,11 +482,14 @@ actor RuleUpdater {
     ///
     /// `make` gets etcd's current document (nil: none) and its hash, and returns the new document;
     /// an edit builds on `editableBase(current)`, which compiles the current document only then.
-    private func etcdChange(
+    /// With `holding`, the transaction holds only while its comparison holds too; once it no
+    /// longer does, the change is refused as it says, nothing changed.
+    func etcdChange(
         _ etcd: EtcdDocumentStore,
         expectedRevision: String?,
         dryRun: Bool,
         recordInHistory: Bool = true,
+        holding: EtcdCondition? = nil,
         _ make: (_ current: EtcdDocumentStore.Stored?, _ currentHash: String?) async throws(StatusError) -> (
             bytes: [UInt8], summary: String
         )?
@@ -525,12 +528,15 @@ actor RuleUpdater {
                 let rules = try await compile(bytes)
                 if dryRun { return Self.dryRun(rules, summary) }
                 let written: Int64?
+                var held = true
                 do throws(EtcdSourceError) {
                     written = try await etcd.write(
                         bytes,
                         replacing: current?.modRevision ?? 0,
+                        holding: holding.map { [$0.compare] } ?? [],
                         recordInHistory: recordInHistory
                     )
+                    if written == nil, let holding { held = try await etcd.holds([holding.compare]) }
                 } catch {
                     guard error.statusCode == .unavailable else { throw Self.statusError(error) }
                     throw StatusError(
@@ -538,6 +544,7 @@ actor RuleUpdater {
                         "etcd did not confirm the change (had it received it, every node serves it: moatctl fleet status): \(error)"
                     )
                 }
+                if let holding, !held { throw await holding.refusal() }
                 guard let revision = written else {
                     unconfirmed = (hash, rules, bytes, summary)
                     continue
@@ -549,6 +556,13 @@ actor RuleUpdater {
                 "etcd's document changed \(Self.etcdAttempts) times while this change was made; nothing was changed"
             )
         }
+    }
+
+    /// A comparison an etcd change's transaction holds on beside etcd's document (`etcdChange`),
+    /// and the change's refusal once it no longer holds.
+    struct EtcdCondition: Sendable {
+        let compare: EtcdCompare
+        let refusal: @Sendable () async -> StatusError
     }
 
     /// Serves a change etcd committed at `revision`, then collects what etcd no longer needs.
@@ -573,7 +587,7 @@ actor RuleUpdater {
 
     /// What a change edits: etcd's document when valid; when it is not (or there is none), the
     /// serving one, as a change with the file source edits the serving document, not an invalid file.
-    private func editableBase(_ current: EtcdDocumentStore.Stored?) async throws(StatusError) -> [UInt8]? {
+    func editableBase(_ current: EtcdDocumentStore.Stored?) async throws(StatusError) -> [UInt8]? {
         guard let current else { return store.serving?.document }
         if current.bytes == store.serving?.document { return current.bytes }
         do {
@@ -613,7 +627,7 @@ actor RuleUpdater {
         return (target.bytes, "rolled back to \(target.hash)")
     }
 
-    private static func statusError(_ error: EtcdSourceError) -> StatusError {
+    static func statusError(_ error: EtcdSourceError) -> StatusError {
         StatusError(error.statusCode, "nothing was changed: \(error)")
     }
 

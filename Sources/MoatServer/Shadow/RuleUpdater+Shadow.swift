@@ -38,6 +38,7 @@ extension RuleUpdater {
             let serving = try await servingForShadow()
             try Self.checkExpected(expectedRevision, current: serving.revision.hash)
             let current = store.shadow.candidate
+            try Self.refuseFleet(current, "network-rule … --shadow --fleet")
             guard let bytes = try await edited(current?.document ?? serving.document, [change]) else {
                 return ChangeResponse(
                     changed: false,
@@ -80,6 +81,7 @@ extension RuleUpdater {
                     "no shadow candidate is loaded (moatctl shadow push FILE); nothing was changed"
                 )
             }
+            try Self.refuseFleet(candidate, "shadow promote --fleet")
             await candidate.judge.settle()
             let summary = candidate.summary(serving: store.serving?.revision)
             if let maximumFlips, summary.flips > maximumFlips {
@@ -122,12 +124,13 @@ extension RuleUpdater {
     static let promoteAttempts = 5
 
     /// ShadowDrop.
-    func dropShadow() async -> ChangeResponse {
-        await oneAtATime { () async -> ChangeResponse in
+    func dropShadow() async throws(StatusError) -> ChangeResponse {
+        try await oneAtATime { () async throws(StatusError) -> ChangeResponse in
             let serving = store.serving?.revision ?? Revision(sequence: 0, hash: "")
             guard let candidate = store.shadow.candidate else {
                 return ChangeResponse(changed: false, revision: serving, summary: "no shadow candidate was loaded")
             }
+            try Self.refuseFleet(candidate, "shadow drop --fleet")
             store.shadow.install(nil)
             let counts = candidate.judge.counts()
             logger.notice("dropped the shadow candidate \(candidate.revision.hash)")
@@ -138,6 +141,17 @@ extension RuleUpdater {
                     "dropped the shadow candidate \(candidate.revision.hash) (\(counts.compared) checks compared, \(counts.flips) flips)"
             )
         }
+    }
+
+    /// A node-local promote, drop or change refused while the fleet's candidate is loaded: it would
+    /// act on the fleet's candidate on this node alone (docs/etcd.md, "A fleet's shadow candidate").
+    /// A node-local push still replaces it on this node.
+    private static func refuseFleet(_ candidate: ShadowCandidate?, _ instead: String) throws(StatusError) {
+        guard let candidate, candidate.fleet != nil else { return }
+        throw StatusError(
+            .failedPrecondition,
+            "the loaded shadow candidate \(candidate.revision.hash) is the fleet's: use --fleet (moatctl \(instead)); nothing was changed"
+        )
     }
 
     /// ShadowReport: every check decided before the call is in it.
@@ -183,7 +197,8 @@ extension RuleUpdater {
                 base: serving.revision,
                 changes: changes,
                 sampleRate: candidate.sampleRate,
-                judge: candidate.judge
+                judge: candidate.judge,
+                fleet: candidate.fleet
             )
             store.shadow.install(rebased)
             logger.notice(
@@ -198,7 +213,7 @@ extension RuleUpdater {
     }
 
     /// The serving state a candidate is built beside, after any unreported edit of the rules file.
-    private func servingForShadow() async throws(StatusError) -> ServingState {
+    func servingForShadow() async throws(StatusError) -> ServingState {
         if etcd == nil { await catchUpWithFile() }
         guard let serving = store.serving else {
             throw StatusError(
@@ -210,7 +225,7 @@ extension RuleUpdater {
     }
 
     /// `changes` made in turn on `document`, on the pool; nil when the document already said so.
-    private func edited(_ document: [UInt8], _ changes: [DocumentChange]) async throws(StatusError) -> [UInt8]? {
+    func edited(_ document: [UInt8], _ changes: [DocumentChange]) async throws(StatusError) -> [UInt8]? {
         try await blocking { () -> Result<[UInt8]?, StatusError> in
             Result { () throws(StatusError) -> [UInt8]? in
                 var bytes = document
@@ -226,6 +241,11 @@ extension RuleUpdater {
     }
 
     private func install(_ candidate: ShadowCandidate, summary: String) -> ChangeResponse {
+        if let replaced = store.shadow.candidate, replaced.fleet != nil {
+            logger.notice(
+                "the node-local shadow candidate replaces the fleet's \(replaced.revision.hash) on this node (the fleet's is still in etcd)"
+            )
+        }
         store.shadow.install(candidate)
         logger.notice(
             "shadow candidate \(candidate.revision.hash) loaded (\(summary)) beside serving revision \(candidate.base), sample rate \(candidate.sampleRate)"

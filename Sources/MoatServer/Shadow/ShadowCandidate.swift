@@ -27,6 +27,15 @@ final class ShadowCandidate: AtomicReference, Sendable {
     let loadedAtMillis: Int64
     /// Judges and reports; shared with the candidates it is rebased into.
     let judge: ShadowJudge
+    /// Set when the candidate is the fleet's (`FleetShadow`); nil for a node-local one.
+    let fleet: FleetMark?
+
+    /// Which fleet candidate a node loaded: etcd's `PREFIX/shadow/candidate` at `modRevision`.
+    struct FleetMark: Sendable, Hashable {
+        var modRevision: Int64
+        /// `FleetShadowEntry.candidateHash`: the fleet's candidate before any local rebase.
+        var candidateHash: String
+    }
 
     init(
         rules: LoadedRules,
@@ -34,7 +43,8 @@ final class ShadowCandidate: AtomicReference, Sendable {
         base: Revision,
         changes: [DocumentChange]?,
         sampleRate: Double,
-        judge: ShadowJudge
+        judge: ShadowJudge,
+        fleet: FleetMark? = nil
     ) {
         self.rules = rules
         self.document = document
@@ -44,6 +54,7 @@ final class ShadowCandidate: AtomicReference, Sendable {
         self.sampling = SampleThreshold(rate: sampleRate)
         self.loadedAtMillis = WallClock.millis()
         self.judge = judge
+        self.fleet = fleet
     }
 
     var revision: Revision { rules.snapshot.revision }
@@ -64,7 +75,7 @@ final class ShadowCandidate: AtomicReference, Sendable {
     /// The candidate and its counters, as Status and ShadowReport carry them.
     func summary(serving: Revision?) -> ShadowSummary {
         let counts = judge.counts()
-        return ShadowSummary(
+        var summary = ShadowSummary(
             candidate: revision,
             base: base,
             changes: changes?.map(RuleUpdater.describe) ?? [],
@@ -77,6 +88,8 @@ final class ShadowCandidate: AtomicReference, Sendable {
             skipped: counts.skipped,
             baseChanged: serving.map { $0.hash != base.hash } ?? true
         )
+        summary.fleet = fleet != nil
+        return summary
     }
 }
 

@@ -103,8 +103,8 @@ struct ShadowReport {
     }
 }
 
-/// What makes two groups one.
-private struct GroupKey: Hashable {
+/// What makes two groups one (in a report, and across the nodes' reports: `FleetShadowSum`).
+struct GroupKey: Hashable {
     var change: ShadowGroup.Change
     var vault: String
     var operation: String
@@ -112,6 +112,20 @@ private struct GroupKey: Hashable {
     var sourcePrefix: String
     var serving: String
     var candidate: String
+}
+
+extension GroupKey {
+    init(_ group: ShadowGroup) {
+        self.init(
+            change: group.change,
+            vault: group.vault,
+            operation: group.operation,
+            caller: group.caller,
+            sourcePrefix: group.sourcePrefix,
+            serving: group.serving,
+            candidate: group.candidate
+        )
+    }
 }
 
 /// At most `ShadowReport.groupCapacity` groups. When full, a new group takes the place of the

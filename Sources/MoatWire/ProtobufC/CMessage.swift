@@ -199,3 +199,15 @@ extension Moat__V1__ShadowPromoteRequest: CMessage {
 extension Moat__V1__ShadowDropRequest: CMessage {
     static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_shadow_drop_request_descriptor() }
 }
+
+extension Moat__V1__FleetShadowNode: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_fleet_shadow_node_descriptor() }
+}
+
+extension Moat__V1__FleetShadowEntry: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_fleet_shadow_entry_descriptor() }
+}
+
+extension Moat__V1__FleetShadowReport: CMessage {
+    static var descriptor: UnsafePointer<ProtobufCMessageDescriptor> { cmoat_fleet_shadow_report_descriptor() }
+}

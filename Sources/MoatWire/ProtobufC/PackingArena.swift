@@ -169,6 +169,28 @@ struct PackingArena {
         target = ProtobufCBinaryData(len: count, data: copy.baseAddress!.assumingMemoryBound(to: UInt8.self))
     }
 
+    /// Sets a repeated `bytes` field (`ProtobufCBinaryData *` and its count); an empty list keeps
+    /// protobuf-c's default (absent).
+    mutating func set(
+        _ target: inout UnsafeMutablePointer<ProtobufCBinaryData>?,
+        count: inout Int,
+        _ values: [[UInt8]]
+    ) {
+        guard !values.isEmpty else { return }
+        let raw = allocate(
+            byteCount: MemoryLayout<ProtobufCBinaryData>.stride * values.count,
+            alignment: MemoryLayout<ProtobufCBinaryData>.alignment
+        )
+        let items = raw.initializeMemory(
+            as: ProtobufCBinaryData.self,
+            repeating: ProtobufCBinaryData(len: 0, data: nil),
+            count: values.count
+        )
+        for (index, value) in values.enumerated() { set(&items[index], value) }
+        count = values.count
+        target = items
+    }
+
     /// Sets a repeated string field (`char **` and its count, each string named `field[i]` when
     /// refused); an empty list keeps protobuf-c's default (absent).
     mutating func set(

@@ -171,4 +171,10 @@ enum CBytes {
         guard data.len > 0, let base = data.data else { return [] }
         return Array(UnsafeBufferPointer(start: base, count: data.len))
     }
+
+    /// A repeated `bytes` field.
+    static func arrays(_ items: UnsafePointer<ProtobufCBinaryData>?, count: Int) -> [[UInt8]] {
+        guard let items, count > 0 else { return [] }
+        return (0..<count).map { array(items[$0]) }
+    }
 }

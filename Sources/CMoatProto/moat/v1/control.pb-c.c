@@ -1402,6 +1402,141 @@ void   moat__v1__shadow_report_response__free_unpacked
   assert(message->base.descriptor == &moat__v1__shadow_report_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   moat__v1__fleet_shadow_node__init
+                     (Moat__V1__FleetShadowNode         *message)
+{
+  static const Moat__V1__FleetShadowNode init_value = MOAT__V1__FLEET_SHADOW_NODE__INIT;
+  *message = init_value;
+}
+size_t moat__v1__fleet_shadow_node__get_packed_size
+                     (const Moat__V1__FleetShadowNode *message)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_node__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__fleet_shadow_node__pack
+                     (const Moat__V1__FleetShadowNode *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_node__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__fleet_shadow_node__pack_to_buffer
+                     (const Moat__V1__FleetShadowNode *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_node__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__FleetShadowNode *
+       moat__v1__fleet_shadow_node__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__FleetShadowNode *)
+     protobuf_c_message_unpack (&moat__v1__fleet_shadow_node__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__fleet_shadow_node__free_unpacked
+                     (Moat__V1__FleetShadowNode *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_node__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__fleet_shadow_entry__init
+                     (Moat__V1__FleetShadowEntry         *message)
+{
+  static const Moat__V1__FleetShadowEntry init_value = MOAT__V1__FLEET_SHADOW_ENTRY__INIT;
+  *message = init_value;
+}
+size_t moat__v1__fleet_shadow_entry__get_packed_size
+                     (const Moat__V1__FleetShadowEntry *message)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_entry__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__fleet_shadow_entry__pack
+                     (const Moat__V1__FleetShadowEntry *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_entry__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__fleet_shadow_entry__pack_to_buffer
+                     (const Moat__V1__FleetShadowEntry *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_entry__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__FleetShadowEntry *
+       moat__v1__fleet_shadow_entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__FleetShadowEntry *)
+     protobuf_c_message_unpack (&moat__v1__fleet_shadow_entry__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__fleet_shadow_entry__free_unpacked
+                     (Moat__V1__FleetShadowEntry *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_entry__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   moat__v1__fleet_shadow_report__init
+                     (Moat__V1__FleetShadowReport         *message)
+{
+  static const Moat__V1__FleetShadowReport init_value = MOAT__V1__FLEET_SHADOW_REPORT__INIT;
+  *message = init_value;
+}
+size_t moat__v1__fleet_shadow_report__get_packed_size
+                     (const Moat__V1__FleetShadowReport *message)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_report__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t moat__v1__fleet_shadow_report__pack
+                     (const Moat__V1__FleetShadowReport *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_report__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t moat__v1__fleet_shadow_report__pack_to_buffer
+                     (const Moat__V1__FleetShadowReport *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_report__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Moat__V1__FleetShadowReport *
+       moat__v1__fleet_shadow_report__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Moat__V1__FleetShadowReport *)
+     protobuf_c_message_unpack (&moat__v1__fleet_shadow_report__descriptor,
+                                allocator, len, data);
+}
+void   moat__v1__fleet_shadow_report__free_unpacked
+                     (Moat__V1__FleetShadowReport *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &moat__v1__fleet_shadow_report__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   moat__v1__shadow_promote_request__init
                      (Moat__V1__ShadowPromoteRequest         *message)
 {
@@ -1620,7 +1755,7 @@ const ProtobufCMessageDescriptor moat__v1__change_response__descriptor =
   (ProtobufCMessageInit) moat__v1__change_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__apply_change_request__field_descriptors[13] =
+static const ProtobufCFieldDescriptor moat__v1__apply_change_request__field_descriptors[14] =
 {
   {
     "vault",
@@ -1665,6 +1800,18 @@ static const ProtobufCFieldDescriptor moat__v1__apply_change_request__field_desc
     PROTOBUF_C_TYPE_BOOL,
     0,   /* quantifier_offset */
     offsetof(Moat__V1__ApplyChangeRequest, shadow),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fleet",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ApplyChangeRequest, fleet),
     NULL,
     NULL,
     0,             /* flags */
@@ -1780,25 +1927,26 @@ static const ProtobufCFieldDescriptor moat__v1__apply_change_request__field_desc
   },
 };
 static const unsigned moat__v1__apply_change_request__field_indices_by_name[] = {
-  4,   /* field[4] = add_ip_rule */
-  6,   /* field[6] = add_virtual_network_rule */
-  10,   /* field[10] = delete_access_policy */
-  12,   /* field[12] = delete_vault */
+  5,   /* field[5] = add_ip_rule */
+  7,   /* field[7] = add_virtual_network_rule */
+  11,   /* field[11] = delete_access_policy */
+  13,   /* field[13] = delete_vault */
   2,   /* field[2] = dry_run */
   1,   /* field[1] = expected_revision */
-  5,   /* field[5] = remove_ip_rule */
-  7,   /* field[7] = remove_virtual_network_rule */
-  9,   /* field[9] = set_access_policy */
+  4,   /* field[4] = fleet */
+  6,   /* field[6] = remove_ip_rule */
+  8,   /* field[8] = remove_virtual_network_rule */
+  10,   /* field[10] = set_access_policy */
   3,   /* field[3] = shadow */
-  8,   /* field[8] = update_network */
-  11,   /* field[11] = upsert_vaults */
+  9,   /* field[9] = update_network */
+  12,   /* field[12] = upsert_vaults */
   0,   /* field[0] = vault */
 };
 static const ProtobufCIntRange moat__v1__apply_change_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 10, 4 },
-  { 0, 13 }
+  { 10, 5 },
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor moat__v1__apply_change_request__descriptor =
 {
@@ -1808,7 +1956,7 @@ const ProtobufCMessageDescriptor moat__v1__apply_change_request__descriptor =
   "Moat__V1__ApplyChangeRequest",
   "moat.v1",
   sizeof(Moat__V1__ApplyChangeRequest),
-  13,
+  14,
   moat__v1__apply_change_request__field_descriptors,
   moat__v1__apply_change_request__field_indices_by_name,
   2,  moat__v1__apply_change_request__number_ranges,
@@ -3143,7 +3291,7 @@ const ProtobufCMessageDescriptor moat__v1__fleet_status_response__descriptor =
   (ProtobufCMessageInit) moat__v1__fleet_status_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__shadow_push_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor moat__v1__shadow_push_request__field_descriptors[3] =
 {
   {
     "document",
@@ -3169,15 +3317,28 @@ static const ProtobufCFieldDescriptor moat__v1__shadow_push_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "fleet",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowPushRequest, fleet),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned moat__v1__shadow_push_request__field_indices_by_name[] = {
   0,   /* field[0] = document */
+  2,   /* field[2] = fleet */
   1,   /* field[1] = sample_rate */
 };
 static const ProtobufCIntRange moat__v1__shadow_push_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor moat__v1__shadow_push_request__descriptor =
 {
@@ -3187,16 +3348,36 @@ const ProtobufCMessageDescriptor moat__v1__shadow_push_request__descriptor =
   "Moat__V1__ShadowPushRequest",
   "moat.v1",
   sizeof(Moat__V1__ShadowPushRequest),
-  2,
+  3,
   moat__v1__shadow_push_request__field_descriptors,
   moat__v1__shadow_push_request__field_indices_by_name,
   1,  moat__v1__shadow_push_request__number_ranges,
   (ProtobufCMessageInit) moat__v1__shadow_push_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define moat__v1__shadow_report_request__field_descriptors NULL
-#define moat__v1__shadow_report_request__field_indices_by_name NULL
-#define moat__v1__shadow_report_request__number_ranges NULL
+static const ProtobufCFieldDescriptor moat__v1__shadow_report_request__field_descriptors[1] =
+{
+  {
+    "fleet",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowReportRequest, fleet),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__shadow_report_request__field_indices_by_name[] = {
+  0,   /* field[0] = fleet */
+};
+static const ProtobufCIntRange moat__v1__shadow_report_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
 const ProtobufCMessageDescriptor moat__v1__shadow_report_request__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -3205,14 +3386,14 @@ const ProtobufCMessageDescriptor moat__v1__shadow_report_request__descriptor =
   "Moat__V1__ShadowReportRequest",
   "moat.v1",
   sizeof(Moat__V1__ShadowReportRequest),
-  0,
+  1,
   moat__v1__shadow_report_request__field_descriptors,
   moat__v1__shadow_report_request__field_indices_by_name,
-  0,  moat__v1__shadow_report_request__number_ranges,
+  1,  moat__v1__shadow_report_request__number_ranges,
   (ProtobufCMessageInit) moat__v1__shadow_report_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__shadow_summary__field_descriptors[11] =
+static const ProtobufCFieldDescriptor moat__v1__shadow_summary__field_descriptors[12] =
 {
   {
     "candidate",
@@ -3346,6 +3527,18 @@ static const ProtobufCFieldDescriptor moat__v1__shadow_summary__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "fleet",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowSummary, fleet),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned moat__v1__shadow_summary__field_indices_by_name[] = {
   6,   /* field[6] = allow_to_deny */
@@ -3355,6 +3548,7 @@ static const unsigned moat__v1__shadow_summary__field_indices_by_name[] = {
   2,   /* field[2] = changes */
   5,   /* field[5] = compared */
   7,   /* field[7] = deny_to_allow */
+  11,   /* field[11] = fleet */
   4,   /* field[4] = loaded_at_unix_millis */
   8,   /* field[8] = reason_changed */
   3,   /* field[3] = sample_rate */
@@ -3363,7 +3557,7 @@ static const unsigned moat__v1__shadow_summary__field_indices_by_name[] = {
 static const ProtobufCIntRange moat__v1__shadow_summary__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor moat__v1__shadow_summary__descriptor =
 {
@@ -3373,7 +3567,7 @@ const ProtobufCMessageDescriptor moat__v1__shadow_summary__descriptor =
   "Moat__V1__ShadowSummary",
   "moat.v1",
   sizeof(Moat__V1__ShadowSummary),
-  11,
+  12,
   moat__v1__shadow_summary__field_descriptors,
   moat__v1__shadow_summary__field_indices_by_name,
   1,  moat__v1__shadow_summary__number_ranges,
@@ -3535,7 +3729,7 @@ const ProtobufCMessageDescriptor moat__v1__shadow_group__descriptor =
   (ProtobufCMessageInit) moat__v1__shadow_group__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__shadow_report_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor moat__v1__shadow_report_response__field_descriptors[6] =
 {
   {
     "summary",
@@ -3585,9 +3779,35 @@ static const ProtobufCFieldDescriptor moat__v1__shadow_report_response__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "nodes",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Moat__V1__ShadowReportResponse, n_nodes),
+    offsetof(Moat__V1__ShadowReportResponse, nodes),
+    &moat__v1__fleet_shadow_node__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "missing_nodes",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Moat__V1__ShadowReportResponse, n_missing_nodes),
+    offsetof(Moat__V1__ShadowReportResponse, missing_nodes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned moat__v1__shadow_report_response__field_indices_by_name[] = {
   1,   /* field[1] = groups */
+  5,   /* field[5] = missing_nodes */
+  4,   /* field[4] = nodes */
   2,   /* field[2] = other_flips */
   3,   /* field[3] = other_reason_changed */
   0,   /* field[0] = summary */
@@ -3595,7 +3815,7 @@ static const unsigned moat__v1__shadow_report_response__field_indices_by_name[] 
 static const ProtobufCIntRange moat__v1__shadow_report_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor moat__v1__shadow_report_response__descriptor =
 {
@@ -3605,14 +3825,349 @@ const ProtobufCMessageDescriptor moat__v1__shadow_report_response__descriptor =
   "Moat__V1__ShadowReportResponse",
   "moat.v1",
   sizeof(Moat__V1__ShadowReportResponse),
-  4,
+  6,
   moat__v1__shadow_report_response__field_descriptors,
   moat__v1__shadow_report_response__field_indices_by_name,
   1,  moat__v1__shadow_report_response__number_ranges,
   (ProtobufCMessageInit) moat__v1__shadow_report_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor moat__v1__shadow_promote_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor moat__v1__fleet_shadow_node__field_descriptors[8] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowNode, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "candidate",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowNode, candidate),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "compared",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowNode, compared),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "allow_to_deny",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowNode, allow_to_deny),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deny_to_allow",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowNode, deny_to_allow),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason_changed",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowNode, reason_changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "skipped",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowNode, skipped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "error",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowNode, error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__fleet_shadow_node__field_indices_by_name[] = {
+  3,   /* field[3] = allow_to_deny */
+  1,   /* field[1] = candidate */
+  2,   /* field[2] = compared */
+  4,   /* field[4] = deny_to_allow */
+  7,   /* field[7] = error */
+  0,   /* field[0] = name */
+  5,   /* field[5] = reason_changed */
+  6,   /* field[6] = skipped */
+};
+static const ProtobufCIntRange moat__v1__fleet_shadow_node__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor moat__v1__fleet_shadow_node__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.FleetShadowNode",
+  "FleetShadowNode",
+  "Moat__V1__FleetShadowNode",
+  "moat.v1",
+  sizeof(Moat__V1__FleetShadowNode),
+  8,
+  moat__v1__fleet_shadow_node__field_descriptors,
+  moat__v1__fleet_shadow_node__field_indices_by_name,
+  1,  moat__v1__fleet_shadow_node__number_ranges,
+  (ProtobufCMessageInit) moat__v1__fleet_shadow_node__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__fleet_shadow_entry__field_descriptors[7] =
+{
+  {
+    "document",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowEntry, document),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "candidate_hash",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowEntry, candidate_hash),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "base_hash",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowEntry, base_hash),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sample_rate",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowEntry, sample_rate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changes",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Moat__V1__FleetShadowEntry, n_changes),
+    offsetof(Moat__V1__FleetShadowEntry, changes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "put_by",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowEntry, put_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "put_at_unix_millis",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowEntry, put_at_unix_millis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__fleet_shadow_entry__field_indices_by_name[] = {
+  2,   /* field[2] = base_hash */
+  1,   /* field[1] = candidate_hash */
+  4,   /* field[4] = changes */
+  0,   /* field[0] = document */
+  6,   /* field[6] = put_at_unix_millis */
+  5,   /* field[5] = put_by */
+  3,   /* field[3] = sample_rate */
+};
+static const ProtobufCIntRange moat__v1__fleet_shadow_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor moat__v1__fleet_shadow_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.FleetShadowEntry",
+  "FleetShadowEntry",
+  "Moat__V1__FleetShadowEntry",
+  "moat.v1",
+  sizeof(Moat__V1__FleetShadowEntry),
+  7,
+  moat__v1__fleet_shadow_entry__field_descriptors,
+  moat__v1__fleet_shadow_entry__field_indices_by_name,
+  1,  moat__v1__fleet_shadow_entry__number_ranges,
+  (ProtobufCMessageInit) moat__v1__fleet_shadow_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__fleet_shadow_report__field_descriptors[5] =
+{
+  {
+    "node",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowReport, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "candidate_hash",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowReport, candidate_hash),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowReport, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "report",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowReport, report),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "error",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__FleetShadowReport, error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__fleet_shadow_report__field_indices_by_name[] = {
+  1,   /* field[1] = candidate_hash */
+  4,   /* field[4] = error */
+  0,   /* field[0] = node */
+  3,   /* field[3] = report */
+  2,   /* field[2] = request_id */
+};
+static const ProtobufCIntRange moat__v1__fleet_shadow_report__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor moat__v1__fleet_shadow_report__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "moat.v1.FleetShadowReport",
+  "FleetShadowReport",
+  "Moat__V1__FleetShadowReport",
+  "moat.v1",
+  sizeof(Moat__V1__FleetShadowReport),
+  5,
+  moat__v1__fleet_shadow_report__field_descriptors,
+  moat__v1__fleet_shadow_report__field_indices_by_name,
+  1,  moat__v1__fleet_shadow_report__number_ranges,
+  (ProtobufCMessageInit) moat__v1__fleet_shadow_report__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor moat__v1__shadow_promote_request__field_descriptors[3] =
 {
   {
     "limit_flips",
@@ -3638,15 +4193,28 @@ static const ProtobufCFieldDescriptor moat__v1__shadow_promote_request__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "fleet",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowPromoteRequest, fleet),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned moat__v1__shadow_promote_request__field_indices_by_name[] = {
+  2,   /* field[2] = fleet */
   0,   /* field[0] = limit_flips */
   1,   /* field[1] = max_flips */
 };
 static const ProtobufCIntRange moat__v1__shadow_promote_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor moat__v1__shadow_promote_request__descriptor =
 {
@@ -3656,16 +4224,36 @@ const ProtobufCMessageDescriptor moat__v1__shadow_promote_request__descriptor =
   "Moat__V1__ShadowPromoteRequest",
   "moat.v1",
   sizeof(Moat__V1__ShadowPromoteRequest),
-  2,
+  3,
   moat__v1__shadow_promote_request__field_descriptors,
   moat__v1__shadow_promote_request__field_indices_by_name,
   1,  moat__v1__shadow_promote_request__number_ranges,
   (ProtobufCMessageInit) moat__v1__shadow_promote_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define moat__v1__shadow_drop_request__field_descriptors NULL
-#define moat__v1__shadow_drop_request__field_indices_by_name NULL
-#define moat__v1__shadow_drop_request__number_ranges NULL
+static const ProtobufCFieldDescriptor moat__v1__shadow_drop_request__field_descriptors[1] =
+{
+  {
+    "fleet",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Moat__V1__ShadowDropRequest, fleet),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned moat__v1__shadow_drop_request__field_indices_by_name[] = {
+  0,   /* field[0] = fleet */
+};
+static const ProtobufCIntRange moat__v1__shadow_drop_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
 const ProtobufCMessageDescriptor moat__v1__shadow_drop_request__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -3674,10 +4262,10 @@ const ProtobufCMessageDescriptor moat__v1__shadow_drop_request__descriptor =
   "Moat__V1__ShadowDropRequest",
   "moat.v1",
   sizeof(Moat__V1__ShadowDropRequest),
-  0,
+  1,
   moat__v1__shadow_drop_request__field_descriptors,
   moat__v1__shadow_drop_request__field_indices_by_name,
-  0,  moat__v1__shadow_drop_request__number_ranges,
+  1,  moat__v1__shadow_drop_request__number_ranges,
   (ProtobufCMessageInit) moat__v1__shadow_drop_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -1,6 +1,7 @@
 import MoatEtcd
 import MoatIdentity
 import MoatWire
+import NIOCore
 
 /// The rules document as Moat keeps it in etcd under a prefix (docs/etcd.md, "Keys"):
 ///
@@ -8,7 +9,8 @@ import MoatWire
 ///   naming its chunks (`moat-chunks v1`, then `hash`, `size` and one `chunk` line per chunk);
 /// - `PREFIX/chunks/HASH`: one chunk, named by the hash of its bytes;
 /// - `PREFIX/history/HASH`: the last `keptDocuments` documents (as `PREFIX/document` held them),
-///   for rollback.
+///   for rollback;
+/// - `PREFIX/shadow/`: the fleet's shadow candidate (`FleetShadow`), whose chunks are kept too.
 ///
 /// A writer puts the chunks first, then switches `PREFIX/document` with one transaction that
 /// compares the revision it read and that every chunk exists; a reader follows a manifest only when
@@ -50,7 +52,7 @@ struct EtcdDocumentStore: Sendable {
     }
 
     var documentKey: [UInt8] { key("document") }
-    private func key(_ name: String) -> [UInt8] { Array((prefix + name).utf8) }
+    func key(_ name: String) -> [UInt8] { Array((prefix + name).utf8) }
     private func chunkKey(_ hash: String) -> [UInt8] { key("chunks/" + hash) }
     private func historyKey(_ hash: String) -> [UInt8] { key("history/" + hash) }
 
@@ -66,7 +68,8 @@ struct EtcdDocumentStore: Sendable {
         Stored(bytes: try await resolve(kv.value), modRevision: kv.modRevision)
     }
 
-    private func resolve(_ value: [UInt8]) async throws(EtcdSourceError) -> [UInt8] {
+    /// The document a stored value stands for: itself, or the chunks its manifest names.
+    func resolve(_ value: [UInt8]) async throws(EtcdSourceError) -> [UInt8] {
         guard let manifest = try Self.manifest(value) else { return value }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(manifest.size)
@@ -83,36 +86,47 @@ struct EtcdDocumentStore: Sendable {
         return bytes
     }
 
-    /// Replaces the document when `PREFIX/document` is still at `modRevision` (0: absent), and
-    /// keeps it for rollback unless told not to (a rollback goes to a kept one): the new mod
-    /// revision, or nil when the document changed meanwhile (read again and retry).
+    /// Replaces the document when `PREFIX/document` is still at `modRevision` (0: absent) and
+    /// `holding` holds, and keeps it for rollback unless told not to (a rollback goes to a kept
+    /// one): the new mod revision, or nil when the transaction did not hold (the document changed
+    /// meanwhile: read again and retry; or `holding` no longer holds: `holds(_:)`).
     func write(
         _ bytes: [UInt8],
         replacing modRevision: Int64,
+        holding: [EtcdCompare] = [],
         recordInHistory: Bool
     ) async throws(EtcdSourceError) -> Int64? {
         let hash = RevisionHash.of(bytes)
-        var compare = [EtcdCompare(key: documentKey, .modRevision(modRevision))]
-        let value: [UInt8]
-        if bytes.count <= Self.inlineLimit {
-            value = bytes
-        } else {
-            var manifest = EtcdDocumentManifest(hash: hash, size: bytes.count, chunks: [])
-            var start = 0
-            while start < bytes.count {
-                let chunk = Array(bytes[start..<min(start + Self.chunkBytes, bytes.count)])
-                let chunkHash = RevisionHash.of(chunk)
-                _ = try await call { try await client.put(EtcdPutRequest(key: chunkKey(chunkHash), value: chunk)) }
-                manifest.chunks.append(chunkHash)
-                compare.append(EtcdCompare(key: chunkKey(chunkHash), .version(0), .greater))
-                start += Self.chunkBytes
-            }
-            value = manifest.encoded
-        }
+        let (value, chunksExist) = try await storable(bytes)
+        let compare = [EtcdCompare(key: documentKey, .modRevision(modRevision))] + holding + chunksExist
         var operations = [EtcdOperation.put(EtcdPutRequest(key: documentKey, value: value))]
         if recordInHistory { operations.append(.put(EtcdPutRequest(key: historyKey(hash), value: value))) }
         let response = try await call { try await client.txn(EtcdTxnRequest(compare: compare, success: operations)) }
         return response.succeeded ? response.revision : nil
+    }
+
+    /// Whether every comparison in `compare` holds now.
+    func holds(_ compare: [EtcdCompare]) async throws(EtcdSourceError) -> Bool {
+        try await call { try await client.txn(EtcdTxnRequest(compare: compare, success: [])) }.succeeded
+    }
+
+    /// What a key holds for `bytes`: the bytes, or for a document over `inlineLimit` a manifest
+    /// of its chunks, which are put first (one request each); with the comparisons a transaction
+    /// that writes the value needs (every chunk still exists).
+    func storable(_ bytes: [UInt8]) async throws(EtcdSourceError) -> (value: [UInt8], chunksExist: [EtcdCompare]) {
+        guard bytes.count > Self.inlineLimit else { return (bytes, []) }
+        var manifest = EtcdDocumentManifest(hash: RevisionHash.of(bytes), size: bytes.count, chunks: [])
+        var compare: [EtcdCompare] = []
+        var start = 0
+        while start < bytes.count {
+            let chunk = Array(bytes[start..<min(start + Self.chunkBytes, bytes.count)])
+            let chunkHash = RevisionHash.of(chunk)
+            _ = try await call { try await client.put(EtcdPutRequest(key: chunkKey(chunkHash), value: chunk)) }
+            manifest.chunks.append(chunkHash)
+            compare.append(EtcdCompare(key: chunkKey(chunkHash), .version(0), .greater))
+            start += Self.chunkBytes
+        }
+        return (manifest.encoded, compare)
     }
 
     /// Every node of the fleet (`PREFIX/nodes/`) and the hash of the document (FleetStatus).
@@ -145,16 +159,22 @@ struct EtcdDocumentStore: Sendable {
         return response.kvs.sorted { $0.modRevision > $1.modRevision }
     }
 
-    /// Deletes the history past `keptDocuments` and the chunks no remaining document names, in
-    /// one transaction that holds only while `PREFIX/document` is unchanged (a writer that
-    /// switches to chunks deleted meanwhile fails its own comparison and writes them again).
+    /// Deletes the history past `keptDocuments` and the chunks no remaining document (nor the
+    /// fleet's shadow candidate) names, in one transaction that holds only while `PREFIX/document`
+    /// and the candidate are unchanged (a writer that switches to chunks deleted meanwhile fails
+    /// its own comparison and writes them again).
     func collectGarbage() async throws(EtcdSourceError) {
         let current = try await call { try await client.range(EtcdRangeRequest(key: documentKey)) }
         guard let document = current.kvs.first else { return }
+        let candidateKey = key(FleetShadow.candidateKey)
+        let candidate = try await call { try await client.range(EtcdRangeRequest(key: candidateKey)) }.kvs.first
         let entries = try await historyEntries()
         let kept = entries.prefix(Self.keptDocuments)
         var referenced = Set(try Self.manifest(document.value)?.chunks ?? [])
         for entry in kept { referenced.formUnion((try? EtcdDocumentManifest(entry.value))?.chunks ?? []) }
+        if let candidate, let entry = try? FleetShadowEntry(wirePayload: ByteBuffer(bytes: candidate.value)) {
+            referenced.formUnion((try? EtcdDocumentManifest(entry.document))?.chunks ?? [])
+        }
         let chunksPrefix = key("chunks/")
         let chunks = try await call {
             try await client.range(
@@ -171,7 +191,10 @@ struct EtcdDocumentStore: Sendable {
         _ = try await call {
             try await client.txn(
                 EtcdTxnRequest(
-                    compare: [EtcdCompare(key: documentKey, .modRevision(document.modRevision))],
+                    compare: [
+                        EtcdCompare(key: documentKey, .modRevision(document.modRevision)),
+                        EtcdCompare(key: candidateKey, .modRevision(candidate?.modRevision ?? 0)),
+                    ],
                     success: Array(deletions)
                 )
             )
@@ -187,7 +210,7 @@ struct EtcdDocumentStore: Sendable {
         }
     }
 
-    private func call<T>(_ body: () async throws -> T) async throws(EtcdSourceError) -> T {
+    func call<T>(_ body: () async throws -> T) async throws(EtcdSourceError) -> T {
         do {
             return try await body()
         } catch let error as EtcdError {

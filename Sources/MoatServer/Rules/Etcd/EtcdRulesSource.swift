@@ -8,20 +8,13 @@ import UnixSignals
 /// Follows the fleet's document in etcd (docs/etcd.md, "The source"): reads it and the store's
 /// revision, then watches `PREFIX/document` from the next revision; every change goes to
 /// `RuleUpdater.acceptFromEtcd`, the same validate → compile → swap path as a reload of the file.
-///
-/// When the watch fails (etcd down, a member lost) the rules are marked stale and the watch is
-/// opened again from the revision after the last one seen, on the next endpoint, with a growing
-/// pause; when etcd compacted that revision the document is read again first. So no change is
-/// missed, and since the updater skips documents not newer than the last handled, no revision
-/// goes backwards. SIGHUP re-reads etcd. The client's connections are the daemon's (`MoatDaemon`).
+/// SIGHUP re-reads etcd. The client's connections are the daemon's (`MoatDaemon`). How a lost
+/// watch is taken up again: `EtcdFollower`.
 struct EtcdRulesSource: Service {
     let store: EtcdDocumentStore
     let updater: RuleUpdater
     let progressInterval: Duration
     let logger: Logger
-
-    private static let firstPause = Duration.milliseconds(100)
-    private static let longestPause = Duration.seconds(2)
 
     func run() async throws {
         await withDiscardingTaskGroup { group in
@@ -35,37 +28,99 @@ struct EtcdRulesSource: Service {
         }
     }
 
-    /// The revision the watch continues from; nil: read the document first.
+    private func follow() async {
+        let (store, updater, logger) = (self.store, self.updater, self.logger)
+        await EtcdFollower(
+            client: store.client,
+            key: store.documentKey,
+            rangeEnd: [],
+            progressInterval: progressInterval,
+            logger: logger
+        ).follow(
+            read: { () async throws(EtcdSourceError) -> Int64 in
+                let read = try await store.read()
+                await updater.acceptFromEtcd(read.document, reason: "read")
+                await updater.setEtcdStale(false)
+                updater.noteSourceConfirmed()
+                return read.revision
+            },
+            created: { await updater.setEtcdStale(false) },
+            handle: { response async throws(EtcdSourceError) in
+                // An event or a progress notification: etcd confirms what this node has seen
+                // (`--max-snapshot-age`).
+                defer { updater.noteSourceConfirmed() }
+                // Only the last of several changes in one reply matters: each is a whole document.
+                guard let event = response.events.last else { return }
+                switch event.kind {
+                case .put:
+                    do throws(EtcdSourceError) {
+                        await updater.acceptFromEtcd(try await store.document(event.kv), reason: "watch")
+                    } catch {
+                        guard case .invalid(let message) = error else { throw error }
+                        await updater.refuseFromEtcd(message, revision: event.kv.modRevision)
+                    }
+                case .delete:
+                    await updater.acceptFromEtcd(nil, reason: "watch")
+                }
+            },
+            lost: { error, pause in
+                await updater.setEtcdStale(true)
+                logger.warning("etcd: \(error); serving the last good rules, trying again in \(pause)")
+            }
+        )
+    }
+}
+
+/// Reads keys of etcd, then watches them from the next revision, until cancelled: the document
+/// (`EtcdRulesSource`), the fleet's shadow candidate (`FleetShadow`).
+///
+/// When the watch fails (etcd down, a member lost), it is opened again from the revision after
+/// the last one seen, on the next endpoint, with a growing pause; when etcd compacted that
+/// revision the keys are read again first. So no change is missed.
+struct EtcdFollower: Sendable {
+    let client: EtcdClient
+    let key: [UInt8]
+    let rangeEnd: [UInt8]
+    let progressInterval: Duration
+    let logger: Logger
+
+    private static let firstPause = Duration.milliseconds(100)
+    private static let longestPause = Duration.seconds(2)
+
+    /// The revision the watch continues from; nil: read first.
     private final class Position: Sendable {
         let next = Mutex<Int64?>(nil)
     }
 
-    /// Reads, then watches, until cancelled.
-    private func follow() async {
+    /// `read` takes in what the keys hold and returns the store's revision at the read; `created`
+    /// runs when a watch stream is open; `handle` gets every other reply (events, progress
+    /// notifications) in order; `lost` is told why the watch failed and how long the pause is.
+    func follow(
+        read: () async throws(EtcdSourceError) -> Int64,
+        created: @escaping @Sendable () async -> Void,
+        handle: @escaping @Sendable (EtcdWatchResponse) async throws(EtcdSourceError) -> Void,
+        lost: (EtcdSourceError, Duration) async -> Void
+    ) async {
         let position = Position()
         var pause = Self.firstPause
         while !Task.isCancelled {
             let from = position.next.withLock { $0 }
             do throws(EtcdSourceError) {
                 if from == nil {
-                    let read = try await store.read()
-                    await updater.acceptFromEtcd(read.document, reason: "read")
-                    await updater.setEtcdStale(false)
-                    updater.noteSourceConfirmed()
-                    position.next.withLock { $0 = read.revision + 1 }
+                    let revision = try await read()
+                    position.next.withLock { $0 = revision + 1 }
                 }
-                try await watch(from: position)
+                try await watch(from: position, created: created, handle: handle)
             } catch {
                 if case .etcd(let failure) = error, case .compacted = failure.kind {
-                    logger.notice("\(failure.message); reading the document again")
+                    logger.notice("\(failure.message); reading again")
                     position.next.withLock { $0 = nil }
                     continue
                 }
                 if Task.isCancelled { return }
                 // A watch that got somewhere before failing starts over with a short pause.
                 if position.next.withLock({ $0 }) != from { pause = Self.firstPause }
-                await updater.setEtcdStale(true)
-                logger.warning("etcd: \(error); serving the last good rules, trying again in \(pause)")
+                await lost(error, pause)
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, Self.longestPause)
                 continue
@@ -74,36 +129,25 @@ struct EtcdRulesSource: Service {
     }
 
     /// One watch stream from `next`, advancing it past every event and progress notification handled.
-    private func watch(from position: Position) async throws(EtcdSourceError) {
+    private func watch(
+        from position: Position,
+        created: @escaping @Sendable () async -> Void,
+        handle: @escaping @Sendable (EtcdWatchResponse) async throws(EtcdSourceError) -> Void
+    ) async throws(EtcdSourceError) {
         guard let start = position.next.withLock({ $0 }) else { return }
-        let (store, updater) = (self.store, self.updater)
         do {
-            try await store.client.watch(
-                key: store.documentKey,
-                rangeEnd: [],
+            try await client.watch(
+                key: key,
+                rangeEnd: rangeEnd,
                 from: start,
                 progressInterval: progressInterval
             ) { response in
                 if response.created {
-                    await updater.setEtcdStale(false)
+                    await created()
                     return
                 }
-                // An event or a progress notification: etcd confirms what this node has seen
-                // (`--max-snapshot-age`).
-                defer { updater.noteSourceConfirmed() }
-                // Only the last of several changes in one reply matters: each is a whole document.
+                try await handle(response)
                 if let event = response.events.last {
-                    switch event.kind {
-                    case .put:
-                        do throws(EtcdSourceError) {
-                            await updater.acceptFromEtcd(try await store.document(event.kv), reason: "watch")
-                        } catch {
-                            guard case .invalid(let message) = error else { throw error }
-                            await updater.refuseFromEtcd(message, revision: event.kv.modRevision)
-                        }
-                    case .delete:
-                        await updater.acceptFromEtcd(nil, reason: "watch")
-                    }
                     position.next.withLock { $0 = event.kv.modRevision + 1 }
                 } else {
                     position.next.withLock { $0 = max($0 ?? 0, response.revision + 1) }

@@ -36,6 +36,10 @@ actor NodeRegistry {
 
     var key: [UInt8] { Array((prefix + "nodes/" + name).utf8) }
 
+    /// The lease of this node's entry while it is registered (what else this node keeps in etcd
+    /// while it lives goes under it too: its report on the fleet's shadow candidate).
+    var currentLease: Int64? { published == nil ? nil : lease }
+
     /// A live node holds the name.
     struct NameTaken: Error, CustomStringConvertible {
         var name: String

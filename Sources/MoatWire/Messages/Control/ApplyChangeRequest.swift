@@ -21,6 +21,9 @@ public struct ApplyChangeRequest: WireMessage, Hashable {
     /// Make the change on the shadow candidate (the current one, else a copy of the serving
     /// document) instead of the serving document (docs/protocol.md, "Shadow rule sets").
     public var shadow = false
+    /// With `shadow`: make the change on the fleet's candidate in etcd, judged by every node
+    /// (docs/etcd.md, "A fleet's shadow candidate"); needs the etcd rules source.
+    public var fleet = false
 
     public init(change: DocumentChange, expectedRevision: String? = nil, dryRun: Bool = false) {
         self.change = change
@@ -37,6 +40,7 @@ public struct ApplyChangeRequest: WireMessage, Hashable {
                 dryRun: message.dry_run != 0
             )
             request.shadow = message.shadow != 0
+            request.fleet = message.fleet != 0
             return request
         }
     }
@@ -49,6 +53,7 @@ public struct ApplyChangeRequest: WireMessage, Hashable {
             try arena.set(&message.pointee.expected_revision, expectedRevision, field: "expected_revision")
             message.pointee.dry_run = dryRun ? 1 : 0
             message.pointee.shadow = shadow ? 1 : 0
+            message.pointee.fleet = fleet ? 1 : 0
         }
     }
 }

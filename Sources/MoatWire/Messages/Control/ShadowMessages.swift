@@ -9,6 +9,9 @@ public struct ShadowPushRequest: WireMessage, Hashable {
     public var document: [UInt8]
     /// The share of checks the candidate also judges, in (0, 1]; `nil` (sent as 0) means all.
     public var sampleRate: Double?
+    /// Put the candidate in etcd so that every node of the fleet judges it (docs/etcd.md, "A
+    /// fleet's shadow candidate"); needs the etcd rules source.
+    public var fleet = false
 
     public init(document: [UInt8], sampleRate: Double? = nil) {
         self.document = document
@@ -17,10 +20,12 @@ public struct ShadowPushRequest: WireMessage, Hashable {
 
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
         self = try ProtobufCCodec.decode(Moat__V1__ShadowPushRequest.self, from: payload) { message in
-            ShadowPushRequest(
+            var request = ShadowPushRequest(
                 document: CBytes.array(message.document),
                 sampleRate: message.sample_rate == 0 ? nil : message.sample_rate
             )
+            request.fleet = message.fleet != 0
+            return request
         }
     }
 
@@ -28,22 +33,33 @@ public struct ShadowPushRequest: WireMessage, Hashable {
         ProtobufCCodec.encode(Moat__V1__ShadowPushRequest.self, into: &buffer) { message, arena in
             arena.set(&message.pointee.document, document)
             message.pointee.sample_rate = sampleRate ?? 0
+            message.pointee.fleet = fleet ? 1 : 0
         }
     }
 }
 
 /// `moat.v1.ShadowReportRequest` (ShadowReport, method 27); answered by a `ShadowReportResponse`.
 public struct ShadowReportRequest: WireMessage, Hashable {
+    /// Every live node's report on the fleet's candidate, summed (docs/etcd.md, "A fleet's shadow
+    /// candidate"); needs the etcd rules source.
+    public var fleet = false
+
     public init() {}
 
+    public init(fleet: Bool) {
+        self.fleet = fleet
+    }
+
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
-        self = try ProtobufCCodec.decode(Moat__V1__ShadowReportRequest.self, from: payload) { _ in
-            ShadowReportRequest()
+        self = try ProtobufCCodec.decode(Moat__V1__ShadowReportRequest.self, from: payload) { message in
+            ShadowReportRequest(fleet: message.fleet != 0)
         }
     }
 
     public func encode(into buffer: inout ByteBuffer) throws(MessageCodingError) {
-        ProtobufCCodec.encode(Moat__V1__ShadowReportRequest.self, into: &buffer) { _, _ in }
+        ProtobufCCodec.encode(Moat__V1__ShadowReportRequest.self, into: &buffer) { message, _ in
+            message.pointee.fleet = fleet ? 1 : 0
+        }
     }
 }
 
@@ -52,6 +68,9 @@ public struct ShadowReportRequest: WireMessage, Hashable {
 public struct ShadowPromoteRequest: WireMessage, Hashable {
     /// Refuse when more checks than this flipped (0: any flip refuses); `nil`: no limit.
     public var maximumFlips: UInt64?
+    /// Promote the fleet's candidate, the limit checked against every node's report summed;
+    /// needs the etcd rules source.
+    public var fleet = false
 
     public init(maximumFlips: UInt64? = nil) {
         self.maximumFlips = maximumFlips
@@ -59,7 +78,9 @@ public struct ShadowPromoteRequest: WireMessage, Hashable {
 
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
         self = try ProtobufCCodec.decode(Moat__V1__ShadowPromoteRequest.self, from: payload) { message in
-            ShadowPromoteRequest(maximumFlips: message.limit_flips != 0 ? message.max_flips : nil)
+            var request = ShadowPromoteRequest(maximumFlips: message.limit_flips != 0 ? message.max_flips : nil)
+            request.fleet = message.fleet != 0
+            return request
         }
     }
 
@@ -67,6 +88,7 @@ public struct ShadowPromoteRequest: WireMessage, Hashable {
         ProtobufCCodec.encode(Moat__V1__ShadowPromoteRequest.self, into: &buffer) { message, _ in
             message.pointee.limit_flips = maximumFlips == nil ? 0 : 1
             message.pointee.max_flips = maximumFlips ?? 0
+            message.pointee.fleet = fleet ? 1 : 0
         }
     }
 }
@@ -74,16 +96,26 @@ public struct ShadowPromoteRequest: WireMessage, Hashable {
 /// `moat.v1.ShadowDropRequest` (ShadowDrop, method 29): discards the candidate; answered by a
 /// `ChangeResponse` (`changed` false when there was none).
 public struct ShadowDropRequest: WireMessage, Hashable {
+    /// Delete the fleet's candidate from etcd, so that every node drops it; needs the etcd rules
+    /// source.
+    public var fleet = false
+
     public init() {}
 
+    public init(fleet: Bool) {
+        self.fleet = fleet
+    }
+
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
-        self = try ProtobufCCodec.decode(Moat__V1__ShadowDropRequest.self, from: payload) { _ in
-            ShadowDropRequest()
+        self = try ProtobufCCodec.decode(Moat__V1__ShadowDropRequest.self, from: payload) { message in
+            ShadowDropRequest(fleet: message.fleet != 0)
         }
     }
 
     public func encode(into buffer: inout ByteBuffer) throws(MessageCodingError) {
-        ProtobufCCodec.encode(Moat__V1__ShadowDropRequest.self, into: &buffer) { _, _ in }
+        ProtobufCCodec.encode(Moat__V1__ShadowDropRequest.self, into: &buffer) { message, _ in
+            message.pointee.fleet = fleet ? 1 : 0
+        }
     }
 }
 
@@ -108,6 +140,9 @@ public struct ShadowSummary: Sendable, Hashable {
     public var skipped: UInt64
     /// Whether the serving revision is no longer `base` (a pushed candidate is then not promoted).
     public var baseChanged: Bool
+    /// Whether the candidate is the fleet's (in etcd, judged by every node; docs/etcd.md, "A
+    /// fleet's shadow candidate").
+    public var fleet = false
 
     public init(
         candidate: Revision,
@@ -153,6 +188,7 @@ public struct ShadowSummary: Sendable, Hashable {
             skipped: message.skipped,
             baseChanged: message.base_changed != 0
         )
+        fleet = message.fleet != 0
     }
 
     func fill(_ arena: inout PackingArena) throws(MessageCodingError) -> UnsafeMutablePointer<Moat__V1__ShadowSummary> {
@@ -172,6 +208,7 @@ public struct ShadowSummary: Sendable, Hashable {
         message.pointee.reason_changed = reasonChanged
         message.pointee.skipped = skipped
         message.pointee.base_changed = baseChanged ? 1 : 0
+        message.pointee.fleet = fleet ? 1 : 0
         return message
     }
 }
@@ -244,6 +281,10 @@ public struct ShadowReportResponse: WireMessage, Hashable {
     public var otherFlips: UInt64
     /// Reason-changed checks not in a listed group.
     public var otherReasonChanged: UInt64
+    /// A fleet report: one entry per node that answered, by name.
+    public var nodes: [FleetShadowNode] = []
+    /// A fleet report: the live nodes that did not answer in time (their checks are not summed).
+    public var missingNodes: [String] = []
 
     public init(
         summary: ShadowSummary?,
@@ -291,12 +332,19 @@ public struct ShadowReportResponse: WireMessage, Hashable {
                     )
                 }
             }
-            return ShadowReportResponse(
+            var response = ShadowReportResponse(
                 summary: message.summary.map { ShadowSummary(cMessage: $0.pointee) },
                 groups: groups,
                 otherFlips: message.other_flips,
                 otherReasonChanged: message.other_reason_changed
             )
+            if let items = message.nodes {
+                response.nodes = (0..<message.n_nodes).compactMap {
+                    items[$0].map { FleetShadowNode(cMessage: $0.pointee) }
+                }
+            }
+            response.missingNodes = CString.strings(message.missing_nodes, count: message.n_missing_nodes)
+            return response
         }
     }
 
@@ -324,6 +372,18 @@ public struct ShadowReportResponse: WireMessage, Hashable {
             message.pointee.groups = items
             message.pointee.other_flips = otherFlips
             message.pointee.other_reason_changed = otherReasonChanged
+            let nodeItems = arena.pointers(to: Moat__V1__FleetShadowNode.self, count: nodes.count)
+            for (index, node) in nodes.enumerated() {
+                nodeItems[index] = try node.fill(&arena, field: "nodes[\(index)]")
+            }
+            message.pointee.n_nodes = nodes.count
+            message.pointee.nodes = nodeItems
+            try arena.set(
+                &message.pointee.missing_nodes,
+                count: &message.pointee.n_missing_nodes,
+                missingNodes,
+                field: "missing_nodes"
+            )
         }
     }
 }

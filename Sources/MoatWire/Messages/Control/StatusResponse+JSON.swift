@@ -54,7 +54,9 @@ extension ShadowSummary {
             ("denyToAllow", number(denyToAllow)),
             ("reasonChanged", number(reasonChanged)),
             ("skipped", number(skipped)),
-            ("persisted", .bool(false)),
+            // The fleet's candidate is kept in etcd (docs/etcd.md, "A fleet's shadow candidate").
+            ("fleet", .bool(fleet)),
+            ("persisted", .bool(fleet)),
         ])
     }
 }
@@ -63,29 +65,54 @@ extension ShadowReportResponse {
     /// What `moatctl shadow report --json` prints.
     public var json: JSONValue {
         func number<N: BinaryInteger>(_ value: N) -> JSONValue { .number(String(value)) }
-        return .object([
-            ("shadow", summary?.json ?? .null),
-            (
-                "groups",
-                .array(
-                    groups.map { group in
-                        .object([
-                            ("change", .string(group.change.rawValue)),
-                            ("vault", .string(group.vault)),
-                            ("operation", .string(group.operation)),
-                            ("caller", group.caller.isEmpty ? .null : .string(group.caller)),
-                            ("sourcePrefix", group.sourcePrefix.isEmpty ? .null : .string(group.sourcePrefix)),
-                            ("count", number(group.count)),
-                            ("firstSeen", .string(Timestamp.iso8601(millis: group.firstSeenUnixMillis))),
-                            ("lastSeen", .string(Timestamp.iso8601(millis: group.lastSeenUnixMillis))),
-                            ("serving", .string(group.serving)),
-                            ("candidate", .string(group.candidate)),
-                        ])
-                    }
-                )
-            ),
-            ("otherFlips", number(otherFlips)),
-            ("otherReasonChanged", number(otherReasonChanged)),
-        ])
+        // A fleet report: each node's part, and the live nodes that did not answer.
+        let fleetMembers: [(String, JSONValue)] =
+            summary?.fleet == true
+            ? [
+                (
+                    "nodes",
+                    .array(
+                        nodes.map { node in
+                            .object([
+                                ("name", .string(node.name)),
+                                ("candidate", node.candidate.isEmpty ? .null : .string(node.candidate)),
+                                ("compared", number(node.compared)),
+                                ("allowToDeny", number(node.allowToDeny)),
+                                ("denyToAllow", number(node.denyToAllow)),
+                                ("reasonChanged", number(node.reasonChanged)),
+                                ("skipped", number(node.skipped)),
+                                ("error", node.error.map { .string($0) } ?? .null),
+                            ])
+                        }
+                    )
+                ),
+                ("missingNodes", .array(missingNodes.map { .string($0) })),
+            ] : []
+        return .object(
+            [
+                ("shadow", summary?.json ?? .null),
+                (
+                    "groups",
+                    .array(
+                        groups.map { group in
+                            .object([
+                                ("change", .string(group.change.rawValue)),
+                                ("vault", .string(group.vault)),
+                                ("operation", .string(group.operation)),
+                                ("caller", group.caller.isEmpty ? .null : .string(group.caller)),
+                                ("sourcePrefix", group.sourcePrefix.isEmpty ? .null : .string(group.sourcePrefix)),
+                                ("count", number(group.count)),
+                                ("firstSeen", .string(Timestamp.iso8601(millis: group.firstSeenUnixMillis))),
+                                ("lastSeen", .string(Timestamp.iso8601(millis: group.lastSeenUnixMillis))),
+                                ("serving", .string(group.serving)),
+                                ("candidate", .string(group.candidate)),
+                            ])
+                        }
+                    )
+                ),
+                ("otherFlips", number(otherFlips)),
+                ("otherReasonChanged", number(otherReasonChanged)),
+            ] + fleetMembers
+        )
     }
 }

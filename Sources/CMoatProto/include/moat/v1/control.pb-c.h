@@ -47,6 +47,9 @@ typedef struct Moat__V1__ShadowReportRequest Moat__V1__ShadowReportRequest;
 typedef struct Moat__V1__ShadowSummary Moat__V1__ShadowSummary;
 typedef struct Moat__V1__ShadowGroup Moat__V1__ShadowGroup;
 typedef struct Moat__V1__ShadowReportResponse Moat__V1__ShadowReportResponse;
+typedef struct Moat__V1__FleetShadowNode Moat__V1__FleetShadowNode;
+typedef struct Moat__V1__FleetShadowEntry Moat__V1__FleetShadowEntry;
+typedef struct Moat__V1__FleetShadowReport Moat__V1__FleetShadowReport;
 typedef struct Moat__V1__ShadowPromoteRequest Moat__V1__ShadowPromoteRequest;
 typedef struct Moat__V1__ShadowDropRequest Moat__V1__ShadowDropRequest;
 
@@ -161,6 +164,11 @@ struct  Moat__V1__ApplyChangeRequest
    * document) instead of the serving document (docs/protocol.md, "Shadow rule sets").
    */
   protobuf_c_boolean shadow;
+  /*
+   * With `shadow`: make the change on the fleet's candidate in etcd (PREFIX/shadow/candidate),
+   * judged by every node (docs/etcd.md, "A fleet's shadow candidate"); needs the etcd source.
+   */
+  protobuf_c_boolean fleet;
   Moat__V1__ApplyChangeRequest__ChangeCase change_case;
   union {
     Moat__V1__IpRule *add_ip_rule;
@@ -176,7 +184,7 @@ struct  Moat__V1__ApplyChangeRequest
 };
 #define MOAT__V1__APPLY_CHANGE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__apply_change_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, MOAT__V1__APPLY_CHANGE_REQUEST__CHANGE__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, MOAT__V1__APPLY_CHANGE_REQUEST__CHANGE__NOT_SET, {0} }
 
 
 struct  Moat__V1__IpRule
@@ -599,10 +607,15 @@ struct  Moat__V1__ShadowPushRequest
    * The share of checks the candidate also judges, in (0, 1]; 0 (not given) means 1.
    */
   double sample_rate;
+  /*
+   * Put the candidate in etcd (PREFIX/shadow/candidate) so that every node judges it
+   * (docs/etcd.md, "A fleet's shadow candidate"); needs the etcd source.
+   */
+  protobuf_c_boolean fleet;
 };
 #define MOAT__V1__SHADOW_PUSH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_push_request__descriptor) \
-    , {0,NULL}, 0 }
+    , {0,NULL}, 0, 0 }
 
 
 /*
@@ -611,10 +624,15 @@ struct  Moat__V1__ShadowPushRequest
 struct  Moat__V1__ShadowReportRequest
 {
   ProtobufCMessage base;
+  /*
+   * The fleet candidate's report: every live node's, summed (docs/etcd.md, "A fleet's shadow
+   * candidate"); needs the etcd source.
+   */
+  protobuf_c_boolean fleet;
 };
 #define MOAT__V1__SHADOW_REPORT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_report_request__descriptor) \
-     }
+    , 0 }
 
 
 /*
@@ -656,10 +674,14 @@ struct  Moat__V1__ShadowSummary
    * True when the serving revision is no longer `base` (a pushed candidate is then not promoted).
    */
   protobuf_c_boolean base_changed;
+  /*
+   * True when the candidate is the fleet's (PREFIX/shadow/candidate in etcd), judged by every node.
+   */
+  protobuf_c_boolean fleet;
 };
 #define MOAT__V1__SHADOW_SUMMARY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_summary__descriptor) \
-    , NULL, NULL, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , NULL, NULL, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -711,10 +733,115 @@ struct  Moat__V1__ShadowReportResponse
    */
   uint64_t other_flips;
   uint64_t other_reason_changed;
+  /*
+   * A fleet report (ShadowReportRequest.fleet): one entry per node that answered, by name.
+   */
+  size_t n_nodes;
+  Moat__V1__FleetShadowNode **nodes;
+  /*
+   * A fleet report: the live nodes that did not answer within --etcd-timeout, by name (their
+   * checks are not in the sums).
+   */
+  size_t n_missing_nodes;
+  char **missing_nodes;
 };
 #define MOAT__V1__SHADOW_REPORT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_report_response__descriptor) \
-    , NULL, 0,NULL, 0, 0 }
+    , NULL, 0,NULL, 0, 0, 0,NULL, 0,NULL }
+
+
+/*
+ * One node's part of a fleet report.
+ */
+struct  Moat__V1__FleetShadowNode
+{
+  ProtobufCMessage base;
+  char *name;
+  /*
+   * The candidate revision the node judges (the fleet's, or its rebase onto the node's serving
+   * document); empty when it could not load it.
+   */
+  char *candidate;
+  uint64_t compared;
+  uint64_t allow_to_deny;
+  uint64_t deny_to_allow;
+  uint64_t reason_changed;
+  uint64_t skipped;
+  /*
+   * Why the node could not load the fleet candidate; empty when it judges it.
+   */
+  char *error;
+};
+#define MOAT__V1__FLEET_SHADOW_NODE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__fleet_shadow_node__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * The value of PREFIX/shadow/candidate in etcd: the fleet's shadow candidate (docs/etcd.md, "A
+ * fleet's shadow candidate").
+ */
+struct  Moat__V1__FleetShadowEntry
+{
+  ProtobufCMessage base;
+  /*
+   * The document, or for one over 512 KiB its chunk manifest (as PREFIX/document holds it).
+   */
+  ProtobufCBinaryData document;
+  /*
+   * The revision hash of the document.
+   */
+  char *candidate_hash;
+  /*
+   * The revision hash of etcd's document the candidate was built on.
+   */
+  char *base_hash;
+  double sample_rate;
+  /*
+   * The changes that built it from the base, in order, each an encoded ApplyChangeRequest;
+   * none when it was pushed whole.
+   */
+  size_t n_changes;
+  ProtobufCBinaryData *changes;
+  /*
+   * The node that put it, and when (Unix milliseconds).
+   */
+  char *put_by;
+  int64_t put_at_unix_millis;
+};
+#define MOAT__V1__FLEET_SHADOW_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__fleet_shadow_entry__descriptor) \
+    , {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * The value of PREFIX/shadow/reports/NODE: one node's report on the fleet candidate, under the
+ * node's lease.
+ */
+struct  Moat__V1__FleetShadowReport
+{
+  ProtobufCMessage base;
+  char *node;
+  /*
+   * The fleet candidate (FleetShadowEntry.candidate_hash) it is about; empty: none was loaded.
+   */
+  char *candidate_hash;
+  /*
+   * The PREFIX/shadow/report-request value it answers.
+   */
+  char *request_id;
+  /*
+   * The node's ShadowReportResponse, encoded.
+   */
+  ProtobufCBinaryData report;
+  /*
+   * Why the node could not load the candidate; empty when it judges it.
+   */
+  char *error;
+};
+#define MOAT__V1__FLEET_SHADOW_REPORT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&moat__v1__fleet_shadow_report__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL}, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -729,10 +856,15 @@ struct  Moat__V1__ShadowPromoteRequest
    */
   protobuf_c_boolean limit_flips;
   uint64_t max_flips;
+  /*
+   * Promote the fleet's candidate, its limits checked against every node's report summed; needs
+   * the etcd source.
+   */
+  protobuf_c_boolean fleet;
 };
 #define MOAT__V1__SHADOW_PROMOTE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_promote_request__descriptor) \
-    , 0, 0 }
+    , 0, 0, 0 }
 
 
 /*
@@ -741,10 +873,14 @@ struct  Moat__V1__ShadowPromoteRequest
 struct  Moat__V1__ShadowDropRequest
 {
   ProtobufCMessage base;
+  /*
+   * Delete the fleet's candidate from etcd (every node drops it); needs the etcd source.
+   */
+  protobuf_c_boolean fleet;
 };
 #define MOAT__V1__SHADOW_DROP_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&moat__v1__shadow_drop_request__descriptor) \
-     }
+    , 0 }
 
 
 /* Moat__V1__PutDocumentRequest methods */
@@ -1336,6 +1472,63 @@ Moat__V1__ShadowReportResponse *
 void   moat__v1__shadow_report_response__free_unpacked
                      (Moat__V1__ShadowReportResponse *message,
                       ProtobufCAllocator *allocator);
+/* Moat__V1__FleetShadowNode methods */
+void   moat__v1__fleet_shadow_node__init
+                     (Moat__V1__FleetShadowNode         *message);
+size_t moat__v1__fleet_shadow_node__get_packed_size
+                     (const Moat__V1__FleetShadowNode   *message);
+size_t moat__v1__fleet_shadow_node__pack
+                     (const Moat__V1__FleetShadowNode   *message,
+                      uint8_t             *out);
+size_t moat__v1__fleet_shadow_node__pack_to_buffer
+                     (const Moat__V1__FleetShadowNode   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__FleetShadowNode *
+       moat__v1__fleet_shadow_node__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__fleet_shadow_node__free_unpacked
+                     (Moat__V1__FleetShadowNode *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__FleetShadowEntry methods */
+void   moat__v1__fleet_shadow_entry__init
+                     (Moat__V1__FleetShadowEntry         *message);
+size_t moat__v1__fleet_shadow_entry__get_packed_size
+                     (const Moat__V1__FleetShadowEntry   *message);
+size_t moat__v1__fleet_shadow_entry__pack
+                     (const Moat__V1__FleetShadowEntry   *message,
+                      uint8_t             *out);
+size_t moat__v1__fleet_shadow_entry__pack_to_buffer
+                     (const Moat__V1__FleetShadowEntry   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__FleetShadowEntry *
+       moat__v1__fleet_shadow_entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__fleet_shadow_entry__free_unpacked
+                     (Moat__V1__FleetShadowEntry *message,
+                      ProtobufCAllocator *allocator);
+/* Moat__V1__FleetShadowReport methods */
+void   moat__v1__fleet_shadow_report__init
+                     (Moat__V1__FleetShadowReport         *message);
+size_t moat__v1__fleet_shadow_report__get_packed_size
+                     (const Moat__V1__FleetShadowReport   *message);
+size_t moat__v1__fleet_shadow_report__pack
+                     (const Moat__V1__FleetShadowReport   *message,
+                      uint8_t             *out);
+size_t moat__v1__fleet_shadow_report__pack_to_buffer
+                     (const Moat__V1__FleetShadowReport   *message,
+                      ProtobufCBuffer     *buffer);
+Moat__V1__FleetShadowReport *
+       moat__v1__fleet_shadow_report__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   moat__v1__fleet_shadow_report__free_unpacked
+                     (Moat__V1__FleetShadowReport *message,
+                      ProtobufCAllocator *allocator);
 /* Moat__V1__ShadowPromoteRequest methods */
 void   moat__v1__shadow_promote_request__init
                      (Moat__V1__ShadowPromoteRequest         *message);
@@ -1468,6 +1661,15 @@ typedef void (*Moat__V1__ShadowGroup_Closure)
                   void *closure_data);
 typedef void (*Moat__V1__ShadowReportResponse_Closure)
                  (const Moat__V1__ShadowReportResponse *message,
+                  void *closure_data);
+typedef void (*Moat__V1__FleetShadowNode_Closure)
+                 (const Moat__V1__FleetShadowNode *message,
+                  void *closure_data);
+typedef void (*Moat__V1__FleetShadowEntry_Closure)
+                 (const Moat__V1__FleetShadowEntry *message,
+                  void *closure_data);
+typedef void (*Moat__V1__FleetShadowReport_Closure)
+                 (const Moat__V1__FleetShadowReport *message,
                   void *closure_data);
 typedef void (*Moat__V1__ShadowPromoteRequest_Closure)
                  (const Moat__V1__ShadowPromoteRequest *message,
@@ -1654,6 +1856,9 @@ extern const ProtobufCMessageDescriptor moat__v1__shadow_report_request__descrip
 extern const ProtobufCMessageDescriptor moat__v1__shadow_summary__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__shadow_group__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__shadow_report_response__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__fleet_shadow_node__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__fleet_shadow_entry__descriptor;
+extern const ProtobufCMessageDescriptor moat__v1__fleet_shadow_report__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__shadow_promote_request__descriptor;
 extern const ProtobufCMessageDescriptor moat__v1__shadow_drop_request__descriptor;
 extern const ProtobufCServiceDescriptor moat__v1__control__descriptor;
