@@ -191,3 +191,13 @@ int64_t cmoat_field_spans(
     }
     return count;
 }
+
+bool cmoat_string_equals(const char *string, const uint8_t *bytes, size_t length) {
+    // memchr stops at the first NUL (C11 7.24.5.1): nothing past the terminator is read.
+    const char *end = memchr(string, '\0', length + 1);
+    if (end == NULL || (size_t)(end - string) != length) return false;
+    // Every byte, whatever they hold: the time does not tell where they differ.
+    unsigned char difference = 0;
+    for (size_t index = 0; index < length; index++) difference |= (unsigned char)string[index] ^ bytes[index];
+    return difference == 0;
+}

@@ -141,14 +141,7 @@ struct DataRequestProcessorTests {
     @Test("a payload that does not decode, or holds a NUL, is INVALID_ARGUMENT and the connection stays")
     func badPayload() throws {
         var processor = try Self.processor()
-        let garbage = Frame(
-            streamID: 1,
-            method: .check,
-            flags: [],
-            status: .ok,
-            payload: ByteBuffer(bytes: [0xff, 0xff, 0xff])
-        )
-        let reply = try Self.answer(&processor, garbage)
+        let reply = try Self.answer(&processor, Self.garbage(streamID: 1))
         #expect(reply.frame.status == .invalidArgument && !reply.closesConnection)
         // Field 1 (vault), length 3, "a\0b".
         let nul = Frame(
@@ -254,9 +247,130 @@ struct DataRequestProcessorTests {
         #expect(decision.stage == .authorization)
         #expect(decision.caller?.objectId == "a11ce000-0000-4000-8000-000000000001")
     }
+
+    @Test(
+        "tokens on one connection (the same again, with Bearer, another of the same length, the first again) each name their own caller"
+    )
+    func tokensOnOneConnection() throws {
+        var processor = try Self.exampleProcessor()
+        let (alice, bob) = (Self.alice, Self.bob)
+        let aliceToken = try TokenCacheTests.token(object: alice)
+        let bobToken = try TokenCacheTests.token(object: bob)
+        try #require(aliceToken.utf8.count == bobToken.utf8.count)
+        let sequence = [
+            (aliceToken, alice), (aliceToken, alice), ("Bearer " + aliceToken, alice), (bobToken, bob),
+            (aliceToken, alice), (bobToken, bob),
+        ]
+        for (token, caller) in sequence {
+            var request = Self.request
+            request.token = token
+            let reply = try Self.answer(&processor, try Self.frame(.check, request))
+            let decision = try Decision(wirePayload: reply.frame.payload)
+            #expect(decision.caller?.objectId == caller)
+        }
+    }
 }
 
 extension DataRequestProcessorTests {
+    /// Object ids of the example rules' tenant: alice may get contoso-prod's secrets, bob may not.
+    static let alice = "a11ce000-0000-4000-8000-000000000001"
+    static let bob = "b0b00000-0000-4000-8000-000000000002"
+
+    /// A processor on the example rules (deploy/examples/rules.json), deciding at a time when
+    /// `TokenCacheTests.token`'s tokens are valid.
+    static func exampleProcessor() throws -> DataRequestProcessor {
+        let store = RuleStore()
+        store.publish(try TokenCacheTests.state(sequence: 1))
+        var processor = try Self.processor(store: store, serving: false)
+        processor.clock = { 1_800_000_000 }
+        return processor
+    }
+
+    /// A Check frame whose payload does not decode.
+    static func garbage(streamID: UInt32) -> Frame {
+        Frame(
+            streamID: streamID,
+            method: .check,
+            flags: [],
+            status: .ok,
+            payload: ByteBuffer(bytes: [0xff, 0xff, 0xff])
+        )
+    }
+
+    /// `processor`'s answer to a check of `request` on stream `streamID`, and the answer a processor
+    /// of its own gives it (no last answer: the decision packed).
+    static func answerAndPacked(
+        _ processor: inout DataRequestProcessor,
+        _ request: CheckRequest,
+        streamID: UInt32
+    ) throws -> (reply: Frame, packed: Frame) {
+        let frame = try Self.frame(.check, request, streamID: streamID)
+        let reply = try Self.answer(&processor, frame)
+        var fresh = try Self.exampleProcessor()
+        return (reply.frame, try Self.answer(&fresh, frame).frame)
+    }
+
+    @Test(
+        "an answer repeating the connection's last decision is byte for byte the answer packed anew, on its own stream"
+    )
+    func repeatedAnswers() throws {
+        var processor = try Self.exampleProcessor()
+        let alice = try TokenCacheTests.token(object: Self.alice)
+        let bob = try TokenCacheTests.token(object: Self.bob)
+        var outcomes: [Decision.Outcome] = []
+        for (index, token) in [alice, alice, bob, bob, alice].enumerated() {
+            var request = Self.request
+            request.token = token
+            let (reply, packed) = try Self.answerAndPacked(&processor, request, streamID: UInt32(20 + index))
+            #expect(reply == packed)
+            #expect(reply.streamID == UInt32(20 + index))
+            outcomes.append(try Decision(wirePayload: reply.payload).outcome)
+        }
+        #expect(outcomes == [.allow, .allow, .deny, .deny, .allow])
+    }
+
+    @Test(
+        "an answer whose decision equals the last one as Strings compare, but not byte for byte (canonically equivalent names), is packed anew"
+    )
+    func canonicallyEquivalentAnswers() throws {
+        var processor = try Self.exampleProcessor()
+        let token = try TokenCacheTests.token(object: Self.alice)
+        // "café" with U+00E9, then with "e" and U+0301: equal `String`s, other bytes, both echoed
+        // in the VaultNotFound message.
+        let names = ["caf\u{E9}", "cafe\u{301}"]
+        try #require(names[0] == names[1] && Array(names[0].utf8) != Array(names[1].utf8))
+        for (index, vault) in names.enumerated() {
+            var request = Self.request
+            request.token = token
+            request.vault = vault
+            let (reply, packed) = try Self.answerAndPacked(&processor, request, streamID: UInt32(40 + index))
+            #expect(reply == packed)
+            let decision = try Decision(wirePayload: reply.payload)
+            #expect(decision.code == .vaultNotFound)
+            #expect(decision.message.utf8.count == "Vault not found: ''.".utf8.count + vault.utf8.count)
+        }
+    }
+
+    @Test("a check repeated after an error answer, then after a new revision, is answered as packing would")
+    func repeatedAcrossErrorsAndRevisions() throws {
+        var processor = try Self.exampleProcessor()
+        var request = Self.request
+        request.token = try TokenCacheTests.token(object: Self.alice)
+        let check = try Self.frame(.check, request, streamID: 30)
+        let first = try Self.answer(&processor, check)
+        let refused = try Self.answer(&processor, Self.garbage(streamID: 31))
+        #expect(refused.frame.status == .invalidArgument)
+        let again = try Self.answer(&processor, check)
+        #expect(again.frame == first.frame)
+        // A new revision: the same question, answered on it.
+        processor.store.publish(try TokenCacheTests.state(sequence: 2))
+        let next = try Self.answer(&processor, check)
+        var fresh = try Self.exampleProcessor()
+        fresh.store.publish(try TokenCacheTests.state(sequence: 2))
+        #expect(next.frame == (try Self.answer(&fresh, check)).frame)
+        #expect(try Decision(wirePayload: next.frame.payload).revision.sequence == 2)
+    }
+
     /// `bytes` as one item of `CheckBatchRequest.requests` (field 1, a length under 128).
     static func item(_ bytes: [UInt8]) -> [UInt8] {
         precondition(bytes.count < 128)

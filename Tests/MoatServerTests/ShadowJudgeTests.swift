@@ -55,6 +55,43 @@ struct ShadowJudgeTests {
         #expect(candidate.judge.counts().compared == 4)
     }
 
+    @Test("the judge tells apart tokens of the same length judged in a row (its memo of the last token)")
+    func tokensInARow() async throws {
+        let store = RuleStore()
+        let serving = try TokenCacheTests.state(sequence: 1)
+        store.publish(serving)
+        var processor = try DataRequestProcessorTests.processor(store: store, serving: false)
+        processor.clock = { 1_800_000_000 }
+        // The candidate is the serving document: every check must be judged as it was answered.
+        let candidate = ShadowCandidate(
+            rules: try LoadedRules(json: serving.document, sequence: 5),
+            document: serving.document,
+            base: serving.revision,
+            changes: nil,
+            sampleRate: 1,
+            judge: ShadowJudge(metrics: DataRequestProcessorTests.metrics)
+        )
+        store.shadow.install(candidate)
+        // alice may get the secret, bob may not.
+        let alice = try TokenCacheTests.token(object: "a11ce000-0000-4000-8000-000000000001")
+        let bob = try TokenCacheTests.token(object: "b0b00000-0000-4000-8000-000000000002")
+        try #require(alice.utf8.count == bob.utf8.count)
+        var outcomes: [Decision.Outcome] = []
+        for token in [alice, bob, alice, bob] {
+            var request = DataRequestProcessorTests.request
+            request.token = token
+            let reply = try DataRequestProcessorTests.answer(
+                &processor,
+                try DataRequestProcessorTests.frame(.check, request)
+            )
+            outcomes.append(try Decision(wirePayload: reply.frame.payload).outcome)
+        }
+        #expect(outcomes == [.allow, .deny, .allow, .deny])
+        await candidate.judge.settle()
+        let counts = candidate.judge.counts()
+        #expect(counts.compared == 4 && counts.allowToDeny == 0 && counts.denyToAllow == 0 && counts.reasonChanged == 0)
+    }
+
     @Test("the sample rate sets the share of checks judged")
     func sampled() async throws {
         let store = RuleStore()

@@ -193,4 +193,115 @@ struct TokenCacheTests {
         #expect(Self.verified(cache.verify(token, state: state, now: Self.expiry - 10)) != nil)
         #expect(Self.counts(metrics) == (0, 2))
     }
+
+    // MARK: - A connection's memo of its last token (TokenMemo)
+
+    @Test("the memo gives the fingerprint it holds for the same bytes and cache, and none for any other")
+    func memoReusesOnlyTheSameToken() throws {
+        let token = try Self.token(object: "a11ce000-0000-4000-8000-000000000001")
+        let (cache, _) = Self.cache()
+        let (other, _) = Self.cache()
+        let memo = TokenMemo()
+        #expect(memo.fingerprint(of: Substring(token), in: cache) == nil)
+        let held = TokenFingerprinter().fingerprint(Substring(token))
+        memo.remember(Substring(token), held, in: cache)
+        #expect(memo.lastTokenField == token)
+        // The same bytes in other storage.
+        let copy = Substring(String(decoding: Array(token.utf8), as: UTF8.self))
+        #expect(memo.fingerprint(of: copy, in: cache) == held)
+        // One byte changed, the length kept: the first (the header), one in the middle, the last
+        // (the signature).
+        let bytes = Array(token.utf8)
+        for index in [0, bytes.count / 2, bytes.count - 1] {
+            var changed = bytes
+            changed[index] = bytes[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+            #expect(memo.fingerprint(of: Substring(String(decoding: changed, as: UTF8.self)), in: cache) == nil)
+        }
+        #expect(memo.fingerprint(of: copy.dropLast(), in: cache) == nil)
+        // The same token for another cache (another key).
+        #expect(memo.fingerprint(of: copy, in: other) == nil)
+        #expect(memo.fingerprint(of: copy, in: cache) == held)
+    }
+
+    @Test("the memo holds only tokens the cache holds verified: a refused or expired token leaves the last one")
+    func memoHoldsOnlyVerifiedTokens() throws {
+        let (cache, _) = Self.cache()
+        let state = try Self.state(sequence: 1)
+        let alice = try Self.token(object: "a11ce000-0000-4000-8000-000000000001")
+        let bob = try Self.token(object: "b0b00000-0000-4000-8000-000000000002")
+        let memo = TokenMemo()
+        let verified = cache.verify(Substring(alice), state: state, now: 1_800_000_000, memo: memo)
+        #expect(Self.verified(verified) != nil)
+        #expect(memo.lastTokenField == alice)
+        // A forged signature: refused, not held.
+        let junk = try Self.junk(7)
+        #expect(Self.refusal(cache.verify(junk, state: state, now: 1_800_000_000, memo: memo)) != nil)
+        #expect(memo.lastTokenField == alice)
+        // Expired: answered, not cached, not held.
+        let expired = cache.verify(Substring(bob), state: state, now: Self.expiry, memo: memo)
+        #expect(Self.verified(expired) != nil)
+        #expect(memo.lastTokenField == alice)
+        // A hit for a token another connection had verified: held.
+        let hit = cache.verify(Substring(bob), state: state, now: 1_800_000_000, memo: TokenMemo())
+        #expect(Self.verified(hit) != nil)
+        _ = cache.verify(Substring(bob), state: state, now: 1_800_000_000, memo: memo)
+        #expect(memo.lastTokenField == bob)
+    }
+
+    @Test("with a memo, another token of the same length on the same connection is its own caller")
+    func memoDoesNotConfuseTokens() throws {
+        let (cache, metrics) = Self.cache()
+        let state = try Self.state(sequence: 1)
+        let alice = Substring(try Self.token(object: "a11ce000-0000-4000-8000-000000000001"))
+        let bob = Substring(try Self.token(object: "b0b00000-0000-4000-8000-000000000002"))
+        try #require(alice.utf8.count == bob.utf8.count)
+        let memo = TokenMemo()
+        for _ in 0..<2 {
+            let first = cache.verify(alice, state: state, now: 1_800_000_000, memo: memo)
+            #expect(Self.verified(first) == "a11ce000-0000-4000-8000-000000000001")
+            let second = cache.verify(bob, state: state, now: 1_800_000_000, memo: memo)
+            #expect(Self.verified(second) == "b0b00000-0000-4000-8000-000000000002")
+        }
+        #expect(Self.counts(metrics) == (2, 2))
+    }
+
+    @Test(
+        "with a memo, the cache still decides: an expired entry, a new revision, new key sets, an evicted entry are verified again"
+    )
+    func memoKeepsTheCacheChecks() throws {
+        let metrics = ServerMetrics()
+        let state = try Self.state(sequence: 1)
+        let alice = Substring(try Self.token(object: "a11ce000-0000-4000-8000-000000000001"))
+        let bob = Substring(try Self.token(object: "b0b00000-0000-4000-8000-000000000002"))
+        // Room for one entry: the second connection's token evicts the first's.
+        let cache = TokenCache(
+            eventLoop: EmbeddedEventLoop(),
+            maximumBytes: 2 * (alice.utf8.count + TokenCache.entryOverhead) - 1,
+            metrics: metrics
+        )
+        let first = TokenMemo()
+        let second = TokenMemo()
+        _ = cache.verify(alice, state: state, now: 1_800_000_000, memo: first)
+        _ = cache.verify(alice, state: state, now: 1_800_000_001, memo: first)
+        #expect(Self.counts(metrics) == (1, 1))
+        // Expired: verified again, not kept.
+        _ = cache.verify(alice, state: state, now: Self.expiry, memo: first)
+        #expect(Self.counts(metrics) == (1, 2))
+        // A new revision empties the cache.
+        let next = try Self.state(sequence: 2)
+        _ = cache.verify(alice, state: next, now: 1_800_000_000, memo: first)
+        _ = cache.verify(alice, state: next, now: 1_800_000_000, memo: first)
+        #expect(Self.counts(metrics) == (2, 3))
+        // New key sets (a key fetch) empty it too.
+        let rotated = next.with(FetchedKeys(generation: 1, sets: [:], unknownKey: nil))
+        _ = cache.verify(alice, state: rotated, now: 1_800_000_000, memo: first)
+        _ = cache.verify(alice, state: rotated, now: 1_800_000_000, memo: first)
+        #expect(Self.counts(metrics) == (3, 4))
+        // Evicted by another connection's token.
+        let evicting = cache.verify(bob, state: rotated, now: 1_800_000_000, memo: second)
+        #expect(Self.verified(evicting) != nil)
+        let evicted = cache.verify(alice, state: rotated, now: 1_800_000_000, memo: first)
+        #expect(Self.verified(evicted) == "a11ce000-0000-4000-8000-000000000001")
+        #expect(Self.counts(metrics) == (3, 6))
+    }
 }

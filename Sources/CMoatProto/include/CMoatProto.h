@@ -1,6 +1,7 @@
 #ifndef C_MOAT_PROTO_H
 #define C_MOAT_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
@@ -162,5 +163,39 @@ int64_t cmoat_field_spans(
     cmoat_span *spans,
     size_t capacity
 );
+
+/// Whether the NUL-terminated `string` holds exactly the `length` bytes at `bytes` (which hold no
+/// NUL), never reading past `string`'s terminator. Of equal lengths, every byte is compared, so
+/// the time taken does not tell where they differ (`bytes` may be another caller's token:
+/// docs/security.md).
+bool cmoat_string_equals(const char *string, const uint8_t *bytes, size_t length);
+
+/// Bytes of the calling thread's unpack arena: an unpacked message up to about this size (a Check
+/// with a token of up to about 14 KiB) takes no allocation.
+#define CMOAT_UNPACK_ARENA_CAPACITY ((size_t)16384)
+
+/// The calling thread's unpack arena, as a protobuf-c allocator for `protobuf_c_message_unpack`: a
+/// bump allocator over `CMOAT_UNPACK_ARENA_CAPACITY` bytes, allocated at the thread's first unpack,
+/// reused by every unpack after, freed when the thread exits. One thread decodes one message at a
+/// time, so an event loop's arena serves all its connections; an allocation that does not fit the
+/// rest of it comes from `malloc`. Returns NULL (protobuf-c's system allocator) when the thread's
+/// arena is held already, or its memory could not be allocated. Every acquire is followed by one
+/// `cmoat_unpack_arena_release` with its result, once nothing reads the unpacked message any more.
+ProtobufCAllocator *cmoat_unpack_arena_acquire(void);
+
+/// Frees `message` (unpacked with `allocator`, from `cmoat_unpack_arena_acquire`; may be NULL when
+/// unpacking failed) and empties the arena for the next unpack. Under AddressSanitizer the arena's
+/// free bytes are poisoned, so reading a released message is caught as with `free`.
+void cmoat_unpack_arena_release(ProtobufCAllocator *allocator, ProtobufCMessage *message);
+
+/// Bytes of the calling thread's arena in use now (0 between unpacks): for tests.
+size_t cmoat_unpack_arena_used(void);
+
+/// Allocations of the calling thread's arena that came from `malloc` and are not freed yet (0
+/// between unpacks: a message that did not fit is freed whole, unpacked or not): for tests.
+size_t cmoat_unpack_arena_outstanding(void);
+
+/// Whether `pointer` lies in the calling thread's arena: for tests.
+bool cmoat_unpack_arena_owns(const void *pointer);
 
 #endif

@@ -24,6 +24,12 @@ struct DataRequestProcessor {
     /// The time requests are decided at, in seconds since the epoch: the wall clock. Tests set
     /// another, in-process only: the daemon has no flag for it.
     var clock: @Sendable () -> Int64 = WallClock.seconds
+    /// The connection's last verified token and its fingerprint (`TokenMemo`). The memos are
+    /// objects: a copy of the processor shares them, so each connection makes its own processor
+    /// (`DataServer`, `EnvoyAuthorizationService.processor(on:)`) and never copies it.
+    let tokenMemo = TokenMemo()
+    /// The connection's last answer to a Check (`CheckAnswerMemo`).
+    let answerMemo = CheckAnswerMemo()
 
     /// Appends the answer to one request frame, which arrived at `arrival`, to `out`: its message
     /// packed once, straight after the frame header. Returns whether the connection closes once
@@ -37,10 +43,12 @@ struct DataRequestProcessor {
         do throws(StatusError) {
             switch frame.method {
             case .check:
-                let request = try frames.decode(CheckRequest.self, frame)
+                let request = try frames.decode(frame) { payload throws(MessageCodingError) in
+                    try CheckRequest(wirePayload: payload, reusingToken: tokenMemo.lastTokenField)
+                }
                 let evaluation = try evaluation(arrival: arrival)
                 switch decide(request, evaluation) {
-                case .decision(let decision): try frames.write(decision, answering: frame, into: &out)
+                case .decision(let decision): try answerMemo.write(decision, answering: frame, into: &out, frames)
                 case .error(let error): throw error
                 }
             case .checkBatch:
@@ -100,7 +108,7 @@ struct DataRequestProcessor {
         }
         return Evaluation(
             state: state,
-            verifier: CachedTokenVerifier(cache: tokenCache, state: state, now: now),
+            verifier: CachedTokenVerifier(cache: tokenCache, state: state, now: now, memo: tokenMemo),
             context: EvaluationContext(now: now, trustsAssertedIdentity: trustsAssertedIdentity),
             arrival: arrival,
             shadow: store.shadow.candidate

@@ -58,8 +58,16 @@ final class TokenCache: Sendable {
         self.state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
     }
 
-    /// The verification of `token` under `serving`, from the cache or verified now.
-    func verify(_ token: Substring, state serving: ServingState, now: Int64) -> TokenVerification {
+    /// The verification of `token` under `serving`, from the cache or verified now. With a
+    /// connection's `memo`, the token's fingerprint is the memo's when the token is the one it
+    /// holds; the memo is given the token only once the cache holds it verified (a hit, or an
+    /// insert after a verification), so a token that fails is never held.
+    func verify(
+        _ token: Substring,
+        state serving: ServingState,
+        now: Int64,
+        memo: TokenMemo? = nil
+    ) -> TokenVerification {
         state.withValue { state in
             if state.revision != serving.revision.sequence || state.keyGeneration != serving.keys.generation {
                 state.removeAll()
@@ -71,10 +79,12 @@ final class TokenCache: Sendable {
                 metrics.tokenCacheMisses.increment()
                 return serving.verifier.verify(token)
             }
-            let key = fingerprinter.fingerprint(token)
+            let held = memo?.fingerprint(of: token, in: self)
+            let key = held ?? fingerprinter.fingerprint(token)
             if let entry = state.entries[key] {
                 if now < entry.expiresAt {
                     metrics.tokenCacheHits.increment()
+                    if held == nil { memo?.remember(token, key, in: self) }
                     return .parsed(entry.claims, signatureFailure: nil)
                 }
                 state.entries[key] = nil
@@ -90,6 +100,7 @@ final class TokenCache: Sendable {
                 if cost <= maximumBytes {
                     state.entries[key] = Entry(claims: claims, expiresAt: expiresAt, bytes: cost)
                     state.bytes += cost
+                    memo?.remember(token, key, in: self)
                 }
             }
             return verification
@@ -97,13 +108,74 @@ final class TokenCache: Sendable {
     }
 }
 
-/// The engine's view of a `TokenCache`: a verifier bound to one serving state and time.
+/// A connection's last verified token and its fingerprint, so that the `TokenCache` lookup of a
+/// token the connection sent just before takes its key from here instead of hashing the token again
+/// (docs/performance.md, "Cuts"): a connection usually sends the same token with every check (one
+/// service, one token for its lifetime).
+///
+/// The memo is used only when the token is byte for byte the one it holds (the whole token
+/// compared, in a time that does not depend on where they differ: on a connection shared by
+/// callers the last token may be another caller's), under the same cache's key: the fingerprint
+/// it gives is the one hashing would give (docs/security.md, the token cache's fingerprint). It
+/// keeps the fingerprint only, never a verification: the cache lookup still happens, with its
+/// expiry, key-set and revision checks and its bound. It is given a token only once the cache
+/// holds it verified (`TokenCache.verify`), so junk or forged tokens are never held. It holds
+/// that request's whole token field (with its "Bearer " if any: at most
+/// `JWTVerifier.maximumTokenBytes` + 7 bytes; shared with the request, not copied) while the
+/// connection is open, and gives it to the next request's decoding
+/// (`CheckRequest(wirePayload:reusingToken:)`), so an unchanged token is not copied either.
+///
+/// One per connection (`DataRequestProcessor`, which one connection's handler owns and never
+/// copies), touched only on the connection's event loop: by the processor, and inside
+/// `TokenCache.verify` of that loop's cache (whose box checks the loop); and one for the shadow
+/// judge, on its loop (`ShadowJudge`). `@unchecked Sendable` only so that the engine's
+/// `CachedTokenVerifier` can carry it.
+final class TokenMemo: @unchecked Sendable {
+    /// The cache is held, not only its identity: an identity could be a later cache's once this
+    /// one is gone, and its fingerprints are under another key.
+    private var last: (token: Substring, fingerprint: TokenFingerprint, cache: TokenCache)?
+
+    /// The token field of the request whose token was remembered last ("" before the first).
+    var lastTokenField: String { last?.token.base ?? "" }
+
+    /// The fingerprint of `token` by `cache`, when `token` is the token the memo holds for it.
+    func fingerprint(of token: Substring, in cache: TokenCache) -> TokenFingerprint? {
+        guard let last, last.cache === cache, Self.sameBytes(last.token, token) else { return nil }
+        return last.fingerprint
+    }
+
+    /// Holds `token`, which `cache` holds verified under `fingerprint`, in place of the last.
+    func remember(_ token: Substring, _ fingerprint: TokenFingerprint, in cache: TokenCache) {
+        last = (token, fingerprint, cache)
+    }
+
+    /// Whether `a` and `b` hold the same bytes. Of equal lengths, every byte is compared whatever
+    /// they hold, so the time taken does not tell how much of another caller's token a guess got
+    /// right (docs/security.md); the same storage is the same bytes.
+    private static func sameBytes(_ a: Substring, _ b: Substring) -> Bool {
+        var a = a
+        var b = b
+        return a.withUTF8 { a in
+            b.withUTF8 { b in
+                guard a.count == b.count else { return false }
+                if a.baseAddress == b.baseAddress { return true }
+                var difference: UInt8 = 0
+                for index in 0..<a.count { difference |= a[index] ^ b[index] }
+                return difference == 0
+            }
+        }
+    }
+}
+
+/// The engine's view of a `TokenCache`: a verifier bound to one serving state and time, and to a
+/// connection's `TokenMemo` when it has one.
 struct CachedTokenVerifier: TokenVerifier {
     let cache: TokenCache
     let state: ServingState
     let now: Int64
+    var memo: TokenMemo? = nil
 
     func verify(_ token: Substring) -> TokenVerification {
-        cache.verify(token, state: state, now: now)
+        cache.verify(token, state: state, now: now, memo: memo)
     }
 }

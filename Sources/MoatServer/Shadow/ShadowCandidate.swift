@@ -116,7 +116,8 @@ final class ShadowSlot: Sendable {
 /// schedules a drain on the judge's event loop: the candidate's evaluation never runs before the
 /// answer, nor on the loops that answer. Tokens are verified as the data path
 /// verifies them, through a verified-token cache (`TokenCache`, `tokenCacheBytes`) of the judge's
-/// loop, against the candidate's keys and the serving key sets. When more than `queueLimit` checks
+/// loop and a memo of the last token judged (`TokenMemo`: checks judged in a row usually carry the
+/// same token), against the candidate's keys and the serving key sets. When more than `queueLimit` checks
 /// wait, new ones are skipped and counted (`skipped`).
 final class ShadowJudge: Sendable {
     /// A decided check, waiting to be judged by the candidate.
@@ -172,6 +173,7 @@ final class ShadowJudge: Sendable {
     private let judging = WaitableLock(Judging())
     private let metrics: ServerMetrics
     private let tokenCache: TokenCache
+    private let tokenMemo = TokenMemo()
 
     init(metrics: ServerMetrics) {
         self.metrics = metrics
@@ -226,7 +228,7 @@ final class ShadowJudge: Sendable {
         }
         let decision = state.snapshot.evaluate(
             check.request,
-            verifier: CachedTokenVerifier(cache: tokenCache, state: state, now: check.context.now),
+            verifier: CachedTokenVerifier(cache: tokenCache, state: state, now: check.context.now, memo: tokenMemo),
             context: check.context
         )
         let change = judging.withLock {

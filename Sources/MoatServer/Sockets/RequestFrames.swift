@@ -9,8 +9,16 @@ struct RequestFrames {
     let metrics: ServerMetrics
 
     func decode<Message: WireMessage>(_: Message.Type, _ frame: Frame) throws(StatusError) -> Message {
+        try decode(frame) { payload throws(MessageCodingError) in try Message(wirePayload: payload) }
+    }
+
+    /// `frame`'s payload decoded by `decoding`, refused as `decode(_:_:)` refuses it.
+    func decode<Message>(
+        _ frame: Frame,
+        _ decoding: (ByteBuffer) throws(MessageCodingError) -> Message
+    ) throws(StatusError) -> Message {
         do {
-            return try Message(wirePayload: frame.payload)
+            return try decoding(frame.payload)
         } catch {
             metrics.countRefusal(.undecodablePayload)
             throw StatusError(code: .invalidArgument, message: error.message)

@@ -9,6 +9,16 @@ extension CheckRequest: WireMessage {
         self = try ProtobufCCodec.decode(Moat__V1__CheckRequest.self, from: payload) { CheckRequest(cMessage: $0) }
     }
 
+    /// Decodes like `init(wirePayload:)`; when the payload's token is byte for byte `last`, the
+    /// request's `token` is `last` itself, not a new copy of it. A connection that sends the same
+    /// token with every check (one service, one token) then costs no copy of it per check: the
+    /// daemon passes the token its connection sent last (docs/performance.md, "Cuts").
+    package init(wirePayload payload: ByteBuffer, reusingToken last: String) throws(MessageCodingError) {
+        self = try ProtobufCCodec.decode(Moat__V1__CheckRequest.self, from: payload) {
+            CheckRequest(cMessage: $0, reusingToken: last)
+        }
+    }
+
     public func encode(into buffer: inout ByteBuffer) throws(MessageCodingError) {
         try ProtobufCCodec.encode(Moat__V1__CheckRequest.self, into: &buffer) {
             message,
@@ -17,7 +27,8 @@ extension CheckRequest: WireMessage {
         }
     }
 
-    init(cMessage message: borrowing Moat__V1__CheckRequest) {
+    /// The request `message` holds; its token is `last` when their bytes are the same.
+    init(cMessage message: borrowing Moat__V1__CheckRequest, reusingToken last: String = "") {
         self.init(
             vault: CString.string(message.vault),
             operation: Operation(rawValue: Int32(bitPattern: message.operation.rawValue)),
@@ -25,7 +36,7 @@ extension CheckRequest: WireMessage {
             sourceAddress: CString.string(message.source_address),
             subnetId: CString.string(message.subnet_id),
             privateEndpointId: CString.string(message.private_endpoint_id),
-            token: CString.string(message.token),
+            token: CString.string(message.token, reusing: last),
             requestId: CString.string(message.request_id),
             timeoutMicros: message.timeout_micros,
             assertedIdentity: message.asserted_identity.map { AssertedIdentity(cMessage: $0.pointee) }

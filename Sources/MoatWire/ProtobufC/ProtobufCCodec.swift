@@ -5,9 +5,10 @@ internal import NIOCore
 /// through `decode` and `encode`, so the memory rules live here once.
 ///
 /// Decoding: refuse strings with a NUL byte or invalid UTF-8 (`cmoat_check_strings_path`, because
-/// protobuf-c's `char *` strings would silently stop at a NUL), unpack, convert to Swift values,
-/// `free_unpacked` in `defer`. Encoding: fill C structs in a `PackingArena`, then pack straight
-/// into the `ByteBuffer`.
+/// protobuf-c's `char *` strings would silently stop at a NUL), unpack into the thread's unpack
+/// arena (`cmoat_unpack_arena_acquire`: no allocation for a message that fits it), convert to Swift
+/// values, release the arena in `defer` (docs/performance.md, "Cuts"). Encoding: fill C structs in
+/// a `PackingArena`, then pack straight into the `ByteBuffer`.
 enum ProtobufCCodec {
     /// Room for the path of a refused string; longer paths are cut.
     private static let pathCapacity = 256
@@ -38,10 +39,10 @@ enum ProtobufCCodec {
         return try withUnsafePointer(to: empty) { emptyAddress throws(MessageCodingError) -> Value in
             let data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyAddress
             try checkStrings(descriptor, data, bytes.count)
-            guard let unpacked = protobuf_c_message_unpack(descriptor, nil, bytes.count, data) else {
-                throw .malformed(Message.fullName)
-            }
-            defer { protobuf_c_message_free_unpacked(unpacked, nil) }
+            let arena = cmoat_unpack_arena_acquire()
+            let unpacked = protobuf_c_message_unpack(descriptor, arena, bytes.count, data)
+            defer { cmoat_unpack_arena_release(arena, unpacked) }
+            guard let unpacked else { throw .malformed(Message.fullName) }
             let message = UnsafeRawPointer(unpacked).assumingMemoryBound(to: Message.self)
             return try convert(message.pointee)
         }
@@ -137,8 +138,17 @@ enum CString {
     /// The string a field holds; protobuf-c gives "" for absent ones, `nil` is read as "" too.
     /// Strings were checked for NUL and UTF-8 before unpacking.
     static func string(_ pointer: UnsafePointer<CChar>?) -> String {
+        string(pointer, reusing: "")
+    }
+
+    /// The string a field holds: `candidate` itself (shared, not copied) when its bytes are the
+    /// field's, else a new string.
+    static func string(_ pointer: UnsafePointer<CChar>?, reusing candidate: String) -> String {
         guard let pointer, pointer.pointee != 0 else { return "" }
-        return String(cString: pointer)
+        guard !candidate.isEmpty else { return String(cString: pointer) }
+        var candidate = candidate
+        let same = candidate.withUTF8 { cmoat_string_equals(pointer, $0.baseAddress!, $0.count) }
+        return same ? candidate : String(cString: pointer)
     }
 
     /// The string a field holds, `nil` when empty (proto3: zero means absent).
