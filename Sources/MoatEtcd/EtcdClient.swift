@@ -1,7 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 package import MoatWire
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -33,7 +33,7 @@ package final class EtcdClient: Sendable {
     private final class Member: Sendable {
         let endpoint: EtcdConfiguration.Endpoint
         private let makeTransport: @Sendable () throws -> HTTP2ClientTransport.Posix
-        private let current: Mutex<(client: Client, calls: Int)>
+        private let current: NIOLockedValueBox<(client: Client, calls: Int)>
 
         init(
             _ endpoint: EtcdConfiguration.Endpoint,
@@ -41,13 +41,13 @@ package final class EtcdClient: Sendable {
         ) throws {
             self.endpoint = endpoint
             self.makeTransport = makeTransport
-            current = Mutex((Client(transport: try makeTransport()), 0))
+            current = NIOLockedValueBox((Client(transport: try makeTransport()), 0))
         }
 
         /// The connection for one more call or stream; a new one (handed to `start`, which says
         /// whether it runs) once the current one has taken `callsPerConnection`.
         func client(start: (Client) -> Bool) -> Client {
-            let (client, retired) = current.withLock { current -> (Client, Client?) in
+            let (client, retired) = current.withLockedValue { current -> (Client, Client?) in
                 current.calls += 1
                 guard current.calls > EtcdClient.callsPerConnection else { return (current.client, nil) }
                 guard let fresh = try? Client(transport: makeTransport()), start(fresh) else {
@@ -66,10 +66,10 @@ package final class EtcdClient: Sendable {
 
         /// Lets the current connection's calls finish, then closes it.
         func shutdown() {
-            current.withLock { $0.client }.beginGracefulShutdown()
+            current.withLockedValue { $0.client }.beginGracefulShutdown()
         }
 
-        var initial: Client { current.withLock { $0.client } }
+        var initial: Client { current.withLockedValue { $0.client } }
     }
 
     private struct State {
@@ -86,7 +86,7 @@ package final class EtcdClient: Sendable {
 
     package let configuration: EtcdConfiguration
     private let members: [Member]
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
     /// The connections to run: every member's first, then each that takes over (`run()`).
     private let connections: (stream: AsyncStream<Client>, continuation: AsyncStream<Client>.Continuation)
 
@@ -333,7 +333,7 @@ package final class EtcdClient: Sendable {
         var waiting = false
         var pause = Self.firstPause
         while true {
-            let first = state.withLock { $0.current }
+            let first = state.withLockedValue { $0.current }
             for attempt in 0..<members.count {
                 let remaining = clock.now.duration(to: deadline)
                 guard remaining > .zero else { break }
@@ -351,7 +351,7 @@ package final class EtcdClient: Sendable {
                             options: attemptOptions
                         ) { try $0.message }
                     }
-                    if index != first { state.withLock { $0.current = index } }
+                    if index != first { state.withLockedValue { $0.current = index } }
                     return response
                 } catch {
                     let failure = Self.etcdError(error, method)
@@ -377,7 +377,7 @@ package final class EtcdClient: Sendable {
         _ method: MethodDescriptor,
         _ body: (Client, String?) async throws -> Void
     ) async throws(EtcdError) {
-        let index = state.withLock { $0.current }
+        let index = state.withLockedValue { $0.current }
         let client = connection(to: members[index])
         do {
             try await authorized(client, options(timeout: configuration.requestTimeout)) { token in
@@ -386,7 +386,7 @@ package final class EtcdClient: Sendable {
         } catch {
             let failure = Self.etcdError(error, method)
             if failure.kind == .unavailable {
-                state.withLock { if $0.current == index { $0.current = (index + 1) % members.count } }
+                state.withLockedValue { if $0.current == index { $0.current = (index + 1) % members.count } }
             }
             throw failure
         }
@@ -417,7 +417,7 @@ package final class EtcdClient: Sendable {
         _ options: CallOptions,
         replacing stale: String?
     ) async throws -> String {
-        if let current = state.withLock({ $0.token }), current != stale { return current }
+        if let current = state.withLockedValue({ $0.token }), current != stale { return current }
         let response = try await client.unary(
             request: ClientRequest(message: EtcdAuthenticateRequest(name: user.name, password: user.password)),
             descriptor: Method.authenticate,
@@ -425,7 +425,7 @@ package final class EtcdClient: Sendable {
             deserializer: EtcdDeserializer<EtcdAuthenticateResponse>(),
             options: options
         ) { try $0.message }
-        state.withLock { $0.token = response.token }
+        state.withLockedValue { $0.token = response.token }
         return response.token
     }
 

@@ -3,9 +3,9 @@ import MoatCore
 import MoatEtcd
 import MoatIdentity
 import MoatWire
+import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
-import Synchronization
 
 /// The fleet's shadow candidate (docs/etcd.md, "A fleet's shadow candidate"): with the etcd
 /// source, a candidate kept in etcd so that every node judges it, and a report summing theirs.
@@ -40,7 +40,7 @@ final class FleetShadow: Sendable {
         var error: String?
     }
 
-    private let loaded = Mutex(Loaded())
+    private let loaded = NIOLockedValueBox(Loaded())
 
     init(
         etcd: EtcdDocumentStore,
@@ -66,6 +66,12 @@ final class FleetShadow: Sendable {
     /// two keys are adjacent (`candidate` < `report-request` < `reports/`): one range reads both at
     /// one revision, which the watch starts after, and the watch leaves out the reports.
     func follow() async {
+        // A candidate is loaded beside the serving document: wait for this node's first (its
+        // cache, or etcd's document), or a candidate read first would be refused for want of it
+        // and not tried again until the next one is put.
+        while updater.store.serving == nil {
+            guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+        }
         let rangeEnd = requestKey + [0]
         await EtcdFollower(
             client: etcd.client,
@@ -120,7 +126,7 @@ final class FleetShadow: Sendable {
                 document: document,
                 mark: ShadowCandidate.FleetMark(modRevision: kv.modRevision, candidateHash: hash)
             )
-            loaded.withLock { $0 = Loaded(modRevision: kv.modRevision, candidateHash: hash) }
+            loaded.withLockedValue { $0 = Loaded(modRevision: kv.modRevision, candidateHash: hash) }
         } catch let error as EtcdSourceError where error.statusCode == .unavailable {
             throw error
         } catch {
@@ -128,7 +134,7 @@ final class FleetShadow: Sendable {
                 (error as? StatusError).map {
                     ([$0.message] + $0.details.map { "\($0.path): \($0.message)" }).joined(separator: "; ")
                 } ?? "\(error)"
-            loaded.withLock { $0 = Loaded(modRevision: kv.modRevision, candidateHash: hash, error: message) }
+            loaded.withLockedValue { $0 = Loaded(modRevision: kv.modRevision, candidateHash: hash, error: message) }
             logger.warning("cannot load the fleet's shadow candidate (etcd revision \(kv.modRevision)): \(message)")
             await updater.dropFleetShadow(because: "the fleet's candidate that replaces it cannot be loaded")
             await publish(requestId: "")
@@ -136,13 +142,13 @@ final class FleetShadow: Sendable {
     }
 
     private func drop(atRevision revision: Int64) async {
-        loaded.withLock { $0 = Loaded(modRevision: revision) }
+        loaded.withLockedValue { $0 = Loaded(modRevision: revision) }
         await updater.dropFleetShadow(because: "it was deleted from etcd")
     }
 
     /// Writes this node's report on the fleet's candidate, answering `requestId`, under the node's lease.
     private func publish(requestId: String) async {
-        let known = loaded.withLock { $0 }
+        let known = loaded.withLockedValue { $0 }
         var report = ShadowReportResponse(summary: nil)
         var error = known.error
         if error == nil, !known.candidateHash.isEmpty {
@@ -526,7 +532,7 @@ final class FleetShadow: Sendable {
     private func reached(_ revision: Int64) async -> Loaded? {
         let deadline = ContinuousClock.now + etcd.client.configuration.timeout
         while true {
-            let known = loaded.withLock { $0 }
+            let known = loaded.withLockedValue { $0 }
             if known.modRevision >= revision { return known }
             guard ContinuousClock.now < deadline, await Self.paused() else { return nil }
         }
