@@ -29,9 +29,7 @@ typedef struct {
     ProtobufCAllocator allocator;
     unsigned char *base;
     size_t used;
-    /// Allocations that did not fit and came from malloc since the last release.
-    size_t fallbacks;
-    /// Allocations from malloc not freed yet (0 between unpacks): for tests.
+    /// Allocations that did not fit and came from malloc, not freed yet (0 between unpacks).
     size_t outstanding;
     bool busy;
 } arena_state;
@@ -43,7 +41,7 @@ static pthread_once_t thread_block_once = PTHREAD_ONCE_INIT;
 /// Runs on the exiting thread: its arena is forgotten whole (block, bytes used, busy), so an unpack
 /// that thread would still make starts a new one.
 static void release_thread_block(void *block) {
-    if (state.base == block) state = (arena_state){0};
+    state = (arena_state){0};
     free(block);
 }
 
@@ -63,7 +61,6 @@ static void *arena_alloc(void *data, size_t size) {
         UNPOISON(pointer, size);
         return pointer;
     }
-    arena->fallbacks++;
     void *pointer = malloc(size);
     if (pointer != NULL) arena->outstanding++;
     return pointer;
@@ -104,10 +101,9 @@ void cmoat_unpack_arena_release(ProtobufCAllocator *allocator, ProtobufCMessage 
     }
     arena_state *arena = allocator->allocator_data;
     // Only what came from malloc needs freeing one by one: without it, nothing to walk.
-    if (message != NULL && arena->fallbacks > 0) protobuf_c_message_free_unpacked(message, allocator);
+    if (message != NULL && arena->outstanding > 0) protobuf_c_message_free_unpacked(message, allocator);
     POISON(arena->base, arena->used);
     arena->used = 0;
-    arena->fallbacks = 0;
     arena->busy = false;
 }
 

@@ -173,7 +173,7 @@ struct CachedTokenVerifier: TokenVerifier {
     let cache: TokenCache
     let state: ServingState
     let now: Int64
-    var memo: TokenMemo? = nil
+    let memo: TokenMemo
 
     func verify(_ token: Substring) -> TokenVerification {
         cache.verify(token, state: state, now: now, memo: memo)

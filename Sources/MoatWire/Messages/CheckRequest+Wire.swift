@@ -6,7 +6,7 @@ public import NIOCore
 /// `operation == nil` (the engine answers 400).
 extension CheckRequest: WireMessage {
     public init(wirePayload payload: ByteBuffer) throws(MessageCodingError) {
-        self = try ProtobufCCodec.decode(Moat__V1__CheckRequest.self, from: payload) { CheckRequest(cMessage: $0) }
+        try self.init(wirePayload: payload, reusingToken: "")
     }
 
     /// Decodes like `init(wirePayload:)`; when the payload's token is byte for byte `last`, the
