@@ -126,7 +126,7 @@ public struct MoatControlClient: Sendable {
         _ document: [UInt8],
         sampleRate: Double? = nil
     ) async throws(MoatClientError) -> ChangeResponse {
-        try await call(.shadowPush, ShadowPushRequest(document: document, sampleRate: sampleRate), ChangeResponse.self)
+        try await shadowPush(document, sampleRate: sampleRate, fleet: false)
     }
 
     /// Applies one change to the shadow candidate (a copy of the serving document when none is
@@ -136,25 +136,23 @@ public struct MoatControlClient: Sendable {
         expectedRevision: String? = nil,
         dryRun: Bool = false
     ) async throws(MoatClientError) -> ChangeResponse {
-        var request = ApplyChangeRequest(change: change, expectedRevision: expectedRevision, dryRun: dryRun)
-        request.shadow = true
-        return try await call(.applyChange, request, ChangeResponse.self)
+        try await shadowApply(change, expectedRevision: expectedRevision, dryRun: dryRun, fleet: false)
     }
 
     /// What the shadow candidate would have changed; `summary` nil when none is loaded.
     public func shadowReport() async throws(MoatClientError) -> ShadowReportResponse {
-        try await call(.shadowReport, ShadowReportRequest(), ShadowReportResponse.self)
+        try await shadowReport(fleet: false)
     }
 
     /// Makes the shadow candidate the serving document; refused (FAILED_PRECONDITION) when more
     /// than `maximumFlips` checks flipped.
     public func shadowPromote(maximumFlips: UInt64? = nil) async throws(MoatClientError) -> ChangeResponse {
-        try await call(.shadowPromote, ShadowPromoteRequest(maximumFlips: maximumFlips), ChangeResponse.self)
+        try await shadowPromote(maximumFlips: maximumFlips, fleet: false)
     }
 
     /// Discards the shadow candidate.
     public func shadowDrop() async throws(MoatClientError) -> ChangeResponse {
-        try await call(.shadowDrop, ShadowDropRequest(), ChangeResponse.self)
+        try await shadowDrop(fleet: false)
     }
 
     // MARK: - The fleet's shadow candidate (docs/etcd.md, "A fleet's shadow candidate")

@@ -184,18 +184,17 @@ public struct MoatDaemon: Sendable {
             envoy?.abandon()
             throw error
         }
-        let fleet = registry.flatMap { registry in
-            updater.etcd.flatMap { etcd in
-                configuration.etcd.map {
-                    FleetShadow(
-                        etcd: etcd,
-                        updater: updater,
-                        registry: registry,
-                        progressInterval: $0.progressInterval,
-                        logger: logger
-                    )
-                }
-            }
+        let fleet: FleetShadow?
+        if let registry, let etcd = updater.etcd, let source = configuration.etcd {
+            fleet = FleetShadow(
+                etcd: etcd,
+                updater: updater,
+                registry: registry,
+                progressInterval: source.progressInterval,
+                logger: logger
+            )
+        } else {
+            fleet = nil
         }
         let control: ControlServer
         do {

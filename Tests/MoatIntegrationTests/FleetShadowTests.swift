@@ -197,7 +197,7 @@ extension MoatdIntegrationTests {
                     "--if-no-flips"
                 )
                 #expect(refused.status == 1, "\(refused)")
-                #expect(refused.stderr.contains("flips 5 of 12 checks compared on 3 nodes"), "\(refused)")
+                #expect(refused.stderr.contains("on 3 nodes, flips 5 of 12 checks compared"), "\(refused)")
                 #expect(
                     TestDocuments.hash(
                         Array(
@@ -287,6 +287,8 @@ extension MoatdIntegrationTests {
                 for node in nodes.prefix(2) {
                     try await eventually("the node to drop the candidate") { try await node.status().shadow == nil }
                 }
+                // The candidate, the reports and the request are gone from etcd.
+                #expect(try await etcd.etcdctlChecked("get", "--keys-only", "--prefix", "/moat/shadow/").isEmpty)
             }
         }
 
@@ -509,6 +511,7 @@ extension MoatdIntegrationTests {
 
                 let local = TestDocuments.document(defaultAction: "Deny", ipRules: ["203.0.113.0/24"])
                 _ = try await nodes[0].control { try await $0.shadowPush(local, sampleRate: nil, fleet: false) }
+                _ = try await Shadow.send(nodes[0], [Shadow.check(TestDocuments.alice, from: "198.51.100.7")])
                 let replaced = try await nodes[0].control { try await $0.shadowReport(fleet: true) }
                 #expect(
                     replaced.nodes.first?.error?.contains(
@@ -516,6 +519,9 @@ extension MoatdIntegrationTests {
                     ) == true,
                     "\(replaced.nodes)"
                 )
+                // The node-local candidate judged the check; the fleet's sum leaves it out.
+                let judgedLocally = try await nodes[0].control { try await $0.shadowReport() }
+                #expect(judgedLocally.summary?.compared == 1)
                 #expect(replaced.summary?.compared == 0)
             }
         }
@@ -574,8 +580,17 @@ extension MoatdIntegrationTests {
                 #expect(refused.stderr.contains("invalid"), "\(refused)")
                 #expect(try await etcd.etcdctlChecked("get", "--keys-only", "--prefix", "/moat/shadow/").isEmpty)
 
-                // Written straight into etcd: every node reports why it cannot load it, and serves on.
+                // Written straight into etcd over a valid one every node judges: every node drops
+                // the valid one, reports why it cannot load the new one, and serves on.
+                _ = try await nodes[0].control { try await $0.shadowPush(Self.candidate, sampleRate: nil, fleet: true) }
+                for node in nodes { try await Self.waitUntilJudging(node, TestDocuments.hash(Self.candidate)) }
                 try await Self.putCandidate(etcd, TestDocuments.invalid)
+                for node in nodes {
+                    try await eventually("the node to drop the candidate it judged") {
+                        try await node.status().shadow == nil
+                    }
+                    _ = try await Shadow.send(node, [Shadow.check(TestDocuments.alice, from: "198.51.100.7")])
+                }
                 let report = try await nodes[1].control { try await $0.shadowReport(fleet: true) }
                 #expect(report.nodes.count == 2 && report.missingNodes.isEmpty, "\(report)")
                 #expect(

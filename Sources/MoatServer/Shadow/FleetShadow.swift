@@ -70,7 +70,7 @@ final class FleetShadow: Sendable {
         // cache, or etcd's document), or a candidate read first would be refused for want of it
         // and not tried again until the next one is put.
         while updater.store.serving == nil {
-            guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+            guard await Self.paused() else { return }
         }
         let rangeEnd = requestKey + [0]
         await EtcdFollower(
@@ -137,7 +137,6 @@ final class FleetShadow: Sendable {
             loaded.withLockedValue { $0 = Loaded(modRevision: kv.modRevision, candidateHash: hash, error: message) }
             logger.warning("cannot load the fleet's shadow candidate (etcd revision \(kv.modRevision)): \(message)")
             await updater.dropFleetShadow(because: "the fleet's candidate that replaces it cannot be loaded")
-            await publish(requestId: "")
         }
     }
 
@@ -308,14 +307,14 @@ final class FleetShadow: Sendable {
                 "the fleet's shadow candidate is not judged by \(failed.map { "\($0.name) (\($0.error ?? ""))" }.joined(separator: ", ")); nothing was changed"
             )
         }
-        if let maximumFlips, summary.flips > maximumFlips {
-            throw StatusError(
-                .failedPrecondition,
-                "the fleet's shadow candidate \(summary.candidate.hash) flips \(summary.flips) of \(summary.compared) checks compared on \(report.nodes.count) nodes (\(summary.allowToDeny) allow→deny, \(summary.denyToAllow) deny→allow), more than the \(maximumFlips) allowed; nothing was changed (moatctl shadow report --fleet)"
-            )
-        }
+        try summary.checkFlips(
+            within: maximumFlips,
+            of: "the fleet's shadow candidate \(summary.candidate.hash), on \(report.nodes.count) nodes,",
+            report: "moatctl shadow report --fleet"
+        )
         let response = try await updater.promoteFleetShadow(
             collected.entry,
+            in: etcd,
             document: collected.document,
             holding: RuleUpdater.EtcdCondition(
                 compare: EtcdCompare(key: candidateKey, .modRevision(collected.modRevision))
@@ -342,7 +341,7 @@ final class FleetShadow: Sendable {
     /// ShadowDrop with `fleet`: the candidate key deleted (with the reports); every node drops it.
     func drop() async throws(StatusError) -> ChangeResponse {
         let deleted = try await delete(holding: nil)
-        let serving = await updater.status().serving?.revision ?? Revision(sequence: 0, hash: "")
+        let serving = updater.store.serving?.revision ?? Revision(sequence: 0, hash: "")
         guard let deleted else {
             return ChangeResponse(changed: false, revision: serving, summary: "no fleet shadow candidate was in etcd")
         }

@@ -68,19 +68,17 @@ extension RuleUpdater {
         }
     }
 
-    /// Makes the fleet's candidate (`document`, built as `entry` says) etcd's document through the
+    /// Makes the fleet's candidate (`document`, built as `entry` says) `etcd`'s document through the
     /// normal etcd change path, compared-and-swapped against its base and held on `candidate` (the
     /// candidate key as the promote read it: a candidate put or dropped meanwhile is not
     /// committed); when etcd's document changed since, a candidate built by changes has them
     /// replayed on it, a pushed one is refused (ABORTED).
     func promoteFleetShadow(
         _ entry: FleetShadowEntry,
+        in etcd: EtcdDocumentStore,
         document: [UInt8],
         holding candidate: EtcdCondition
     ) async throws(StatusError) -> ChangeResponse {
-        guard let etcd else {
-            throw StatusError(.failedPrecondition, "the fleet's shadow candidate needs the etcd rules source")
-        }
         let summary = "promoted the fleet's shadow candidate \(entry.candidateHash)"
         return try await etcdChange(etcd, expectedRevision: nil, dryRun: false, holding: candidate) {
             current,

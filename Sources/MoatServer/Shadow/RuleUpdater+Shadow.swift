@@ -84,12 +84,11 @@ extension RuleUpdater {
             try Self.refuseFleet(candidate, "shadow promote --fleet")
             await candidate.judge.settle()
             let summary = candidate.summary(serving: store.serving?.revision)
-            if let maximumFlips, summary.flips > maximumFlips {
-                throw StatusError(
-                    .failedPrecondition,
-                    "the shadow candidate \(candidate.revision.hash) flips \(summary.flips) of \(summary.compared) checks compared (\(summary.allowToDeny) allow→deny, \(summary.denyToAllow) deny→allow), more than the \(maximumFlips) allowed; nothing was changed (moatctl shadow report)"
-                )
-            }
+            try summary.checkFlips(
+                within: maximumFlips,
+                of: "the shadow candidate \(candidate.revision.hash)",
+                report: "moatctl shadow report"
+            )
             if summary.baseChanged && candidate.changes == nil {
                 throw StatusError(
                     .aborted,
@@ -255,6 +254,18 @@ extension RuleUpdater {
             revision: candidate.revision,
             summary:
                 "shadow candidate \(candidate.revision.hash) loaded (\(summary)) beside serving revision \(candidate.base.hash), sample rate \(candidate.sampleRate); judged, not served, not kept across restarts"
+        )
+    }
+}
+
+extension ShadowSummary {
+    /// Refuses a promote (FAILED_PRECONDITION, naming the counts) when more than `maximumFlips`
+    /// checks flipped; `candidate` names it, `report` is the command that lists the flips.
+    func checkFlips(within maximumFlips: UInt64?, of candidate: String, report: String) throws(StatusError) {
+        guard let maximumFlips, flips > maximumFlips else { return }
+        throw StatusError(
+            .failedPrecondition,
+            "\(candidate) flips \(flips) of \(compared) checks compared (\(allowToDeny) allow→deny, \(denyToAllow) deny→allow), more than the \(maximumFlips) allowed; nothing was changed (\(report))"
         )
     }
 }
